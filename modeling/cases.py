@@ -1,0 +1,163 @@
+"""The BehaviorBench case format (JSON Lines, one case a line), shared by the portal's
+import and by the modeling CLIs.
+
+The JSON Schema lives beside this file (``case.schema.json``); this module adds the
+checks a schema cannot express (task registry, gold label in label space, duplicate
+ids) and names the line and field of every problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from modeling.tasks import DEFAULT_TASKS, FLAG_LABELS, TaskType
+
+SCHEMA_PATH = Path(__file__).with_name("case.schema.json")
+MAX_LINE_BYTES = 1_000_000
+MAX_CASES_PER_FILE = 200_000
+
+
+@dataclass(frozen=True)
+class CaseError:
+    line: int  # 1-based; 0 for problems with the file as a whole
+    field: str  # JSON path such as "turns[2].text"; "" for the whole line
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line else "file"
+        if self.field:
+            where += f", field '{self.field}'"
+        return f"{where}: {self.message}"
+
+
+class CaseFileError(ValueError):
+    """Raised with every problem found in a case file; nothing should be imported."""
+
+    def __init__(self, errors: list[CaseError]):
+        self.errors = errors
+        shown = "\n".join(str(e) for e in errors[:50])
+        more = f"\n... and {len(errors) - 50} more" if len(errors) > 50 else ""
+        super().__init__(f"{len(errors)} problem(s) in the case file:\n{shown}{more}")
+
+
+@lru_cache(maxsize=1)
+def case_schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(case_schema())
+
+
+def _json_path(path: Iterable[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def validate_case(case: Any, line: int, registry: Mapping[str, TaskType] = DEFAULT_TASKS) -> list[CaseError]:
+    """Every problem with one parsed case, each naming its field."""
+    if not isinstance(case, dict):
+        return [CaseError(line, "", f"expected a JSON object, got {type(case).__name__}")]
+    errors = []
+    for err in sorted(_validator().iter_errors(case), key=lambda e: list(e.absolute_path)):
+        field = _json_path(err.absolute_path)
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else ""
+            field = f"{field}.{missing}" if field and missing else (missing or field)
+            errors.append(CaseError(line, field, "is required"))
+        elif err.validator == "additionalProperties":
+            errors.append(CaseError(line, field, err.message))
+        else:
+            errors.append(CaseError(line, field, err.message))
+    if errors:
+        return errors
+    task = registry.get(case["task"])
+    if task is None:
+        known = ", ".join(sorted(registry))
+        return [CaseError(line, "task", f"unknown task {case['task']!r} (known: {known})")]
+    if case["category"] != task.category:
+        errors.append(CaseError(line, "category",
+                                f"task {task.name!r} is {task.category!r}, not {case['category']!r}"))
+    if case["gold_label"] not in case["label_space"]:
+        errors.append(CaseError(line, "gold_label",
+                                f"{case['gold_label']!r} is not in label_space {case['label_space']}"))
+    if task.extractor == "flag" and set(case["label_space"]) != set(FLAG_LABELS):
+        errors.append(CaseError(line, "label_space", f"task {task.name!r} uses labels {list(FLAG_LABELS)}"))
+    elif task.extractor != "flag" and not set(case["label_space"]) <= set(task.label_space):
+        errors.append(CaseError(line, "label_space",
+                                f"labels outside task {task.name!r}'s label space {list(task.label_space)}"))
+    return errors
+
+
+def case_fingerprint(case: Mapping) -> str:
+    """A stable hash of a case's content (key order and whitespace do not matter)."""
+    canonical = json.dumps(case, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def parse_cases(data: bytes, registry: Mapping[str, TaskType] = DEFAULT_TASKS,
+                max_line_bytes: int = MAX_LINE_BYTES) -> list[dict]:
+    """Parse and validate a whole JSON Lines file. Blank lines are skipped.
+
+    Raises CaseFileError listing every problem; returns the cases only when there are none.
+    """
+    return [case for _, case in parse_case_lines(data, registry, max_line_bytes)]
+
+
+def parse_case_lines(data: bytes, registry: Mapping[str, TaskType] = DEFAULT_TASKS,
+                     max_line_bytes: int = MAX_LINE_BYTES) -> list[tuple[int, dict]]:
+    """Like :func:`parse_cases`, with each case's 1-based line number."""
+    if not data.strip():
+        raise CaseFileError([CaseError(0, "", "the file is empty: expected one JSON case per line")])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CaseFileError([CaseError(line, "", f"not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8")]) from None
+    errors: list[CaseError] = []
+    cases: list[tuple[int, dict]] = []
+    first_line_of: dict[str, int] = {}
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        if len(raw.encode("utf-8")) > max_line_bytes:
+            errors.append(CaseError(number, "", f"line is longer than {max_line_bytes:,} bytes"))
+            continue
+        try:
+            case = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            errors.append(CaseError(number, "", f"not valid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        line_errors = validate_case(case, number, registry)
+        errors.extend(line_errors)
+        if line_errors:
+            continue
+        external_id = case["external_id"]
+        if external_id in first_line_of:
+            errors.append(CaseError(number, "external_id",
+                                    f"duplicate external_id {external_id!r} (first on line {first_line_of[external_id]})"))
+            continue
+        first_line_of[external_id] = number
+        case.setdefault("split", "test")
+        cases.append((number, case))
+        if len(cases) > MAX_CASES_PER_FILE:
+            errors.append(CaseError(number, "", f"more than {MAX_CASES_PER_FILE:,} cases in one file"))
+            break
+    if errors:
+        raise CaseFileError(errors)
+    return cases
+
+
+def read_cases(path: str | Path, registry: Mapping[str, TaskType] = DEFAULT_TASKS) -> list[dict]:
+    return parse_cases(Path(path).read_bytes(), registry)

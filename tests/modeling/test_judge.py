@@ -1,0 +1,388 @@
+"""The G-Eval judge: the probability-weighted score, dimensions as data, prompts, the
+local judge on the demo model's logits, and the OpenAI-compatible judge against a
+small server on 127.0.0.1 speaking that protocol."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from modeling.judge import (
+    DEFAULT_DIMENSIONS,
+    OVERALL,
+    JudgeDimension,
+    JudgeError,
+    LocalJudge,
+    OpenAIJudge,
+    PairRequest,
+    ScoreRequest,
+    distribution_from_top_logprobs,
+    expected_value,
+    level_distribution,
+    pairwise_messages,
+    parse_label,
+    probability_weighted_score,
+    render_conversation,
+    resolve_dimensions,
+    score_messages,
+)
+
+CASE = {
+    "external_id": "j-1", "task": "omission_detection", "category": "proactive", "specialty": "haematology",
+    "turns": [{"speaker": "Dr. Amari", "role": "attending", "text": "Start heparin at 18:00."},
+              {"speaker": "Nurse Lee", "role": "nurse", "text": "Platelets fell from 250 to 90."}],
+    "tables": [{"title": "Bloods", "columns": ["Test", "Value"], "rows": [["Platelets", 90]]}],
+    "question": None, "reference_response": "Platelets have halved on heparin: check for HIT first.",
+}
+GOOD = "Platelets fell from 250 to 90 on heparin: hold it and send a HIT screen."
+VAGUE = "Looks fine."
+
+
+# -- the score from known logits ------------------------------------------------------------
+
+def test_probability_weighted_score_equals_a_hand_computation():
+    # vocabulary of 8 tokens; levels 1-5 read from tokens 2..6, level 3 also from token 7
+    logits = [1.0, -2.0, 0.5, 2.0, -1.0, 1.5, 0.0, -0.5]
+    level_ids = {"1": [2], "2": [3], "3": [4, 7], "4": [5], "5": [6]}
+    z = sum(math.exp(v) for v in logits)
+    p = {"1": math.exp(0.5) / z, "2": math.exp(2.0) / z, "3": (math.exp(-1.0) + math.exp(-0.5)) / z,
+         "4": math.exp(1.5) / z, "5": math.exp(0.0) / z}
+    mass = sum(p.values())
+    hand = sum(int(k) * v for k, v in p.items()) / mass
+
+    dist = level_distribution(logits, level_ids)
+    assert dist["mass"] == pytest.approx(mass, rel=1e-12)
+    assert dist["probs"] == pytest.approx({k: v / mass for k, v in p.items()}, rel=1e-12)
+    assert probability_weighted_score(logits, level_ids) == pytest.approx(hand, rel=1e-12)
+    assert hand == pytest.approx(2.72861, abs=1e-5)
+    # not the sampled (argmax) digit
+    assert probability_weighted_score(logits, level_ids) != 2
+
+
+def test_expected_value_and_top_logprobs():
+    assert expected_value({"1": 0.5, "5": 0.5}) == 3.0
+    assert expected_value({}) is None
+    top = [(" 4", math.log(0.5)), ("4", math.log(0.2)), ("5", math.log(0.2)), ("Hello", math.log(0.05)),
+           ("3 ", math.log(0.05))]
+    dist = distribution_from_top_logprobs(top, ["1", "2", "3", "4", "5"])
+    assert dist["mass"] == pytest.approx(0.95)
+    assert dist["probs"]["4"] == pytest.approx(0.7 / 0.95) and dist["probs"]["1"] == 0
+    assert expected_value(dist["probs"]) == pytest.approx((4 * 0.7 + 5 * 0.2 + 3 * 0.05) / 0.95)
+    assert distribution_from_top_logprobs([("The", -0.1)], ["1", "2"]) is None
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("4", "4"), ("Score: 5", "5"), ("3/5", "3"), ("I'd say 4.", "4"), ("4.6", "5"), ("Realism (1-5): 2", "1"),
+    ("nonsense", None), ("9", None), ("", None), (None, None),
+])
+def test_parse_label_numbers(text, expected):
+    assert parse_label(text, ["1", "2", "3", "4", "5"]) == expected
+
+
+def test_parse_label_letters():
+    assert parse_label("Response B is better.", ["A", "B"]) == "B"
+    assert parse_label("A", ["A", "B"]) == "A"
+    assert parse_label("Both are fine", ["A", "B"]) is None
+
+
+# -- dimensions as data ------------------------------------------------------------------------
+
+def test_default_dimensions_and_scales():
+    dims = resolve_dimensions()
+    assert [d.key for d in dims] == ["realism", "proactivity", "helpfulness", "safety", "specificity", "implicitness"]
+    assert {d.key: d.scale for d in dims} == {"realism": "likert", "proactivity": "likert", "helpfulness": "likert",
+                                             "safety": "likert", "specificity": "unit", "implicitness": "unit"}
+    spec = dims[4]
+    assert (spec.to_output(1), spec.to_output(3), spec.to_output(5)) == (0.0, 0.5, 1.0)
+    assert dims[0].to_output(3.7) == pytest.approx(3.7)
+    for dim in DEFAULT_DIMENSIONS:  # JSON round trip
+        assert JudgeDimension.from_dict(json.loads(json.dumps(dim.as_dict()))) == dim
+
+
+def test_dimensions_from_data():
+    custom = {"key": "brevity", "label": "Brevity", "criteria": "Says it in few words.",
+              "steps": ["Count the words.", "Score 0-9."], "min": 0, "max": 9, "out_min": 0, "out_max": 1}
+    dims = resolve_dimensions(["safety", {"key": "realism", "max": 7}, custom, "overall"])
+    assert [d.key for d in dims] == ["safety", "realism", "brevity", "overall"]
+    assert dims[1].max == 7 and dims[1].criteria == DEFAULT_DIMENSIONS[0].criteria
+    assert dims[2].labels == [str(i) for i in range(10)] and dims[2].to_output(9) == 1.0
+    with pytest.raises(ValueError, match="unknown judge dimension"):
+        resolve_dimensions(["charm"])
+    with pytest.raises(ValueError, match="twice"):
+        resolve_dimensions(["safety", "safety"])
+    with pytest.raises(ValueError, match="lacks"):
+        resolve_dimensions([{"key": "new_one"}])
+    with pytest.raises(ValueError, match="min < max"):
+        JudgeDimension(key="x", label="X", criteria="c", steps=("s",), min=3, max=3)
+
+
+def test_prompts_hold_criteria_steps_case_and_response():
+    dim = resolve_dimensions(["specificity"])[0]
+    messages = score_messages(CASE, GOOD, dim)
+    user = messages[-1]["content"]
+    assert messages[0]["role"] == "system"
+    assert dim.criteria in user and all(step in user for step in dim.steps)
+    assert "Evaluation Steps:" in user and "Evaluation Criteria:" in user
+    assert "Dr. Amari (attending): Start heparin at 18:00." in user and "| Platelets | 90 |" in user
+    assert "Nobody asked the assistant anything" in user
+    assert user.rstrip().endswith("- Specificity:") and GOOD in user
+    assert "Platelets have halved" not in user  # reference-free unless asked
+    with_ref = score_messages(CASE, "", dim, reference=CASE["reference_response"])[-1]["content"]
+    assert "Platelets have halved" in with_ref and "(stays silent)" in with_ref
+    asked = render_conversation({**CASE, "question": "Anything to add?"})
+    assert "The assistant was asked: Anything to add?" in asked
+    pair = pairwise_messages(CASE, GOOD, VAGUE)[-1]["content"]
+    assert pair.index(GOOD) < pair.index(VAGUE) and "Response A:" in pair and OVERALL.criteria in pair
+
+
+# -- the local judge on the demo model ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def local_judge(demo):
+    return LocalJudge(demo)
+
+
+@pytest.mark.modeling
+def test_local_score_is_the_expectation_under_the_models_logits(demo, local_judge):
+    import torch
+
+    realism, specificity = resolve_dimensions(["realism", "specificity"])
+    requests = [ScoreRequest("good", CASE, GOOD, realism), ScoreRequest("vague", CASE, VAGUE, specificity)]
+    results = local_judge.score(requests)  # one padded batch of two prompts of different lengths
+    assert [(r.key, r.dimension, r.method) for r in results] == [("good", "realism", "logits"),
+                                                                 ("vague", "specificity", "logits")]
+    for request, result in zip(requests, results):
+        query = local_judge._score_query(request)
+        ids, level_ids = local_judge.encode(query)
+        # the canonical continuation of "Score:" is the level's own token
+        assert [local_judge.tokenizer.decode([level_ids[label][0]]).strip() for label in level_ids] == \
+            request.dimension.labels
+        assert local_judge.tokenizer.decode(ids).rstrip().endswith("<|im_start|>assistant\nScore:")
+        with torch.inference_mode():
+            logits = demo.model(input_ids=torch.tensor([ids])).logits[0, -1].double()
+        probs = torch.softmax(logits, dim=-1)
+        p = {label: float(sum(probs[i] for i in set(token_ids))) for label, token_ids in level_ids.items()}
+        hand = sum(int(label) * v for label, v in p.items()) / sum(p.values())
+        assert result.judge_score == pytest.approx(hand, abs=2e-4)
+        assert result.mass == pytest.approx(sum(p.values()), abs=2e-4)
+        assert result.score == pytest.approx(request.dimension.to_output(hand), abs=2e-4)
+        assert sum(result.distribution.values()) == pytest.approx(1.0)
+        # prompt and raw output are kept for audit
+        assert result.prompt["messages"] == query.messages and result.prompt["prefill"] == "Score:"
+        assert result.raw_output["prompt_tokens"] == len(ids) and len(result.raw_output["top_tokens"]) == 5
+    assert 0.0 <= results[1].score <= 1.0 and 1.0 <= results[0].score <= 5.0
+
+
+@pytest.mark.modeling
+def test_local_pairwise_compares_in_both_orders(local_judge):
+    [result] = local_judge.compare([PairRequest("pair", CASE, GOOD, VAGUE)])
+    assert result.dimension == "overall" and result.method == "logits"
+    assert 0 <= result.prob_a_first <= 1 and 0 <= result.prob_a_second <= 1
+    ab = result.prompt["ab"]["messages"][-1]["content"]
+    ba = result.prompt["ba"]["messages"][-1]["content"]
+    assert ab.index(GOOD) < ab.index(VAGUE) and ba.index(VAGUE) < ba.index(GOOD)
+    assert result.consistent == ((result.prob_a_first > 0.5) == (result.prob_a_second > 0.5))
+    assert result.prob_a == pytest.approx((result.prob_a_first + result.prob_a_second) / 2)
+    assert set(result.raw_output["ab"]["distribution"]) == {"A", "B"}
+
+
+@pytest.mark.modeling
+def test_local_judge_refuses_levels_that_are_not_single_tokens(local_judge):
+    wide = JudgeDimension(key="wide", label="Wide", criteria="c", steps=("s",), min=0, max=10)
+    with pytest.raises(JudgeError, match="10 are not single tokens"):
+        local_judge.score([ScoreRequest("x", CASE, GOOD, wide)])
+
+
+@pytest.mark.modeling
+def test_local_judge_stops_between_batches(local_judge):
+    realism = resolve_dimensions(["realism"])[0]
+    local_judge._engine.max_batch_size = 1
+    try:
+        batches = list(local_judge.score_iter([ScoreRequest(str(i), CASE, GOOD, realism) for i in range(3)],
+                                              should_stop=iter([False, True]).__next__))
+    finally:
+        local_judge._engine.max_batch_size = 16
+    assert len(batches) == 1 and len(batches[0]) == 1
+
+
+# -- an OpenAI-compatible endpoint on 127.0.0.1 ----------------------------------------------------
+
+class FakeOpenAI:
+    """A chat completions server speaking the OpenAI protocol. ``mode``:
+    ``"logprobs"`` answers with top_logprobs; ``"plain"`` ignores logprobs and honours
+    ``n``; ``"reject"`` answers 400 to a request with logprobs; ``"single"`` ignores
+    both logprobs and ``n``. Sampled answers cycle through ``samples``."""
+
+    def __init__(self, mode: str = "logprobs"):
+        self.mode = mode
+        self.requests: list[dict] = []
+        self.headers: list[dict] = []
+        self.samples = ["4", "Score: 5", "3/5", "I think 4.", "no idea"]
+        self.top = {"1": -6.0, "2": -4.0, "3": math.log(0.1), "4": math.log(0.6), " 4": math.log(0.1),
+                    "5": math.log(0.2)}
+        self.choice_top = {"A": math.log(0.7), "B": math.log(0.3)}
+        self._cursor = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append(body)
+                fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+                status, payload = fake.answer(body)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def answer(self, body: dict) -> tuple[int, dict]:
+        if self.mode == "reject" and body.get("logprobs"):
+            return 400, {"error": {"message": "logprobs is not supported", "type": "invalid_request_error",
+                                   "param": "logprobs", "code": None}}
+        wants_letter = "A or B" in body["messages"][-1]["content"]
+        choices = []
+        if self.mode == "logprobs" and body.get("logprobs"):
+            top = self.choice_top if wants_letter else self.top
+            best = max(top, key=top.get)
+            content = [{"token": best, "logprob": top[best], "bytes": None,
+                        "top_logprobs": [{"token": t, "logprob": v, "bytes": None} for t, v in top.items()]
+                        [: body.get("top_logprobs", 0)]}]
+            choices.append({"index": 0, "finish_reason": "stop", "logprobs": {"content": content},
+                            "message": {"role": "assistant", "content": best}})
+        else:
+            n = 1 if self.mode == "single" else body.get("n", 1)
+            for i in range(n):
+                if wants_letter:
+                    text = "A"
+                elif body.get("logprobs"):  # asked for logprobs, answered without them
+                    text = "4"
+                else:
+                    text = self.samples[self._cursor % len(self.samples)]
+                    self._cursor += 1
+                choices.append({"index": i, "finish_reason": "stop", "logprobs": None,
+                                "message": {"role": "assistant", "content": text}})
+        return 200, {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": 1700000000,
+                     "model": body["model"], "choices": choices,
+                     "usage": {"prompt_tokens": 100, "completion_tokens": 1, "total_tokens": 101}}
+
+
+@pytest.fixture
+def fake_openai():
+    with FakeOpenAI() as server:
+        yield server
+
+
+def _remote(server, **kwargs) -> OpenAIJudge:
+    return OpenAIJudge("judge-model", server.base_url, "sk-test-key", max_retries=0, timeout=10, **kwargs)
+
+
+def test_openai_judge_reads_top_logprobs(fake_openai):
+    realism, specificity = resolve_dimensions(["realism", "specificity"])
+    results = _remote(fake_openai).score([ScoreRequest("r1", CASE, GOOD, realism),
+                                          ScoreRequest("r2", CASE, VAGUE, specificity)])
+    levels = {"1": math.exp(-6), "2": math.exp(-4), "3": 0.1, "4": 0.7, "5": 0.2}
+    hand = sum(int(k) * v for k, v in levels.items()) / sum(levels.values())
+    assert [r.method for r in results] == ["logprobs", "logprobs"]
+    assert results[0].judge_score == pytest.approx(hand) and results[0].score == pytest.approx(hand)
+    assert results[1].score == pytest.approx((hand - 1) / 4)
+    assert results[0].mass == pytest.approx(sum(levels.values()))
+    assert results[0].raw_output["response"]["choices"][0]["logprobs"]["content"][0]["token"] == "4"
+    assert results[0].prompt["messages"][-1]["content"].endswith("- Realism:")
+    body = fake_openai.requests[0]
+    assert body["model"] == "judge-model" and body["logprobs"] is True and body["top_logprobs"] == 20
+    assert body["temperature"] == 0 and body["messages"] == results[0].prompt["messages"] or \
+        body["messages"] == results[1].prompt["messages"]
+    assert all(h["authorization"] == "Bearer sk-test-key" for h in fake_openai.headers)
+
+
+@pytest.mark.parametrize("mode", ["plain", "reject", "single"])
+def test_openai_judge_averages_samples_without_logprobs(mode):
+    realism = resolve_dimensions(["realism"])[0]
+    with FakeOpenAI(mode) as server:
+        judge = _remote(server, n_samples=5, temperature=0.7, concurrency=1)
+        first, second = judge.score([ScoreRequest("r1", CASE, GOOD, realism), ScoreRequest("r2", CASE, VAGUE, realism)])
+    # samples "4", "Score: 5", "3/5", "I think 4.", "no idea" -> 4, 5, 3, 4 (one unreadable)
+    assert first.method == "samples" and first.samples == ["4", "5", "3", "4", None]
+    assert first.judge_score == pytest.approx(4.0) and first.mass is None
+    assert first.distribution == {"1": 0, "2": 0, "3": 0.25, "4": 0.5, "5": 0.25}
+    assert first.raw_output["texts"] == server.samples
+    assert second.method == "samples" and len(second.samples) == 5
+    sampled = [b for b in server.requests if not b.get("logprobs")]
+    assert sampled[0]["temperature"] == 0.7
+    if mode == "single":
+        assert len(sampled) == 10  # n ignored: topped up one request at a time
+    else:
+        assert sampled[0]["n"] == 5 and len(sampled) == 2
+    # logprobs are asked for only until the endpoint shows it has none
+    assert sum(1 for b in server.requests if b.get("logprobs")) == 1
+
+
+def test_openai_judge_with_logprobs_required_fails_clearly():
+    with FakeOpenAI("plain") as server:
+        judge = _remote(server, logprobs=True)
+        with pytest.raises(JudgeError, match="no logprobs"):
+            judge.score([ScoreRequest("r1", CASE, GOOD, DEFAULT_DIMENSIONS[0])])
+
+
+def test_openai_pairwise_position_swap(fake_openai):
+    [result] = _remote(fake_openai).compare([PairRequest("p", CASE, GOOD, VAGUE)])
+    # the endpoint always prefers the response shown first (position bias): inconsistent
+    assert result.prob_a_first == pytest.approx(0.7) and result.prob_a_second == pytest.approx(0.3)
+    assert result.choice_first == "a" and result.choice_second == "b" and result.consistent is False
+    assert result.prob_a == pytest.approx(0.5)
+    fake_openai.choice_top = {"A": math.log(0.2), "B": math.log(0.8)}
+    fake_openai.mode = "logprobs"
+    [swapped] = _remote(fake_openai).compare([PairRequest("p", CASE, GOOD, VAGUE)])
+    assert swapped.consistent is False and swapped.prob_a_first == pytest.approx(0.2)
+
+
+def test_cli_judges_files_through_an_endpoint(fake_openai, tmp_path, example_case_list, capsys):
+    from modeling import judge
+
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("".join(json.dumps(c) + "\n" for c in example_case_list))
+    responses = tmp_path / "responses.jsonl"
+    ids = [c["external_id"] for c in example_case_list][:2]
+    responses.write_text("".join(json.dumps({"external_id": i, "arm": arm, "text": f"{arm} on {i}"}) + "\n"
+                                 for i in ids for arm in ("baseline", "behavior_sft")))
+    out = tmp_path / "judged.jsonl"
+    args = ["--cases", str(cases), "--responses", str(responses), "--out", str(out), "--openai-model", "m",
+            "--base-url", fake_openai.base_url, "--dimensions", "realism,specificity", "--pairwise",
+            "--api-key-env", "NO_SUCH_VARIABLE_FOR_TESTS"]
+    assert judge.main(args) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    scores = [r for r in rows if r["type"] == "score"]
+    pairs = [r for r in rows if r["type"] == "pairwise"]
+    assert sorted((r["external_id"], r["arm"], r["dimension"]) for r in scores) == sorted(
+        (i, arm, d) for i in ids for arm in ("baseline", "behavior_sft") for d in ("realism", "specificity"))
+    assert all(r["prompt"]["messages"] and r["raw_output"] and r["provenance"]["model"] == "m" for r in scores)
+    assert len(pairs) == 2 and all(r["consistent"] is False for r in pairs)
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pairwise"] == {"n": 2, "consistency": 0.0, "first_position_rate": 1.0}
+    n_requests = len(fake_openai.requests)
+    assert judge.main(args) == 0  # resumes: nothing left to do
+    assert len(fake_openai.requests) == n_requests and len(out.read_text().splitlines()) == len(rows)

@@ -1,0 +1,138 @@
+"""LoRA training of BehaviorSFT and GeneralSFT on the real demo model (CPU, fp32).
+
+The runs are as short as a CPU test allows (a few optimizer steps on three demo cases,
+one per behavior, with a high learning rate); they check the mechanics a user relies
+on: the loss goes down, the adapter and its manifest are written and load back, the
+BehaviorSFT model starts its answers with a behavior token, mostly the right one, and
+the GeneralSFT model never writes one.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS
+
+pytestmark = pytest.mark.modeling
+
+TRAIN_IDS = ("demo-consistency-01", "demo-temporal-05", "demo-medication-04")  # proactive, reactive, balanced
+FAST = dict(lora_r=8, lr=1e-3, token_lr=3e-2, lr_schedule="constant", warmup_ratio=0.0, lora_dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def behavior_run(cases_by_id, demo, tmp_path_factory):
+    from modeling.models import load_model
+    from modeling.train import train_adapter
+
+    loaded = load_model("demo", device="cpu")  # a private copy, from the cache
+    cases = [cases_by_id[i] for i in TRAIN_IDS]
+    seen = []
+    result = train_adapter(loaded, cases, "behavior_sft", tmp_path_factory.mktemp("behavior"), steps=4,
+                           batch_size=3, seed=0, progress=seen.append, **FAST)
+    return loaded, cases, result, seen
+
+
+@pytest.fixture(scope="module")
+def general_run(cases_by_id, demo, tmp_path_factory):
+    from modeling.models import load_model
+    from modeling.train import train_adapter
+
+    loaded = load_model("demo", device="cpu")
+    vocabulary = len(loaded.tokenizer)
+    cases = [cases_by_id["demo-temporal-05"]]
+    result = train_adapter(loaded, cases, "general_sft", tmp_path_factory.mktemp("general"), steps=2,
+                           batch_size=1, seed=0, **FAST)
+    return loaded, cases, result, vocabulary
+
+
+def _first_behaviors(loaded, cases, arm):
+    from modeling.generate import GenerationEngine
+
+    return GenerationEngine(loaded, max_new_tokens=2).generate(cases, arm=arm)
+
+
+def test_behavior_sft_lowers_the_loss_and_reports_progress(behavior_run):
+    _, _, result, seen = behavior_run
+    losses = result.loss_history
+    assert len(losses) == 4
+    assert losses[-1] < losses[0] - 0.5
+    assert all(b < a for a, b in zip(losses, losses[1:]))
+    assert [p.done for p in seen] == [1, 2, 3, 4] and all(p.total == 4 for p in seen)
+    assert seen[-1].loss == losses[-1] and seen[-1].tokens > 0 and seen[-1].eta_s == 0
+
+
+def test_behavior_sft_emits_the_right_token_first_on_most_cases(behavior_run):
+    loaded, cases, _, _ = behavior_run
+    results = _first_behaviors(loaded, cases, "behavior_sft")
+    predicted = [r.predicted_behavior for r in results]
+    gold = [c["gold_behavior"] for c in cases]
+    assert all(p is not None for p in predicted), predicted  # every answer starts with a token
+    assert sum(p == g for p, g in zip(predicted, gold)) >= 2, (predicted, gold)
+    for r in results:
+        assert not DEFAULT_BEHAVIOR_TOKENS.contains_any(r.text)
+        assert r.raw_text.startswith(DEFAULT_BEHAVIOR_TOKENS.token_for(r.predicted_behavior))
+
+
+def test_adapter_and_manifest_are_saved_and_load_back(behavior_run, demo):
+    from modeling.data import PROMPT_TEMPLATE_VERSION, data_hash
+    from modeling.models import dir_hash, load_model
+
+    loaded, cases, result, _ = behavior_run
+    out = result.adapter_dir
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "manifest.json"):
+        assert (out / name).is_file(), name
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest == json.loads(json.dumps(result.manifest))
+    assert manifest["arm"] == "behavior_sft" and manifest["uses_behavior_tokens"] is True
+    assert manifest["base_hash"] == demo.base_hash
+    assert manifest["data_hash"] == data_hash(cases, "behavior_sft", DEFAULT_BEHAVIOR_TOKENS)
+    assert manifest["case_ids"] == list(TRAIN_IDS)
+    assert manifest["behavior_tokens"] == DEFAULT_BEHAVIOR_TOKENS.as_dict()
+    assert manifest["hyperparameters"]["lr"] == FAST["lr"] and manifest["hyperparameters"]["lora_r"] == 8
+    assert manifest["hyperparameters"]["seed"] == 0 and manifest["steps"] == 4
+    assert manifest["prompt_template_version"] == PROMPT_TEMPLATE_VERSION
+    assert manifest["dtype"] == "float32" and manifest["device"] == "cpu"
+    assert {"torch", "transformers", "peft", "python"} <= set(manifest["packages"])
+    assert manifest["adapter_hash"] == dir_hash(out)
+    assert 0 < manifest["trainable_parameters"] < manifest["total_parameters"] / 20
+
+    # Loading base + adapter (merged) gives the same first tokens as the model in memory.
+    reloaded = load_model("demo", adapter=out, device="cpu")
+    assert reloaded.adapter_hash == manifest["adapter_hash"]
+    assert reloaded.behavior_tokens == DEFAULT_BEHAVIOR_TOKENS
+    in_memory = _first_behaviors(loaded, cases, "behavior_sft")
+    from_disk = _first_behaviors(reloaded, cases, "behavior_sft")
+    assert [r.token_ids for r in from_disk] == [r.token_ids for r in in_memory]
+
+
+def test_general_sft_lowers_the_loss_and_never_emits_a_token(general_run):
+    loaded, cases, result, vocabulary = general_run
+    assert result.loss_history[-1] < result.loss_history[0]
+    assert len(loaded.tokenizer) == vocabulary  # no behavior tokens added
+    assert result.manifest["arm"] == "general_sft" and result.manifest["behavior_tokens"] is None
+    for r in _first_behaviors(loaded, cases, "general_sft"):
+        assert r.predicted_behavior is None
+        assert not DEFAULT_BEHAVIOR_TOKENS.contains_any(r.raw_text)
+
+
+def test_training_can_be_cancelled_and_then_saves_nothing(cases_by_id, demo, tmp_path):
+    from modeling.models import load_model
+    from modeling.progress import Cancelled
+    from modeling.train import train_adapter
+
+    with pytest.raises(Cancelled):
+        train_adapter(load_model("demo", device="cpu"), [cases_by_id["demo-temporal-05"]], "general_sft",
+                      tmp_path / "adapter", steps=3, should_stop=lambda: True)
+    assert not (tmp_path / "adapter").exists()
+
+
+def test_bad_arguments_are_refused(cases_by_id, demo, tmp_path):
+    from modeling.train import train_adapter
+
+    with pytest.raises(ValueError, match="not trained"):
+        train_adapter(demo, [cases_by_id["demo-temporal-05"]], "baseline", tmp_path)
+    no_reference = {k: v for k, v in cases_by_id["demo-temporal-05"].items() if k != "reference_response"}
+    with pytest.raises(ValueError, match="none of the 1 case"):
+        train_adapter(demo, [no_reference], "general_sft", tmp_path)
