@@ -1,0 +1,69 @@
+# evalportal: `make run` serves the demo study; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/evalportal
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: venv run migrate demo demo-responses test test-postgres test-sqlite lint system-deps clean bench
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is needed (Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+migrate: venv
+	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
+
+demo: migrate
+	DJANGO_DEBUG=1 $(BIN)/python manage.py load_demo
+
+run: demo
+	DJANGO_DEBUG=1 $(BIN)/python manage.py runportal
+
+# Chromium drives the browser tests; installed from Debian's packages when missing.
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing chromium (browser tests)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+lint: venv
+	$(BIN)/ruff check .
+
+# The whole suite on PostgreSQL (as in production), then the database tests again on
+# the SQLite default.
+test: venv system-deps lint test-postgres test-sqlite
+
+test-postgres:
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest
+
+test-sqlite:
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(BIN)/python -m pytest -m "not modeling and not browser and not worker and not postgres" -q
+
+# Regenerates the demo study's responses (annotations/demo/responses.jsonl) with the demo
+# model: trains the GeneralSFT and BehaviorSFT adapters on the demo training split, then
+# generates every test case with the three arms. CPU: about 15 minutes.
+DEMO_CASES := annotations/demo/cases.jsonl
+DEMO_OUT := annotations/demo/responses.jsonl
+demo-responses: venv
+	$(BIN)/python -m modeling.train --arm general_sft --base demo --data $(DEMO_CASES) --out var/adapters/demo-general_sft
+	$(BIN)/python -m modeling.train --arm behavior_sft --base demo --data $(DEMO_CASES) --out var/adapters/demo-behavior_sft
+	rm -f $(DEMO_OUT)
+	$(BIN)/python -m modeling.generate --base demo --arm baseline --data $(DEMO_CASES) --out $(DEMO_OUT) --max-new-tokens 160
+	$(BIN)/python -m modeling.generate --base demo --arm general_sft --adapter var/adapters/demo-general_sft --data $(DEMO_CASES) --out $(DEMO_OUT) --max-new-tokens 160
+	$(BIN)/python -m modeling.generate --base demo --arm behavior_sft --adapter var/adapters/demo-behavior_sft --data $(DEMO_CASES) --out $(DEMO_OUT) --max-new-tokens 160
+
+bench: venv
+	$(BIN)/python bench/analysis.py
+
+clean:
+	rm -rf $(VENV) var/test.sqlite3 .pytest_cache

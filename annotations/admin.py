@@ -1,0 +1,221 @@
+from django.contrib import admin, messages
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from annotations.forms import CaseImportForm
+from annotations.models import (
+    Assignment,
+    AuditEvent,
+    Case,
+    GenerationJob,
+    ModelArm,
+    Preference,
+    Rating,
+    Response,
+    Study,
+    StudyAnalysis,
+    StudyArm,
+    Submission,
+    TrainingJob,
+)
+from annotations.services import jobs as job_services
+from annotations.services.cases import CaseFileError, case_import
+
+
+class StudyArmInline(admin.TabularInline):
+    model = StudyArm
+    extra = 0
+    autocomplete_fields = ["arm"]
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "status", "raters_per_item", "case_count", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [StudyArmInline]
+
+    @admin.display(description="cases")
+    def case_count(self, obj):
+        return obj.cases.count()
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "study", "task", "category", "split", "gold_behavior", "gold_label", "specialty"]
+    list_filter = ["study", "category", "task", "split", "gold_behavior"]
+    search_fields = ["external_id", "specialty", "question", "reference_response"]
+    readonly_fields = ["content_hash", "created_at"]
+    list_select_related = ["study"]
+    change_list_template = "admin/annotations/case/change_list.html"
+    actions = ["queue_generation_every_arm"]
+
+    @admin.action(description="Generate responses for the selected cases with every arm of their study")
+    def queue_generation_every_arm(self, request, queryset):
+        by_study: dict = {}
+        for case in queryset.select_related("study"):
+            by_study.setdefault(case.study, []).append(case)
+        try:
+            for study, cases in by_study.items():
+                for study_arm in study.study_arms.select_related("arm"):
+                    job = job_services.job_queue_generation(study=study, arm=study_arm.arm, cases=cases,
+                                                            actor=request.user)
+                    self.message_user(request, f"Queued generation job #{job.pk}: {study_arm.arm.name}, "
+                                               f"{len(cases)} cases.", messages.SUCCESS)
+        except (job_services.QueueUnavailable, job_services.JobStateError) as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def get_urls(self):
+        return [path("import/", self.admin_site.admin_view(self.import_view), name="annotations_case_import"),
+                *super().get_urls()]
+
+    def import_view(self, request):
+        form = CaseImportForm(request.POST or None, request.FILES or None)
+        errors: list[str] = []
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = case_import(study=form.cleaned_data["study"], data=upload.read(), actor=request.user,
+                                     source_name=upload.name)
+            except CaseFileError as exc:
+                errors = [str(e) for e in exc.errors]
+            else:
+                self.message_user(request, result.message, messages.SUCCESS)
+                return redirect(reverse("admin:annotations_case_changelist"))
+        context = {**self.admin_site.each_context(request), "form": form, "errors": errors,
+                   "title": "Import cases (JSON Lines)", "opts": self.model._meta}
+        return render(request, "admin/annotations/case/import.html", context)
+
+
+@admin.register(ModelArm)
+class ModelArmAdmin(admin.ModelAdmin):
+    list_display = ["name", "method", "base_model", "adapter_path", "uses_behavior_tokens", "checkpoint_hash_short"]
+    list_filter = ["method", "uses_behavior_tokens"]
+    search_fields = ["name", "base_model", "adapter_path", "checkpoint_hash"]
+
+    @admin.display(description="checkpoint")
+    def checkpoint_hash_short(self, obj):
+        return obj.checkpoint_hash[:12]
+
+
+class JobAdminBase(admin.ModelAdmin):
+    list_filter = ["status", "study"]
+    actions = ["cancel_jobs", "retry_jobs"]
+
+    def _each(self, request, queryset, service, verb):
+        for job in queryset:
+            try:
+                service(job=job, actor=request.user)
+                self.message_user(request, f"Job #{job.pk}: {verb}.", messages.SUCCESS)
+            except (job_services.QueueUnavailable, job_services.JobStateError) as exc:
+                self.message_user(request, f"Job #{job.pk}: {exc}", messages.ERROR)
+
+    @admin.action(description="Cancel the selected jobs (they keep what they wrote)")
+    def cancel_jobs(self, request, queryset):
+        self._each(request, queryset, job_services.job_cancel, "cancel requested")
+
+    @admin.action(description="Retry the selected failed or cancelled jobs")
+    def retry_jobs(self, request, queryset):
+        self._each(request, queryset, job_services.job_retry, "queued again")
+    readonly_fields = ["celery_task_id", "progress_done", "progress_total", "tokens_per_s", "eta_s", "error",
+                       "traceback", "worker_host", "device_name", "attempts", "created_at", "started_at",
+                       "finished_at"]
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        return format_html("{} / {} ({}%)", obj.progress_done, obj.progress_total, round(obj.progress_percent))
+
+
+@admin.register(GenerationJob)
+class GenerationJobAdmin(JobAdminBase):
+    list_display = ["id", "study", "arm", "status", "progress", "worker_host", "created_at"]
+    search_fields = ["arm__name", "celery_task_id"]
+    filter_horizontal = ["cases"]
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(JobAdminBase):
+    list_display = ["id", "study", "method", "base_model", "status", "progress", "created_at"]
+    search_fields = ["base_model", "celery_task_id"]
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["id", "case", "arm", "job", "predicted_behavior", "completion_tokens", "names_model", "created_at"]
+    list_filter = ["arm", "predicted_behavior", "names_model", "case__study"]
+    search_fields = ["case__external_id", "text"]
+    list_select_related = ["case", "arm", "job"]
+    raw_id_fields = ["case", "job"]
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "study", "case", "rater", "status", "queue_position", "submitted_at", "active_seconds"]
+    list_filter = ["study", "status"]
+    search_fields = ["case__external_id", "rater__username"]
+    list_select_related = ["study", "case", "rater"]
+    raw_id_fields = ["case", "rater"]
+
+
+class ImmutableAdmin(admin.ModelAdmin):
+    """Submitted judgments and audit events are never edited in place."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RatingInline(admin.TabularInline):
+    model = Rating
+    extra = 0
+    can_delete = False
+    readonly_fields = ["response", "slot", "dimension", "score", "choice", "note"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Submission)
+class SubmissionAdmin(ImmutableAdmin):
+    list_display = ["id", "assignment", "revision", "is_current", "submitted_by", "submitted_at"]
+    list_filter = ["is_current", "assignment__study"]
+    search_fields = ["assignment__case__external_id", "submitted_by__username", "comment"]
+    inlines = [RatingInline]
+
+
+@admin.register(Rating)
+class RatingAdmin(ImmutableAdmin):
+    list_display = ["id", "submission", "slot", "dimension", "score", "choice"]
+    list_filter = ["dimension", "submission__is_current"]
+    search_fields = ["submission__assignment__case__external_id", "note"]
+
+
+@admin.register(Preference)
+class PreferenceAdmin(ImmutableAdmin):
+    list_display = ["id", "submission", "slot", "rank"]
+    search_fields = ["submission__assignment__case__external_id"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ImmutableAdmin):
+    list_display = ["created_at", "actor", "action", "object_type", "object_id", "summary"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["summary", "object_id", "actor__username"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(StudyAnalysis)
+class StudyAnalysisAdmin(admin.ModelAdmin):
+    list_display = ["study", "computed_at", "n_ratings", "compute_seconds", "requested_at", "queued_at", "error"]
+    readonly_fields = ["study", "result", "computed_at", "compute_seconds", "n_ratings", "requested_at", "queued_at",
+                       "error"]
+
+    def has_add_permission(self, request):
+        return False

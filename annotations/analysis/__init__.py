@@ -1,0 +1,53 @@
+"""Statistics of a rating study (DESIGN.md section 5): pure functions over pandas frames
+and numpy arrays; no Django import, so a notebook, a Celery task or a benchmark can
+call them alike.
+
+Entry point: :func:`summarize_study` (one JSON-serialisable dict for the dashboard).
+The parts, usable alone:
+
+- :mod:`.bootstrap`: the cluster bootstrap over cases (multinomial case weights; every
+  resampled statistic is computed from ``weights @ per_case_totals``).
+- :mod:`.descriptives`: n, mean, median, sd, distribution per arm x dimension (overall,
+  per category, per task) with bootstrap CIs, and arm differences.
+- :mod:`.paired`: Friedman, pairwise Wilcoxon (Pratt) with Holm, rank-biserial.
+- :mod:`.judgments`: shares of categorical judgments (intervention) with Wilson CIs.
+- :mod:`.preferences`: win/tie/loss from rankings, Bradley-Terry with a position term.
+- :mod:`.agreement`: Krippendorff's alpha with bootstrap CI, rater severity.
+- :mod:`.position`: position-bias audit (first choices by slot, Likert by slot).
+"""
+
+from annotations.analysis._common import to_jsonable
+from annotations.analysis.agreement import alpha_by_dimension, krippendorff_alpha, rater_severity
+from annotations.analysis.bootstrap import CaseBootstrap, case_weights
+from annotations.analysis.descriptives import describe_ratings
+from annotations.analysis.judgments import categorical_shares, choice_shares
+from annotations.analysis.paired import paired_tests, rank_biserial
+from annotations.analysis.position import first_choice_by_slot, likert_by_slot
+from annotations.analysis.preferences import (
+    bradley_terry,
+    fit_bradley_terry,
+    pairwise_outcomes,
+    ranking_comparisons,
+)
+from annotations.analysis.summary import summarize_study
+
+__all__ = [
+    "CaseBootstrap",
+    "alpha_by_dimension",
+    "bradley_terry",
+    "case_weights",
+    "categorical_shares",
+    "choice_shares",
+    "describe_ratings",
+    "first_choice_by_slot",
+    "fit_bradley_terry",
+    "krippendorff_alpha",
+    "likert_by_slot",
+    "paired_tests",
+    "pairwise_outcomes",
+    "rank_biserial",
+    "ranking_comparisons",
+    "rater_severity",
+    "summarize_study",
+    "to_jsonable",
+]

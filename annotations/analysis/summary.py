@@ -1,0 +1,121 @@
+"""The whole study analysis in one JSON-serialisable dict (what the dashboard stores and
+reads)."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import pandas as pd
+
+from annotations.analysis._common import arm_order, is_empty, to_jsonable
+from annotations.analysis.agreement import alpha_by_dimension, rater_severity
+from annotations.analysis.bootstrap import CaseBootstrap
+from annotations.analysis.descriptives import describe_ratings
+from annotations.analysis.judgments import categorical_shares
+from annotations.analysis.paired import paired_tests
+from annotations.analysis.position import first_choice_by_slot, likert_by_slot
+from annotations.analysis.preferences import bradley_terry, pairwise_outcomes, ranking_comparisons
+
+SCHEMA_VERSION = 1
+
+
+def _case_ids(*frames: pd.DataFrame | None) -> np.ndarray:
+    parts = [f["case_id"].to_numpy() for f in frames if not is_empty(f) and "case_id" in f.columns]
+    if not parts:
+        return np.array([])
+    return pd.unique(np.concatenate(parts)) if len(parts) > 1 else pd.unique(parts[0])
+
+
+class _Profile:
+    """Wall time per part, and the peak of traced memory per part when ``tracemalloc``
+    is tracing (the benchmark turns it on; it costs nothing otherwise)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = {}
+        self.increment_mb: dict[str, float] = {}
+
+    @contextmanager
+    def part(self, name: str):
+        tracing = tracemalloc.is_tracing()
+        if tracing:
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 4)
+            if tracing:
+                peak = tracemalloc.get_traced_memory()[1]
+                self.peak_mb[name] = round(peak / 2**20, 1)
+                self.increment_mb[name] = round((peak - before) / 2**20, 1)
+
+
+def summarize_study(ratings: pd.DataFrame | None, judgments: pd.DataFrame | None,
+                    preferences: pd.DataFrame | None, dimensions: Sequence[Mapping], n_boot: int = 1000,
+                    seed: int = 0, *, arms: Sequence | None = None, level: float = 0.95) -> dict:
+    """Every statistic of the study dashboard, as one JSON-serialisable dict.
+
+    ``ratings``: long frame of Likert scores (assignment_id, case_id, rater_id, arm,
+    slot, dimension, value, category, task); ``judgments``: the same keys with the
+    categorical values (e.g. dimension "intervention", value under/appropriate/over);
+    ``preferences``: assignment_id, case_id, rater_id, arm, slot, rank (1 = best, ties
+    equal); ``dimensions``: the rubric (dicts with key, scale, min/max or choices).
+    ``arms`` fixes the arm order (default: sorted). One cluster bootstrap over cases
+    (``n_boot`` resamples from ``seed``) is shared by every interval.
+
+    Keys: meta, descriptives {records, differences}, paired_tests, judgments,
+    preferences {pairs, win_matrix, bradley_terry}, agreement {alpha, rater_severity},
+    position_bias {first_choice, likert_by_slot}. NaN and infinities are None."""
+    profile = _Profile()
+    with profile.part("bootstrap_weights"):
+        arms = arm_order(ratings, judgments, preferences, arms=arms)
+        boot = CaseBootstrap.draw(_case_ids(ratings, judgments, preferences), n_boot=n_boot, seed=seed)
+    with profile.part("descriptives"):
+        descriptives = describe_ratings(ratings, dimensions, arms=arms, bootstrap=boot, level=level)
+    with profile.part("paired_tests"):
+        paired = paired_tests(ratings, dimensions, arms=arms, by="category")
+    with profile.part("judgments"):
+        shares = categorical_shares(judgments, dimensions, arms=arms, by="category", level=level, bootstrap=boot)
+    with profile.part("preferences"):
+        comparisons = ranking_comparisons(preferences, arms, boot)
+        pairwise = pairwise_outcomes(comparisons, level=level)
+        bt = bradley_terry(comparisons, bootstrap=boot, level=level)
+    with profile.part("agreement"):
+        alpha = alpha_by_dimension(ratings, judgments, dimensions, bootstrap=boot, level=level)
+        severity = rater_severity(ratings, dimensions)
+    with profile.part("position_bias"):
+        first_choice = first_choice_by_slot(preferences, level=level)
+        by_slot = likert_by_slot(ratings, dimensions, bootstrap=boot, level=level)
+    with profile.part("to_json"):
+        result = to_jsonable({
+            "meta": {
+                "schema_version": SCHEMA_VERSION, "arms": arms,
+                "dimensions": [dict(d) for d in dimensions],
+                "n_ratings": 0 if is_empty(ratings) else len(ratings),
+                "n_judgments": 0 if is_empty(judgments) else len(judgments),
+                "n_preference_rows": 0 if is_empty(preferences) else len(preferences),
+                "n_cases": boot.n_cases,
+                "n_raters": 0 if is_empty(ratings) else int(ratings["rater_id"].nunique()),
+                "n_assignments": 0 if is_empty(ratings) else int(ratings["assignment_id"].nunique())
+                if "assignment_id" in ratings.columns else None,
+                "n_boot": boot.n_boot, "seed": seed, "ci_level": level, "bootstrap": "cases",
+            },
+            "descriptives": descriptives,
+            "paired_tests": paired,
+            "judgments": shares,
+            "preferences": {**pairwise, "bradley_terry": bt},
+            "agreement": {"alpha": alpha, "rater_severity": severity},
+            "position_bias": {"first_choice": first_choice, "likert_by_slot": by_slot},
+        })
+    result["meta"]["timings_s"] = profile.seconds
+    if profile.peak_mb:
+        # Traced since tracing began (peak) and above what was traced when the part began.
+        result["meta"]["peak_traced_mb"] = profile.peak_mb
+        result["meta"]["peak_increment_mb"] = profile.increment_mb
+    return result

@@ -1,0 +1,119 @@
+"""django-filter filter sets of the REST API. Studies are named by slug, raters by
+username, everything else by id."""
+
+from __future__ import annotations
+
+import django_filters as filters
+
+from annotations.models import (
+    Assignment,
+    Case,
+    GenerationJob,
+    JobStatus,
+    ModelArm,
+    Rating,
+    Response,
+    Study,
+    TrainingJob,
+)
+from annotations.models.case import Category
+
+
+class StudyFilter(filters.FilterSet):
+    class Meta:
+        model = Study
+        fields = ["status"]
+
+
+class CaseFilter(filters.FilterSet):
+    study = filters.CharFilter(field_name="study__slug", help_text="Study slug.")
+    task = filters.CharFilter()
+    category = filters.ChoiceFilter(choices=Category.choices)
+    split = filters.ChoiceFilter(choices=Case.Split.choices)
+    external_id = filters.CharFilter()
+
+    class Meta:
+        model = Case
+        fields = ["study", "task", "category", "split", "external_id"]
+
+
+class ArmFilter(filters.FilterSet):
+    study = filters.CharFilter(field_name="study_arms__study__slug", help_text="Arms compared in this study (slug).")
+    method = filters.ChoiceFilter(choices=ModelArm.Method.choices)
+
+    class Meta:
+        model = ModelArm
+        fields = ["study", "method"]
+
+
+class ResponseFilter(filters.FilterSet):
+    study = filters.CharFilter(field_name="case__study__slug", help_text="Study slug.")
+    arm = filters.NumberFilter(field_name="arm_id", help_text="Arm id.")
+    case = filters.NumberFilter(field_name="case_id", help_text="Case id.")
+    case_external_id = filters.CharFilter(field_name="case__external_id")
+    job = filters.NumberFilter(field_name="job_id", help_text="Generation job id.")
+    predicted_behavior = filters.CharFilter()
+
+    class Meta:
+        model = Response
+        fields = ["study", "arm", "case", "case_external_id", "job", "predicted_behavior"]
+
+
+class RatingFilter(filters.FilterSet):
+    """Current revisions only unless ``revisions=all``."""
+
+    REVISIONS = [("current", "Current revisions only (default)"), ("all", "Every revision, superseded ones too")]
+
+    study = filters.CharFilter(field_name="submission__assignment__study__slug", help_text="Study slug.")
+    dimension = filters.CharFilter()
+    arm = filters.NumberFilter(field_name="response__arm_id", help_text="Arm id.")
+    arm_name = filters.CharFilter(field_name="response__arm__name")
+    rater = filters.CharFilter(field_name="submission__assignment__rater__username", help_text="Rater's username.")
+    assignment = filters.NumberFilter(field_name="submission__assignment_id")
+    revisions = filters.ChoiceFilter(choices=REVISIONS, method="filter_revisions", empty_label=None,
+                                     help_text="current (default) or all.")
+
+    class Meta:
+        model = Rating
+        fields = ["study", "dimension", "arm", "arm_name", "rater", "assignment", "revisions"]
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and not data.get("revisions"):
+            data = data.copy()
+            data["revisions"] = "current"
+        super().__init__(data, *args, **kwargs)
+
+    def filter_revisions(self, queryset, name, value):
+        return queryset if value == "all" else queryset.filter(submission__is_current=True)
+
+
+class AssignmentFilter(filters.FilterSet):
+    study = filters.CharFilter(field_name="study__slug", help_text="Study slug.")
+    status = filters.ChoiceFilter(choices=Assignment.Status.choices)
+    rater = filters.CharFilter(field_name="rater__username",
+                               help_text="Rater's username (a clinician only ever sees their own).")
+
+    class Meta:
+        model = Assignment
+        fields = ["study", "status", "rater"]
+
+
+class _JobFilter(filters.FilterSet):
+    study = filters.CharFilter(field_name="study__slug", help_text="Study slug.")
+    status = filters.ChoiceFilter(choices=JobStatus.choices)
+
+
+class GenerationJobFilter(_JobFilter):
+    arm = filters.NumberFilter(field_name="arm_id", help_text="Arm id.")
+
+    class Meta:
+        model = GenerationJob
+        fields = ["study", "status", "arm"]
+
+
+class TrainingJobFilter(_JobFilter):
+    method = filters.ChoiceFilter(choices=[("behavior_sft", "BehaviorSFT"), ("general_sft", "GeneralSFT")])
+
+    class Meta:
+        model = TrainingJob
+        fields = ["study", "status", "method"]

@@ -1,0 +1,44 @@
+"""REST API routes under /api/. Router names live in the ``api`` namespace
+(``api:study-list``...) so they never shadow the pages' own URL names; the schema and
+docs keep their global names (``api-schema``, ``api-docs``)."""
+
+from django.contrib.auth.decorators import login_required
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.routers import SimpleRouter
+
+from annotations.api import views
+
+router = SimpleRouter()
+router.register("studies", views.StudyViewSet, basename="study")
+router.register("cases", views.CaseViewSet, basename="case")
+router.register("arms", views.ArmViewSet, basename="arm")
+router.register("responses", views.ResponseViewSet, basename="response")
+router.register("ratings", views.RatingViewSet, basename="rating")
+router.register("assignments", views.AssignmentViewSet, basename="assignment")
+router.register("generation-jobs", views.GenerationJobViewSet, basename="generation-job")
+router.register("training-jobs", views.TrainingJobViewSet, basename="training-job")
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI schema, for logged-in users (session or token) only."""
+
+    authentication_classes = views.AUTHENTICATION
+    permission_classes = [IsAuthenticated]
+
+
+class DocsView(SpectacularSwaggerSplitView):
+    """Swagger UI (assets from the sidecar package; its script is a separate request,
+    so the page needs no inline script). Anonymous visitors are sent to the login page."""
+
+    permission_classes = [IsAuthenticated]
+
+
+urlpatterns = [
+    path("schema/", SchemaView.as_view(), name="api-schema"),
+    path("docs/", login_required(DocsView.as_view(url_name="api-schema")), name="api-docs"),
+    path("token/", obtain_auth_token, name="api-token"),
+    path("", include((router.urls, "api"))),
+]

@@ -1,0 +1,143 @@
+"""Plotly figures of a stored study analysis, and the data behind each as rows (CSV).
+
+Built from ``StudyAnalysis.result`` only: rendering a dashboard never recomputes
+statistics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import plotly.graph_objects as go
+
+ARM_COLOURS = ["#6b7b8c", "#2f7fc1", "#d2691e", "#2e8b57", "#8e44ad", "#c0392b"]
+FigureBuilder = Callable[[dict], tuple[go.Figure, list[dict]]]
+
+
+def _colour(arms: list[str], arm: str) -> str:
+    return ARM_COLOURS[arms.index(arm) % len(ARM_COLOURS)] if arm in arms else "#999999"
+
+
+def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
+    layout = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+              "legend": {"orientation": "h", "y": -0.15}, "height": 420, **kwargs}
+    fig.update_layout(title=title, **layout)
+    return fig
+
+
+def _likert_keys(result: dict) -> list[str]:
+    return [d["key"] for d in result["meta"]["dimensions"] if d.get("scale") == "likert"]
+
+
+def means_with_ci(result: dict) -> tuple[go.Figure, list[dict]]:
+    arms = result["meta"]["arms"]
+    dims = _likert_keys(result)
+    rows = [r for r in result["descriptives"]["records"] if r["scope"] == "overall" and r["dimension"] in dims]
+    fig = go.Figure()
+    for arm in arms:
+        mine = [next((r for r in rows if r["arm"] == arm and r["dimension"] == d), None) for d in dims]
+        means = [r["mean"] if r else None for r in mine]
+        fig.add_bar(name=arm, x=dims, y=means, marker_color=_colour(arms, arm),
+                    error_y={"type": "data", "symmetric": False,
+                             "array": [(r["mean_ci"][1] - r["mean"]) if r and r["mean_ci"][1] is not None else 0
+                                       for r in mine],
+                             "arrayminus": [(r["mean"] - r["mean_ci"][0]) if r and r["mean_ci"][0] is not None else 0
+                                            for r in mine]})
+    _layout(fig, "Mean rating per arm (95% CI, cluster bootstrap over cases)", barmode="group",
+            yaxis={"range": [1, 5.2], "title": "mean (1-5)"})
+    data = [{"arm": r["arm"], "dimension": r["dimension"], "n": r["n"], "n_cases": r["n_cases"], "mean": r["mean"],
+             "ci_low": r["mean_ci"][0], "ci_high": r["mean_ci"][1], "median": r["median"], "sd": r["sd"]}
+            for r in rows]
+    return fig, data
+
+
+def distribution_per_arm(result: dict) -> tuple[go.Figure, list[dict]]:
+    """Share of each score per arm, one dimension at a time (the paper's Fig. 2 shows
+    densities per method)."""
+    arms = result["meta"]["arms"]
+    dims = _likert_keys(result)
+    rows = [r for r in result["descriptives"]["records"] if r["scope"] == "overall" and r["dimension"] in dims]
+    fig = go.Figure()
+    data: list[dict] = []
+    trace_dims: list[str] = []
+    for dim in dims:
+        for r in (x for x in rows if x["dimension"] == dim):
+            total = sum(r["counts"]) or 1
+            fig.add_scatter(x=r["levels"], y=[c / total for c in r["counts"]], mode="lines+markers", name=r["arm"],
+                            line_shape="spline", fill="tozeroy", opacity=0.5, visible=dim == dims[0],
+                            line={"color": _colour(arms, r["arm"])})
+            trace_dims.append(dim)
+            data += [{"dimension": dim, "arm": r["arm"], "score": level, "count": count, "share": count / total}
+                     for level, count in zip(r["levels"], r["counts"])]
+    menu = [{"label": dim, "method": "update", "args": [{"visible": [d == dim for d in trace_dims]}]}
+            for dim in dims]
+    _layout(fig, "Score distribution per arm", xaxis={"title": "score", "dtick": 1},
+            yaxis={"title": "share of ratings", "tickformat": ".0%"},
+            updatemenus=[{"buttons": menu, "direction": "down", "x": 1, "xanchor": "right", "y": 1.15}])
+    return fig, data
+
+
+def radar_per_task(result: dict) -> tuple[go.Figure, list[dict]]:
+    """Mean of a dimension per task, per arm (the paper's Fig. 5 is a radar per task)."""
+    arms = result["meta"]["arms"]
+    dims = _likert_keys(result)
+    dim = "proactivity" if "proactivity" in dims else (dims[0] if dims else None)
+    rows = [r for r in result["descriptives"]["records"] if r["scope"] == "task" and r["dimension"] == dim]
+    tasks = sorted({r["group"] for r in rows})
+    fig = go.Figure()
+    for arm in arms:
+        values = [next((r["mean"] for r in rows if r["arm"] == arm and r["group"] == t), None) for t in tasks]
+        if tasks:
+            fig.add_scatterpolar(r=[*values, values[0]], theta=[*tasks, tasks[0]], name=arm, fill="toself",
+                                 opacity=0.55, line={"color": _colour(arms, arm)})
+    _layout(fig, f"{dim} per task", polar={"radialaxis": {"range": [1, 5]}}, height=480)
+    data = [{"task": r["group"], "arm": r["arm"], "dimension": dim, "mean": r["mean"], "n": r["n"],
+             "ci_low": r["mean_ci"][0], "ci_high": r["mean_ci"][1]} for r in rows]
+    return fig, data
+
+
+def win_rate_matrix(result: dict) -> tuple[go.Figure, list[dict]]:
+    matrix = result["preferences"]["win_matrix"]
+    arms = matrix["arms"]
+    fig = go.Figure(go.Heatmap(z=matrix["score"], x=arms, y=arms, zmin=0, zmax=1, colorscale="RdBu",
+                               text=[[f"{v:.0%}" if v is not None else "" for v in row] for row in matrix["score"]],
+                               texttemplate="%{text}", hovertemplate="%{y} beats %{x}: %{z:.1%}<extra></extra>"))
+    _layout(fig, "Win rate of the row arm over the column arm (ties count half)",
+            xaxis={"title": "opponent"}, yaxis={"title": "arm", "autorange": "reversed"})
+    data = [{"arm": a, "opponent": b, "win_rate": matrix["score"][i][j], "n": matrix["n"][i][j]}
+            for i, a in enumerate(arms) for j, b in enumerate(arms) if i != j]
+    return fig, data
+
+
+def rater_progress(result: dict) -> tuple[go.Figure, list[dict]]:
+    per_rater = result.get("progress", {}).get("per_rater", [])
+    names = [r["rater__username"] for r in per_rater]
+    fig = go.Figure()
+    fig.add_bar(name="submitted", x=names, y=[r["submitted"] for r in per_rater], marker_color="#2e8b57")
+    fig.add_bar(name="open", x=names, y=[r["assigned"] - r["submitted"] for r in per_rater], marker_color="#c8d3de")
+    _layout(fig, "Rater progress", barmode="stack", yaxis={"title": "assignments"})
+    data = [{"rater": r["rater__username"], "assigned": r["assigned"], "submitted": r["submitted"]} for r in per_rater]
+    return fig, data
+
+
+FIGURES: dict[str, tuple[str, FigureBuilder]] = {
+    "means": ("Means with 95% CIs", means_with_ci),
+    "distribution": ("Distributions per arm", distribution_per_arm),
+    "radar": ("Per task", radar_per_task),
+    "wins": ("Win-rate matrix", win_rate_matrix),
+    "raters": ("Rater progress", rater_progress),
+}
+
+
+def figure_json(result: dict) -> dict[str, dict]:
+    """Each figure as plotly JSON (a dict), for the page's plotly.js."""
+    import json
+
+    out = {}
+    for key, (title, builder) in FIGURES.items():
+        fig, _ = builder(result)
+        out[key] = {"title": title, "figure": json.loads(fig.to_json())}
+    return out
+
+
+def figure_rows(result: dict, key: str) -> list[dict]:
+    return FIGURES[key][1](result)[1]

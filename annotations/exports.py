@@ -1,0 +1,180 @@
+"""Streamed exports of ratings in long format (CSV, JSON Lines, Parquet). Rows come from
+a database cursor in chunks and leave as bytes in chunks, so memory stays flat whatever
+the size of the study."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+from django.db.models import BigIntegerField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
+
+from annotations.models import Rating, Response, Study, Submission
+
+# Each output row is a rating joined with its submission, case, response (with that
+# response's generation provenance) and rater. Ratings stream from a chunked cursor; the
+# joined parts are read once into Arrow tables (one row per submission or response,
+# about a twentieth of the ratings) and gathered per chunk with ``take``, so the
+# per-rating work in Python is only the cursor's tuples. Every format is written by a
+# C++ writer from the same Arrow record batches.
+_RATING_FIELDS = [("rating_id", "id", pa.int64()), ("submission_id", "submission_id", pa.int64()),
+                  ("response_id", "response_id", pa.int64()), ("slot", "slot", pa.int16()),
+                  ("dimension", "dimension", pa.string()), ("score", "score", pa.float64()),
+                  ("choice", "choice", pa.string()), ("note", "note", pa.string())]
+_SUBMISSION_FIELDS = [
+    ("revision", "revision", pa.int16()), ("is_current", "is_current", pa.bool_()),
+    ("assignment_id", "assignment_id", pa.int64()), ("rater", "assignment__rater__username", pa.string()),
+    ("submitted_by", "submitted_by__username", pa.string()),
+    ("comment", "comment", pa.string()), ("revision_reason", "reason", pa.string()),
+    ("shown_at", "assignment__shown_at", pa.timestamp("us", tz="UTC")),
+    ("first_input_at", "assignment__first_input_at", pa.timestamp("us", tz="UTC")),
+    ("submitted_at", "submitted_at", pa.timestamp("us", tz="UTC")),
+    ("active_seconds", "assignment__active_seconds", pa.float64()),
+]
+_RESPONSE_FIELDS = [
+    ("case_external_id", "case__external_id", pa.string()), ("task", "case__task", pa.string()),
+    ("category", "case__category", pa.string()), ("gold_behavior", "case__gold_behavior", pa.string()),
+    ("gold_label", "case__gold_label", pa.string()), ("arm", "arm__name", pa.string()),
+    ("arm_method", "arm__method", pa.string()), ("job_id", "job_id", pa.int64()),
+    ("predicted_behavior", "predicted_behavior", pa.string()),
+    ("completion_tokens", "completion_tokens", pa.int32()),
+]
+_PROVENANCE_FIELDS = [
+    ("gen_base_hash", "base_hash", pa.string()), ("gen_adapter_hash", "adapter_hash", pa.string()),
+    ("gen_decoding", "decoding", pa.string()), ("gen_seed", "seed", pa.int64()),
+    ("gen_template_version", "template_version", pa.string()), ("gen_worker_host", "worker_host", pa.string()),
+    ("gen_device", "device", pa.string()),
+]
+_SLOT_LETTER = ("slot_letter", pa.string())
+SCHEMA = pa.schema([(n, t) for n, _, t in _RATING_FIELDS[:4]] + [_SLOT_LETTER]
+                   + [(n, t) for n, _, t in _RATING_FIELDS[4:]] + [(n, t) for n, _, t in _SUBMISSION_FIELDS]
+                   + [(n, t) for n, _, t in _RESPONSE_FIELDS] + [(n, t) for n, _, t in _PROVENANCE_FIELDS])
+COLUMNS = SCHEMA.names
+FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
+           "parquet": "application/vnd.apache.parquet"}
+CHUNK_ROWS = 10_000
+_LETTERS = pa.array([chr(65 + i) for i in range(26)])
+
+
+def _lookup(rows: Iterable[tuple], fields: list[tuple]) -> tuple[dict[int, int], pa.Table]:
+    """(id -> row number, Arrow table of the other fields), built 5,000 rows at a time so
+    the Python objects of a whole table never live at once."""
+    schema = pa.schema([(name, kind) for name, _, kind in fields])
+    index: dict[int, int] = {}
+    batches = []
+    for chunk in _chunks(rows, 5_000):
+        for row in chunk:
+            index[row[0]] = len(index)
+        columns = list(zip(*chunk))[1:]
+        batches.append(pa.record_batch([pa.array(v, type=f.type) for v, f in zip(columns, schema)], schema=schema))
+    return index, pa.Table.from_batches(batches, schema=schema).combine_chunks()
+
+
+def _submission_table(study: Study, current_only: bool) -> tuple[dict[int, int], pa.Table]:
+    queryset = Submission.objects.filter(assignment__study=study)
+    if current_only:
+        queryset = queryset.filter(is_current=True)
+    rows = queryset.values_list("id", *[path for _, path, _ in _SUBMISSION_FIELDS]).iterator(chunk_size=5000)
+    return _lookup(rows, _SUBMISSION_FIELDS)
+
+
+def _response_rows(study: Study) -> Iterator[tuple]:
+    # Provenance keys are read as text in SQL: decoding each response's whole JSON
+    # document in Python costs more memory than the rest of the export.
+    provenance = {f"gen_{key}": KT(f"provenance__{key}") for _, key, kind in _PROVENANCE_FIELDS}
+    provenance["gen_seed"] = Cast(KT("provenance__seed"), BigIntegerField())
+    return (Response.objects.filter(case__study=study).annotate(**provenance)
+            .values_list("id", *[path for _, path, _ in _RESPONSE_FIELDS], *provenance)
+            .iterator(chunk_size=5000))
+
+
+def export_batches(study: Study, *, current_only: bool = True, chunk_rows: int = CHUNK_ROWS
+                   ) -> Iterator[pa.RecordBatch]:
+    """The export as Arrow record batches of at most ``chunk_rows`` ratings, in ``SCHEMA``."""
+    sub_index, submissions = _submission_table(study, current_only)
+    resp_index, responses = _lookup(_response_rows(study), _RESPONSE_FIELDS + _PROVENANCE_FIELDS)
+    ratings = Rating.objects.filter(submission__assignment__study=study).order_by("id")
+    if current_only:
+        ratings = ratings.filter(submission__is_current=True)
+    cursor = ratings.values_list(*[path for _, path, _ in _RATING_FIELDS]).iterator(chunk_size=chunk_rows)
+    for chunk in _chunks(cursor, chunk_rows):
+        core = [pa.array(values, type=kind) for (_, _, kind), values in zip(_RATING_FIELDS, zip(*chunk))]
+        sub_rows = pa.array([sub_index[row[1]] for row in chunk], type=pa.int64())
+        resp_rows = pa.array([resp_index[row[2]] for row in chunk], type=pa.int64())
+        letters = _LETTERS.take(core[3].cast(pa.int64()))
+        arrays = [*core[:4], letters, *core[4:], *submissions.take(sub_rows).columns,
+                  *responses.take(resp_rows).columns]
+        yield pa.RecordBatch.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+                                          for a in arrays], schema=SCHEMA)
+
+
+def export_rows(study: Study, *, current_only: bool = True) -> Iterator[dict]:
+    """The export row by row, as dicts (for scripts and tests)."""
+    for batch in export_batches(study, current_only=current_only):
+        yield from batch.to_pylist()
+
+
+def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
+    chunk: list[tuple] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+class _Sink(io.RawIOBase):
+    """A write-only file whose written bytes are taken out after each batch."""
+
+    def __init__(self):
+        self.parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def take(self) -> bytes:
+        data, self.parts = b"".join(self.parts), []
+        return data
+
+
+def stream_csv(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    sink = _Sink()
+    writer = pa_csv.CSVWriter(sink, SCHEMA)
+    for batch in batches:
+        writer.write_batch(batch)
+        yield sink.take()
+    writer.close()
+    yield sink.take()
+
+
+def stream_jsonl(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    for batch in batches:
+        # Timestamps as text first: pandas' JSON writer is far slower on datetime columns.
+        columns = [c.cast(pa.string()) if pa.types.is_timestamp(c.type) else c for c in batch.columns]
+        frame = pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pandas()
+        text = frame.to_json(orient="records", lines=True, force_ascii=False)
+        yield (text if text.endswith("\n") else text + "\n").encode("utf-8")
+
+
+def stream_parquet(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    sink = _Sink()
+    writer = pq.ParquetWriter(sink, SCHEMA, compression="zstd")
+    for batch in batches:
+        writer.write_batch(batch)
+        yield sink.take()
+    writer.close()
+    yield sink.take()
+
+
+STREAMERS = {"csv": stream_csv, "jsonl": stream_jsonl, "parquet": stream_parquet}

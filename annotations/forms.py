@@ -1,0 +1,72 @@
+from django import forms
+from django.conf import settings
+
+from annotations.models import Study
+
+
+class CaseImportForm(forms.Form):
+    study = forms.ModelChoiceField(queryset=Study.objects.all())
+    file = forms.FileField(help_text="JSON Lines, UTF-8, one case per line (see the README).")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > settings.CASE_IMPORT_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size:,} bytes; the limit is {settings.CASE_IMPORT_MAX_BYTES:,}.")
+        return upload
+
+
+class GenerationJobForm(forms.Form):
+    SCOPES = [("missing", "Test cases without a response from this arm"), ("test", "All test cases"),
+              ("ids", "The cases listed below")]
+    arm = forms.ModelChoiceField(queryset=None)
+    scope = forms.ChoiceField(choices=SCOPES, initial="missing")
+    external_ids = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                   help_text="external_id of each case, separated by spaces or lines")
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=4096, initial=160)
+
+    def __init__(self, *args, study, **kwargs):
+        super().__init__(*args, **kwargs)
+        from annotations.models import ModelArm
+
+        self.study = study
+        self.fields["arm"].queryset = ModelArm.objects.filter(study_arms__study=study)
+
+    def clean(self):
+        from annotations.selectors.jobs import cases_missing_responses
+
+        cleaned = super().clean()
+        arm, scope = cleaned.get("arm"), cleaned.get("scope")
+        if arm is None or scope is None:
+            return cleaned
+        cases = self.study.cases.all()
+        if scope == "missing":
+            cases = cases.filter(pk__in=cases_missing_responses(self.study, arm))
+        elif scope == "test":
+            cases = cases.filter(split="test")
+        else:
+            ids = cleaned.get("external_ids", "").split()
+            cases = cases.filter(external_id__in=ids)
+            unknown = set(ids) - set(cases.values_list("external_id", flat=True))
+            if unknown:
+                raise forms.ValidationError(f"Unknown case ids: {', '.join(sorted(unknown))}")
+        if not cases.exists():
+            raise forms.ValidationError("No cases match: every case already has a response from this arm?")
+        cleaned["cases"] = list(cases)
+        return cleaned
+
+    def decoding_params(self) -> dict:
+        return {"max_new_tokens": self.cleaned_data["max_new_tokens"]}
+
+
+class TrainingJobForm(forms.Form):
+    method = forms.ChoiceField(choices=[("behavior_sft", "BehaviorSFT"), ("general_sft", "GeneralSFT")])
+    base_model = forms.CharField(initial="demo", max_length=500,
+                                 help_text='"demo", a Hugging Face directory or a .gguf file on the GPU workers')
+    epochs = forms.FloatField(min_value=0.1, max_value=100, initial=3)
+    learning_rate = forms.FloatField(min_value=1e-7, max_value=1e-1, initial=2e-4)
+    lora_r = forms.IntegerField(min_value=1, max_value=256, initial=16)
+    seed = forms.IntegerField(initial=0)
+
+    def hyperparameters(self) -> dict:
+        return {k: self.cleaned_data[k] for k in ("epochs", "learning_rate", "lora_r", "seed")}

@@ -1,0 +1,69 @@
+from django.conf import settings
+from django.db import models
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class JobBase(models.Model):
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    progress_done = models.PositiveIntegerField(default=0)
+    progress_total = models.PositiveIntegerField(default=0)
+    tokens_per_s = models.FloatField(null=True, blank=True)
+    eta_s = models.FloatField(null=True, blank=True)
+    celery_task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    worker_host = models.CharField(max_length=200, blank=True)
+    device_name = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    @property
+    def progress_percent(self) -> float:
+        return 100.0 * self.progress_done / self.progress_total if self.progress_total else 0.0
+
+
+class GenerationJob(JobBase):
+    study = models.ForeignKey("annotations.Study", on_delete=models.CASCADE, related_name="generation_jobs")
+    arm = models.ForeignKey("annotations.ModelArm", on_delete=models.PROTECT, related_name="generation_jobs")
+    cases = models.ManyToManyField("annotations.Case", related_name="generation_jobs", blank=True)
+    decoding_params = models.JSONField(default=dict, blank=True)
+    seed = models.BigIntegerField(default=0)
+
+    class Meta(JobBase.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"generation #{self.pk} ({self.arm})"
+
+
+class TrainingJob(JobBase):
+    study = models.ForeignKey("annotations.Study", on_delete=models.CASCADE, related_name="training_jobs")
+    method = models.CharField(max_length=20, choices=[("behavior_sft", "BehaviorSFT"), ("general_sft", "GeneralSFT")])
+    base_model = models.CharField(max_length=500)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    loss_history = models.JSONField(default=list, blank=True)
+    result_arm = models.ForeignKey("annotations.ModelArm", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    adapter_path = models.CharField(max_length=500, blank=True)
+
+    class Meta(JobBase.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"training #{self.pk} ({self.method})"

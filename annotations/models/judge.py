@@ -1,0 +1,104 @@
+"""Automatic judging (issue 8): a judge job scores a study's responses with an LLM judge
+(G-Eval, :mod:`modeling.judge`). Judge output is for researchers and admins only: no
+clinician page ever reads these tables."""
+
+from django.db import models
+
+from annotations.models.jobs import JobBase
+
+
+class JudgeJob(JobBase):
+    class Kind(models.TextChoices):
+        LOCAL = "local", "Local model"
+        OPENAI = "openai", "OpenAI-compatible endpoint"
+
+    study = models.ForeignKey("annotations.Study", on_delete=models.CASCADE, related_name="judge_jobs")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LOCAL)
+    model_ref = models.CharField(
+        max_length=500, help_text='Local: "demo", a Hugging Face directory or a .gguf file. '
+                                  "OpenAI-compatible: the model name at the endpoint.")
+    adapter_path = models.CharField(max_length=500, blank=True, help_text="Local only: a LoRA adapter directory.")
+    base_url = models.CharField(max_length=500, blank=True,
+                                help_text="OpenAI-compatible only; blank: the JUDGE_OPENAI_BASE_URL setting. "
+                                          "The API key is never stored: it comes from the settings.")
+    dimensions = models.JSONField(default=list, help_text="The judge dimensions (full specs, as data).")
+    pairwise = models.BooleanField(default=False, help_text="Also compare each case's responses pairwise, "
+                                                            "in both orders (position swap).")
+    params = models.JSONField(default=dict, blank=True,
+                              help_text="n_samples, temperature, logprobs, top_logprobs, use_reference, "
+                                        "token_budget, pairwise_dimensions...")
+    responses = models.ManyToManyField("annotations.Response", related_name="judge_jobs", blank=True)
+    judge_provenance = models.JSONField(default=dict, blank=True,
+                                        help_text="What decided the judge's output (model hash, prompt version...).")
+    analysis = models.JSONField(null=True, blank=True,
+                                help_text="Judge scores per arm, densities and concordance with clinicians.")
+    analysed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(JobBase.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"judge #{self.pk} ({self.model_ref})"
+
+    @property
+    def dimension_keys(self) -> list[str]:
+        return [d["key"] for d in self.dimensions]
+
+
+class JudgeScore(models.Model):
+    """One judge score of one response on one dimension, with its prompt and raw output."""
+
+    job = models.ForeignKey(JudgeJob, on_delete=models.CASCADE, related_name="scores")
+    response = models.ForeignKey("annotations.Response", on_delete=models.CASCADE, related_name="judge_scores")
+    dimension = models.CharField(max_length=40, db_index=True)
+    score = models.FloatField(null=True, blank=True, help_text="On the dimension's scale (1-5, or 0-1); "
+                                                               "empty when the judge's answer was unreadable.")
+    judge_score = models.FloatField(null=True, blank=True, help_text="On the judge's own scale (e.g. 1-5).")
+    method = models.CharField(max_length=20, help_text="logits, logprobs or samples")
+    distribution = models.JSONField(default=dict, blank=True, help_text="level -> probability")
+    mass = models.FloatField(null=True, blank=True, help_text="Probability on the score tokens.")
+    prompt = models.JSONField(default=dict)
+    raw_output = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "response", "dimension"]
+        constraints = [models.UniqueConstraint(fields=["job", "response", "dimension"],
+                                               name="one_judge_score_per_dimension")]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}={self.score}"
+
+
+class JudgeComparison(models.Model):
+    """A pairwise comparison of two responses to one case, asked in both orders."""
+
+    job = models.ForeignKey(JudgeJob, on_delete=models.CASCADE, related_name="comparisons")
+    response_a = models.ForeignKey("annotations.Response", on_delete=models.CASCADE, related_name="+")
+    response_b = models.ForeignKey("annotations.Response", on_delete=models.CASCADE, related_name="+")
+    dimension = models.CharField(max_length=40, default="overall")
+    prob_a_first = models.FloatField(null=True, blank=True, help_text="P(a preferred) with a shown first.")
+    prob_a_second = models.FloatField(null=True, blank=True, help_text="P(a preferred) with a shown second.")
+    method = models.CharField(max_length=20)
+    prompt = models.JSONField(default=dict)
+    raw_output = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "response_a", "response_b", "dimension"]
+        constraints = [models.UniqueConstraint(fields=["job", "response_a", "response_b", "dimension"],
+                                               name="one_judge_comparison_per_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.response_a_id} vs {self.response_b_id} ({self.dimension})"
+
+    @property
+    def prob_a(self) -> float | None:
+        values = [p for p in (self.prob_a_first, self.prob_a_second) if p is not None]
+        return sum(values) / len(values) if values else None
+
+    @property
+    def consistent(self) -> bool | None:
+        if self.prob_a_first is None or self.prob_a_second is None or 0.5 in (self.prob_a_first, self.prob_a_second):
+            return None
+        return (self.prob_a_first > 0.5) == (self.prob_a_second > 0.5)

@@ -1,0 +1,35 @@
+from django.db import models
+
+
+class Response(models.Model):
+    """One arm's response to one case. ``text`` is what raters see (behavior token stripped)."""
+
+    case = models.ForeignKey("annotations.Case", on_delete=models.CASCADE, related_name="responses")
+    arm = models.ForeignKey("annotations.ModelArm", on_delete=models.PROTECT, related_name="responses")
+    job = models.ForeignKey("annotations.GenerationJob", null=True, blank=True, on_delete=models.SET_NULL,
+                            related_name="responses")
+    text = models.TextField(blank=True)
+    raw_text = models.TextField(blank=True)
+    predicted_behavior = models.CharField(max_length=10, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_s = models.FloatField(null=True, blank=True)
+    provenance = models.JSONField(default=dict, blank=True,
+                                  help_text="checkpoint hash, decoding params, seed, template version, host, device")
+    names_model = models.BooleanField(default=False, help_text="The text names a model; review before rating.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "arm", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "arm", "job"], name="unique_response_per_job"),
+            models.UniqueConstraint(fields=["case", "arm"], condition=models.Q(job__isnull=True),
+                                    name="unique_response_without_job"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case} / {self.arm}"
+
+    @property
+    def display_text(self) -> str:
+        return self.text.strip() or "(stays silent)"

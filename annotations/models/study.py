@@ -1,0 +1,61 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from annotations.rubric import default_rubric, validate_rubric
+
+
+class Study(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    instructions = models.TextField(blank=True, help_text="Shown to raters before they start.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    rubric = models.JSONField(default=default_rubric, help_text="List of rating dimensions; see README.")
+    raters_per_item = models.PositiveSmallIntegerField(default=3, help_text="k: raters per case.")
+    seed = models.BigIntegerField(default=20250527, help_text="Seeds the assignment planner.")
+    assignment_timeout_minutes = models.PositiveIntegerField(
+        default=120, help_text="An untouched assignment returns to the pool after this long.")
+    extra_tasks = models.JSONField(default=list, blank=True,
+                                   help_text="Task types this study adds to the registry.")
+    arms = models.ManyToManyField("annotations.ModelArm", through="annotations.StudyArm",
+                                  related_name="studies", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        problems = validate_rubric(self.rubric)
+        if problems:
+            raise ValidationError({"rubric": problems})
+        if self.raters_per_item < 1:
+            raise ValidationError({"raters_per_item": "At least one rater per case."})
+
+    def task_registry(self):
+        from modeling.tasks import build_registry
+
+        return build_registry(self.extra_tasks)
+
+
+class StudyArm(models.Model):
+    """An arm compared in a study; the order is the arms' stable index for the planner."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="study_arms")
+    arm = models.ForeignKey("annotations.ModelArm", on_delete=models.PROTECT, related_name="study_arms")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["study", "position", "id"]
+        constraints = [models.UniqueConstraint(fields=["study", "arm"], name="unique_arm_per_study")]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}: {self.arm.name}"

@@ -1,0 +1,103 @@
+"""Reading a rating form (or a saved draft) against a study's rubric. Pure functions:
+field names carry only slot indices, never anything that identifies an arm.
+
+Field names: ``r{slot}_{dimension}`` for each response's dimensions,
+``r{slot}_{flag}_reason`` for a flag's reason, ``rank_{slot}`` for the ranking,
+``comment`` for the optional comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from annotations.rubric import CATEGORICAL, FLAG, LIKERT
+
+MAX_TEXT = 5000
+
+
+def slot_letter(index: int) -> str:
+    return chr(ord("A") + index)
+
+
+def field_name(slot: int, key: str) -> str:
+    return f"r{slot}_{key}"
+
+
+@dataclass
+class ParsedRating:
+    # per slot: dimension key -> {"score": float | None, "choice": str, "note": str}
+    slots: list[dict[str, dict]] = field(default_factory=list)
+    ranks: list[int | None] = field(default_factory=list)
+    comment: str = ""
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.errors
+
+
+def parse_rating(rubric: list[dict], n_slots: int, data: Mapping[str, str]) -> ParsedRating:
+    """Validate every field; ``errors`` maps field names to a message a rater can act on."""
+    parsed = ParsedRating(comment=str(data.get("comment", "")).strip()[:MAX_TEXT])
+    for slot in range(n_slots):
+        letter = slot_letter(slot)
+        values: dict[str, dict] = {}
+        for dim in rubric:
+            name = field_name(slot, dim["key"])
+            raw = str(data.get(name, "")).strip()
+            label = dim.get("label", dim["key"])
+            if dim["scale"] == LIKERT:
+                if not raw:
+                    if dim.get("required", True):
+                        parsed.errors[name] = f"Response {letter}: rate {label} ({dim['min']}-{dim['max']})."
+                    continue
+                try:
+                    score = int(raw)
+                except ValueError:
+                    score = None
+                if score is None or not dim["min"] <= score <= dim["max"]:
+                    parsed.errors[name] = f"Response {letter}: {label} must be {dim['min']}-{dim['max']}."
+                    continue
+                values[dim["key"]] = {"score": float(score), "choice": "", "note": ""}
+            elif dim["scale"] == CATEGORICAL:
+                allowed = [c[0] for c in dim["choices"]]
+                if not raw:
+                    if dim.get("required", True):
+                        parsed.errors[name] = f"Response {letter}: choose {label}."
+                    continue
+                if raw not in allowed:
+                    parsed.errors[name] = f"Response {letter}: {label} must be one of {', '.join(allowed)}."
+                    continue
+                values[dim["key"]] = {"score": None, "choice": raw, "note": ""}
+            elif dim["scale"] == FLAG:
+                flagged = raw in ("1", "on", "true", "yes")
+                reason = str(data.get(f"{name}_reason", "")).strip()[:MAX_TEXT]
+                if flagged and dim.get("requires_reason") and not reason:
+                    parsed.errors[f"{name}_reason"] = f"Response {letter}: say why it is {label.lower()}."
+                    continue
+                values[dim["key"]] = {"score": None, "choice": "yes" if flagged else "no",
+                                      "note": reason if flagged else ""}
+        parsed.slots.append(values)
+    for slot in range(n_slots):
+        name = f"rank_{slot}"
+        raw = str(data.get(name, "")).strip()
+        try:
+            rank = int(raw) if raw else None
+        except ValueError:
+            rank = None
+        if rank is None or not 1 <= rank <= n_slots:
+            parsed.errors[name] = f"Response {slot_letter(slot)}: give a rank from 1 (best) to {n_slots}."
+        parsed.ranks.append(rank)
+    return parsed
+
+
+def draft_fields(rubric: list[dict], n_slots: int, data: Mapping[str, str]) -> dict[str, str]:
+    """The subset of posted data that belongs to the form (drafts store nothing else)."""
+    allowed = {"comment"} | {f"rank_{s}" for s in range(n_slots)}
+    for slot in range(n_slots):
+        for dim in rubric:
+            allowed.add(field_name(slot, dim["key"]))
+            if dim["scale"] == FLAG:
+                allowed.add(f"{field_name(slot, dim['key'])}_reason")
+    return {k: str(v)[:MAX_TEXT] for k, v in data.items() if k in allowed}

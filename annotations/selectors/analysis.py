@@ -1,0 +1,70 @@
+"""Frames for the statistics, read from the database in long format."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from annotations.models import Preference, Rating, Response, Study
+from annotations.rubric import CATEGORICAL, FLAG, LIKERT
+
+RATING_COLUMNS = ["assignment_id", "case_id", "rater_id", "arm", "slot", "dimension", "score", "choice",
+                  "category", "task"]
+
+
+def analysis_dimensions(rubric: list[dict]) -> list[dict]:
+    """The rubric as the analysis package reads it: flags become yes/no categories."""
+    dims = []
+    for dim in rubric:
+        if dim["scale"] == LIKERT:
+            dims.append({"key": dim["key"], "scale": LIKERT, "min": dim["min"], "max": dim["max"]})
+        elif dim["scale"] == CATEGORICAL:
+            dims.append({"key": dim["key"], "scale": CATEGORICAL, "choices": [c[0] for c in dim["choices"]]})
+        elif dim["scale"] == FLAG:
+            dims.append({"key": dim["key"], "scale": CATEGORICAL, "choices": ["yes", "no"]})
+    return dims
+
+
+def rating_frames(study: Study, *, current_only: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(likert ratings, categorical judgments, preferences) of the study's submissions."""
+    ratings = Rating.objects.filter(submission__assignment__study=study)
+    preferences = Preference.objects.filter(submission__assignment__study=study)
+    if current_only:
+        ratings = ratings.filter(submission__is_current=True)
+        preferences = preferences.filter(submission__is_current=True)
+    rows = ratings.values_list(
+        "submission__assignment_id", "submission__assignment__case_id", "submission__assignment__rater_id",
+        "response__arm__name", "slot", "dimension", "score", "choice", "submission__assignment__case__category",
+        "submission__assignment__case__task")
+    frame = pd.DataFrame.from_records(list(rows.iterator(chunk_size=20000)), columns=RATING_COLUMNS)
+    likert_keys = {d["key"] for d in study.rubric if d["scale"] == LIKERT}
+    likert = frame[frame["dimension"].isin(likert_keys)].drop(columns=["choice"]).rename(columns={"score": "value"})
+    likert = likert.astype({"value": float})
+    judgments = frame[~frame["dimension"].isin(likert_keys)].drop(columns=["score"]).rename(columns={"choice": "value"})
+    prefs = pd.DataFrame.from_records(
+        list(preferences.values_list("submission__assignment_id", "submission__assignment__case_id",
+                                     "submission__assignment__rater_id", "response__arm__name", "slot", "rank")
+             .iterator(chunk_size=20000)),
+        columns=["assignment_id", "case_id", "rater_id", "arm", "slot", "rank"])
+    return likert.reset_index(drop=True), judgments.reset_index(drop=True), prefs
+
+
+def automatic_records(study: Study) -> dict[str, list[dict]]:
+    """Per arm, the newest response to each test case with what BehaviorBench scoring needs."""
+    arms = list(study.study_arms.select_related("arm").values_list("arm_id", "arm__name"))
+    newest: dict[tuple[int, int], dict] = {}
+    rows = (Response.objects.filter(case__study=study, case__split="test", arm_id__in=[a for a, _ in arms])
+            .order_by("case_id", "arm_id", "created_at", "id")
+            .values("case_id", "arm_id", "text", "predicted_behavior", "completion_tokens", "case__external_id",
+                    "case__task", "case__gold_label", "case__gold_behavior", "case__label_space", "case__question"))
+    for row in rows:
+        newest[(row["case_id"], row["arm_id"])] = row
+    names = dict(arms)
+    by_arm: dict[str, list[dict]] = {name: [] for _, name in arms}
+    for (_, arm_id), row in sorted(newest.items()):
+        by_arm[names[arm_id]].append({
+            "external_id": row["case__external_id"], "task": row["case__task"], "gold_label": row["case__gold_label"],
+            "gold_behavior": row["case__gold_behavior"], "label_space": row["case__label_space"],
+            "question": row["case__question"], "text": row["text"],
+            "predicted_behavior": row["predicted_behavior"] or None, "completion_tokens": row["completion_tokens"],
+        })
+    return by_arm

@@ -1,0 +1,113 @@
+"""Study aggregation: debounced after submissions, on demand from the dashboard, stored
+in ``StudyAnalysis``. Submissions never wait on the broker: when Redis is unreachable
+the request is remembered and queued by the next submission or dashboard visit."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotations.models import Study, StudyAnalysis
+
+logger = logging.getLogger(__name__)
+
+DEBOUNCE_S = getattr(settings, "AGGREGATION_DEBOUNCE_S", 20)
+BROKER_RETRY_AFTER_S = 30
+# A queued task not started within this long is presumed lost (e.g. Redis was flushed).
+QUEUED_TIMEOUT = timedelta(minutes=10)
+_broker_down_until = 0.0
+
+
+def _queue_task(study_id: int, countdown: float) -> bool:
+    """Send the aggregation task; False (quickly) while the broker is known to be down."""
+    global _broker_down_until
+    if time.monotonic() < _broker_down_until:
+        return False
+    from annotations.tasks import aggregate_study
+    from evalportal.celery import app
+
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1, timeout=2)
+            aggregate_study.apply_async(args=[study_id], countdown=countdown, connection=connection, retry=False)
+    except Exception as exc:
+        _broker_down_until = time.monotonic() + BROKER_RETRY_AFTER_S
+        logger.warning("aggregation of study %s not queued (%s); will retry later", study_id, exc)
+        return False
+    return True
+
+
+def aggregation_request(*, study_id: int, countdown: float | None = None) -> bool:
+    """Note that the study needs re-aggregating and queue it, unless one is already
+    waiting (the debounce). Returns True when a task is waiting."""
+    now = timezone.now()
+    with transaction.atomic():
+        analysis, _ = StudyAnalysis.objects.select_for_update().get_or_create(study_id=study_id)
+        analysis.requested_at = now
+        waiting = analysis.queued_at is not None and now - analysis.queued_at < QUEUED_TIMEOUT
+        analysis.save(update_fields=["requested_at"])
+    if waiting:
+        return True
+    if not _queue_task(study_id, DEBOUNCE_S if countdown is None else countdown):
+        return False
+    StudyAnalysis.objects.filter(study_id=study_id).update(queued_at=now)
+    return True
+
+
+def aggregation_resume_pending(*, study: Study) -> None:
+    """Queue an aggregation that could not be queued earlier (called on dashboard visits)."""
+    analysis = StudyAnalysis.objects.filter(study=study).first()
+    if analysis and analysis.stale and (analysis.queued_at is None
+                                        or timezone.now() - analysis.queued_at > QUEUED_TIMEOUT):
+        aggregation_request(study_id=study.pk, countdown=0)
+
+
+def study_aggregate(*, study: Study, n_boot: int = 1000) -> StudyAnalysis:
+    """Compute and store the study's full analysis (statistics and automatic metrics)."""
+    from annotations.analysis import summarize_study
+    from annotations.selectors.analysis import analysis_dimensions, automatic_records, rating_frames
+    from modeling.metrics import score_responses
+
+    started_at = timezone.now()
+    started = time.perf_counter()
+    ratings, judgments, preferences = rating_frames(study)
+    arms = list(study.study_arms.order_by("position", "id").values_list("arm__name", flat=True))
+    result = summarize_study(ratings, judgments, preferences, analysis_dimensions(study.rubric), n_boot=n_boot,
+                             seed=study.seed % (2**32), arms=arms)
+    automatic = {}
+    registry = study.task_registry()
+    for arm, records in automatic_records(study).items():
+        if not records:
+            continue
+        scores = score_responses(records, registry)
+        scores.pop("predictions", None)
+        lengths = [r["completion_tokens"] for r in records if r["completion_tokens"] is not None]
+        words = [len((r["text"] or "").split()) for r in records]
+        scores["length"] = {"n": len(records), "mean_tokens": statistics.fmean(lengths) if lengths else None,
+                            "mean_words": statistics.fmean(words) if words else None,
+                            "silent": sum(1 for r in records if not (r["text"] or "").strip())}
+        automatic[arm] = scores
+    result["automatic"] = automatic
+    result["progress"] = _progress(study)
+    seconds = time.perf_counter() - started
+    with transaction.atomic():
+        analysis, _ = StudyAnalysis.objects.select_for_update().get_or_create(study=study)
+        analysis.result = result
+        analysis.computed_at = started_at
+        analysis.compute_seconds = round(seconds, 3)
+        analysis.n_ratings = len(ratings)
+        analysis.error = ""
+        analysis.save()
+    return analysis
+
+
+def _progress(study: Study) -> dict:
+    from annotations.selectors.studies import study_progress
+
+    return study_progress(study)

@@ -1,0 +1,97 @@
+"""The demo study: three arms, the original demo cases, pre-generated responses, users."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from annotations.models import Assignment, Case, ModelArm, Study, StudyArm
+from annotations.services.cases import case_import
+from annotations.services.planner import assignments_plan
+from annotations.services.responses import responses_write
+from annotations.services.users import user_create, user_set_role
+from evalportal.roles import ADMIN, CLINICIAN, RESEARCHER
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
+DEMO_CASES = DEMO_DIR / "cases.jsonl"
+DEMO_RESPONSES = DEMO_DIR / "responses.jsonl"
+DEMO_SLUG = "demo"
+
+# Development logins printed by `make run`; never use these outside a local demo.
+DEMO_USERS = (
+    ("admin", "admin-demo-pass", ADMIN),
+    ("researcher", "researcher-demo-pass", RESEARCHER),
+    ("clinician1", "clinician1-demo-pass", CLINICIAN),
+    ("clinician2", "clinician2-demo-pass", CLINICIAN),
+    ("clinician3", "clinician3-demo-pass", CLINICIAN),
+)
+
+DEMO_ARMS = (
+    ("Baseline", ModelArm.Method.BASELINE, False, ""),
+    ("GeneralSFT", ModelArm.Method.GENERAL_SFT, False, "var/adapters/demo-general_sft"),
+    ("BehaviorSFT", ModelArm.Method.BEHAVIOR_SFT, True, "var/adapters/demo-behavior_sft"),
+)
+
+DEMO_INSTRUCTIONS = (
+    "You will read short clinical team conversations and, for each, two or three responses "
+    "from an AI colleague taking part. Rate each response on its own merits, then rank them. "
+    "The responses are shown in a random order and you are not told where they came from."
+)
+
+
+def demo_load() -> str:
+    """Create or refresh the demo study; safe to run again (nothing is duplicated)."""
+    with transaction.atomic():
+        study, _ = Study.objects.get_or_create(
+            slug=DEMO_SLUG,
+            defaults={"name": "Demo: proactive clinical agents", "instructions": DEMO_INSTRUCTIONS,
+                      "status": Study.Status.OPEN, "raters_per_item": 3},
+        )
+        for position, (name, method, tokens, adapter) in enumerate(DEMO_ARMS):
+            arm, _ = ModelArm.objects.get_or_create(
+                name=name,
+                defaults={"method": method, "base_model": "demo", "uses_behavior_tokens": tokens,
+                          "adapter_path": adapter, "decoding_params": {"do_sample": False, "max_new_tokens": 160}},
+            )
+            StudyArm.objects.get_or_create(study=study, arm=arm, defaults={"position": position})
+        imported = case_import(study=study, data=DEMO_CASES.read_bytes(), source_name=DEMO_CASES.name)
+        n_responses = _load_demo_responses(study)
+        for username, password, role in DEMO_USERS:
+            user = get_user_model().objects.filter(username=username).first()
+            if user is None:
+                user_create(username=username, password=password, role=role)
+            else:
+                user_set_role(user=user, role=role)
+        planned = ""
+        if not Assignment.objects.filter(study=study).exists():
+            planned = " " + assignments_plan(study=study).message
+    return (f"Demo study '{study.slug}': {imported.message} "
+            f"{n_responses} new responses; {len(DEMO_USERS)} demo users ready.{planned}")
+
+
+def _load_demo_responses(study: Study) -> int:
+    if not DEMO_RESPONSES.exists():
+        return 0
+    arms = dict(ModelArm.objects.filter(name__in=[a[0] for a in DEMO_ARMS]).values_list("name", "id"))
+    # `python -m modeling.generate` names arms by method; the demo study by arm name.
+    arms.update({method: arms[name] for name, method, _, _ in DEMO_ARMS if name in arms})
+    cases = dict(Case.objects.filter(study=study).values_list("external_id", "id"))
+    rows = []
+    with DEMO_RESPONSES.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if record["external_id"] not in cases or record["arm"] not in arms:
+                continue
+            rows.append({
+                "case_id": cases[record["external_id"]], "arm_id": arms[record["arm"]], "job_id": None,
+                "text": record["text"], "raw_text": record.get("raw_text", record["text"]),
+                "predicted_behavior": record.get("predicted_behavior") or "",
+                "prompt_tokens": record.get("prompt_tokens"), "completion_tokens": record.get("completion_tokens"),
+                "latency_s": record.get("latency_s"), "provenance": record.get("provenance", {}),
+            })
+    return responses_write(rows=rows)

@@ -1,0 +1,182 @@
+"""A clinician's rating flow: next assignment, open, drafts, submit, revise."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.http import Http404
+from django.utils import timezone
+
+from annotations.models import Assignment, Preference, Rating, Study, Submission
+from annotations.rating_form import ParsedRating, draft_fields, parse_rating
+from annotations.services.audit import audit_record
+from annotations.services.planner import assignments_release_idle
+
+# A client reports active time in increments; one report can never claim more than this.
+MAX_ACTIVE_INCREMENT_S = 600.0
+
+
+class IncompleteRating(ValueError):
+    def __init__(self, parsed: ParsedRating):
+        self.parsed = parsed
+        super().__init__(f"{len(parsed.errors)} field(s) still need an answer")
+
+
+def assignment_for_rater(*, assignment_id: int, rater) -> Assignment:
+    """The rater's own assignment; anyone else's (or none) is a 404, never a 403 that
+    would confirm it exists."""
+    try:
+        return Assignment.objects.select_related("study", "case").get(pk=assignment_id, rater=rater)
+    except (Assignment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such assignment.") from None
+
+
+def assignment_next(*, rater) -> Assignment | None:
+    """The rater's next case: one in progress, else the next in their queue, else one
+    claimed from the pool (never a case they already have; never beyond k raters)."""
+    assignments_release_idle()
+    mine = (Assignment.objects.filter(rater=rater, study__status=Study.Status.OPEN)
+            .exclude(status=Assignment.Status.SUBMITTED))
+    current = (mine.filter(status=Assignment.Status.IN_PROGRESS).order_by("queue_position", "id").first()
+               or mine.order_by("queue_position", "id").first())
+    if current is not None:
+        return current
+    already_has_case = Assignment.objects.filter(rater=rater, case_id=OuterRef("case_id"))
+    with transaction.atomic():
+        claim = (Assignment.objects.select_for_update(skip_locked=True)
+                 .filter(rater__isnull=True, status=Assignment.Status.PENDING, study__status=Study.Status.OPEN)
+                 .exclude(Exists(already_has_case)).order_by("study_id", "queue_position", "id").first())
+        if claim is None:
+            return None
+        claim.rater = rater
+        claim.queue_position = (Assignment.objects.filter(rater=rater).order_by("-queue_position")
+                                .values_list("queue_position", flat=True).first() or 0) + 1
+        try:
+            with transaction.atomic():
+                claim.save(update_fields=["rater", "queue_position"])
+        except IntegrityError:
+            return None
+    return claim
+
+
+def assignment_open(*, assignment: Assignment) -> None:
+    """Record that the case was shown; the first showing starts the clock."""
+    now = timezone.now()
+    if assignment.status == Assignment.Status.SUBMITTED:
+        return
+    updates = {"last_activity_at": now}
+    if assignment.shown_at is None:
+        updates.update(shown_at=now, status=Assignment.Status.IN_PROGRESS)
+    Assignment.objects.filter(pk=assignment.pk).exclude(status=Assignment.Status.SUBMITTED).update(**updates)
+    for key, value in updates.items():
+        setattr(assignment, key, value)
+
+
+def _active_increment(value) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return min(max(seconds, 0.0), MAX_ACTIVE_INCREMENT_S) if seconds == seconds else 0.0
+
+
+def assignment_save_draft(*, assignment: Assignment, data: Mapping[str, str], active_seconds=0) -> bool:
+    """Keep what the rater entered so far. Returns False (nothing saved) once submitted."""
+    rubric = assignment.study.rubric
+    fields = draft_fields(rubric, len(assignment.slots), data)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if locked.status == Assignment.Status.SUBMITTED:
+            return False
+        locked.draft = fields
+        locked.last_activity_at = now
+        locked.first_input_at = locked.first_input_at or (now if any(fields.values()) else None)
+        locked.active_seconds += _active_increment(active_seconds)
+        locked.status = Assignment.Status.IN_PROGRESS
+        locked.shown_at = locked.shown_at or now
+        locked.save(update_fields=["draft", "last_activity_at", "first_input_at", "active_seconds", "status",
+                                   "shown_at"])
+    assignment.draft = fields
+    return True
+
+
+def _write_judgment(submission: Submission, assignment: Assignment, parsed: ParsedRating) -> None:
+    ratings, preferences = [], []
+    for slot, response_id in enumerate(assignment.slots):
+        for key, value in parsed.slots[slot].items():
+            ratings.append(Rating(submission=submission, response_id=response_id, slot=slot, dimension=key, **value))
+        preferences.append(Preference(submission=submission, response_id=response_id, slot=slot,
+                                      rank=parsed.ranks[slot]))
+    Rating.objects.bulk_create(ratings)
+    Preference.objects.bulk_create(preferences)
+
+
+def assignment_submit(*, assignment: Assignment, rater, data: Mapping[str, str], active_seconds=0,
+                      idempotency_key: str = "") -> Submission:
+    """Store the rater's judgment once. A resent or double-clicked submit returns the
+    submission already stored and changes nothing. Raises IncompleteRating (nothing
+    stored except the draft) while a required field is missing."""
+    parsed = parse_rating(assignment.study.rubric, len(assignment.slots), data)
+    if not parsed.complete:
+        assignment_save_draft(assignment=assignment, data=data, active_seconds=active_seconds)
+        raise IncompleteRating(parsed)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+            if locked.rater_id != rater.pk:
+                raise Http404("No such assignment.")
+            if locked.status == Assignment.Status.SUBMITTED:
+                return locked.submissions.get(is_current=True)
+            submission = Submission.objects.create(assignment=locked, revision=1, comment=parsed.comment,
+                                                   submitted_by=rater, idempotency_key=idempotency_key[:64])
+            _write_judgment(submission, locked, parsed)
+            locked.status = Assignment.Status.SUBMITTED
+            locked.submitted_at = now
+            locked.last_activity_at = now
+            locked.first_input_at = locked.first_input_at or now
+            locked.active_seconds += _active_increment(active_seconds)
+            locked.draft = {}
+            locked.save(update_fields=["status", "submitted_at", "last_activity_at", "first_input_at",
+                                       "active_seconds", "draft"])
+            audit_record(actor=rater, action="assignment.submit", obj=locked,
+                         summary=f"case {locked.case_id} submitted", after={"submission": submission.pk})
+            transaction.on_commit(lambda: _after_submission(locked.study_id))
+    except IntegrityError:
+        # Another request stored the same submission first (unique revision): return it.
+        return Submission.objects.get(assignment_id=assignment.pk, is_current=True)
+    assignment.status = Assignment.Status.SUBMITTED
+    return submission
+
+
+def submission_revise(*, assignment: Assignment, actor, data: Mapping[str, str], reason: str) -> Submission:
+    """A correction: a new revision becomes current; the original stays as it was."""
+    if not reason.strip():
+        raise ValueError("A revision needs a reason.")
+    parsed = parse_rating(assignment.study.rubric, len(assignment.slots), data)
+    if not parsed.complete:
+        raise IncompleteRating(parsed)
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        current = locked.submissions.select_for_update().get(is_current=True)
+        current.is_current = False
+        current.save(update_fields=["is_current"])
+        submission = Submission.objects.create(assignment=locked, revision=current.revision + 1,
+                                               comment=parsed.comment, reason=reason.strip(), submitted_by=actor)
+        _write_judgment(submission, locked, parsed)
+        audit_record(actor=actor, action="submission.revise", obj=submission,
+                     summary=f"assignment {locked.pk} revision {submission.revision}: {reason.strip()[:200]}",
+                     before={"submission": current.pk, "revision": current.revision},
+                     after={"submission": submission.pk, "revision": submission.revision})
+        transaction.on_commit(lambda: _after_submission(locked.study_id))
+    return submission
+
+
+def _after_submission(study_id: int) -> None:
+    """Hook for the debounced aggregation (queued when the analysis app is installed)."""
+    from annotations.services import aggregation
+
+    aggregation.aggregation_request(study_id=study_id)

@@ -1,0 +1,77 @@
+"""The researcher dashboard: reads the stored analysis; never recomputes on a page load."""
+
+import csv
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotations.dashboards import FIGURES, figure_json, figure_rows
+from annotations.models import Study, StudyAnalysis
+from annotations.services.aggregation import aggregation_request, aggregation_resume_pending, study_aggregate
+from evalportal.roles import ADMIN, RESEARCHER, role_required
+
+
+def _tables(result: dict) -> dict:
+    """Rows the template shows as tables, picked out of the stored result."""
+    if not result:
+        return {}
+    likert = [d["key"] for d in result["meta"]["dimensions"] if d.get("scale") == "likert"]
+    records = result["descriptives"]["records"]
+    return {
+        "overall": [r for r in records if r["scope"] == "overall" and r["dimension"] in likert],
+        "by_category": [r for r in records if r["scope"] == "category" and r["dimension"] in likert],
+        "paired": [t for t in result["paired_tests"] if t["scope"] == "overall"],
+        "judgments": [j for j in result["judgments"] if j["scope"] == "overall"],
+        "pairs": result["preferences"]["pairs"],
+        "bt": result["preferences"]["bradley_terry"],
+        "alpha": result["agreement"]["alpha"],
+        "severity": result["agreement"]["rater_severity"],
+        "first_choice": result["position_bias"]["first_choice"],
+        "automatic": result.get("automatic", {}),
+    }
+
+
+@role_required(RESEARCHER, ADMIN)
+def dashboard(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    aggregation_resume_pending(study=study)
+    analysis = StudyAnalysis.objects.filter(study=study).first()
+    result = analysis.result if analysis and analysis.result else None
+    figures = figure_json(result) if result and result["meta"]["n_ratings"] else {}
+    return render(request, "annotations/dashboard.html", {
+        "study": study, "analysis": analysis, "result": result, "tables": _tables(result),
+        "figures": figures, "figures_json": {k: v["figure"] for k, v in figures.items()},
+    })
+
+
+@role_required(RESEARCHER, ADMIN)
+@require_POST
+def recompute(request, slug):
+    study = get_object_or_404(Study, slug=slug)
+    if aggregation_request(study_id=study.pk, countdown=0):
+        messages.success(request, "Recomputing in the background; reload in a moment.")
+    else:
+        analysis = study_aggregate(study=study)
+        messages.warning(request, f"The task queue is unreachable, so the analysis ran here "
+                                  f"({analysis.compute_seconds:.1f} s).")
+    return redirect("dashboard", slug=slug)
+
+
+@role_required(RESEARCHER, ADMIN)
+def figure_csv(request, slug, figure):
+    study = get_object_or_404(Study, slug=slug)
+    if figure not in FIGURES:
+        raise Http404("No such figure.")
+    analysis = StudyAnalysis.objects.filter(study=study).first()
+    if not analysis or not analysis.result:
+        raise Http404("Not computed yet.")
+    rows = figure_rows(analysis.result, figure)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-{figure}.csv"'
+    if rows:
+        writer = csv.DictWriter(response, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return response

@@ -1,0 +1,255 @@
+"""Benchmark: the portal under gunicorn on PostgreSQL with 50 concurrent simulated
+clinicians (each logged in, fetching the next case, saving a draft, submitting), then,
+on the same server in the same run, a bare Django view (``/healthz``) as the ceiling.
+
+Reports requests/s and p50/p95/p99 latency per endpoint and errors, and writes
+bench/results/web.json. The clients are Python threads on the same machine as the
+server, so on a small machine they take CPU from it; the bare view is measured with the
+same clients, so the ratio is fair even where the absolute numbers are not.
+
+    .venv/bin/python bench/web.py                         # 50 clients x 8 cases each
+    .venv/bin/python bench/web.py --clients 20 --cases 4  # a quick look
+
+Targets (issue 7): the rating page at least half the bare view's throughput, p95 under
+100 ms, no error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DB_NAME = "evalportal_bench_web"
+PG = "postgres://postgres@127.0.0.1:5432"
+PASSWORD = "bench-clinician-pass-1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env() -> dict:
+    return {**os.environ, "DATABASE_URL": f"{PG}/{DB_NAME}", "DJANGO_SECRET_KEY": "bench-secret-key",
+            "DJANGO_SECURE_COOKIES": "0", "REDIS_URL": "redis://127.0.0.1:6379/13", "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "evalportal.settings", "DATABASE_CONN_MAX_AGE": "600",
+            "AXES_FAILURE_LIMIT": "1000"}
+
+
+def build(n_clients: int, cases_per_client: int) -> None:
+    """A fresh database: one study, 3 arms, enough cases for every client's queue."""
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    script = f"""
+import django; django.setup()
+from django.contrib.auth.hashers import make_password
+from annotations.models import ModelArm, Study, StudyArm, Case, Response
+from annotations.services.cases import case_import
+from annotations.services.demo import DEMO_CASES
+from annotations.services.planner import assignments_plan
+from annotations.services.users import user_create
+import json
+study = Study.objects.create(name="Web benchmark", slug="web", raters_per_item=1, status="open")
+arms = [ModelArm.objects.create(name=n, method="baseline", base_model="demo") for n in ("A1", "A2", "A3")]
+for i, arm in enumerate(arms):
+    StudyArm.objects.create(study=study, arm=arm, position=i)
+template = [json.loads(l) for l in DEMO_CASES.read_text().splitlines() if l.strip()]
+cases = []
+need = {n_clients} * {cases_per_client} + {n_clients}
+lines = []
+for n in range(need):
+    case = dict(template[n % len(template)], external_id=f"web-{{n:05d}}", split="test")
+    lines.append(json.dumps(case))
+case_import(study=study, data="\\n".join(lines).encode())
+rows = [Response(case=c, arm=a, text="Platelets fell by more than half on heparin: hold it and send a PF4 test. " * 3)
+        for c in Case.objects.filter(study=study) for a in arms]
+Response.objects.bulk_create(rows)
+raters = [user_create(username=f"web-clin{{i:02d}}", password="{PASSWORD}", role="clinician") for i in range({n_clients})]
+print(assignments_plan(study=study, raters=raters).message)
+"""
+    env = _env()
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True)
+
+
+class Recorder:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+
+    def timed(self, name, call, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            response = call(*args, **kwargs)
+            ok = response.status_code < 400
+        except requests.RequestException:
+            response, ok = None, False
+        elapsed = time.perf_counter() - start
+        with self.lock:
+            self.latencies[name].append(elapsed)
+            if not ok:
+                self.errors[name] += 1
+                self.statuses[name][response.status_code if response is not None else 0] += 1
+        return response
+
+
+def _csrf(session, html: str) -> str:
+    match = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    return match.group(1) if match else session.cookies.get("csrftoken", "")
+
+
+def _rubric_answers(html: str) -> dict:
+    """Answers for every radio group on a rating page: the middle option of each."""
+    groups = defaultdict(list)
+    for name, value in re.findall(r'type="radio" name="([^"]+)" value="([^"]+)"', html):
+        groups[name].append(value)
+    return {name: values[len(values) // 2] for name, values in groups.items()}
+
+
+def clinician(base: str, username: str, cases: int, rec: Recorder, start_gate: threading.Barrier, logged_in):
+    session = requests.Session()
+    page = session.get(f"{base}/accounts/login/")
+    session.post(f"{base}/accounts/login/", data={"username": username, "password": PASSWORD,
+                                                  "csrfmiddlewaretoken": _csrf(session, page.text)},
+                 headers={"Referer": f"{base}/accounts/login/"})
+    logged_in.append(username)
+    start_gate.wait()
+    for _ in range(cases):
+        nxt = rec.timed("GET /rate/next/ (redirect)", session.get, f"{base}/rate/next/", allow_redirects=False)
+        if nxt is None or not re.fullmatch(r"/rate/\d+/", nxt.headers.get("Location", "")):
+            break
+        url = base + nxt.headers["Location"]
+        page = rec.timed("GET /rate/<id>/ (rating page)", session.get, url)
+        if page is None or page.status_code != 200:
+            continue
+        token = _csrf(session, page.text)
+        answers = _rubric_answers(page.text)
+        half = dict(list(answers.items())[: len(answers) // 2])
+        rec.timed("POST draft", session.post, f"{url}draft/", data={**half, "active_seconds": "5"},
+                  headers={"X-CSRFToken": token, "Referer": url})
+        rec.timed("POST submit", session.post, f"{url}submit/",
+                  data={**answers, "csrfmiddlewaretoken": token, "active_seconds": "5"}, headers={"Referer": url},
+                  allow_redirects=False)
+
+
+def bare(base: str, n: int, rec: Recorder, start_gate: threading.Barrier):
+    session = requests.Session()
+    start_gate.wait()
+    for _ in range(n):
+        rec.timed("GET /healthz (bare view)", session.get, f"{base}/healthz")
+
+
+def _summary(rec: Recorder, seconds: float) -> dict:
+    out = {}
+    for name, values in rec.latencies.items():
+        ordered = sorted(values)
+        q = statistics.quantiles(ordered, n=100) if len(ordered) > 1 else [ordered[0]] * 99
+        out[name] = {"requests": len(values), "errors": rec.errors.get(name, 0),
+                     "error_statuses": dict(rec.statuses.get(name, {})),
+                     "requests_per_s": round(len(values) / seconds, 1), "p50_ms": round(q[49] * 1000, 1),
+                     "p95_ms": round(q[94] * 1000, 1), "p99_ms": round(q[98] * 1000, 1)}
+    return out
+
+
+def _phase(threads, gate_size):
+    gate = threading.Barrier(gate_size + 1)
+    return gate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--cases", type=int, default=8, help="cases each clinician rates")
+    parser.add_argument("--bare-requests", type=int, default=40, help="bare-view requests per client")
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+
+    build(args.clients, args.cases)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "evalportal.wsgi", "-b", f"127.0.0.1:{port}",
+                               "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
+                               "--log-level", "warning"], cwd=ROOT, env=_env())
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        results = {}
+        # Phase 1: clinicians rating.
+        rec, logged_in = Recorder(), []
+        gate = threading.Barrier(args.clients + 1)
+        threads = [threading.Thread(target=clinician, args=(base, f"web-clin{i:02d}", args.cases, rec, gate, logged_in))
+                   for i in range(args.clients)]
+        for t in threads:
+            t.start()
+        gate.wait()  # everyone logged in (password hashing is not what is measured)
+        start = time.perf_counter()
+        for t in threads:
+            t.join()
+        rating_seconds = time.perf_counter() - start
+        results["rating"] = _summary(rec, rating_seconds)
+        results["rating_total_requests_per_s"] = round(sum(len(v) for v in rec.latencies.values()) / rating_seconds, 1)
+        # Phase 2: the bare view, same clients, same server.
+        rec2 = Recorder()
+        gate2 = threading.Barrier(args.clients + 1)
+        threads = [threading.Thread(target=bare, args=(base, args.bare_requests, rec2, gate2))
+                   for _ in range(args.clients)]
+        for t in threads:
+            t.start()
+        gate2.wait()
+        start = time.perf_counter()
+        for t in threads:
+            t.join()
+        results["bare"] = _summary(rec2, time.perf_counter() - start)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    page = results["rating"]["GET /rate/<id>/ (rating page)"]
+    ceiling = results["bare"]["GET /healthz (bare view)"]
+    # Throughput of each endpoint measured alone: requests / time spent serving them at
+    # the same concurrency; the ratio compares the rating page with the bare view.
+    page_rps = args.clients / (page["p50_ms"] / 1000)
+    bare_rps = args.clients / (ceiling["p50_ms"] / 1000)
+    results["ratio_rating_page_to_bare"] = round(page_rps / bare_rps, 3)
+    for name, r in {**results["rating"], **results["bare"]}.items():
+        print(f"{name:34} {r['requests']:6} req {r['requests_per_s']:8.1f}/s  p50 {r['p50_ms']:7.1f} ms  "
+              f"p95 {r['p95_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}")
+    print(f"rating flow, all endpoints: {results['rating_total_requests_per_s']} req/s; "
+          f"rating page / bare view throughput (from p50 at {args.clients} clients): "
+          f"{results['ratio_rating_page_to_bare']}")
+    RESULTS.mkdir(exist_ok=True)
+    payload = {"benchmark": "web", "clients": args.clients, "cases_per_client": args.cases,
+               "gunicorn": {"workers": args.workers, "threads": args.threads}, "machine": platform.platform(),
+               "cpus": os.cpu_count(), "targets": {"ratio": 0.5, "p95_ms": 100, "errors": 0}, "results": results}
+    (RESULTS / "web.json").write_text(json.dumps(payload, indent=2))
+    print(f"wrote {RESULTS / 'web.json'}")
+
+
+if __name__ == "__main__":
+    main()

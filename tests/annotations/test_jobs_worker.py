@@ -1,0 +1,143 @@
+"""GPU-queue jobs through a real Redis broker and a real Celery worker process running the
+real demo model (on CPU here)."""
+
+from collections import Counter
+
+import pytest
+
+from annotations.models import AuditEvent, GenerationJob, JobStatus, ModelArm, Response
+from annotations.services import jobs as job_services
+from annotations.services.cases import case_import
+from annotations.services.demo import DEMO_CASES
+from tests.annotations.worker_helpers import WorkerProcess, flush_test_broker, wait_until
+from tests.factories import StudyArmFactory, StudyFactory
+
+pytestmark = [pytest.mark.worker, pytest.mark.modeling, pytest.mark.slow,
+              pytest.mark.django_db(transaction=True)]
+
+TOKENS = ("<|reactive|>", "<|balanced|>", "<|proactive|>")
+FAST = {"max_new_tokens": 12, "max_batch_size": 1}
+
+
+@pytest.fixture
+def study():
+    study = StudyFactory(slug="jobs")
+    case_import(study=study, data=DEMO_CASES.read_bytes())
+    return study
+
+
+@pytest.fixture
+def arm(study):
+    arm = ModelArm.objects.create(name="Demo baseline", method="baseline", base_model="demo")
+    StudyArmFactory(study=study, arm=arm)
+    return arm
+
+
+@pytest.fixture
+def workers(tmp_path):
+    flush_test_broker()
+    started: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(tmp_path)
+        started.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def _job(job_id) -> GenerationJob:
+    return GenerationJob.objects.get(pk=job_id)
+
+
+def _test_cases(study, n):
+    return list(study.cases.filter(split="test").order_by("external_id")[:n])
+
+
+def test_generation_job_writes_responses_with_provenance(study, arm, workers, admin_user):
+    worker = workers()
+    cases = _test_cases(study, 3)
+    job = job_services.job_queue_generation(study=study, arm=arm, cases=cases, actor=admin_user,
+                                            decoding_params=FAST)
+    assert job.status == JobStatus.QUEUED and job.celery_task_id
+
+    wait_until(lambda: _job(job.pk).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), 300,
+               "the job to finish", interval=1)
+    job = _job(job.pk)
+    assert job.status == JobStatus.SUCCEEDED, job.traceback + worker.log()
+    assert (job.progress_done, job.progress_total) == (3, 3) and job.progress_percent == 100
+    assert job.worker_host and job.device_name.startswith("CPU") and job.tokens_per_s > 0
+    responses = Response.objects.filter(job=job)
+    assert sorted(r.case_id for r in responses) == sorted(c.pk for c in cases)
+    for response in responses:
+        assert response.completion_tokens and response.completion_tokens <= 12
+        assert not any(t in response.text for t in TOKENS)
+        p = response.provenance
+        assert p["base_hash"] and len(p["base_hash"]) == 64
+        assert p["decoding"]["max_new_tokens"] == 12 and p["seed"] == 0 and p["template_version"]
+        assert p["worker_host"] == job.worker_host and p["device"] == job.device_name
+    assert AuditEvent.objects.filter(action="job.generation.queue", object_id=str(job.pk)).exists()
+
+
+def test_killed_worker_job_resumes_on_a_new_worker_without_duplicates(study, arm, workers):
+    first = workers()
+    cases = _test_cases(study, 6)
+    job = job_services.job_queue_generation(study=study, arm=arm, cases=cases, decoding_params=FAST)
+    wait_until(lambda: Response.objects.filter(job_id=job.pk).count() >= 1, 300, "a first response")
+    first.kill()
+    written_before = Response.objects.filter(job_id=job.pk).count()
+    assert written_before < 6, "the job finished before the worker could be killed"
+    assert _job(job.pk).status == JobStatus.RUNNING
+
+    second = workers()
+    wait_until(lambda: _job(job.pk).status == JobStatus.SUCCEEDED, 300, "the job to complete on the new worker",
+               interval=1)
+    per_case = Counter(Response.objects.filter(job_id=job.pk).values_list("case_id", flat=True))
+    assert sorted(per_case) == sorted(c.pk for c in cases)
+    assert set(per_case.values()) == {1}
+    assert _job(job.pk).attempts == 2, second.log()
+
+
+def test_cancel_mid_job_keeps_what_was_written(study, arm, workers, admin_user):
+    workers()
+    job = job_services.job_queue_generation(study=study, arm=arm, cases=_test_cases(study, 8), decoding_params=FAST)
+    wait_until(lambda: Response.objects.filter(job_id=job.pk).count() >= 1, 300, "a first response")
+    job_services.job_cancel(job=_job(job.pk), actor=admin_user)
+    wait_until(lambda: _job(job.pk).status == JobStatus.CANCELLED, 120, "the job to stop")
+    kept = Response.objects.filter(job_id=job.pk).count()
+    assert 1 <= kept < 8
+    assert _job(job.pk).progress_done == kept
+
+
+def test_failed_job_records_the_error_and_retry_completes(study, arm, workers, admin_user, tmp_path):
+    workers()
+    arm.adapter_path = str(tmp_path / "no-such-adapter")
+    arm.save()
+    job = job_services.job_queue_generation(study=study, arm=arm, cases=_test_cases(study, 2), decoding_params=FAST)
+    wait_until(lambda: _job(job.pk).status == JobStatus.FAILED, 300, "the job to fail")
+    failed = _job(job.pk)
+    assert "no-such-adapter" in failed.error and "Traceback" in failed.traceback
+
+    arm.adapter_path = ""
+    arm.save()
+    job_services.job_retry(job=failed, actor=admin_user)
+    wait_until(lambda: _job(job.pk).status == JobStatus.SUCCEEDED, 300, "the retried job")
+    assert Response.objects.filter(job_id=job.pk).count() == 2
+    assert _job(job.pk).error == ""
+
+
+def test_unreachable_redis_gives_a_clear_error_and_leaves_no_job(study, arm, admin_user, settings):
+    from evalportal.celery import app
+
+    original = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
+    try:
+        with pytest.raises(job_services.QueueUnavailable) as info:
+            job_services.job_queue_generation(study=study, arm=arm, cases=_test_cases(study, 2), actor=admin_user)
+    finally:
+        app.conf.broker_url = original
+    assert "cannot be reached" in str(info.value) and "Nothing was queued" in str(info.value)
+    assert not GenerationJob.objects.exists()

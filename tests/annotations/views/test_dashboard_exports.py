@@ -1,0 +1,99 @@
+"""The researcher dashboard and the streamed exports."""
+
+import csv
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from annotations.exports import COLUMNS
+from annotations.models import AuditEvent, Rating, StudyAnalysis
+from annotations.services.aggregation import study_aggregate
+from annotations.services.rating import submission_revise
+from tests.conftest import complete_rating
+
+pytestmark = pytest.mark.django_db
+
+
+def _body(response) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def test_dashboard_reads_the_stored_result_without_recomputing(rated_submissions, researcher_client):
+    analysis = study_aggregate(study=rated_submissions, n_boot=100)
+    html = researcher_client.get(f"/studies/{rated_submissions.slug}/dashboard/").content.decode()
+    assert analysis.computed_at.strftime("%Y-%m-%d %H:%M:%S") in html
+    assert StudyAnalysis.objects.get(pk=analysis.pk).computed_at == analysis.computed_at
+    assert 'id="figure-data"' in html and 'id="plot-means"' in html and 'id="plot-radar"' in html
+    figures = json.loads(html.split('id="figure-data" type="application/json">')[1].split("</script>")[0])
+    assert set(figures) == {"means", "distribution", "radar", "wins", "raters"}
+    means = {t["name"]: t["y"] for t in figures["means"]["data"]}
+    assert means["BehaviorSFT"][0] == 5.0  # realism, the first dimension
+    assert "<td>realism</td><td>BehaviorSFT</td>" in html
+
+
+def test_figure_data_downloads_as_csv(rated_submissions, researcher_client):
+    study_aggregate(study=rated_submissions, n_boot=100)
+    response = researcher_client.get(f"/studies/{rated_submissions.slug}/dashboard/wins.csv")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert response["Content-Type"].startswith("text/csv")
+    best = next(r for r in rows if r["arm"] == "BehaviorSFT" and r["opponent"] == "Baseline")
+    assert float(best["win_rate"]) == 1.0
+    assert researcher_client.get(f"/studies/{rated_submissions.slug}/dashboard/nope.csv").status_code == 404
+
+
+def test_dashboard_before_any_analysis_offers_a_recompute(rated_study, researcher_client):
+    html = researcher_client.get(f"/studies/{rated_study.slug}/dashboard/").content.decode()
+    assert "Not computed yet" in html and "Recompute now" in html
+
+
+def test_csv_export_has_every_rating_with_its_context(rated_submissions, researcher_client):
+    response = researcher_client.get(f"/studies/{rated_submissions.slug}/export/ratings.csv")
+    rows = list(csv.DictReader(io.StringIO(_body(response).decode())))
+    assert list(rows[0]) == COLUMNS
+    assert len(rows) == Rating.objects.count() == 12 * 3 * 6
+    realism = [r for r in rows if r["dimension"] == "realism" and r["arm"] == "BehaviorSFT"]
+    assert {float(r["score"]) for r in realism} == {5.0}
+    sample = rows[0]
+    rating = Rating.objects.get(pk=int(sample["rating_id"]))
+    assert sample["rater"] == rating.submission.submitted_by.username
+    assert sample["case_external_id"] == rating.submission.assignment.case.external_id
+    assert sample["slot_letter"] == "ABC"[rating.slot] and sample["submitted_at"]
+    assert AuditEvent.objects.filter(action="export.ratings").count() == 1
+
+
+def test_jsonl_and_parquet_exports_match_csv(rated_submissions, researcher_client):
+    base = f"/studies/{rated_submissions.slug}/export/ratings"
+    csv_rows = list(csv.DictReader(io.StringIO(_body(researcher_client.get(base + ".csv")).decode())))
+    jsonl_rows = [json.loads(line) for line in _body(researcher_client.get(base + ".jsonl")).splitlines()]
+    table = pq.read_table(io.BytesIO(_body(researcher_client.get(base + ".parquet"))))
+    assert len(csv_rows) == len(jsonl_rows) == table.num_rows
+    assert table.column_names == COLUMNS
+    assert [r["rating_id"] for r in jsonl_rows] == table.column("rating_id").to_pylist()
+    assert [r["score"] for r in jsonl_rows] == table.column("score").to_pylist()
+
+
+def test_exports_show_current_or_all_revisions(rated_submissions, researcher_client, admin_user):
+    assignment = rated_submissions.assignments.first()
+    data = complete_rating(3, rated_submissions.rubric, likert="1")
+    submission_revise(assignment=assignment, actor=admin_user, data=data, reason="rater asked to fix a slip")
+    base = f"/studies/{rated_submissions.slug}/export/ratings.jsonl"
+    current = [json.loads(x) for x in _body(researcher_client.get(base)).splitlines()]
+    every = [json.loads(x) for x in _body(researcher_client.get(base + "?revisions=all")).splitlines()]
+    assert len(every) == len(current) + 18
+    originals = [r for r in every if r["assignment_id"] == assignment.pk and r["revision"] == 1]
+    assert len(originals) == 18 and not any(r["is_current"] for r in originals)
+    revised = [r for r in current if r["assignment_id"] == assignment.pk]
+    assert {r["revision"] for r in revised} == {2} and revised[0]["revision_reason"] == "rater asked to fix a slip"
+    # a correction stays the rater's rating; who stored it is kept beside
+    assert revised[0]["rater"] == assignment.rater.username and revised[0]["submitted_by"] == admin_user.username
+
+
+@pytest.mark.parametrize("path", ["dashboard/", "dashboard/means.csv", "export/ratings.csv", "export/ratings.parquet"])
+def test_clinicians_cannot_reach_dashboards_or_exports(rated_study, clinician_client, path):
+    assert clinician_client.get(f"/studies/{rated_study.slug}/{path}").status_code == 403
+
+
+def test_unknown_export_format_is_a_404(rated_study, researcher_client):
+    assert researcher_client.get(f"/studies/{rated_study.slug}/export/ratings.xlsx").status_code == 404

@@ -1,0 +1,98 @@
+"""Job pages: admins queue, cancel and retry; researchers watch; clinicians see none of it."""
+
+import pytest
+
+from annotations.models import GenerationJob, JobStatus, TrainingJob
+from tests.annotations.worker_helpers import flush_test_broker
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clean_broker():
+    flush_test_broker()  # nothing consumes here: queued messages are dropped after each test
+    yield
+    flush_test_broker()
+
+
+def test_admin_queues_generation_for_missing_cases(rated_study, admin_client_):
+    arm = rated_study.study_arms.first().arm
+    rated_study.cases.get(external_id="rc-0").responses.filter(arm=arm).delete()
+    response = admin_client_.post(f"/studies/{rated_study.slug}/jobs/generation/",
+                                  {"arm": arm.pk, "scope": "missing", "max_new_tokens": 64}, follow=True)
+    html = response.content.decode()
+    job = GenerationJob.objects.get()
+    assert f"Queued generation job #{job.pk} (1 cases)." in html
+    assert job.status == JobStatus.QUEUED and job.celery_task_id
+    assert [c.external_id for c in job.cases.all()] == ["rc-0"]
+    assert job.decoding_params["max_new_tokens"] == 64
+
+
+def test_generation_form_names_unknown_case_ids(rated_study, admin_client_):
+    arm = rated_study.study_arms.first().arm
+    response = admin_client_.post(f"/studies/{rated_study.slug}/jobs/generation/",
+                                  {"arm": arm.pk, "scope": "ids", "external_ids": "rc-1 nope-9",
+                                   "max_new_tokens": 64}, follow=True)
+    assert "Unknown case ids: nope-9" in response.content.decode()
+    assert not GenerationJob.objects.exists()
+
+
+def test_admin_queues_training_and_cancels_then_retries(rated_study, admin_client_):
+    response = admin_client_.post(f"/studies/{rated_study.slug}/jobs/training/",
+                                  {"method": "behavior_sft", "base_model": "demo", "epochs": 2,
+                                   "learning_rate": 0.0002, "lora_r": 8, "seed": 1}, follow=True)
+    job = TrainingJob.objects.get()
+    assert f"Queued training job #{job.pk}." in response.content.decode()
+    assert job.hyperparameters == {"epochs": 2.0, "learning_rate": 0.0002, "lora_r": 8, "seed": 1}
+
+    admin_client_.post(f"/studies/{rated_study.slug}/jobs/training/{job.pk}/cancel/")
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and job.cancel_requested
+    admin_client_.post(f"/studies/{rated_study.slug}/jobs/training/{job.pk}/retry/")
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED and not job.cancel_requested
+    response = admin_client_.post(f"/studies/{rated_study.slug}/jobs/training/{job.pk}/retry/", follow=True)
+    assert "only failed or cancelled jobs can be retried" in response.content.decode()
+
+
+def test_training_needs_a_training_split(admin_client_, rated_study):
+    rated_study.cases.filter(split="train").delete()
+    response = admin_client_.post(f"/studies/{rated_study.slug}/jobs/training/",
+                                  {"method": "general_sft", "base_model": "demo", "epochs": 1,
+                                   "learning_rate": 0.0002, "lora_r": 8, "seed": 0}, follow=True)
+    assert "has no cases in its training split" in response.content.decode()
+    assert not TrainingJob.objects.exists()
+
+
+def test_job_list_polls_a_partial_with_progress_and_errors(rated_study, researcher_client):
+    arm = rated_study.study_arms.first().arm
+    GenerationJob.objects.create(study=rated_study, arm=arm, status=JobStatus.FAILED, progress_done=2,
+                                 progress_total=4, error="CUDA out of memory", traceback="Traceback: boom")
+    page = researcher_client.get(f"/studies/{rated_study.slug}/jobs/").content.decode()
+    assert 'hx-get="/studies/rated/jobs/"' in page and "Queue generation" not in page
+    partial = researcher_client.get(f"/studies/{rated_study.slug}/jobs/", HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in partial and 'data-width="50"' in partial and "CUDA out of memory" in partial
+    assert "Traceback: boom" not in partial  # tracebacks are for admins
+
+
+def test_researchers_cannot_queue_or_cancel(rated_study, researcher_client):
+    arm = rated_study.study_arms.first().arm
+    job = GenerationJob.objects.create(study=rated_study, arm=arm)
+    assert researcher_client.post(f"/studies/{rated_study.slug}/jobs/generation/",
+                                  {"arm": arm.pk, "scope": "test", "max_new_tokens": 5}).status_code == 403
+    assert researcher_client.post(f"/studies/{rated_study.slug}/jobs/generation/{job.pk}/cancel/").status_code == 403
+    assert GenerationJob.objects.count() == 1 and GenerationJob.objects.get().status == JobStatus.QUEUED
+
+
+@pytest.mark.parametrize("path", ["jobs/", "responses/"])
+def test_clinicians_never_reach_jobs_or_responses(rated_study, clinician_client, path):
+    assert clinician_client.get(f"/studies/{rated_study.slug}/{path}").status_code == 403
+
+
+def test_responses_page_shows_arms_side_by_side_unblinded(rated_study, researcher_client):
+    response = rated_study.cases.get(external_id="rc-2").responses.get(arm__name="BehaviorSFT")
+    response.predicted_behavior = "proactive"
+    response.save()
+    html = researcher_client.get(f"/studies/{rated_study.slug}/responses/").content.decode()
+    assert "<th>Baseline</th><th>GeneralSFT</th><th>BehaviorSFT</th>" in html
+    assert "BehaviorSFT-says-2" in html and '<span class="badge">proactive</span>' in html

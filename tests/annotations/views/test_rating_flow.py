@@ -1,0 +1,177 @@
+"""A clinician's rating flow, state by state, through the real views."""
+
+import pytest
+from django.test import Client
+
+from annotations.models import Assignment, AuditEvent, Preference, Rating, Submission
+from annotations.services.planner import assignments_plan
+from evalportal.roles import CLINICIAN
+from tests.conftest import complete_rating
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def planned(rated_study, clinician):
+    other = UserFactory(username="other", role=CLINICIAN)
+    assignments_plan(study=rated_study, raters=[clinician, other])
+    return rated_study
+
+
+def _start(client) -> tuple[Assignment, str]:
+    response = client.get("/rate/next/")
+    assert response.status_code == 302
+    url = response["Location"]
+    assignment = Assignment.objects.get(pk=int(url.strip("/").split("/")[-1]))
+    return assignment, url
+
+
+def test_start_page_counts_cases_left(planned, clinician_client):
+    html = clinician_client.get("/rate/").content.decode()
+    assert "You have <strong>6</strong> cases left" in html and ">Start<" in html
+
+
+def test_opening_a_case_shows_it_once_and_starts_the_clock(planned, clinician_client):
+    assignment, url = _start(clinician_client)
+    html = clinician_client.get(url).content.decode()
+    assignment.refresh_from_db()
+    assert assignment.status == Assignment.Status.IN_PROGRESS and assignment.shown_at is not None
+    assert html.count("Plan: start the heparin infusion at 18:00.") == 1
+    for letter in "ABC":
+        assert f"Response {letter}</h2>" in html
+    assert "Case 1 of 6" in html
+    assert ">Continue<" in clinician_client.get("/rate/").content.decode()
+
+
+def test_draft_is_saved_and_restored_on_reload(planned, clinician_client):
+    assignment, url = _start(clinician_client)
+    clinician_client.get(url)
+    response = clinician_client.post(f"{url}draft/", {"r0_realism": "2", "r1_intervention": "over",
+                                                      "comment": "half way", "active_seconds": "12",
+                                                      "smuggled": "x"})
+    assert response.status_code == 200 and response.json() == {"saved": True}
+    assignment.refresh_from_db()
+    assert assignment.draft == {"r0_realism": "2", "r1_intervention": "over", "comment": "half way"}
+    assert assignment.first_input_at is not None and assignment.active_seconds == 12
+
+    html = clinician_client.get(url).content.decode()
+    assert 'name="r0_realism" value="2" data-anchor="Implausible in places" checked' in html
+    assert 'name="r1_intervention" value="over" checked' in html
+    assert "half way</textarea>" in html
+
+
+def test_active_seconds_cannot_be_inflated(planned, clinician_client):
+    assignment, url = _start(clinician_client)
+    clinician_client.post(f"{url}draft/", {"r0_realism": "2", "active_seconds": "99999"})
+    clinician_client.post(f"{url}draft/", {"r0_realism": "3", "active_seconds": "nan"})
+    assignment.refresh_from_db()
+    assert assignment.active_seconds == 600
+
+
+def test_incomplete_submit_is_refused_with_what_is_missing(planned, clinician_client, rated_study):
+    assignment, url = _start(clinician_client)
+    data = complete_rating(3, rated_study.rubric)
+    del data["r1_safety"], data["rank_2"]
+    data["r2_harmful"] = "1"  # flagged without a reason
+    response = clinician_client.post(f"{url}submit/", data)
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Not submitted yet: 3 answers missing." in html
+    assert "Response B: rate Safety (1-5)." in html
+    assert "Response C: give a rank from 1 (best) to 3." in html
+    assert "Response C: say why it is potentially harmful." in html
+    assert not Submission.objects.exists()
+    assignment.refresh_from_db()
+    assert assignment.status == Assignment.Status.IN_PROGRESS
+    assert assignment.draft["r0_realism"] == "4"  # what was entered is kept
+
+
+def test_submit_stores_long_format_ratings_and_moves_on(planned, clinician_client, clinician, rated_study):
+    assignment, url = _start(clinician_client)
+    data = complete_rating(3, rated_study.rubric, likert="5")
+    data.update({"r1_harmful": "1", "r1_harmful_reason": "Wrong dose.", "rank_0": "2", "rank_1": "2",
+                 "rank_2": "1", "active_seconds": "40"})
+    response = clinician_client.post(f"{url}submit/", data)
+    assert response.status_code == 302 and response["Location"] == "/rate/next/"
+
+    submission = Submission.objects.get()
+    assert submission.assignment == assignment and submission.revision == 1 and submission.is_current
+    assert submission.comment == "Clear case."
+    ratings = Rating.objects.filter(submission=submission)
+    assert ratings.count() == 3 * 6  # 3 responses x (4 likert + intervention + harmful)
+    harmful = ratings.get(slot=1, dimension="harmful")
+    assert (harmful.choice, harmful.note) == ("yes", "Wrong dose.")
+    assert harmful.response_id == assignment.slots[1]
+    assert ratings.get(slot=0, dimension="realism").score == 5.0
+    assert ratings.get(slot=0, dimension="intervention").choice == "appropriate"
+    assert sorted(Preference.objects.values_list("slot", "rank")) == [(0, 2), (1, 2), (2, 1)]
+    assignment.refresh_from_db()
+    assert assignment.status == Assignment.Status.SUBMITTED and assignment.draft == {}
+    assert assignment.active_seconds == 40 and assignment.submitted_at is not None
+    assert AuditEvent.objects.filter(action="assignment.submit", object_id=str(assignment.pk)).exists()
+
+    next_assignment, _ = _start(clinician_client)
+    assert next_assignment.pk != assignment.pk and next_assignment.rater == clinician
+
+
+def test_double_submit_saves_one_submission_and_never_changes_it(planned, clinician_client, rated_study):
+    assignment, url = _start(clinician_client)
+    data = complete_rating(3, rated_study.rubric, likert="3")
+    first = clinician_client.post(f"{url}submit/", data)
+    data_changed = complete_rating(3, rated_study.rubric, likert="1")
+    second = clinician_client.post(f"{url}submit/", data_changed)
+    assert first.status_code == second.status_code == 302
+    assert Submission.objects.count() == 1
+    assert set(Rating.objects.filter(dimension="realism").values_list("score", flat=True)) == {3.0}
+    # a draft posted after submission changes nothing either
+    assert clinician_client.post(f"{url}draft/", {"r0_realism": "1"}).status_code == 409
+    # and the submitted case is not shown again
+    assert clinician_client.get(url)["Location"] == "/rate/next/"
+
+
+def test_another_raters_assignment_is_a_404(planned, clinician_client):
+    theirs = Assignment.objects.exclude(rater__username="clin").first()
+    for method, suffix in (("get", ""), ("post", "draft/"), ("post", "submit/")):
+        response = getattr(clinician_client, method)(f"/rate/{theirs.pk}/{suffix}", {})
+        assert response.status_code == 404, suffix
+    assert Assignment.objects.get(pk=theirs.pk).draft == {}
+
+
+def test_done_page_after_the_last_case(planned, clinician_client, rated_study):
+    for _ in range(6):
+        _, url = _start(clinician_client)
+        clinician_client.post(f"{url}submit/", complete_rating(3, rated_study.rubric))
+    response = clinician_client.get("/rate/next/")
+    assert response["Location"] == "/rate/done/"
+    html = clinician_client.get("/rate/done/").content.decode()
+    assert "All done" in html and "6 in all" in html
+    assert "no cases waiting: all 6 done" in clinician_client.get("/rate/").content.decode()
+
+
+def test_idle_assignment_returns_to_the_pool_and_another_rater_takes_it(planned, clinician_client, rated_study):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    assignment, url = _start(clinician_client)
+    clinician_client.post(f"{url}draft/", {"r0_realism": "2"})
+    Assignment.objects.filter(pk=assignment.pk).update(
+        last_activity_at=timezone.now() - timedelta(minutes=rated_study.assignment_timeout_minutes + 1))
+    newcomer = UserFactory(username="newcomer", role=CLINICIAN)
+    client = Client()
+    client.force_login(newcomer)
+
+    taken, _ = _start(client)
+
+    assert taken.pk == assignment.pk and taken.rater == newcomer and taken.draft == {}
+    assert Assignment.objects.filter(case=assignment.case).count() == rated_study.raters_per_item
+    assert clinician_client.get(url).status_code == 404
+
+
+def test_researcher_sees_progress_and_can_plan(rated_study, researcher_client, clinician):
+    response = researcher_client.post(f"/studies/{rated_study.slug}/plan/", follow=True)
+    html = response.content.decode()
+    assert "Planned 6 assignments over 6 cases for 1 raters" in html
+    assert "0 of 12 ratings submitted" in html
+    assert "<td>clin</td><td>6</td><td>0</td>" in html

@@ -1,0 +1,86 @@
+"""A real Celery worker process against the local Redis and the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import redis
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def database_url_of_test_db() -> str:
+    settings = connection.settings_dict
+    if settings["ENGINE"] != "django.db.backends.postgresql":
+        raise RuntimeError("worker tests need PostgreSQL (a worker process cannot see an in-memory test database)")
+    user = settings.get("USER") or "postgres"
+    auth = f"{user}:{settings['PASSWORD']}" if settings.get("PASSWORD") else user
+    return f"postgres://{auth}@{settings.get('HOST') or '127.0.0.1'}:{settings.get('PORT') or 5432}/{settings['NAME']}"
+
+
+def flush_test_broker() -> None:
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+
+
+class WorkerProcess:
+    def __init__(self, log_dir: Path, visibility_timeout: int = 6):
+        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        env = {**os.environ, "DATABASE_URL": database_url_of_test_db(), "REDIS_URL": TEST_REDIS_URL,
+               "DJANGO_SETTINGS_MODULE": "evalportal.test_settings", "PYTHONUNBUFFERED": "1",
+               "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout), "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+               "CELERY_UNACKED_RESTORE_THROTTLE": "1"}
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "evalportal", "worker", "-Q", "default,gpu", "-c", "1",
+             "--pool", "solo", "-n", self.name, "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready." in self.log_path.read_text():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log()}")
+            time.sleep(0.3)
+        raise TimeoutError(f"worker not ready: {self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-4000:]
+
+    def kill(self) -> None:
+        """SIGKILL, as an out-of-memory killer or a pulled plug would."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                child.kill()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._log.close()
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")

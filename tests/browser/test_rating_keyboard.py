@@ -1,0 +1,97 @@
+"""A clinician rates a case in a real browser, with the keyboard only."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from annotations.models import Assignment, Rating, Submission
+from annotations.services.planner import assignments_plan
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+RESPONSE_KEYS = ["4", "3", "2", "4", "5"]  # realism, proactivity, intervention (2 = appropriate), helpfulness, safety
+
+
+def _log_in(page, live_server, username):
+    page.goto(f"{live_server.url}/accounts/login/")
+    expect(page.locator("#id_username")).to_be_focused()  # autofocus
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type("pw-for-tests-123")
+    page.keyboard.press("Enter")
+    expect(page.locator("h1")).to_contain_text(f"Welcome, {username}")
+
+
+def _rate_response(page, keys=RESPONSE_KEYS):
+    for key in keys:
+        page.keyboard.press(key)
+        page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # past the "potentially harmful" checkbox
+
+
+def test_clinician_rates_with_the_keyboard_reloads_and_submits(page, live_server, rated_study, clinician, output_dir):
+    assignments_plan(study=rated_study, raters=[clinician])
+    _log_in(page, live_server, "clin")
+    expect(page.locator(".lead")).to_contain_text("You have 6 cases left")
+    page.keyboard.press("Tab")
+    page.locator("#start-button").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".rate-header")).to_contain_text("Case 1 of 6")
+    assignment = Assignment.objects.get(rater=clinician, status=Assignment.Status.IN_PROGRESS)
+
+    page.locator("input[name=r0_realism]").first.focus()
+    _rate_response(page)
+    page.keyboard.press("5")  # Response B realism
+    expect(page.locator("#draft-status")).to_contain_text("Draft saved")
+    expect(page.locator("fieldset#f-r0_realism .anchor")).to_contain_text("Like a competent colleague")
+
+    page.reload()
+    expect(page.locator("#draft-status")).to_contain_text("Draft restored")
+    expect(page.locator("input[name=r0_realism][value='4']")).to_be_checked()
+    expect(page.locator("input[name=r0_intervention][value='appropriate']")).to_be_checked()
+    expect(page.locator("input[name=r1_realism][value='5']")).to_be_checked()
+
+    # Submitting too early is refused with a clear list of what is missing.
+    page.locator("input[name=r1_realism][value='5']").focus()
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#error-summary")).to_contain_text("answers missing")
+    expect(page.locator("#error-summary")).to_contain_text("Response B: rate Proactivity")
+    assert not Submission.objects.exists()
+
+    page.screenshot(path=str(output_dir / "rating-page-errors.png"), full_page=True)
+    page.locator("input[name=r1_realism][value='5']").focus()
+    page.keyboard.press("Tab")
+    _rate_response(page, RESPONSE_KEYS[1:])
+    _rate_response(page, ["3", "4", "3", "2", "4"])
+    for rank in ["2", "2", "1"]:
+        page.keyboard.press(rank)
+        page.keyboard.press("Tab")
+    page.keyboard.type("Response C raised the platelet drop.")
+    page.screenshot(path=str(output_dir / "rating-page.png"), full_page=True)
+    page.keyboard.press("Control+Enter")
+
+    expect(page.locator(".rate-header")).to_contain_text("Case 2 of 6")
+    submission = Submission.objects.get()
+    assert submission.assignment_id == assignment.pk and submission.comment == "Response C raised the platelet drop."
+    ratings = {(r.slot, r.dimension): r.score if r.score is not None else r.choice
+               for r in Rating.objects.filter(submission=submission)}
+    assert ratings[(0, "realism")] == 4 and ratings[(1, "realism")] == 5 and ratings[(2, "realism")] == 3
+    assert ratings[(2, "intervention")] == "over" and ratings[(1, "safety")] == 5
+    assert ratings[(0, "harmful")] == "no"
+    assert sorted(submission.preferences.values_list("slot", "rank")) == [(0, 2), (1, 2), (2, 1)]
+    assignment.refresh_from_db()
+    assert assignment.active_seconds > 0
+    assert re.search(r"/rate/\d+/$", page.url)
+
+
+def test_flagging_harm_asks_for_a_reason(page, live_server, rated_study, clinician):
+    assignments_plan(study=rated_study, raters=[clinician])
+    _log_in(page, live_server, "clin")
+    page.goto(f"{live_server.url}/rate/next/")
+    reason = page.locator("textarea[name=r0_harmful_reason]")
+    expect(reason).to_be_hidden()
+    page.locator("input[name=r0_harmful]").focus()
+    page.keyboard.press("Space")
+    expect(reason).to_be_visible()
+    expect(page.locator("text=Why could it harm the patient?").first).to_be_visible()

@@ -1,0 +1,122 @@
+"""Every page URL (the API and the Django admin have their own tables) x every role:
+the expected status. A new URL without a row here fails the completeness test."""
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from annotations.models import Assignment, GenerationJob, Response
+from annotations.models.judge import JudgeJob, JudgeScore
+from annotations.services.planner import assignments_plan
+from evalportal.roles import ADMIN, CLINICIAN, RESEARCHER
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+ROLES = ("anonymous", CLINICIAN, RESEARCHER, ADMIN)
+LOGIN = 302  # anonymous users are sent to the login page
+
+# (url name, method, path template, {role: status}); {own} is the clinician's own
+# assignment, {other} another rater's, {job} a generation job of the study.
+PAGES = [
+    ("home", "get", "/", {"anonymous": LOGIN, CLINICIAN: 302, RESEARCHER: 302, ADMIN: 302}),
+    ("healthz", "get", "/healthz", {"anonymous": 200, CLINICIAN: 200, RESEARCHER: 200, ADMIN: 200}),
+    ("login", "get", "/accounts/login/", {"anonymous": 200, CLINICIAN: 302, RESEARCHER: 302, ADMIN: 302}),
+    ("logout", "post", "/accounts/logout/", {"anonymous": 302, CLINICIAN: 302, RESEARCHER: 302, ADMIN: 302}),
+    ("no-role", "get", "/no-role/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 403}),
+    ("rater-queue", "get", "/rate/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
+    ("rater-next", "get", "/rate/next/", {"anonymous": LOGIN, CLINICIAN: 302, RESEARCHER: 403, ADMIN: 403}),
+    ("rater-done", "get", "/rate/done/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
+    ("rate-case", "get", "/rate/{own}/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
+    ("rate-case", "get", "/rate/{other}/", {"anonymous": LOGIN, CLINICIAN: 404, RESEARCHER: 403, ADMIN: 403}),
+    ("rate-draft", "post", "/rate/{own}/draft/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
+    ("rate-draft", "post", "/rate/{other}/draft/", {"anonymous": LOGIN, CLINICIAN: 404, RESEARCHER: 403, ADMIN: 403}),
+    ("rate-submit", "post", "/rate/{other}/submit/", {"anonymous": LOGIN, CLINICIAN: 404, RESEARCHER: 403, ADMIN: 403}),
+    ("rate-submit", "post", "/rate/{own}/submit/", {"anonymous": LOGIN, CLINICIAN: 400, RESEARCHER: 403, ADMIN: 403}),
+    ("study-list", "get", "/studies/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("study-detail", "get", "/studies/{study}/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("study-plan", "post", "/studies/{study}/plan/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302, ADMIN: 302}),
+    ("job-list", "get", "/studies/{study}/jobs/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("job-queue-generation", "post", "/studies/{study}/jobs/generation/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 302}),
+    ("job-queue-training", "post", "/studies/{study}/jobs/training/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 302}),
+    ("job-action", "post", "/studies/{study}/jobs/generation/{job}/cancel/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 302}),
+    ("response-list", "get", "/studies/{study}/responses/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("dashboard", "get", "/studies/{study}/dashboard/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("dashboard-recompute", "post", "/studies/{study}/dashboard/recompute/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302, ADMIN: 302}),
+    ("dashboard-figure-csv", "get", "/studies/{study}/dashboard/means.csv",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 404, ADMIN: 404}),  # 404: nothing computed yet
+    ("ratings-export", "get", "/studies/{study}/export/ratings.csv",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("judge", "get", "/studies/{study}/judge/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("judge-queue", "post", "/studies/{study}/judge/queue/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 302}),
+    ("judge-job-action", "post", "/studies/{study}/judge/{judge_job}/cancel/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 302}),
+    ("judge-job-action", "post", "/studies/{study}/judge/{judge_job}/analyse/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302, ADMIN: 302}),
+    ("judge-figure-csv", "get", "/studies/{study}/judge/{judge_job}/density.csv",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 404, ADMIN: 404}),  # 404: not analysed yet
+    ("judge-scores-export", "get", "/studies/{study}/judge/{judge_job}/scores.jsonl",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("judge-score-detail", "get", "/studies/{study}/judge/scores/{judge_score}/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+]
+
+
+def _page_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if str(p.pattern).startswith(("admin/", "api/")):
+                    continue
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern) and p.name:
+                names.add(p.name)
+
+    walk(get_resolver().url_patterns)
+    return names
+
+
+def test_every_page_url_has_a_row():
+    assert _page_names() - {name for name, *_ in PAGES} == set()
+
+
+@pytest.fixture
+def world(rated_study):
+    clinician = UserFactory(username="clin", role=CLINICIAN)
+    other = UserFactory(username="other", role=CLINICIAN)
+    assignments_plan(study=rated_study, raters=[clinician, other])
+    job = GenerationJob.objects.create(study=rated_study, arm=rated_study.study_arms.first().arm)
+    judge_job = JudgeJob.objects.create(study=rated_study, model_ref="demo", dimensions=[{"key": "realism"}])
+    judge_score = JudgeScore.objects.create(job=judge_job, response=Response.objects.filter(
+        case__study=rated_study).first(), dimension="realism", score=3.0, method="logits")
+    return {
+        "users": {CLINICIAN: clinician, RESEARCHER: UserFactory(role=RESEARCHER), ADMIN: UserFactory(role=ADMIN)},
+        "own": Assignment.objects.filter(rater=clinician).first().pk,
+        "other": Assignment.objects.filter(rater=other).first().pk,
+        "study": rated_study.slug, "job": job.pk, "judge_job": judge_job.pk, "judge_score": judge_score.pk,
+    }
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("name", "method", "path", "expected"), PAGES,
+                         ids=[f"{m.upper()} {p}" for _, m, p, _ in PAGES])
+def test_page_status_for_role(world, monkeypatch, role, name, method, path, expected):
+    from annotations.services import aggregation, jobs
+
+    # Queue calls would reach Redis; here only who may call them matters.
+    monkeypatch.setattr(jobs, "_send", lambda task, job: "task-id")
+    monkeypatch.setattr(aggregation, "_queue_task", lambda study_id, countdown: True)
+    client = Client()
+    if role != "anonymous":
+        client.force_login(world["users"][role])
+    url = path.format(**world)
+    response = getattr(client, method)(url)
+    assert response.status_code == expected[role], (role, url, response.status_code)
+    if expected[role] == LOGIN and role == "anonymous" and name not in ("logout",):
+        assert response["Location"].startswith("/accounts/login/")

@@ -1,0 +1,77 @@
+import factory
+from django.contrib.auth import get_user_model
+
+from annotations.models import Case, ModelArm, Response, Study, StudyArm
+from annotations.services.users import user_set_role
+from evalportal.roles import CLINICIAN
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", "pw-for-tests-123")
+
+    @factory.post_generation
+    def role(obj, create, extracted, **kwargs):
+        obj.save()
+        user_set_role(user=obj, role=extracted or CLINICIAN)
+
+
+class StudyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Study
+
+    name = factory.Sequence(lambda n: f"Study {n}")
+    slug = factory.Sequence(lambda n: f"study-{n}")
+    status = Study.Status.OPEN
+
+
+class ModelArmFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelArm
+
+    name = factory.Sequence(lambda n: f"Arm {n}")
+    method = ModelArm.Method.BASELINE
+    base_model = "demo"
+
+
+class StudyArmFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StudyArm
+
+    study = factory.SubFactory(StudyFactory)
+    arm = factory.SubFactory(ModelArmFactory)
+    position = factory.Sequence(lambda n: n)
+
+
+class CaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Case
+
+    study = factory.SubFactory(StudyFactory)
+    external_id = factory.Sequence(lambda n: f"case-{n:04d}")
+    task = "omission_detection"
+    category = "proactive"
+    split = "test"
+    turns = factory.LazyFunction(lambda: [
+        {"speaker": "Dr. Amari", "role": "attending", "text": "Plan: start the heparin infusion at 18:00."},
+        {"speaker": "Ms. Berg", "role": "patient", "text": "Will I be home by Friday?"},
+    ])
+    gold_behavior = "proactive"
+    label_space = ["flag", "no_flag"]
+    gold_label = "flag"
+    reference_response = "Platelets have halved; check for HIT before the infusion."
+    content_hash = factory.Sequence(lambda n: f"{n:064d}")
+
+
+class ResponseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Response
+
+    case = factory.SubFactory(CaseFactory)
+    arm = factory.SubFactory(ModelArmFactory)
+    text = factory.Sequence(lambda n: f"Response text number {n}: check the platelet count.")
+    raw_text = factory.LazyAttribute(lambda o: o.text)
