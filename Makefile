@@ -27,13 +27,17 @@ demo: migrate
 run: demo
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runportal
 
-# Chromium drives the browser tests; installed from Debian's packages when missing.
+# Chromium drives the browser tests; g++ lets torch.compile build the CPU decode step.
+# Installed from Debian's packages when missing.
 system-deps:
-	@if [ ! -x /usr/bin/chromium ]; then \
-	  echo "Installing chromium (browser tests)"; \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v g++ >/dev/null || missing="$$missing g++"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 lint: venv
@@ -51,12 +55,15 @@ test-sqlite:
 
 # Regenerates the demo study's responses (annotations/demo/responses.jsonl) with the demo
 # model: trains the GeneralSFT and BehaviorSFT adapters on the demo training split, then
-# generates every test case with the three arms. CPU: about 15 minutes.
+# generates every test case with the three arms. CPU: about 20 minutes.
+# Both arms get the same hyper-parameters; the learning rate is high because the demo
+# training split is 18 cases and the tiny model must learn to lead with a behavior token.
+DEMO_TRAIN_ARGS := --epochs 6 --lr 1e-3
 DEMO_CASES := annotations/demo/cases.jsonl
 DEMO_OUT := annotations/demo/responses.jsonl
 demo-responses: venv
-	$(BIN)/python -m modeling.train --arm general_sft --base demo --data $(DEMO_CASES) --out var/adapters/demo-general_sft
-	$(BIN)/python -m modeling.train --arm behavior_sft --base demo --data $(DEMO_CASES) --out var/adapters/demo-behavior_sft
+	$(BIN)/python -m modeling.train --arm behavior_sft --base demo --data $(DEMO_CASES) --out var/adapters/demo-behavior_sft $(DEMO_TRAIN_ARGS)
+	$(BIN)/python -m modeling.train --arm general_sft --base demo --data $(DEMO_CASES) --out var/adapters/demo-general_sft $(DEMO_TRAIN_ARGS)
 	rm -f $(DEMO_OUT)
 	$(BIN)/python -m modeling.generate --base demo --arm baseline --data $(DEMO_CASES) --out $(DEMO_OUT) --max-new-tokens 160
 	$(BIN)/python -m modeling.generate --base demo --arm general_sft --adapter var/adapters/demo-general_sft --data $(DEMO_CASES) --out $(DEMO_OUT) --max-new-tokens 160

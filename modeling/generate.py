@@ -38,6 +38,7 @@ import torch
 
 from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, BehaviorTokens
 from modeling.data import ARMS, PROMPT_TEMPLATE_VERSION, build_messages, prompt_ids
+from modeling.jsonl import read_resumable_jsonl
 from modeling.progress import ProgressCallback, ProgressTracker, StopCheck, tqdm_progress
 
 log = logging.getLogger(__name__)
@@ -496,19 +497,6 @@ class GenerationEngine:
 
 # -- the CLI ------------------------------------------------------------------------------------
 
-def _existing_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut short by a crash: everything after it is redone
-    return rows
-
-
 def response_row(case: Mapping, arm: str, result: GenerationResult, provenance: Mapping) -> dict:
     """One line of a responses.jsonl file: the response, plus the case's gold fields so
     that ``python -m modeling.evaluate`` can score the file on its own."""
@@ -568,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               temperature=args.temperature, top_p=args.top_p, seed=args.seed)
     provenance = {**loaded.provenance(), "decoding": engine.decoding_params()}
     done = set()
-    for row in _existing_rows(out):
+    for row in read_resumable_jsonl(out):
         if row.get("arm") != args.arm:
             continue
         old = row.get("provenance", {})

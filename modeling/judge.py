@@ -48,6 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from modeling.jsonl import read_resumable_jsonl
 from modeling.progress import ProgressCallback, ProgressTracker, StopCheck, tqdm_progress
 
 log = logging.getLogger(__name__)
@@ -908,19 +909,6 @@ class OpenAIJudge(Judge):
 
 # -- the CLI ---------------------------------------------------------------------------------------
 
-def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    if not path.is_file():
-        return rows
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a line cut short by a crash: everything after it is redone
-    return rows
-
-
 def summarize(rows: Iterable[Mapping]) -> dict:
     """Mean judge score per arm and dimension, and pairwise consistency, from the CLI's
     output rows."""
@@ -997,7 +985,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         dimensions = resolve_dimensions()
     cases = {c["external_id"]: c for c in read_cases(args.cases)}
-    responses = _read_jsonl(Path(args.responses))
+    responses = read_resumable_jsonl(Path(args.responses))
     if args.arms:
         keep = {a.strip() for a in args.arms.split(",")}
         responses = [r for r in responses if r.get("arm") in keep]
@@ -1010,7 +998,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     if args.overwrite and out.exists():
         out.unlink()
-    existing = _read_jsonl(out)
+    existing = read_resumable_jsonl(out)
     done = {(r["external_id"], r["arm"], r["dimension"]) for r in existing if r.get("type") == "score"}
     done_pairs = {(r["external_id"], r["arm_a"], r["arm_b"], r["dimension"]) for r in existing
                   if r.get("type") == "pairwise"}
@@ -1061,7 +1049,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     print(f"judged {len(requests)} score(s) and {len(pair_requests)} pair(s) in {elapsed:.1f} s; wrote {out}",
           file=sys.stderr)
-    print(json.dumps(summarize(_read_jsonl(out)), indent=2))
+    print(json.dumps(summarize(read_resumable_jsonl(out)), indent=2))
     return 0
 
 

@@ -136,6 +136,13 @@ def job_retry(*, job, actor=None) -> None:
     """Queue a failed or cancelled job again; it resumes where it stopped."""
     from annotations.tasks import run_generation_job, run_training_job
 
+    task = run_generation_job if isinstance(job, GenerationJob) else run_training_job
+    job_requeue(job=job, task=task, actor=actor,
+                action=f"job.{'generation' if task is run_generation_job else 'training'}.retry")
+
+
+def job_requeue(*, job, task, actor, action: str) -> None:
+    """Put a failed or cancelled job of any kind back in the queue under ``task``."""
     with transaction.atomic():
         locked = type(job).objects.select_for_update().get(pk=job.pk)
         if locked.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
@@ -144,8 +151,7 @@ def job_retry(*, job, actor=None) -> None:
         locked.error = locked.traceback = ""
         locked.finished_at = None
         locked.save(update_fields=["status", "cancel_requested", "error", "traceback", "finished_at"])
-    task = run_generation_job if isinstance(locked, GenerationJob) else run_training_job
-    _enqueue(locked, task, actor=actor, action=f"job.{'generation' if task is run_generation_job else 'training'}.retry")
+    _enqueue(locked, task, actor=actor, action=action)
     job.refresh_from_db()
 
 

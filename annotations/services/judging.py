@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from annotations.models import Case, JobStatus, Rating, Response, Study, StudyArm
+from annotations.models import Case, Rating, Response, Study, StudyArm
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
 from annotations.services import jobs as job_services
 from annotations.services.jobs import JobStateError, QueueUnavailable
@@ -128,16 +128,7 @@ def judge_job_retry(*, job: JudgeJob, actor=None) -> None:
     scores already written are kept and not asked again)."""
     from annotations.judge_tasks import run_judge_job
 
-    with transaction.atomic():
-        locked = JudgeJob.objects.select_for_update().get(pk=job.pk)
-        if locked.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
-            raise JobStateError(f"Job {job.pk} is {locked.status}; only failed or cancelled jobs can be retried.")
-        locked.status, locked.cancel_requested = JobStatus.QUEUED, False
-        locked.error = locked.traceback = ""
-        locked.finished_at = None
-        locked.save(update_fields=["status", "cancel_requested", "error", "traceback", "finished_at"])
-    job_services._enqueue(locked, run_judge_job, actor=actor, action="job.judge.retry")
-    job.refresh_from_db()
+    job_services.job_requeue(job=job, task=run_judge_job, actor=actor, action="job.judge.retry")
 
 
 def judge_job_cancel(*, job: JudgeJob, actor=None) -> None:

@@ -1,15 +1,14 @@
 """The researcher dashboard: reads the stored analysis; never recomputes on a page load."""
 
-import csv
-
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotations.dashboards import FIGURES, figure_json, figure_rows
 from annotations.models import Study, StudyAnalysis
 from annotations.services.aggregation import aggregation_request, aggregation_resume_pending, study_aggregate
+from annotations.views.downloads import csv_download
 from evalportal.roles import ADMIN, RESEARCHER, role_required
 
 
@@ -67,11 +66,4 @@ def figure_csv(request, slug, figure):
     analysis = StudyAnalysis.objects.filter(study=study).first()
     if not analysis or not analysis.result:
         raise Http404("Not computed yet.")
-    rows = figure_rows(analysis.result, figure)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-{figure}.csv"'
-    if rows:
-        writer = csv.DictWriter(response, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return response
+    return csv_download(figure_rows(analysis.result, figure), f"{study.slug}-{figure}.csv")

@@ -4,14 +4,13 @@ download every prompt and raw output for audit. Never reachable by clinicians.""
 
 from __future__ import annotations
 
-import csv
 import json
 from urllib.parse import urlparse
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -20,6 +19,7 @@ from annotations.judge_dashboard import FIGURES, concordance_rows, figure_json, 
 from annotations.models import JobStatus, Study
 from annotations.models.judge import JudgeJob, JudgeScore
 from annotations.services import judging
+from annotations.views.downloads import csv_download
 from evalportal.roles import ADMIN, RESEARCHER, has_role, role_required
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -175,14 +175,7 @@ def judge_figure_csv(request, slug, pk, figure):
         raise Http404("No such figure.")
     if not job.analysis or "error" in job.analysis:
         raise Http404("Not analysed yet.")
-    rows = figure_rows(job.analysis, figure)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{slug}-judge{job.pk}-{figure}.csv"'
-    if rows:
-        writer = csv.DictWriter(response, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return response
+    return csv_download(figure_rows(job.analysis, figure), f"{slug}-judge{job.pk}-{figure}.csv")
 
 
 def _score_record(score: JudgeScore) -> dict:

@@ -174,9 +174,7 @@ def test_grouped_decode_attention_matches_sdpa_with_padding():
         torch.testing.assert_close(got, expected)
 
 
-@pytest.mark.skipif(
-    not (__import__("torch").cuda.is_available() or __import__("os").environ.get("EVALPORTAL_TEST_COMPILE")),
-    reason="compiled decoding: on CUDA, or on CPU with EVALPORTAL_TEST_COMPILE=1 (compiling takes minutes)")
+@pytest.mark.slow  # compiling the decode step takes about a minute on CPU
 def test_compiled_static_decoding_matches_generate(demo, items):
     """The CUDA path as it runs there: static cache, torch.compile (CUDA graphs on GPU)."""
     import torch

@@ -53,3 +53,21 @@ def test_demo_cases_cover_each_task_in_both_splits():
     splits = Counter(Case.objects.values_list("task", "split"))
     for task in set(Case.objects.values_list("task", flat=True)):
         assert splits[(task, "train")] >= 1 and splits[(task, "test")] >= 1, task
+
+
+def test_demo_clinicians_have_every_test_case_to_rate_with_three_responses():
+    from annotations.models import Response
+    from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS
+
+    call_command("load_demo", stdout=io.StringIO())
+    test_cases = Case.objects.filter(study__slug="demo", split="test")
+    responses = Response.objects.filter(case__in=test_cases)
+    assert responses.count() == 3 * test_cases.count()  # one per arm, from annotations/demo/responses.jsonl
+    assert not any(DEFAULT_BEHAVIOR_TOKENS.contains_any(text) for text in responses.values_list("text", flat=True))
+    # BehaviorSFT's predicted behavior is kept (for researchers), the other arms have none.
+    behaviors = Counter(responses.values_list("arm__name", "predicted_behavior"))
+    assert sum(n for (arm, b), n in behaviors.items() if arm == "BehaviorSFT" and b) == test_cases.count()
+    assert not any(b for (arm, b) in behaviors if arm != "BehaviorSFT")
+    for username in ("clinician1", "clinician2", "clinician3"):
+        queue = Assignment.objects.filter(rater__username=username, study__slug="demo")
+        assert queue.count() == test_cases.count()
