@@ -55,7 +55,7 @@ test-sqlite:
 
 # Regenerates the demo study's responses (annotations/demo/responses.jsonl) with the demo
 # model: trains the GeneralSFT and BehaviorSFT adapters on the demo training split, then
-# generates every test case with the three arms. CPU: about 20 minutes.
+# generates every test case with the three arms. CPU: about 15 minutes.
 # Both arms get the same hyper-parameters; the learning rate is high because the demo
 # training split is 18 cases and the tiny model must learn to lead with a behavior token.
 DEMO_TRAIN_ARGS := --epochs 6 --lr 1e-3

@@ -141,3 +141,24 @@ def test_unreachable_redis_gives_a_clear_error_and_leaves_no_job(study, arm, adm
         app.conf.broker_url = original
     assert "cannot be reached" in str(info.value) and "Nothing was queued" in str(info.value)
     assert not GenerationJob.objects.exists()
+
+
+def test_judge_job_runs_on_the_worker_with_the_demo_model(study, arm, workers, admin_user):
+    from annotations.models.judge import JudgeJob, JudgeScore
+    from annotations.services import judging
+
+    worker = workers()
+    responses = [Response.objects.create(case=case, arm=arm, text=f"Recheck the potassium before the next dose ({n}).")
+                 for n, case in enumerate(_test_cases(study, 2))]
+    job = judging.judge_job_queue(study=study, dimensions=["safety", "specificity"], responses=responses,
+                                  actor=admin_user)
+    wait_until(lambda: JudgeJob.objects.get(pk=job.pk).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), 300,
+               "the judge job to finish", interval=1)
+    job = JudgeJob.objects.get(pk=job.pk)
+    assert job.status == JobStatus.SUCCEEDED, job.traceback + worker.log()
+    assert (job.progress_done, job.progress_total) == (4, 4) and job.worker_host
+    scores = JudgeScore.objects.filter(job=job)
+    assert sorted((s.response_id, s.dimension) for s in scores) == sorted(
+        (r.pk, d) for r in responses for d in ("safety", "specificity"))
+    assert all(s.method == "logits" and s.score is not None and s.prompt and s.raw_output for s in scores)
+    assert AuditEvent.objects.filter(action="job.judge.queue", object_id=str(job.pk)).exists()
