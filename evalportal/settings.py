@@ -131,6 +131,8 @@ MEDIA_ROOT = VAR_DIR / "media"
 # Uploads: case files up to 200 MB stream to disk rather than memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# How often (at most) a rater's "next case" also returns idle assignments to the pool.
+ASSIGNMENT_RELEASE_INTERVAL_SECONDS = int(os.environ.get("ASSIGNMENT_RELEASE_INTERVAL_SECONDS", "30"))
 CASE_IMPORT_MAX_BYTES = int(os.environ.get("CASE_IMPORT_MAX_BYTES", str(200 * 1024 * 1024)))
 
 SESSION_COOKIE_HTTPONLY = True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.http import Http404
@@ -16,6 +18,7 @@ from annotations.services.planner import assignments_release_idle
 
 # A client reports active time in increments; one report can never claim more than this.
 MAX_ACTIVE_INCREMENT_S = 600.0
+RELEASE_IDLE_CACHE_KEY = "assignments-release-idle"
 
 
 class IncompleteRating(ValueError):
@@ -33,10 +36,19 @@ def assignment_for_rater(*, assignment_id: int, rater) -> Assignment:
         raise Http404("No such assignment.") from None
 
 
+def _release_idle_now_and_then() -> None:
+    """Idle assignments go back to the pool on a rater's way to the next case, but at most
+    once per ASSIGNMENT_RELEASE_INTERVAL_SECONDS in each process: the sweep costs a
+    locking query per open study, and study timeouts are counted in minutes."""
+    interval = getattr(settings, "ASSIGNMENT_RELEASE_INTERVAL_SECONDS", 30)
+    if interval <= 0 or cache.add(RELEASE_IDLE_CACHE_KEY, True, timeout=interval):
+        assignments_release_idle()
+
+
 def assignment_next(*, rater) -> Assignment | None:
     """The rater's next case: one in progress, else the next in their queue, else one
     claimed from the pool (never a case they already have; never beyond k raters)."""
-    assignments_release_idle()
+    _release_idle_now_and_then()
     mine = (Assignment.objects.filter(rater=rater, study__status=Study.Status.OPEN)
             .exclude(status=Assignment.Status.SUBMITTED))
     current = (mine.filter(status=Assignment.Status.IN_PROGRESS).order_by("queue_position", "id").first()

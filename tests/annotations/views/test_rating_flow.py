@@ -152,7 +152,10 @@ def test_done_page_after_the_last_case(planned, clinician_client, rated_study):
 def test_idle_assignment_returns_to_the_pool_and_another_rater_takes_it(planned, clinician_client, rated_study):
     from datetime import timedelta
 
+    from django.core.cache import cache
     from django.utils import timezone
+
+    from annotations.services.rating import RELEASE_IDLE_CACHE_KEY
 
     assignment, url = _start(clinician_client)
     clinician_client.post(f"{url}draft/", {"r0_realism": "2"})
@@ -161,6 +164,7 @@ def test_idle_assignment_returns_to_the_pool_and_another_rater_takes_it(planned,
     newcomer = UserFactory(username="newcomer", role=CLINICIAN)
     client = Client()
     client.force_login(newcomer)
+    cache.delete(RELEASE_IDLE_CACHE_KEY)  # the sweep runs at most every 30 s; the next one is due
 
     taken, _ = _start(client)
 
