@@ -42,10 +42,13 @@ def _http_ok(url) -> bool:
 def test_runportal_serves_pings_the_worker_and_stops_cleanly(tmp_path):
     web_port, redis_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(DJANGO_DEBUG="1", EVALPORTAL_VAR_DIR=str(tmp_path), EMBEDDED_REDIS_PORT=str(redis_port),
-               DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", PYTHONUNBUFFERED="1")
+    # The defaults of a fresh clone: no var/ folder yet, the SQLite database inside it.
+    var_dir = tmp_path / "var"
+    env.update(DJANGO_DEBUG="1", EVALPORTAL_VAR_DIR=str(var_dir), EMBEDDED_REDIS_PORT=str(redis_port),
+               PYTHONUNBUFFERED="1")
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], env=env, cwd=ROOT, check=True, timeout=300)
+    assert (var_dir / "evalportal.sqlite3").is_file()
     log = open(tmp_path / "runportal.log", "w")
     portal = subprocess.Popen([*manage, "runportal", "--addr", f"127.0.0.1:{web_port}"], env=env, cwd=ROOT,
                               stdout=log, stderr=subprocess.STDOUT)
