@@ -1,6 +1,11 @@
 """Benchmark: the portal under gunicorn on PostgreSQL with 50 concurrent simulated
-clinicians (each logged in, fetching the next case, saving a draft, submitting), then,
-on the same server in the same run, a bare Django view (``/healthz``) as the ceiling.
+clinicians, in three phases on the same server in one run:
+
+1. the rating flow: each clinician, logged in, fetches the next case, opens the rating
+   page, saves a draft and submits, for ``--cases`` cases;
+2. the rating page alone: each clinician reloads its next open case ``--page-requests``
+   times;
+3. a bare Django view (``/healthz``) as the ceiling, the same clients and requests.
 
 Reports requests/s and p50/p95/p99 latency per endpoint and errors, and writes
 bench/results/web.json. The clients are Python threads on the same machine as the
@@ -37,6 +42,8 @@ RESULTS = ROOT / "bench" / "results"
 DB_NAME = "evalportal_bench_web"
 PG = "postgres://postgres@127.0.0.1:5432"
 PASSWORD = "bench-clinician-pass-1"
+PAGE_ALONE = "GET /rate/<id>/ (rating page alone)"
+BARE = "GET /healthz (bare view)"
 
 
 def _free_port() -> int:
@@ -127,8 +134,8 @@ def _rubric_answers(html: str) -> dict:
     return {name: values[len(values) // 2] for name, values in groups.items()}
 
 
-def clinician(base: str, username: str, cases: int, rec: Recorder, start_gate: threading.Barrier, logged_in):
-    session = requests.Session()
+def clinician(session: requests.Session, base: str, username: str, cases: int, rec: Recorder,
+              start_gate: threading.Barrier, logged_in):
     page = session.get(f"{base}/accounts/login/")
     session.post(f"{base}/accounts/login/", data={"username": username, "password": PASSWORD,
                                                   "csrfmiddlewaretoken": _csrf(session, page.text)},
@@ -153,11 +160,19 @@ def clinician(base: str, username: str, cases: int, rec: Recorder, start_gate: t
                   allow_redirects=False)
 
 
-def bare(base: str, n: int, rec: Recorder, start_gate: threading.Barrier):
-    session = requests.Session()
+def page_reloads(session: requests.Session, base: str, n: int, rec: Recorder, start_gate: threading.Barrier):
+    """A clinician opening their current case again and again: the rating page alone."""
+    nxt = session.get(f"{base}/rate/next/", allow_redirects=False)
+    url = base + nxt.headers.get("Location", "/rate/next/")
     start_gate.wait()
     for _ in range(n):
-        rec.timed("GET /healthz (bare view)", session.get, f"{base}/healthz")
+        rec.timed(PAGE_ALONE, session.get, url)
+
+
+def bare(session: requests.Session, base: str, n: int, rec: Recorder, start_gate: threading.Barrier):
+    start_gate.wait()
+    for _ in range(n):
+        rec.timed(BARE, session.get, f"{base}/healthz")
 
 
 def _summary(rec: Recorder, seconds: float) -> dict:
@@ -172,16 +187,27 @@ def _summary(rec: Recorder, seconds: float) -> dict:
     return out
 
 
-def _phase(threads, gate_size):
-    gate = threading.Barrier(gate_size + 1)
-    return gate
+def _run_phase(target, sessions, base: str, n: int) -> tuple[Recorder, float]:
+    """Every client runs target n times once all are ready; returns the recorder and the
+    wall time of the phase."""
+    rec = Recorder()
+    gate = threading.Barrier(len(sessions) + 1)
+    threads = [threading.Thread(target=target, args=(s, base, n, rec, gate)) for s in sessions]
+    for t in threads:
+        t.start()
+    gate.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    return rec, time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--cases", type=int, default=8, help="cases each clinician rates")
-    parser.add_argument("--bare-requests", type=int, default=40, help="bare-view requests per client")
+    parser.add_argument("--page-requests", type=int, default=40,
+                        help="requests per client in the rating-page-alone and bare-view phases")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
@@ -200,11 +226,13 @@ def main() -> None:
             except requests.RequestException:
                 time.sleep(0.2)
         results = {}
-        # Phase 1: clinicians rating.
+        # Phase 1: clinicians rating (next case, rating page, draft, submit).
         rec, logged_in = Recorder(), []
+        sessions = [requests.Session() for _ in range(args.clients)]
         gate = threading.Barrier(args.clients + 1)
-        threads = [threading.Thread(target=clinician, args=(base, f"web-clin{i:02d}", args.cases, rec, gate, logged_in))
-                   for i in range(args.clients)]
+        threads = [threading.Thread(target=clinician, args=(s, base, f"web-clin{i:02d}", args.cases, rec, gate,
+                                                            logged_in))
+                   for i, s in enumerate(sessions)]
         for t in threads:
             t.start()
         gate.wait()  # everyone logged in (password hashing is not what is measured)
@@ -214,34 +242,24 @@ def main() -> None:
         rating_seconds = time.perf_counter() - start
         results["rating"] = _summary(rec, rating_seconds)
         results["rating_total_requests_per_s"] = round(sum(len(v) for v in rec.latencies.values()) / rating_seconds, 1)
-        # Phase 2: the bare view, same clients, same server.
-        rec2 = Recorder()
-        gate2 = threading.Barrier(args.clients + 1)
-        threads = [threading.Thread(target=bare, args=(base, args.bare_requests, rec2, gate2))
-                   for _ in range(args.clients)]
-        for t in threads:
-            t.start()
-        gate2.wait()
-        start = time.perf_counter()
-        for t in threads:
-            t.join()
-        results["bare"] = _summary(rec2, time.perf_counter() - start)
+        # Phase 2: the rating page alone, each client reloading its next open case.
+        rec, seconds = _run_phase(page_reloads, sessions, base, args.page_requests)
+        results["page"] = _summary(rec, seconds)
+        # Phase 3: the bare view, same clients, same server, same number of requests.
+        rec, seconds = _run_phase(bare, sessions, base, args.page_requests)
+        results["bare"] = _summary(rec, seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)
 
-    page = results["rating"]["GET /rate/<id>/ (rating page)"]
-    ceiling = results["bare"]["GET /healthz (bare view)"]
-    # Throughput of each endpoint measured alone: requests / time spent serving them at
-    # the same concurrency; the ratio compares the rating page with the bare view.
-    page_rps = args.clients / (page["p50_ms"] / 1000)
-    bare_rps = args.clients / (ceiling["p50_ms"] / 1000)
-    results["ratio_rating_page_to_bare"] = round(page_rps / bare_rps, 3)
-    for name, r in {**results["rating"], **results["bare"]}.items():
+    page, ceiling = results["page"][PAGE_ALONE], results["bare"][BARE]
+    # Both measured alone, with the same clients and number of requests.
+    results["ratio_rating_page_to_bare"] = round(page["requests_per_s"] / ceiling["requests_per_s"], 3)
+    for name, r in {**results["rating"], **results["page"], **results["bare"]}.items():
         print(f"{name:34} {r['requests']:6} req {r['requests_per_s']:8.1f}/s  p50 {r['p50_ms']:7.1f} ms  "
               f"p95 {r['p95_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}")
     print(f"rating flow, all endpoints: {results['rating_total_requests_per_s']} req/s; "
-          f"rating page / bare view throughput (from p50 at {args.clients} clients): "
+          f"rating page / bare view throughput ({args.clients} clients each): "
           f"{results['ratio_rating_page_to_bare']}")
     RESULTS.mkdir(exist_ok=True)
     payload = {"benchmark": "web", "clients": args.clients, "cases_per_client": args.cases,

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import wraps
 
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.core.exceptions import PermissionDenied
+from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
 
 CLINICIAN = "clinician"
 RESEARCHER = "researcher"
@@ -17,6 +19,14 @@ ROLES = (CLINICIAN, RESEARCHER, ADMIN)
 
 def ensure_role_groups() -> dict[str, Group]:
     return {name: Group.objects.get_or_create(name=name)[0] for name in ROLES}
+
+
+def _group_role_subquery() -> Subquery:
+    """The user's highest-ranking role group (admin, then researcher, then clinician)."""
+    rank = Case(When(name=ADMIN, then=Value(0)), When(name=RESEARCHER, then=Value(1)), default=Value(2),
+                output_field=IntegerField())
+    return Subquery(Group.objects.filter(user=OuterRef("pk"), name__in=ROLES)
+                    .annotate(rank=rank).order_by("rank").values("name")[:1])
 
 
 def user_role(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
@@ -32,6 +42,22 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
         role = next((r for r in (ADMIN, RESEARCHER, CLINICIAN) if r in names), None)
     user._evalportal_role = role
     return role
+
+
+class RoleAwareModelBackend(ModelBackend):
+    """Django's model backend, loading the session's user and their role in one query:
+    every page checks the role, so this saves a query on every request. The role is
+    read afresh on each request, so a role change takes effect at once."""
+
+    def get_user(self, user_id):
+        from django.contrib.auth import get_user_model
+
+        user = (get_user_model()._default_manager.annotate(group_role=_group_role_subquery())
+                .filter(pk=user_id).first())
+        if user is None or not self.user_can_authenticate(user):
+            return None
+        user._evalportal_role = ADMIN if user.is_superuser else user.group_role
+        return user
 
 
 def has_role(user, roles: Iterable[str]) -> bool:

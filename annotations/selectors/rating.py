@@ -51,7 +51,8 @@ class RatingPage:
 
 
 def rater_queue_summary(rater) -> dict:
-    """The start page: how many cases are left, and whether one is under way."""
+    """The start page: how many cases are left, and whether one is under way. ``rater``
+    is a user or a user id."""
     counts = Assignment.objects.filter(rater=rater).aggregate(
         done=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)),
         left=Count("id", filter=~Q(status=Assignment.Status.SUBMITTED)),
@@ -61,9 +62,10 @@ def rater_queue_summary(rater) -> dict:
 
 
 def rating_page(assignment: Assignment) -> RatingPage:
-    texts = dict(Response.objects.filter(pk__in=assignment.slots).values_list("pk", "text"))
+    # order_by(): the default ordering would join the cases table for nothing.
+    texts = dict(Response.objects.filter(pk__in=assignment.slots).order_by().values_list("pk", "text"))
     case = assignment.case
-    summary = rater_queue_summary(assignment.rater)
+    summary = rater_queue_summary(assignment.rater_id)
     total = summary["done"] + summary["left"]
     return RatingPage(
         assignment_id=assignment.pk,

@@ -19,6 +19,9 @@ from annotations.services.planner import assignments_release_idle
 # A client reports active time in increments; one report can never claim more than this.
 MAX_ACTIVE_INCREMENT_S = 600.0
 RELEASE_IDLE_CACHE_KEY = "assignments-release-idle"
+# Showing a case again within this many seconds does not write its activity time again:
+# idle timeouts count minutes, and a reload should not cost a write.
+ACTIVITY_TOUCH_INTERVAL_S = 30
 
 
 class IncompleteRating(ValueError):
@@ -81,6 +84,9 @@ def assignment_open(*, assignment: Assignment) -> None:
     updates = {"last_activity_at": now}
     if assignment.shown_at is None:
         updates.update(shown_at=now, status=Assignment.Status.IN_PROGRESS)
+    elif (assignment.last_activity_at is not None
+          and (now - assignment.last_activity_at).total_seconds() < ACTIVITY_TOUCH_INTERVAL_S):
+        return
     Assignment.objects.filter(pk=assignment.pk).exclude(status=Assignment.Status.SUBMITTED).update(**updates)
     for key, value in updates.items():
         setattr(assignment, key, value)

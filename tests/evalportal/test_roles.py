@@ -134,3 +134,29 @@ def test_role_pages_refuse_other_roles(url, roles_ok):
         client = Client()
         client.force_login(UserFactory(role=role))
         assert client.get(url).status_code == (200 if role in roles_ok else 403), role
+
+
+def test_a_role_change_applies_to_a_signed_in_user_at_once():
+    from annotations.services.users import user_create, user_set_role
+
+    user = user_create(username="switcher", password="pw-for-tests-123", role=CLINICIAN)
+    client = Client()
+    assert client.post("/accounts/login/", {"username": "switcher", "password": "pw-for-tests-123"}).status_code == 302
+    assert client.get("/rate/").status_code == 200 and client.get("/studies/").status_code == 403
+
+    user_set_role(user=user, role=RESEARCHER)
+    assert client.get("/rate/").status_code == 403 and client.get("/studies/").status_code == 200
+
+    user.groups.clear()
+    assert client.get("/studies/").status_code == 403
+
+
+def test_the_session_user_and_role_come_in_one_query(django_assert_num_queries):
+    from evalportal.roles import RoleAwareModelBackend
+
+    user = UserFactory(role=RESEARCHER)
+    with django_assert_num_queries(1):
+        loaded = RoleAwareModelBackend().get_user(user.pk)
+        assert user_role(loaded) == RESEARCHER
+    inactive = UserFactory(role=CLINICIAN, is_active=False)
+    assert RoleAwareModelBackend().get_user(inactive.pk) is None

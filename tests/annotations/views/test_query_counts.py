@@ -9,7 +9,8 @@ from evalportal.roles import CLINICIAN
 from tests.factories import CaseFactory, ResponseFactory, StudyArmFactory, StudyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-MAX_QUERIES = 12
+# session, user with role, assignment with study and case, response texts, progress counts
+MAX_QUERIES = 5
 
 
 def _rating_page_queries(client, n_arms: int, extra_dims: int) -> tuple[int, str]:

@@ -44,6 +44,27 @@ def test_opening_a_case_shows_it_once_and_starts_the_clock(planned, clinician_cl
     assert ">Continue<" in clinician_client.get("/rate/").content.decode()
 
 
+def test_reopening_a_case_keeps_the_rater_active_without_a_write_per_reload(planned, clinician_client):
+    from datetime import timedelta
+
+    from annotations.services.rating import ACTIVITY_TOUCH_INTERVAL_S
+
+    assignment, url = _start(clinician_client)
+    clinician_client.get(url)
+    assignment.refresh_from_db()
+    first_seen = assignment.last_activity_at
+
+    clinician_client.get(url)  # a reload seconds later
+    assignment.refresh_from_db()
+    assert assignment.last_activity_at == first_seen
+
+    earlier = first_seen - timedelta(seconds=ACTIVITY_TOUCH_INTERVAL_S + 1)
+    Assignment.objects.filter(pk=assignment.pk).update(last_activity_at=earlier)
+    clinician_client.get(url)  # back after a while: the idle clock restarts
+    assignment.refresh_from_db()
+    assert assignment.last_activity_at > first_seen and assignment.shown_at < assignment.last_activity_at
+
+
 def test_draft_is_saved_and_restored_on_reload(planned, clinician_client):
     assignment, url = _start(clinician_client)
     clinician_client.get(url)
