@@ -1,5 +1,6 @@
 """`make run`'s last step: embedded Redis, a Celery worker and the web server start, a
-worker ping from `manage.py shell` answers, and Ctrl-C stops every child."""
+worker ping from `manage.py shell` answers, and Ctrl-C (SIGINT) or `kill` (SIGTERM)
+stops every child."""
 
 import os
 import signal
@@ -39,7 +40,8 @@ def _http_ok(url) -> bool:
         return False
 
 
-def test_runportal_serves_pings_the_worker_and_stops_cleanly(tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_runportal_serves_pings_the_worker_and_stops_cleanly(tmp_path, stop_signal):
     web_port, redis_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
     # The defaults of a fresh clone: no var/ folder yet, the SQLite database inside it.
@@ -70,7 +72,7 @@ def test_runportal_serves_pings_the_worker_and_stops_cleanly(tmp_path):
         login = urllib.request.urlopen(f"http://127.0.0.1:{web_port}/accounts/login/", timeout=5)
         assert b"Log in" in login.read()
 
-        portal.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        portal.send_signal(stop_signal)
         portal.wait(timeout=60)
         _wait_for(lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children),
                   30, "the children to stop")

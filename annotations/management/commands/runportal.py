@@ -21,6 +21,10 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run the portal for development: embedded Redis, one Celery worker, the web server."
 
@@ -30,6 +34,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr: str, no_worker: bool, **options):
         self.children: list[subprocess.Popen] = []
+        # Ctrl-C and `kill` both stop everything. Installed explicitly: a shell that starts
+        # `make run` in the background hands it SIGINT ignored, and SIGTERM would
+        # otherwise end this process and leave the children running.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupt)
         env = os.environ.copy()
         try:
             if "REDIS_URL" not in os.environ:
@@ -92,6 +101,8 @@ class Command(BaseCommand):
             time.sleep(0.5)
 
     def _stop_all(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C does not cut the clean-up short
+            signal.signal(signum, signal.SIG_IGN)
         for child in reversed(self.children):
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)
