@@ -67,6 +67,7 @@ def build(ratings: int, rebuild: bool) -> None:
 
 def _populate(connection, n_ratings: int) -> None:
     import random
+    from datetime import timedelta
 
     from django.contrib.auth import get_user_model
     from django.utils import timezone
@@ -124,14 +125,17 @@ def _populate(connection, n_ratings: int) -> None:
                       "active_seconds) FROM STDIN") as copy:
             for n, (case_id, rater) in enumerate(pairs):
                 slots = json.dumps([responses[case_id][a.pk] for a in arms])
-                copy.write_row((study.pk, case_id, rater, slots, 0, n, "submitted", "{}", now, now, now, now, now,
-                                95.0))
-        assignment_rows = raw.execute("SELECT id, case_id, rater_id FROM annotations_assignment WHERE study_id=%s",
-                                      (study.pk,)).fetchall()
+                # Every assignment its own times, as in a real study.
+                shown = now - timedelta(minutes=n)
+                first_input, submitted = shown + timedelta(seconds=20), shown + timedelta(seconds=95)
+                copy.write_row((study.pk, case_id, rater, slots, 0, n, "submitted", "{}", shown, shown, first_input,
+                                submitted, submitted, 95.0))
+        assignment_rows = raw.execute("SELECT id, case_id, rater_id, submitted_at FROM annotations_assignment "
+                                      "WHERE study_id=%s", (study.pk,)).fetchall()
         with raw.copy("COPY annotations_submission (assignment_id, revision, is_current, comment, reason, "
                       "submitted_by_id, submitted_at, idempotency_key) FROM STDIN") as copy:
-            for aid, _, rater in assignment_rows:
-                copy.write_row((aid, 1, True, "", "", rater, now, ""))
+            for aid, _, rater, submitted in assignment_rows:
+                copy.write_row((aid, 1, True, "", "", rater, submitted, ""))
         submissions = raw.execute("SELECT s.id, a.case_id FROM annotations_submission s JOIN annotations_assignment a "
                                   "ON a.id = s.assignment_id WHERE a.study_id=%s", (study.pk,)).fetchall()
         written = 0

@@ -74,6 +74,31 @@ def test_jsonl_and_parquet_exports_match_csv(rated_submissions, researcher_clien
     assert [r["score"] for r in jsonl_rows] == table.column("score").to_pylist()
 
 
+def test_csv_times_are_each_ratings_own_in_utc(rated_submissions, researcher_client):
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    from annotations.models import Assignment
+
+    # Distinct times per assignment, and one never touched before submitting (no first input).
+    now = timezone.now()
+    for n, assignment in enumerate(Assignment.objects.filter(study=rated_submissions).order_by("id")):
+        shown = now - timedelta(minutes=n, microseconds=n)
+        Assignment.objects.filter(pk=assignment.pk).update(
+            shown_at=shown, first_input_at=None if n == 0 else shown + timedelta(seconds=20))
+    base = f"/studies/{rated_submissions.slug}/export/ratings"
+    csv_rows = list(csv.DictReader(io.StringIO(_body(researcher_client.get(base + ".csv")).decode())))
+    table = pq.read_table(io.BytesIO(_body(researcher_client.get(base + ".parquet"))))
+    for column in ("shown_at", "first_input_at", "submitted_at"):
+        expected = ["" if t is None else t.strftime("%Y-%m-%d %H:%M:%S.%fZ") for t in table.column(column).to_pylist()]
+        assert [r[column] for r in csv_rows] == expected
+    shown = {r["assignment_id"]: r["shown_at"] for r in csv_rows}
+    assert len(set(shown.values())) == len(shown)  # each assignment its own time
+    assert any(r["first_input_at"] == "" for r in csv_rows)
+    assert datetime.fromisoformat(csv_rows[0]["submitted_at"]).utcoffset() == timedelta(0)
+
+
 def test_exports_show_current_or_all_revisions(rated_submissions, researcher_client, admin_user):
     assignment = rated_submissions.assignments.first()
     data = complete_rating(3, rated_submissions.rubric, likert="1")
