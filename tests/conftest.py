@@ -61,6 +61,13 @@ def admin_client_(admin_user):
     return _client_for(admin_user)
 
 
+# One reply per arm, in arm order; the texts never name an arm, as real responses would not
+# (the screenshots of the rating page show them).
+RATED_STUDY_TEXTS = ("Agreed, continue the plan and review in the morning.",
+                     "Before the 18:00 dose, check today's platelet count.",
+                     "Hold the heparin: platelets have halved since Monday. Send a PF4 test.")
+
+
 @pytest.fixture
 def rated_study(db):
     """A study with 3 arms and 6 test cases, each with one response per arm, plus 1 train case."""
@@ -71,8 +78,8 @@ def rated_study(db):
             for i, name in enumerate(["Baseline", "GeneralSFT", "BehaviorSFT"])]
     for n in range(6):
         case = CaseFactory(study=study, external_id=f"rc-{n}")
-        for arm in arms:
-            ResponseFactory(case=case, arm=arm, text=f"{arm.name}-says-{n}")
+        for arm, text in zip(arms, RATED_STUDY_TEXTS):
+            ResponseFactory(case=case, arm=arm, text=f"{text} (case {n})")
     CaseFactory(study=study, external_id="train-0", split="train")
     return study
 

@@ -67,15 +67,34 @@
     saveTimer = setTimeout(saveDraft, delay);
   };
 
+  // After a refused submit, each answer given takes its line off the list of what is
+  // missing, so the list always says what is left.
+  const errorSummary = document.getElementById("error-summary");
+  const markAnswered = (field) => {
+    if (!field) return;
+    field.classList.remove("invalid");
+    if (!errorSummary) return;
+    const link = errorSummary.querySelector(`a[href="#${field.id}"]`);
+    if (link) link.closest("li").remove();
+    const left = errorSummary.querySelectorAll("li").length;
+    errorSummary.querySelector("strong").textContent = left
+      ? `Not submitted yet: ${left} answer${left === 1 ? "" : "s"} missing.`
+      : "Every answer is given: submit when ready.";
+    errorSummary.classList.toggle("resolved", left === 0);
+  };
+
   form.addEventListener("change", (event) => {
     if (event.target.type === "radio") showAnchor(event.target);
-    const answered = event.target.closest("fieldset.invalid");
-    if (answered) answered.classList.remove("invalid");
+    markAnswered(event.target.closest("fieldset.invalid"));
     syncFlags();
     scheduleSave(300);
   });
   form.addEventListener("input", (event) => {
-    if (event.target.tagName === "TEXTAREA") scheduleSave(800);
+    if (event.target.tagName !== "TEXTAREA") return;
+    if (event.target.classList.contains("reason") && event.target.value.trim()) {
+      markAnswered(event.target.closest(".flag.invalid"));
+    }
+    scheduleSave(800);
   });
   form.addEventListener("focusin", (event) => {
     if (event.target.type === "radio") showAnchor(event.target);
@@ -122,6 +141,5 @@
     button.textContent = "Submitting…";
   });
 
-  const summary = document.getElementById("error-summary");
-  if (summary) summary.focus();
+  if (errorSummary) errorSummary.focus();
 })();

@@ -58,16 +58,25 @@ def test_clinician_rates_with_the_keyboard_reloads_and_submits(page, live_server
     expect(page.locator("#error-summary")).to_contain_text("answers missing")
     expect(page.locator("#error-summary")).to_contain_text("Response B: rate Proactivity")
     assert not Submission.objects.exists()
+    missing = page.locator("#error-summary li").count()
 
     page.screenshot(path=str(output_dir / "rating-page-errors.png"), full_page=True)
     page.locator("input[name=r1_realism][value='5']").focus()
     page.keyboard.press("Tab")
-    _rate_response(page, RESPONSE_KEYS[1:])
+    page.keyboard.press("3")  # Response B proactivity
+    expect(page.locator("#error-summary li")).to_have_count(missing - 1)
+    expect(page.locator("#error-summary")).not_to_contain_text("Response B: rate Proactivity")
+    expect(page.locator("#error-summary strong")).to_contain_text(f"{missing - 1} answers missing")
+    page.keyboard.press("Tab")
+    _rate_response(page, RESPONSE_KEYS[2:])
     _rate_response(page, ["3", "4", "3", "2", "4"])
     for rank in ["2", "2", "1"]:
         page.keyboard.press(rank)
         page.keyboard.press("Tab")
     page.keyboard.type("Response C raised the platelet drop.")
+    # Each answer took its line off the list of what was missing.
+    expect(page.locator("#error-summary li")).to_have_count(0)
+    expect(page.locator("#error-summary")).to_contain_text("Every answer is given")
     page.screenshot(path=str(output_dir / "rating-page.png"), full_page=True)
     page.keyboard.press("Control+Enter")
 

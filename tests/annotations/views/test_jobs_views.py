@@ -95,4 +95,4 @@ def test_responses_page_shows_arms_side_by_side_unblinded(rated_study, researche
     response.save()
     html = researcher_client.get(f"/studies/{rated_study.slug}/responses/").content.decode()
     assert "<th>Baseline</th><th>GeneralSFT</th><th>BehaviorSFT</th>" in html
-    assert "BehaviorSFT-says-2" in html and '<span class="badge">proactive</span>' in html
+    assert "Send a PF4 test. (case 2)" in html and '<span class="badge">proactive</span>' in html
