@@ -5,7 +5,8 @@ clinicians, in three phases on the same server in one run:
    page, saves a draft and submits, for ``--cases`` cases;
 2. the rating page alone: each clinician reloads its next open case ``--page-requests``
    times;
-3. a bare Django view (``/healthz``) as the ceiling, the same clients and requests.
+3. a bare Django view (``/healthz``) as the ceiling, the same clients and requests;
+4. for reference, the clinician's start page (``/rate/``), the cheapest signed-in page.
 
 Reports requests/s and p50/p95/p99 latency per endpoint and errors, and writes
 bench/results/web.json. The clients are Python threads on the same machine as the
@@ -44,6 +45,7 @@ PG = "postgres://postgres@127.0.0.1:5432"
 PASSWORD = "bench-clinician-pass-1"
 PAGE_ALONE = "GET /rate/<id>/ (rating page alone)"
 BARE = "GET /healthz (bare view)"
+START_PAGE = "GET /rate/ (start page, reference)"
 
 
 def _free_port() -> int:
@@ -180,6 +182,14 @@ def page_reloads(session: requests.Session, base: str, n: int, rec: Recorder, st
         rec.timed(PAGE_ALONE, session.get, url)
 
 
+def start_page(session: requests.Session, base: str, n: int, rec: Recorder, start_gate: threading.Barrier):
+    """The clinician's start page: a session, the user, one count and a small template;
+    the floor for any signed-in page."""
+    start_gate.wait()
+    for _ in range(n):
+        rec.timed(START_PAGE, session.get, f"{base}/rate/")
+
+
 def bare(session: requests.Session, base: str, n: int, rec: Recorder, start_gate: threading.Barrier):
     start_gate.wait()
     for _ in range(n):
@@ -260,6 +270,9 @@ def main() -> None:
         # Phase 3: the bare view, same clients, same server, same number of requests.
         rec, seconds = _run_phase(bare, sessions, base, args.page_requests)
         results["bare"] = _summary(rec, seconds)
+        # Phase 4, for reference: the cheapest signed-in page.
+        rec, seconds = _run_phase(start_page, sessions, base, args.page_requests)
+        results["start_page"] = _summary(rec, seconds)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -267,12 +280,14 @@ def main() -> None:
     page, ceiling = results["page"][PAGE_ALONE], results["bare"][BARE]
     # Both measured alone, with the same clients and number of requests.
     results["ratio_rating_page_to_bare"] = round(page["requests_per_s"] / ceiling["requests_per_s"], 3)
-    for name, r in {**results["rating"], **results["page"], **results["bare"]}.items():
+    results["ratio_start_page_to_bare"] = round(
+        results["start_page"][START_PAGE]["requests_per_s"] / ceiling["requests_per_s"], 3)
+    for name, r in {**results["rating"], **results["page"], **results["bare"], **results["start_page"]}.items():
         print(f"{name:34} {r['requests']:6} req {r['requests_per_s']:8.1f}/s  p50 {r['p50_ms']:7.1f} ms  "
               f"p95 {r['p95_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}")
     print(f"rating flow, all endpoints: {results['rating_total_requests_per_s']} req/s; "
           f"rating page / bare view throughput ({args.clients} clients each): "
-          f"{results['ratio_rating_page_to_bare']}")
+          f"{results['ratio_rating_page_to_bare']}; start page / bare view: {results['ratio_start_page_to_bare']}")
     RESULTS.mkdir(exist_ok=True)
     payload = {"benchmark": "web", "clients": args.clients, "cases_per_client": args.cases,
                "gunicorn": {"workers": args.workers, "threads": args.threads}, "machine": platform.platform(),
