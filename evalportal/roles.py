@@ -42,13 +42,15 @@ def _user_with_role_sql(user_model) -> str:
     clinician) as ``group_role``. Plain SQL: built with the ORM (an annotated subquery)
     this query cost 2.7 ms a request to compile against 0.5 ms to run."""
     q = connection.ops.quote_name
-    user_table = q(user_model._meta.db_table)
-    group_table = q(Group._meta.db_table)
-    link_table = q(user_model.groups.through._meta.db_table)
-    return (f"SELECT u.*, (SELECT g.name FROM {group_table} g JOIN {link_table} ug ON g.id = ug.group_id "
-            f"WHERE ug.user_id = u.id AND g.name IN (%s, %s, %s) "
+    groups = user_model._meta.get_field("groups")
+    user_table, group_table = q(user_model._meta.db_table), q(Group._meta.db_table)
+    link_table = q(groups.remote_field.through._meta.db_table)
+    link_user, link_group = q(groups.m2m_column_name()), q(groups.m2m_reverse_name())
+    user_pk, group_pk = q(user_model._meta.pk.column), q(Group._meta.pk.column)
+    return (f"SELECT u.*, (SELECT g.name FROM {group_table} g JOIN {link_table} ug ON g.{group_pk} = ug.{link_group} "
+            f"WHERE ug.{link_user} = u.{user_pk} AND g.name IN (%s, %s, %s) "
             f"ORDER BY CASE g.name WHEN %s THEN 0 WHEN %s THEN 1 ELSE 2 END LIMIT 1) AS group_role "
-            f"FROM {user_table} u WHERE u.id = %s")
+            f"FROM {user_table} u WHERE u.{user_pk} = %s")
 
 
 class RoleAwareModelBackend(ModelBackend):

@@ -86,6 +86,10 @@
   form.addEventListener("change", (event) => {
     if (event.target.type === "radio") showAnchor(event.target);
     markAnswered(event.target.closest("fieldset.invalid"));
+    // Un-flagging a response takes back the question of why it could harm.
+    if (event.target.classList.contains("flag-box") && !event.target.checked) {
+      markAnswered(event.target.closest(".flag.invalid"));
+    }
     syncFlags();
     scheduleSave(300);
   });

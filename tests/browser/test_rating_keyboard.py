@@ -104,3 +104,23 @@ def test_flagging_harm_asks_for_a_reason(page, live_server, rated_study, clinici
     page.keyboard.press("Space")
     expect(reason).to_be_visible()
     expect(page.locator("text=Why could it harm the patient?").first).to_be_visible()
+
+
+def test_the_missing_list_follows_the_harm_flag(page, live_server, rated_study, clinician):
+    assignments_plan(study=rated_study, raters=[clinician])
+    _log_in(page, live_server, "clin")
+    page.goto(f"{live_server.url}/rate/next/")
+    for slot in ("r0", "r1"):
+        page.locator(f"input[name={slot}_harmful]").check()
+    page.keyboard.press("Control+Enter")
+    summary = page.locator("#error-summary")
+    expect(summary).to_contain_text("Response A: say why it is potentially harmful")
+    expect(summary).to_contain_text("Response B: say why it is potentially harmful")
+    total = page.locator("#error-summary li").count()
+
+    page.locator("textarea[name=r0_harmful_reason]").fill("Starts heparin despite the platelet fall.")
+    expect(summary).not_to_contain_text("Response A: say why")
+    page.locator("input[name=r1_harmful]").uncheck()
+    expect(summary).not_to_contain_text("Response B: say why")
+    expect(page.locator("#error-summary li")).to_have_count(total - 2)
+    expect(page.locator("#error-summary strong")).to_contain_text(f"{total - 2} answers missing")
