@@ -1,5 +1,5 @@
 """Benchmark: the portal under gunicorn on PostgreSQL with 50 concurrent simulated
-clinicians, in three phases on the same server in one run:
+clinicians, in four phases on the same server in one run:
 
 1. the rating flow: each clinician, logged in, fetches the next case, opens the rating
    page, saves a draft and submits, for ``--cases`` cases;
@@ -34,6 +34,8 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from itertools import repeat
 from pathlib import Path
 
 import requests
@@ -147,13 +149,15 @@ def _rubric_answers(html: str) -> dict:
     return {name: values[len(values) // 2] for name, values in groups.items()}
 
 
-def clinician(session: requests.Session, base: str, username: str, cases: int, rec: Recorder,
-              start_gate: threading.Barrier, logged_in):
+def log_in(session: requests.Session, base: str, username: str) -> None:
     page = session.get(f"{base}/accounts/login/")
     session.post(f"{base}/accounts/login/", data={"username": username, "password": PASSWORD,
                                                   "csrfmiddlewaretoken": _csrf(session, page.text)},
                  headers={"Referer": f"{base}/accounts/login/"})
-    logged_in.append(username)
+
+
+def clinician(session: requests.Session, base: str, cases: int, rec: Recorder, start_gate: threading.Barrier):
+    """A signed-in clinician rating: next case, rating page, a draft, the submission."""
     start_gate.wait()
     for _ in range(cases):
         nxt = rec.timed("GET /rate/next/ (redirect)", session.get, f"{base}/rate/next/", allow_redirects=False)
@@ -228,7 +232,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--cases", type=int, default=8, help="cases each clinician rates")
     parser.add_argument("--page-requests", type=int, default=40,
-                        help="requests per client in the rating-page-alone and bare-view phases")
+                        help="requests per client in the rating-page-alone, bare-view and start-page phases")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
@@ -247,20 +251,12 @@ def main() -> None:
             except requests.RequestException:
                 time.sleep(0.2)
         results = {}
-        # Phase 1: clinicians rating (next case, rating page, draft, submit).
-        rec, logged_in = Recorder(), []
         sessions = [requests.Session() for _ in range(args.clients)]
-        gate = threading.Barrier(args.clients + 1)
-        threads = [threading.Thread(target=clinician, args=(s, base, f"web-clin{i:02d}", args.cases, rec, gate,
-                                                            logged_in))
-                   for i, s in enumerate(sessions)]
-        for t in threads:
-            t.start()
-        gate.wait()  # everyone logged in (password hashing is not what is measured)
-        start = time.perf_counter()
-        for t in threads:
-            t.join()
-        rating_seconds = time.perf_counter() - start
+        # Everyone logs in first: password hashing is not what is measured.
+        with ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(log_in, sessions, repeat(base), [f"web-clin{i:02d}" for i in range(args.clients)]))
+        # Phase 1: clinicians rating (next case, rating page, draft, submit).
+        rec, rating_seconds = _run_phase(clinician, sessions, base, args.cases)
         results["rating"] = _summary(rec, rating_seconds)
         results["rating_total_requests_per_s"] = round(sum(len(v) for v in rec.latencies.values()) / rating_seconds, 1)
         _vacuum_analyze()
