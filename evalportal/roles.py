@@ -4,7 +4,7 @@ is also Django staff and superuser. Views check roles through these helpers only
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import wraps
+from functools import cache, wraps
 
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
@@ -37,6 +37,7 @@ def user_role(user: AbstractBaseUser | AnonymousUser | None) -> str | None:
     return role
 
 
+@cache  # built once per user model, not on every request
 def _user_with_role_sql(user_model) -> str:
     """The user's row and their highest-ranking role group (admin, then researcher, then
     clinician) as ``group_role``. Plain SQL: built with the ORM (an annotated subquery)
@@ -62,7 +63,7 @@ class RoleAwareModelBackend(ModelBackend):
         from django.contrib.auth import get_user_model
 
         user_model = get_user_model()
-        params = [*ROLES_BY_RANK, ADMIN, RESEARCHER, user_id]
+        params = [*ROLES_BY_RANK, *ROLES_BY_RANK[:2], user_id]  # IN (...), then ORDER BY CASE's ranks
         user = next(iter(user_model._default_manager.raw(_user_with_role_sql(user_model), params)), None)
         if user is None or not self.user_can_authenticate(user):
             return None
