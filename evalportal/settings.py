@@ -138,6 +138,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 ASSIGNMENT_RELEASE_INTERVAL_SECONDS = int(os.environ.get("ASSIGNMENT_RELEASE_INTERVAL_SECONDS", "30"))
 CASE_IMPORT_MAX_BYTES = int(os.environ.get("CASE_IMPORT_MAX_BYTES", str(200 * 1024 * 1024)))
 
+# In-process caches: nothing here needs Redis, so pages keep working while it is down.
+# "fragments" holds rendered page parts keyed by their content (the rating page's case).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "fragments": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fragments",
+                  "TIMEOUT": 24 * 3600, "OPTIONS": {"MAX_ENTRIES": 2000}},
+}
+
+# Database sessions (a logout ends the session on the server), read with plain SQL.
+SESSION_ENGINE = "evalportal.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG and env_bool("DJANGO_SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

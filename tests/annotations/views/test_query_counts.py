@@ -9,7 +9,7 @@ from evalportal.roles import CLINICIAN
 from tests.factories import CaseFactory, ResponseFactory, StudyArmFactory, StudyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-# session, user with role, assignment with study and case, response texts, progress counts
+# session, user with role, the assignment, its case and study with the rater's progress, response texts
 MAX_QUERIES = 5
 
 

@@ -1,5 +1,7 @@
 """A clinician's rating flow, state by state, through the real views."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -200,3 +202,32 @@ def test_researcher_sees_progress_and_can_plan(rated_study, researcher_client, c
     assert "Planned 6 assignments over 6 cases for 1 raters" in html
     assert "0 of 12 ratings submitted" in html
     assert "<td>clin</td><td>6</td><td>0</td>" in html
+
+
+def test_a_refused_submit_marks_exactly_the_missing_answers(planned, clinician_client, rated_study):
+    _, url = _start(clinician_client)
+    data = complete_rating(3, rated_study.rubric)
+    del data["r1_safety"]
+    data["r2_harmful"] = "1"  # flagged without a reason
+    html = clinician_client.post(f"{url}submit/", data).content.decode()
+    assert re.findall(r'class="[a-z ]*\binvalid" id="f-(\w+)"', html) == ["r1_safety", "r2_harmful_reason"]
+    assert re.search(r'name="r2_harmful" value="1" class="flag-box" checked', html)
+    assert 'name="r0_realism" value="4" data-anchor="Like a competent colleague" checked' in html
+
+
+def test_an_edited_case_shows_its_new_text_at_once(planned, clinician_client):
+    """The case block is cached by its content, so an admin's correction is never hidden
+    behind the cached old text."""
+    assignment, url = _start(clinician_client)
+    assert "Plan: start the heparin infusion at 18:00." in clinician_client.get(url).content.decode()
+    case = assignment.case
+    case.turns = [{**turn, "text": turn["text"].replace("18:00", "19:30")} for turn in case.turns]
+    case.save()
+    html = clinician_client.get(url).content.decode()
+    assert "Plan: start the heparin infusion at 19:30." in html
+    assert "Plan: start the heparin infusion at 18:00." not in html
+
+
+@pytest.mark.parametrize("assignment_id", ["0", "9223372036854775808", "99999999999999999999999"])
+def test_an_assignment_id_out_of_range_is_a_404_not_an_error(planned, clinician_client, assignment_id):
+    assert clinician_client.get(f"/rate/{assignment_id}/").status_code == 404
