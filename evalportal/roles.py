@@ -48,7 +48,8 @@ def _user_with_role_sql(user_model) -> str:
     link_table = q(groups.remote_field.through._meta.db_table)
     link_user, link_group = q(groups.m2m_column_name()), q(groups.m2m_reverse_name())
     user_pk, group_pk = q(user_model._meta.pk.column), q(Group._meta.pk.column)
-    return (f"SELECT u.*, (SELECT g.name FROM {group_table} g JOIN {link_table} ug ON g.{group_pk} = ug.{link_group} "
+    columns = ", ".join(f"u.{q(field.column)}" for field in user_model._meta.concrete_fields)
+    return (f"SELECT {columns}, (SELECT g.name FROM {group_table} g JOIN {link_table} ug ON g.{group_pk} = ug.{link_group} "
             f"WHERE ug.{link_user} = u.{user_pk} AND g.name IN (%s, %s, %s) "
             f"ORDER BY CASE g.name WHEN %s THEN 0 WHEN %s THEN 1 ELSE 2 END LIMIT 1) AS group_role "
             f"FROM {user_table} u WHERE u.{user_pk} = %s")

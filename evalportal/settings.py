@@ -109,6 +109,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A fresh clone has no var/ yet; SQLite creates the file but not its folder.
     if DATABASES["default"]["NAME"] and DATABASES["default"]["NAME"] != ":memory:":
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
+    # Server-side binding lets psycopg prepare a query the third time a connection runs it,
+    # so PostgreSQL stops planning it on every request: the rating page went from 0.36 to
+    # 0.48 of the bare view's throughput (bench/web.py). Set DATABASE_PREPARED_STATEMENTS=0
+    # behind a pooler in transaction mode (PgBouncer), which cannot keep them.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 3})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -37,7 +37,8 @@ def _assignment_for_rater_sql() -> str:
     """Plain SQL: every rating request starts here, and the ORM took longer to compose this
     query (with its study and case joined) than the database took to run it."""
     q = connection.ops.quote_name
-    return (f"SELECT * FROM {q(Assignment._meta.db_table)} WHERE {q(Assignment._meta.pk.column)} = %s "
+    columns = ", ".join(q(field.column) for field in Assignment._meta.concrete_fields)
+    return (f"SELECT {columns} FROM {q(Assignment._meta.db_table)} WHERE {q(Assignment._meta.pk.column)} = %s "
             f"AND {q(Assignment._meta.get_field('rater').column)} = %s")
 
 
