@@ -92,6 +92,14 @@ TEMPLATES = [
             ],
         },
     },
+    {
+        # The rating form only (see evalportal/jinja2.py); the view asks for it by name.
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "NAME": "jinja2",
+        "DIRS": [BASE_DIR / "templates" / "jinja2"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "evalportal.jinja2.environment"},
+    },
 ]
 
 DATABASES = {
@@ -143,14 +151,6 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # How often (at most) a rater's "next case" also returns idle assignments to the pool.
 ASSIGNMENT_RELEASE_INTERVAL_SECONDS = int(os.environ.get("ASSIGNMENT_RELEASE_INTERVAL_SECONDS", "30"))
 CASE_IMPORT_MAX_BYTES = int(os.environ.get("CASE_IMPORT_MAX_BYTES", str(200 * 1024 * 1024)))
-
-# In-process caches: nothing here needs Redis, so pages keep working while it is down.
-# "fragments" holds rendered page parts keyed by their content (the rating page's case).
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "fragments": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fragments",
-                  "TIMEOUT": 24 * 3600, "OPTIONS": {"MAX_ENTRIES": 2000}},
-}
 
 # Database sessions (a logout ends the session on the server), read with plain SQL.
 SESSION_ENGINE = "evalportal.sessions"

@@ -3,7 +3,6 @@ letters and response texts, never arms, models, jobs or behavior tokens."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -38,7 +37,6 @@ class CaseView:
     turns: list
     tables: list
     images: list
-    digest: str = ""  # of the shown content: the key of its rendered block in the fragment cache
 
 
 @dataclass(frozen=True)
@@ -108,16 +106,6 @@ def _json(value):
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
-def _case_view(specialty: str, turns, tables, images) -> CaseView:
-    digest = hashlib.sha256()
-    for part in (specialty, turns, tables, images):
-        text = part if isinstance(part, str) else json.dumps(part, sort_keys=True)
-        digest.update(text.encode())
-        digest.update(b"\0")
-    return CaseView(specialty=specialty, turns=_json(turns), tables=_json(tables), images=_json(images),
-                    digest=digest.hexdigest())
-
-
 def rater_queue_summary(rater) -> dict:
     """The start page: how many cases are left, and whether one is under way. ``rater``
     is a user or a user id."""
@@ -139,7 +127,7 @@ def rating_page(assignment: Assignment) -> RatingPage:
     total = done + left
     return RatingPage(
         assignment_id=assignment.pk,
-        case=_case_view(specialty, turns, tables, images),
+        case=CaseView(specialty=specialty, turns=_json(turns), tables=_json(tables), images=_json(images)),
         slots=[SlotView(i, slot_letter(i), blind_text(texts.get(rid, ""))) for i, rid in enumerate(slots)],
         rubric=_json(rubric),
         draft=assignment.draft or {},

@@ -1,4 +1,5 @@
 import html
+from functools import lru_cache
 
 from django import template
 from django.utils.safestring import mark_safe
@@ -18,8 +19,16 @@ def get_item(mapping, key):
 # which cost more than the escaping on this page.
 
 
+@lru_cache(maxsize=4096)
+def _escape_short(text: str) -> str:
+    return html.escape(text)
+
+
 def escape(value) -> str:
-    return html.escape(str(value))
+    # Rubric labels, anchors and field names come back for every response on every page:
+    # short texts are escaped once per process.
+    text = str(value)
+    return _escape_short(text) if len(text) <= 200 else html.escape(text)
 
 
 def _checked(option: dict) -> str:

@@ -216,8 +216,8 @@ def test_a_refused_submit_marks_exactly_the_missing_answers(planned, clinician_c
 
 
 def test_an_edited_case_shows_its_new_text_at_once(planned, clinician_client):
-    """The case block is cached by its content, so an admin's correction is never hidden
-    behind the cached old text."""
+    """An admin's correction of a case is what the next showing of the page shows: nothing
+    serves the old text from a cache."""
     assignment, url = _start(clinician_client)
     assert "Plan: start the heparin infusion at 18:00." in clinician_client.get(url).content.decode()
     case = assignment.case
@@ -231,3 +231,18 @@ def test_an_edited_case_shows_its_new_text_at_once(planned, clinician_client):
 @pytest.mark.parametrize("assignment_id", ["0", "9223372036854775808", "99999999999999999999999"])
 def test_an_assignment_id_out_of_range_is_a_404_not_an_error(planned, clinician_client, assignment_id):
     assert clinician_client.get(f"/rate/{assignment_id}/").status_code == 404
+
+
+def test_the_case_shows_its_tables_and_images_and_the_progress_bar(planned, clinician_client):
+    assignment, url = _start(clinician_client)
+    case = assignment.case
+    case.turns = [{**case.turns[0], "tables": [{"title": "Platelets <10^9/L>", "columns": ["Day", "Count"],
+                                                 "rows": [["1", 250], ["3", None]]}]}, *case.turns[1:]]
+    case.images = [{"modality": "CT", "description": "No bleed."}]
+    case.save()
+    html = clinician_client.get(url).content.decode()
+    assert "<figcaption>Platelets &lt;10^9/L&gt;</figcaption>" in html
+    assert '<th scope="col">Day</th><th scope="col">Count</th>' in html
+    assert "<tr><td>1</td><td>250</td></tr><tr><td>3</td><td></td></tr>" in html  # a missing value is blank
+    assert '<figcaption>Image <span class="muted">(CT)</span></figcaption>' in html and "No bleed." in html
+    assert 'aria-valuenow="1"' in html and 'data-width="17"' in html  # case 1 of 6
