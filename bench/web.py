@@ -8,6 +8,9 @@ clinicians, in four phases on the same server in one run:
 3. a bare Django view (``/healthz``) as the ceiling, the same clients and requests;
 4. for reference, the clinician's start page (``/rate/``), the cheapest signed-in page.
 
+Phases 2-4 alternate in ``--rounds`` rounds, so that a slow spell of a shared machine
+falls on all of them; the ratio is reported overall and per round.
+
 Reports requests/s and p50/p95/p99 latency per endpoint and errors, and writes
 bench/results/web.json. The clients are Python threads on the same machine as the
 server, so on a small machine they take CPU from it; the bare view is measured with the
@@ -212,6 +215,23 @@ def _summary(rec: Recorder, seconds: float) -> dict:
     return out
 
 
+def _merged(runs: list[tuple[Recorder, float]]) -> tuple[Recorder, float]:
+    """One recorder and the summed wall time of several runs of a phase."""
+    merged = Recorder()
+    for rec, _ in runs:
+        for name, values in rec.latencies.items():
+            merged.latencies[name].extend(values)
+            merged.errors[name] += rec.errors.get(name, 0)
+            for status, count in rec.statuses.get(name, {}).items():
+                merged.statuses[name][status] += count
+    return merged, sum(seconds for _, seconds in runs)
+
+
+def _requests_per_s(run: tuple[Recorder, float], endpoint: str) -> float:
+    rec, seconds = run
+    return len(rec.latencies[endpoint]) / seconds
+
+
 def _run_phase(target, sessions, base: str, n: int) -> tuple[Recorder, float]:
     """Every client runs target n times once all are ready; returns the recorder and the
     wall time of the phase."""
@@ -233,6 +253,8 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=8, help="cases each clinician rates")
     parser.add_argument("--page-requests", type=int, default=40,
                         help="requests per client in the rating-page-alone, bare-view and start-page phases")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="the rating-page-alone, bare-view and start-page phases alternate this many times")
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
@@ -260,32 +282,38 @@ def main() -> None:
         results["rating"] = _summary(rec, rating_seconds)
         results["rating_total_requests_per_s"] = round(sum(len(v) for v in rec.latencies.values()) / rating_seconds, 1)
         _vacuum_analyze()
-        # Phase 2: the rating page alone, each client reloading its next open case.
-        rec, seconds = _run_phase(page_reloads, sessions, base, args.page_requests)
-        results["page"] = _summary(rec, seconds)
-        # Phase 3: the bare view, same clients, same server, same number of requests.
-        rec, seconds = _run_phase(bare, sessions, base, args.page_requests)
-        results["bare"] = _summary(rec, seconds)
-        # Phase 4, for reference: the cheapest signed-in page.
-        rec, seconds = _run_phase(start_page, sessions, base, args.page_requests)
-        results["start_page"] = _summary(rec, seconds)
+        # Phases 2-4 alternate in rounds, so that a slow spell of this shared machine falls
+        # on all three rather than on one: the rating page alone (each client reloading its
+        # next open case), the bare view (same clients, same server, same number of
+        # requests) and, for reference, the cheapest signed-in page.
+        phases = {"page": page_reloads, "bare": bare, "start_page": start_page}
+        runs = {key: [] for key in phases}
+        for _ in range(args.rounds):
+            for key, target in phases.items():
+                runs[key].append(_run_phase(target, sessions, base, max(1, args.page_requests // args.rounds)))
+        for key in phases:
+            results[key] = _summary(*_merged(runs[key]))
     finally:
         server.terminate()
         server.wait(timeout=30)
 
     page, ceiling = results["page"][PAGE_ALONE], results["bare"][BARE]
-    # Both measured alone, with the same clients and number of requests.
+    # All measured alone, with the same clients and number of requests.
     results["ratio_rating_page_to_bare"] = round(page["requests_per_s"] / ceiling["requests_per_s"], 3)
     results["ratio_start_page_to_bare"] = round(
         results["start_page"][START_PAGE]["requests_per_s"] / ceiling["requests_per_s"], 3)
+    results["ratio_rating_page_to_bare_per_round"] = [
+        round(_requests_per_s(page_run, PAGE_ALONE) / _requests_per_s(bare_run, BARE), 3)
+        for page_run, bare_run in zip(runs["page"], runs["bare"], strict=True)]
     for name, r in {**results["rating"], **results["page"], **results["bare"], **results["start_page"]}.items():
         print(f"{name:34} {r['requests']:6} req {r['requests_per_s']:8.1f}/s  p50 {r['p50_ms']:7.1f} ms  "
               f"p95 {r['p95_ms']:7.1f} ms  p99 {r['p99_ms']:7.1f} ms  errors {r['errors']}")
     print(f"rating flow, all endpoints: {results['rating_total_requests_per_s']} req/s; "
           f"rating page / bare view throughput ({args.clients} clients each): "
-          f"{results['ratio_rating_page_to_bare']}; start page / bare view: {results['ratio_start_page_to_bare']}")
+          f"{results['ratio_rating_page_to_bare']} (per round: {results['ratio_rating_page_to_bare_per_round']}); "
+          f"start page / bare view: {results['ratio_start_page_to_bare']}")
     RESULTS.mkdir(exist_ok=True)
-    payload = {"benchmark": "web", "clients": args.clients, "cases_per_client": args.cases,
+    payload = {"benchmark": "web", "clients": args.clients, "cases_per_client": args.cases, "rounds": args.rounds,
                "gunicorn": {"workers": args.workers, "threads": args.threads}, "machine": platform.platform(),
                "cpus": os.cpu_count(), "targets": {"ratio": 0.5, "p95_ms": 100, "errors": 0}, "results": results}
     (RESULTS / "web.json").write_text(json.dumps(payload, indent=2))

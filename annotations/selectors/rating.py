@@ -54,8 +54,8 @@ class RatingPage:
 
 # The rating page is the portal's hottest page. Its reads are plain SQL, built once per
 # process from the models' table and column names: composed with the ORM on every request,
-# the same three queries cost about 5 ms to compile against under 1 ms to run (measured on
-# PostgreSQL, bench/web.py and the README have the figures).
+# the same reads (then three queries) cost about 5 ms to compile against under 1 ms to run
+# (measured on PostgreSQL; the README has the figures).
 
 def _progress_columns_sql(rater_param: str) -> str:
     """How many of a rater's assignments are submitted (``done``), still to do (``left``)
@@ -79,26 +79,21 @@ def _queue_summary_sql() -> str:
 
 
 @cache
-def _case_study_progress_sql() -> str:
-    """What the rating page shows of the case and the study, and the rater's progress."""
+def _page_sql(n_slots: int) -> str:
+    """What the rating page shows of the case, the study and each slot's response, and the
+    rater's progress, in one query (one per number of slots, built once)."""
     q = connection.ops.quote_name
 
     def col(model, name: str) -> str:
         return q(model._meta.get_field(name).column)
 
-    case_pk, study_pk = q(Case._meta.pk.column), q(Study._meta.pk.column)
+    case_pk, study_pk, response_pk = q(Case._meta.pk.column), q(Study._meta.pk.column), q(Response._meta.pk.column)
+    texts = "".join(f", (SELECT r.{col(Response, 'text')} FROM {q(Response._meta.db_table)} r "
+                    f"WHERE r.{response_pk} = %s) AS text_{i}" for i in range(n_slots))
     return (f"SELECT c.{col(Case, 'specialty')}, c.{col(Case, 'turns')}, c.{col(Case, 'tables')}, "
             f"c.{col(Case, 'images')}, s.{col(Study, 'rubric')}, s.{col(Study, 'instructions')}, "
-            f"{_progress_columns_sql('%s')} "
+            f"{_progress_columns_sql('%s')}{texts} "
             f"FROM {q(Case._meta.db_table)} c, {q(Study._meta.db_table)} s WHERE c.{case_pk} = %s AND s.{study_pk} = %s")
-
-
-@cache
-def _response_texts_sql(n: int) -> str:
-    q = connection.ops.quote_name
-    pk = q(Response._meta.pk.column)
-    return (f"SELECT {pk}, {q(Response._meta.get_field('text').column)} FROM {q(Response._meta.db_table)} "
-            f"WHERE {pk} IN ({', '.join(['%s'] * n)})")
 
 
 def _json(value):
@@ -118,17 +113,14 @@ def rater_queue_summary(rater) -> dict:
 def rating_page(assignment: Assignment) -> RatingPage:
     slots = list(assignment.slots)
     with connection.cursor() as cursor:
-        cursor.execute(_case_study_progress_sql(), [assignment.rater_id] * 3 + [assignment.case_id, assignment.study_id])
-        specialty, turns, tables, images, rubric, instructions, done, left, _ = cursor.fetchone()
-        texts = {}
-        if slots:
-            cursor.execute(_response_texts_sql(len(slots)), slots)
-            texts = dict(cursor.fetchall())
+        cursor.execute(_page_sql(len(slots)),
+                       [assignment.rater_id] * 3 + slots + [assignment.case_id, assignment.study_id])
+        specialty, turns, tables, images, rubric, instructions, done, left, _, *texts = cursor.fetchone()
     total = done + left
     return RatingPage(
         assignment_id=assignment.pk,
         case=CaseView(specialty=specialty, turns=_json(turns), tables=_json(tables), images=_json(images)),
-        slots=[SlotView(i, slot_letter(i), blind_text(texts.get(rid, ""))) for i, rid in enumerate(slots)],
+        slots=[SlotView(i, slot_letter(i), blind_text(text or "")) for i, text in enumerate(texts)],
         rubric=_json(rubric),
         draft=assignment.draft or {},
         position=min(done + 1, total),

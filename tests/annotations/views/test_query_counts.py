@@ -9,8 +9,9 @@ from evalportal.roles import CLINICIAN
 from tests.factories import CaseFactory, ResponseFactory, StudyArmFactory, StudyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-# session, user with role, the assignment, its case and study with the rater's progress, response texts
-MAX_QUERIES = 5
+# session, user with role, the assignment, then its case, study, response texts and the
+# rater's progress in one
+MAX_QUERIES = 4
 
 
 def _rating_page_queries(client, n_arms: int, extra_dims: int) -> tuple[int, str]:
