@@ -121,21 +121,24 @@ class Recorder:
         self.lock = threading.Lock()
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
-        self.statuses: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        # per endpoint: HTTP status or the client's exception -> count
+        self.statuses: dict[str, dict[int | str, int]] = defaultdict(lambda: defaultdict(int))
 
     def timed(self, name, call, *args, **kwargs):
         start = time.perf_counter()
+        failure = None
         try:
             response = call(*args, **kwargs)
-            ok = response.status_code < 400
-        except requests.RequestException:
-            response, ok = None, False
+            if response.status_code >= 400:
+                failure = response.status_code
+        except requests.RequestException as exc:
+            response, failure = None, f"{type(exc).__name__}: {exc}"[:200]
         elapsed = time.perf_counter() - start
         with self.lock:
             self.latencies[name].append(elapsed)
-            if not ok:
+            if failure is not None:
                 self.errors[name] += 1
-                self.statuses[name][response.status_code if response is not None else 0] += 1
+                self.statuses[name][failure] += 1
         return response
 
 
