@@ -9,7 +9,7 @@ import time
 from django.template.defaultfilters import linebreaksbr, slugify
 from django.templatetags.static import static
 from django.urls import reverse
-from jinja2 import Environment
+from jinja2 import ChainableUndefined, Environment
 
 from annotations.templatetags.portal_extras import rank_options, rating_dimension
 
@@ -24,6 +24,9 @@ def percent(value: float, total: float) -> int:
 
 
 def environment(**options) -> Environment:
+    # A field a case leaves out prints nothing, as in Django's templates, also under
+    # DEBUG (make run), where Django's backend would print a debugging placeholder.
+    options["undefined"] = ChainableUndefined
     env = Environment(**options)
     env.globals.update(static=static, url=url, percent=percent, unix_time=lambda: int(time.time()),
                        rating_dimension=rating_dimension, rank_options=rank_options)
