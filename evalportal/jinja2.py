@@ -11,7 +11,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from jinja2 import ChainableUndefined, Environment
 
-from annotations.templatetags.portal_extras import rank_options, rating_dimension
+from annotations.rating_markup import rank_options, rating_dimension
 
 
 def url(name: str, *args) -> str:

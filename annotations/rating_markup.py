@@ -1,16 +1,11 @@
+"""The rating form's repeated markup, built in Python for the Jinja2 rating form
+(templates/jinja2/annotations/rating_form.html): radio buttons, rubric dimensions and
+the ranking."""
+
 import html
 from functools import lru_cache
 
-from django import template
 from django.utils.safestring import mark_safe
-
-register = template.Library()
-
-
-@register.filter
-def get_item(mapping, key):
-    return mapping.get(key, "") if hasattr(mapping, "get") else ""
-
 
 # The rating page prints a few hundred radio buttons; built here in one pass they cost a
 # fraction of what the same markup costs as nested template loops (the page is the
@@ -35,7 +30,6 @@ def _checked(option: dict) -> str:
     return " checked" if option["checked"] else ""
 
 
-@register.simple_tag
 def likert_options(entry: dict):
     name = escape(entry["name"])
     parts = []
@@ -46,7 +40,6 @@ def likert_options(entry: dict):
     return mark_safe("".join(parts))  # every interpolated value is escaped above
 
 
-@register.simple_tag
 def choice_options(entry: dict):
     name = escape(entry["name"])
     return mark_safe("".join(  # every interpolated value is escaped
@@ -58,7 +51,6 @@ def _invalid(errors: dict, name: str) -> str:
     return " invalid" if errors.get(name) else ""
 
 
-@register.simple_tag
 def rating_dimension(entry: dict, errors: dict):
     """One rubric dimension of one response: a Likert scale, a choice or a harm flag with
     its reason."""
@@ -82,7 +74,6 @@ def rating_dimension(entry: dict, errors: dict):
         f'<textarea name="{reason}" id="id_{reason}" rows="2" class="reason">{escape(entry["reason"])}</textarea></div>')
 
 
-@register.simple_tag
 def rank_options(row: dict):
     name = escape(row["rank_name"])
     return mark_safe("".join(  # every interpolated value is escaped

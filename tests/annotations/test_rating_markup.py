@@ -1,9 +1,10 @@
-"""The rating page's radio buttons and rubric dimensions (built in one pass by portal_extras): every value from
-the study's rubric is escaped, and exactly the saved answer is checked."""
+"""The rating page's radio buttons and rubric dimensions (built in one pass by
+annotations.rating_markup): every value from the study's rubric is escaped, and exactly
+the saved answer is checked."""
 
 import re
 
-from annotations.templatetags.portal_extras import choice_options, likert_options, rank_options, rating_dimension
+from annotations.rating_markup import choice_options, likert_options, rank_options, rating_dimension
 
 
 def test_likert_options_escape_the_rubric_and_check_the_saved_value():
