@@ -11,6 +11,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 
+from evalportal import sql
+
 CLINICIAN = "clinician"
 RESEARCHER = "researcher"
 ADMIN = "admin"
@@ -44,15 +46,14 @@ def _user_with_role_sql(user_model) -> str:
     this query cost 2.7 ms a request to compile against 0.5 ms to run."""
     q = connection.ops.quote_name
     groups = user_model._meta.get_field("groups")
-    user_table, group_table = q(user_model._meta.db_table), q(Group._meta.db_table)
-    link_table = q(groups.remote_field.through._meta.db_table)
+    link = groups.remote_field.through
     link_user, link_group = q(groups.m2m_column_name()), q(groups.m2m_reverse_name())
-    user_pk, group_pk = q(user_model._meta.pk.column), q(Group._meta.pk.column)
-    columns = ", ".join(f"u.{q(field.column)}" for field in user_model._meta.concrete_fields)
-    return (f"SELECT {columns}, (SELECT g.name FROM {group_table} g JOIN {link_table} ug ON g.{group_pk} = ug.{link_group} "
+    user_pk = sql.pk(user_model)
+    return (f"SELECT {sql.all_columns(user_model, prefix='u.')}, (SELECT g.name FROM {sql.table(Group)} g "
+            f"JOIN {sql.table(link)} ug ON g.{sql.pk(Group)} = ug.{link_group} "
             f"WHERE ug.{link_user} = u.{user_pk} AND g.name IN (%s, %s, %s) "
             f"ORDER BY CASE g.name WHEN %s THEN 0 WHEN %s THEN 1 ELSE 2 END LIMIT 1) AS group_role "
-            f"FROM {user_table} u WHERE u.{user_pk} = %s")
+            f"FROM {sql.table(user_model)} u WHERE u.{user_pk} = %s")
 
 
 class RoleAwareModelBackend(ModelBackend):

@@ -12,12 +12,13 @@ from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionS
 from django.db import connections, router
 from django.utils import timezone
 
+from evalportal import sql
+
 
 @cache  # one per database alias, built on first use
 def _load_sql(model, alias: str) -> str:
-    q, meta = connections[alias].ops.quote_name, model._meta
-    return (f"SELECT {q(meta.get_field('session_data').column)} FROM {q(meta.db_table)} "
-            f"WHERE {q(meta.get_field('session_key').column)} = %s AND {q(meta.get_field('expire_date').column)} > %s")
+    return (f"SELECT {sql.column(model, 'session_data', alias)} FROM {sql.table(model, alias)} "
+            f"WHERE {sql.column(model, 'session_key', alias)} = %s AND {sql.column(model, 'expire_date', alias)} > %s")
 
 
 class SessionStore(DatabaseSessionStore):

@@ -12,6 +12,7 @@ from django.db import connection
 from annotations.models import Assignment, Case, Response, Study
 from annotations.rating_form import field_name, slot_letter
 from annotations.rubric import FLAG
+from evalportal import sql
 
 # Belt and braces: the generation engine strips a leading token; any left anywhere in the
 # text is removed before a clinician sees it.
@@ -57,43 +58,35 @@ class RatingPage:
 # the same reads (then three queries) cost about 5 ms to compile against under 1 ms to run
 # (measured on PostgreSQL; the README has the figures).
 
-def _progress_columns_sql(rater_param: str) -> str:
-    """How many of a rater's assignments are submitted (``done``), still to do (``left``)
-    and under way (``started``), as three scalar subqueries."""
-    q = connection.ops.quote_name
-    table, rater, status = (q(Assignment._meta.db_table), q(Assignment._meta.get_field("rater").column),
-                            q(Assignment._meta.get_field("status").column))
-
-    def count(condition: str) -> str:
-        return f"(SELECT COUNT(*) FROM {table} WHERE {rater} = {rater_param} AND {status} {condition})"
-
+def _progress_sql() -> str:
+    """A rater's assignments submitted (``done``), still to do (``left_to_do``) and under
+    way (``started``): one aggregate over the rater's rows, a derived table ``p``."""
+    status = sql.column(Assignment, "status")
     # The statuses are the model's own constants, never input.
-    submitted, in_progress = f"= '{Assignment.Status.SUBMITTED}'", f"= '{Assignment.Status.IN_PROGRESS}'"
-    not_submitted = f"<> '{Assignment.Status.SUBMITTED}'"
-    return f"{count(submitted)} AS done, {count(not_submitted)} AS left_to_do, {count(in_progress)} AS started"
+    submitted, in_progress = Assignment.Status.SUBMITTED.value, Assignment.Status.IN_PROGRESS.value
+    return (f"(SELECT COUNT(*) FILTER (WHERE {status} = '{submitted}') AS done, "
+            f"COUNT(*) FILTER (WHERE {status} <> '{submitted}') AS left_to_do, "
+            f"COUNT(*) FILTER (WHERE {status} = '{in_progress}') AS started "
+            f"FROM {sql.table(Assignment)} WHERE {sql.column(Assignment, 'rater')} = %s) p")
 
 
 @cache
 def _queue_summary_sql() -> str:
-    return f"SELECT {_progress_columns_sql('%s')}"
+    return f"SELECT p.done, p.left_to_do, p.started FROM {_progress_sql()}"
 
 
 @cache
 def _page_sql(n_slots: int) -> str:
     """What the rating page shows of the case, the study and each slot's response, and the
-    rater's progress, in one query (one per number of slots, built once)."""
-    q = connection.ops.quote_name
-
-    def col(model, name: str) -> str:
-        return q(model._meta.get_field(name).column)
-
-    case_pk, study_pk, response_pk = q(Case._meta.pk.column), q(Study._meta.pk.column), q(Response._meta.pk.column)
-    texts = "".join(f", (SELECT r.{col(Response, 'text')} FROM {q(Response._meta.db_table)} r "
-                    f"WHERE r.{response_pk} = %s) AS text_{i}" for i in range(n_slots))
-    return (f"SELECT c.{col(Case, 'specialty')}, c.{col(Case, 'turns')}, c.{col(Case, 'tables')}, "
-            f"c.{col(Case, 'images')}, s.{col(Study, 'rubric')}, s.{col(Study, 'instructions')}, "
-            f"{_progress_columns_sql('%s')}{texts} "
-            f"FROM {q(Case._meta.db_table)} c, {q(Study._meta.db_table)} s WHERE c.{case_pk} = %s AND s.{study_pk} = %s")
+    rater's progress, in one query (one per number of slots, built once). Parameters: the
+    slots' response ids, the rater, the case, the study."""
+    texts = "".join(f", (SELECT r.{sql.column(Response, 'text')} FROM {sql.table(Response)} r "
+                    f"WHERE r.{sql.pk(Response)} = %s) AS text_{i}" for i in range(n_slots))
+    case = ", ".join(f"c.{sql.column(Case, name)}" for name in ("specialty", "turns", "tables", "images"))
+    return (f"SELECT {case}, s.{sql.column(Study, 'rubric')}, s.{sql.column(Study, 'instructions')}, "
+            f"p.done, p.left_to_do{texts} "
+            f"FROM {sql.table(Case)} c, {sql.table(Study)} s, {_progress_sql()} "
+            f"WHERE c.{sql.pk(Case)} = %s AND s.{sql.pk(Study)} = %s")
 
 
 def _json(value):
@@ -105,7 +98,7 @@ def rater_queue_summary(rater) -> dict:
     """The start page: how many cases are left, and whether one is under way. ``rater``
     is a user or a user id."""
     with connection.cursor() as cursor:
-        cursor.execute(_queue_summary_sql(), [getattr(rater, "pk", rater)] * 3)
+        cursor.execute(_queue_summary_sql(), [getattr(rater, "pk", rater)])
         done, left, started = cursor.fetchone()
     return {"done": done, "left": left, "started": bool(started)}
 
@@ -113,9 +106,8 @@ def rater_queue_summary(rater) -> dict:
 def rating_page(assignment: Assignment) -> RatingPage:
     slots = list(assignment.slots)
     with connection.cursor() as cursor:
-        cursor.execute(_page_sql(len(slots)),
-                       [assignment.rater_id] * 3 + slots + [assignment.case_id, assignment.study_id])
-        specialty, turns, tables, images, rubric, instructions, done, left, _, *texts = cursor.fetchone()
+        cursor.execute(_page_sql(len(slots)), [*slots, assignment.rater_id, assignment.case_id, assignment.study_id])
+        specialty, turns, tables, images, rubric, instructions, done, left, *texts = cursor.fetchone()
     total = done + left
     return RatingPage(
         assignment_id=assignment.pk,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.utils import timezone
@@ -16,6 +16,7 @@ from annotations.models import Assignment, Preference, Rating, Study, Submission
 from annotations.rating_form import ParsedRating, draft_fields, parse_rating
 from annotations.services.audit import audit_record
 from annotations.services.planner import assignments_release_idle
+from evalportal import sql
 
 # A client reports active time in increments; one report can never claim more than this.
 MAX_ACTIVE_INCREMENT_S = 600.0
@@ -36,10 +37,8 @@ class IncompleteRating(ValueError):
 def _assignment_for_rater_sql() -> str:
     """Plain SQL: every rating request starts here, and the ORM took longer to compose this
     query (with its study and case joined) than the database took to run it."""
-    q = connection.ops.quote_name
-    columns = ", ".join(q(field.column) for field in Assignment._meta.concrete_fields)
-    return (f"SELECT {columns} FROM {q(Assignment._meta.db_table)} WHERE {q(Assignment._meta.pk.column)} = %s "
-            f"AND {q(Assignment._meta.get_field('rater').column)} = %s")
+    return (f"SELECT {sql.all_columns(Assignment)} FROM {sql.table(Assignment)} WHERE {sql.pk(Assignment)} = %s "
+            f"AND {sql.column(Assignment, 'rater')} = %s")
 
 
 def assignment_for_rater(*, assignment_id: int, rater) -> Assignment:
