@@ -17,7 +17,7 @@ _current: dict = {"key": None, "loaded": None}
 
 
 def loaded_model(base: str, adapter: str | None):
-    from modeling.models import load_model
+    from modeling.loading import load_model
 
     key = (base, adapter or None)
     with _lock:

@@ -1,2 +1,2 @@
 """Plain-Python ML core of evalportal: behavior tokens, BehaviorBench cases, LoRA
-training, batched generation and metrics. Never imports Django."""
+training, batched generation, metrics and the LLM judge. Never imports Django."""

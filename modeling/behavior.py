@@ -4,7 +4,8 @@ response to name where it sits on the reactive-proactive spectrum.
 The token strings are configurable (a study may use its own); the defaults are
 ``<|reactive|>``, ``<|balanced|>`` and ``<|proactive|>``, one per task category.
 This module adds them to a tokenizer and a model, and parses and strips them from
-generated text so that no clinician ever sees one.
+generated text so that no clinician ever sees one. It also says how a response that
+says nothing is shown (:func:`shown_text`).
 """
 
 from __future__ import annotations
@@ -13,13 +14,22 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from modeling.tasks import CATEGORIES
+from modeling.task_types import CATEGORIES
 
 DEFAULT_TOKEN_STRINGS: dict[str, str] = {
     "reactive": "<|reactive|>",
     "balanced": "<|balanced|>",
     "proactive": "<|proactive|>",
 }
+
+# What a reader (a clinician rating, the judge) is shown for a response that says nothing.
+SILENT_TEXT = "(stays silent)"
+
+
+def shown_text(text: str | None) -> str:
+    """A response as it is shown: the text stripped, or :data:`SILENT_TEXT` when that
+    leaves nothing (no response, or only blanks)."""
+    return (text or "").strip() or SILENT_TEXT
 
 
 @dataclass(frozen=True)

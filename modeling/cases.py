@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-from modeling.tasks import DEFAULT_TASKS, FLAG_LABELS, TaskType
+from modeling.task_types import DEFAULT_TASKS, FLAG_LABELS, TaskType
 
 SCHEMA_PATH = Path(__file__).with_name("case.schema.json")
 MAX_LINE_BYTES = 1_000_000

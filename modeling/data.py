@@ -27,7 +27,7 @@ from typing import NamedTuple
 
 from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, BehaviorTokens
 from modeling.cases import case_fingerprint
-from modeling.tasks import CATEGORIES
+from modeling.task_types import CATEGORIES
 
 ARMS = ("baseline", "fewshot", "instructed", "general_sft", "behavior_sft")
 TRAINABLE_ARMS = ("general_sft", "behavior_sft")
@@ -87,30 +87,38 @@ def render_image(image: Mapping) -> str:
     return f"{label}, described: {image['description']}"
 
 
-def render_case(case: Mapping) -> str:
-    """The user-turn text for a case: the team conversation with speakers and roles,
-    tables and image descriptions, then the question (or the invitation to speak up
-    only if something needs raising)."""
+def render_case_context(case: Mapping, *, heading: str | None = None) -> list[str]:
+    """What every prompt shows of a case, as parts to be joined by blank lines: the
+    specialty, the team conversation (each turn's speaker, role and text, then its
+    tables and image descriptions; under ``heading`` when given), the case's own tables
+    and its images. The caller adds what the assistant was asked.
+
+    The judge's prompts (:func:`modeling.judge.prompts.render_conversation`) show the
+    case through this function too: a change here must bump both
+    :data:`PROMPT_TEMPLATE_VERSION` and ``modeling.judge.JUDGE_PROMPT_VERSION``."""
     parts = []
     if case.get("specialty"):
         parts.append(f"Specialty: {case['specialty']}")
-    lines = ["Team conversation:"]
-    for turn in case["turns"]:
+    lines = [heading] if heading else []
+    for turn in case.get("turns") or ():
         lines.append(f"{turn['speaker']} ({turn['role']}): {turn['text']}")
-        for table in turn.get("tables") or ():
-            lines.append(render_table(table))
-        for image in turn.get("images") or ():
-            lines.append(render_image(image))
+        lines.extend(render_table(t) for t in turn.get("tables") or ())
+        lines.extend(render_image(i) for i in turn.get("images") or ())
     parts.append("\n".join(lines))
     if case.get("tables"):
         parts.append("\n\n".join(render_table(t) for t in case["tables"]))
     if case.get("images"):
         parts.append("Images:\n" + "\n".join(f"- {render_image(i)}" for i in case["images"]))
+    return parts
+
+
+def render_case(case: Mapping) -> str:
+    """The user-turn text for a case: the team conversation with speakers and roles,
+    tables and image descriptions, then the question (or the invitation to speak up
+    only if something needs raising)."""
+    parts = render_case_context(case, heading="Team conversation:")
     question = case.get("question")
-    if question:
-        parts.append(f"You are asked: {question}")
-    else:
-        parts.append(NO_QUESTION_PROMPT)
+    parts.append(f"You are asked: {question}" if question else NO_QUESTION_PROMPT)
     return "\n\n".join(parts)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from modeling.metrics import format_report, score_responses
-from modeling.tasks import DEFAULT_TASKS, TaskType
+from modeling.task_types import DEFAULT_TASKS, TaskType
 
 GOLD_FIELDS = ("task", "category", "gold_label", "gold_behavior", "label_space", "question")
 

@@ -2,7 +2,7 @@
 selection accuracy.
 
 Labels are read from each response with the task registry's extractor
-(:func:`modeling.tasks.extract_label`). A response whose label cannot be read counts
+(:func:`modeling.task_types.extract_label`). A response whose label cannot be read counts
 as wrong: it is a false negative for its gold label and a false positive for nothing.
 
 Which labels a task's Macro F1 averages over: every label that occurs as a gold label
@@ -17,7 +17,7 @@ import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
-from modeling.tasks import CATEGORIES, DEFAULT_TASKS, TaskType, extract_label, parse_options
+from modeling.task_types import CATEGORIES, DEFAULT_TASKS, TaskType, extract_label, parse_options
 
 
 def per_label_scores(gold: Sequence, pred: Sequence, labels: Sequence) -> dict[str, dict]:

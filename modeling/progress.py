@@ -97,15 +97,3 @@ def tqdm_progress(desc: str, unit: str, enabled: bool | None = None) -> Iterator
         yield callback
     finally:
         bar.close()
-
-
-def combine(*callbacks: ProgressCallback | None) -> ProgressCallback | None:
-    active = [c for c in callbacks if c is not None]
-    if not active:
-        return None
-
-    def callback(p: Progress) -> None:
-        for c in active:
-            c(p)
-
-    return callback

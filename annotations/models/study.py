@@ -41,7 +41,7 @@ class Study(models.Model):
             raise ValidationError({"raters_per_item": "At least one rater per case."})
 
     def task_registry(self):
-        from modeling.tasks import build_registry
+        from modeling.task_types import build_registry
 
         return build_registry(self.extra_tasks)
 

@@ -18,7 +18,7 @@ EXAMPLE_CASES = REPO / "tests" / "fixtures" / "cases.example.jsonl"
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory):
     """A fresh $EVALPORTAL_MODEL_CACHE for the whole session."""
-    from modeling.models import CACHE_ENV
+    from modeling.loading import CACHE_ENV
 
     path = tmp_path_factory.mktemp("model-cache")
     old = os.environ.get(CACHE_ENV)
@@ -33,7 +33,7 @@ def model_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def first_load(model_cache):
     """The session's first load of the demo model: converts the GGUF file."""
-    from modeling.models import load_model
+    from modeling.loading import load_model
 
     started = time.perf_counter()
     loaded = load_model("demo", device="cpu")
@@ -50,7 +50,7 @@ def demo(first_load):
 @pytest.fixture
 def fresh_tokenizer(demo):
     """A private copy of the demo tokenizer, for tests that add tokens to it."""
-    from modeling.models import converted_gguf_dir, demo_gguf_path, load_tokenizer
+    from modeling.loading import converted_gguf_dir, demo_gguf_path, load_tokenizer
 
     directory, _ = converted_gguf_dir(demo_gguf_path())
     return load_tokenizer(directory)

@@ -69,7 +69,7 @@ def test_tokens_round_trip_through_the_tokenizer(fresh_tokenizer, tmp_path):
         assert tokenizer.decode(encoded, skip_special_tokens=False) == token + "Hold the heparin."
         assert tokenizer.decode(encoded, skip_special_tokens=True) == "Hold the heparin."
     tokenizer.save_pretrained(tmp_path)
-    from modeling.models import load_tokenizer
+    from modeling.loading import load_tokenizer
 
     assert DEFAULT_BEHAVIOR_TOKENS.token_ids(load_tokenizer(tmp_path)) == ids
 

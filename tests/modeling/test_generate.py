@@ -118,7 +118,8 @@ def test_cases_with_arm_and_decoding_params(demo, cases_by_id):
 def test_behavior_token_is_parsed_and_never_shown(demo):
     """With behavior tokens in the vocabulary, a leading one becomes predicted_behavior
     and no token string reaches the text, whatever the model writes."""
-    from modeling.generate import GenerationEngine, _Prompt
+    from modeling.generate import GenerationEngine
+    from modeling.generate.engine import _Prompt
 
     tokenizer = demo.tokenizer
     engine = GenerationEngine(demo, max_new_tokens=40)
@@ -153,7 +154,7 @@ def test_grouped_decode_attention_matches_sdpa_with_padding():
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from modeling.generate import _grouped_decode_attention
+    from modeling.generate.static_backend import _grouped_decode_attention
 
     class Attention(torch.nn.Module):
         num_key_value_groups = 3
@@ -180,7 +181,7 @@ def test_compiled_static_decoding_matches_generate(demo, items):
     import torch
 
     from modeling.generate import GenerationEngine
-    from modeling.models import load_model
+    from modeling.loading import load_model
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     loaded = load_model("demo", device=device, dtype="fp32")

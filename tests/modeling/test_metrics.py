@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import f1_score
 
 from modeling.metrics import format_report, macro_f1, score_responses
-from modeling.tasks import DEFAULT_TASKS, build_registry, extract_label, parse_options
+from modeling.task_types import DEFAULT_TASKS, build_registry, extract_label, parse_options
 
 
 @pytest.mark.parametrize("seed", range(25))

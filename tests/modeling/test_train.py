@@ -23,7 +23,7 @@ FAST = dict(lora_r=8, lr=1e-3, token_lr=3e-2, lr_schedule="constant", warmup_rat
 
 @pytest.fixture(scope="module")
 def behavior_run(cases_by_id, demo, tmp_path_factory):
-    from modeling.models import load_model
+    from modeling.loading import load_model
     from modeling.train import train_adapter
 
     loaded = load_model("demo", device="cpu")  # a private copy, from the cache
@@ -36,7 +36,7 @@ def behavior_run(cases_by_id, demo, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def general_run(cases_by_id, demo, tmp_path_factory):
-    from modeling.models import load_model
+    from modeling.loading import load_model
     from modeling.train import train_adapter
 
     loaded = load_model("demo", device="cpu")
@@ -77,7 +77,7 @@ def test_behavior_sft_emits_the_right_token_first_on_most_cases(behavior_run):
 
 def test_adapter_and_manifest_are_saved_and_load_back(behavior_run, demo):
     from modeling.data import PROMPT_TEMPLATE_VERSION, data_hash
-    from modeling.models import dir_hash, load_model
+    from modeling.loading import dir_hash, load_model
 
     loaded, cases, result, _ = behavior_run
     out = result.adapter_dir
@@ -118,7 +118,7 @@ def test_general_sft_lowers_the_loss_and_never_emits_a_token(general_run):
 
 
 def test_training_can_be_cancelled_and_then_saves_nothing(cases_by_id, demo, tmp_path):
-    from modeling.models import load_model
+    from modeling.loading import load_model
     from modeling.progress import Cancelled
     from modeling.train import train_adapter
 

@@ -1,25 +1,11 @@
-"""LoRA training of the GeneralSFT and BehaviorSFT arms, and ``python -m modeling.train``.
-
-Both arms train the same LoRA adapter (all linear layers) on the same cases with the
-loss on the assistant's tokens only. BehaviorSFT targets start with the case's gold
-behavior token (``<|proactive|>``...), which is added to the vocabulary; its embedding
-rows are trained through peft's ``trainable_token_indices`` (the input embeddings, and
-the output embeddings too when they are not tied to them). GeneralSFT targets are the
-reference responses alone, and its vocabulary is left as it was.
-
-Training is seeded (LoRA initialisation, data order, dropout), runs in bf16 on CUDA and
-fp32 on CPU, and writes the adapter, the tokenizer and ``manifest.json`` (base model
-hash, data hash, hyper-parameters, package versions, loss history).
-"""
+"""LoRA training of the GeneralSFT and BehaviorSFT arms (see :mod:`modeling.train`)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import random
-import sys
 import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,7 +22,7 @@ from modeling.data import (
     data_hash,
     encode_for_training,
 )
-from modeling.progress import Cancelled, ProgressCallback, ProgressTracker, StopCheck, tqdm_progress
+from modeling.progress import Cancelled, ProgressCallback, ProgressTracker, StopCheck
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +304,7 @@ def train_adapter(base, cases: Iterable[Mapping], arm: str, out_dir: str | Path,
     manifest. Raises :class:`~modeling.progress.Cancelled` if ``should_stop`` fires;
     nothing is saved then.
     """
-    from modeling.models import LoadedModel, dir_hash, load_model, package_versions
+    from modeling.loading import LoadedModel, dir_hash, load_model, package_versions
 
     config = TrainConfig(arm=arm, epochs=epochs, steps=steps, lr=lr, lora_r=lora_r, seed=seed, **options)
     set_seed(seed)
@@ -398,57 +384,3 @@ def train_adapter(base, cases: Iterable[Mapping], arm: str, out_dir: str | Path,
     manifest["adapter_hash"] = dir_hash(out_dir)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
     return TrainResult(loss_history=stats.loss_history, adapter_dir=out_dir, manifest=manifest)
-
-
-# -- the CLI ------------------------------------------------------------------------------------------
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from modeling.cases import read_cases
-    from modeling.data import split_cases
-
-    parser = argparse.ArgumentParser(prog="python -m modeling.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--arm", choices=TRAINABLE_ARMS, required=True)
-    parser.add_argument("--base", required=True, help="'demo', a Hugging Face model directory or a .gguf file")
-    parser.add_argument("--data", required=True, help="cases.jsonl")
-    parser.add_argument("--out", required=True, help="directory for the adapter, tokenizer and manifest.json")
-    parser.add_argument("--split", choices=("train", "dev", "test", "all"), default="train")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--epochs", type=float)
-    group.add_argument("--steps", type=int)
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--lora-r", type=int, default=16)
-    parser.add_argument("--lora-alpha", type=int)
-    parser.add_argument("--lora-dropout", type=float, default=0.05)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--grad-accum", type=int, default=1)
-    parser.add_argument("--max-length", type=int, default=4096)
-    parser.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine")
-    parser.add_argument("--warmup-ratio", type=float, default=0.03)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device")
-    parser.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 on CPU)")
-    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    cases = read_cases(args.data)
-    chosen = cases if args.split == "all" else getattr(split_cases(cases, seed=args.seed), args.split)
-    if not chosen:
-        parser.error(f"no {args.split} cases in {args.data}")
-    with tqdm_progress(f"train {args.arm}", "step") as bar:
-        result = train_adapter(
-            args.base, chosen, args.arm, args.out, epochs=args.epochs, steps=args.steps, lr=args.lr,
-            lora_r=args.lora_r, seed=args.seed, progress=bar, device=args.device, dtype=args.dtype,
-            lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, batch_size=args.batch_size,
-            grad_accum=args.grad_accum, max_length=args.max_length, lr_schedule=args.lr_schedule,
-            warmup_ratio=args.warmup_ratio, gradient_checkpointing=args.gradient_checkpointing,
-        )
-    m = result.manifest
-    print(f"adapter written to {result.adapter_dir}: {m['steps']} steps on {m['n_cases']} case(s), "
-          f"loss {result.loss_history[0]:.4f} -> {result.loss_history[-1]:.4f}, "
-          f"{m['tokens_per_s']:.0f} tok/s", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.modeling
 def test_demo_gguf_is_found_in_the_installed_package():
     import importlib.util
 
-    from modeling.models import DEMO_GGUF_NAME, demo_gguf_path
+    from modeling.loading import DEMO_GGUF_NAME, demo_gguf_path
 
     path = demo_gguf_path()
     assert path.name == DEMO_GGUF_NAME and path.is_file()
@@ -22,7 +22,7 @@ def test_demo_gguf_is_found_in_the_installed_package():
 
 
 def test_first_load_converts_and_the_second_uses_the_cache(first_load, model_cache, capsys):
-    from modeling.models import CACHE_MARKER, demo_gguf_path, load_model
+    from modeling.loading import CACHE_MARKER, demo_gguf_path, load_model
 
     loaded, first_seconds = first_load
     assert loaded.from_cache is False
@@ -59,7 +59,7 @@ def test_loaded_demo_model_is_ready_for_inference(demo):
 
 
 def test_hf_directory_loads_and_hashes(demo):
-    from modeling.models import converted_gguf_dir, demo_gguf_path, hf_model_hash, load_model
+    from modeling.loading import converted_gguf_dir, demo_gguf_path, hf_model_hash, load_model
 
     directory, from_cache = converted_gguf_dir(demo_gguf_path())
     assert from_cache
@@ -69,7 +69,7 @@ def test_hf_directory_loads_and_hashes(demo):
 
 
 def test_missing_models_give_clear_errors(tmp_path):
-    from modeling.models import ModelLoadError, load_model
+    from modeling.loading import ModelLoadError, load_model
 
     with pytest.raises(ModelLoadError, match="not found"):
         load_model(tmp_path / "nowhere")

@@ -1,0 +1,21 @@
+"""The batched generation engine and the ``python -m modeling.generate`` CLI.
+
+:mod:`~modeling.generate.engine` tokenizes every prompt, packs the prompts into batches
+within a token budget, and turns each batch's new tokens into results (the text shown to
+clinicians, with no behavior token, and the behavior the model named). Each batch is
+decoded by one of two backends, same results with greedy decoding:
+
+- ``hf`` (:mod:`~modeling.generate.hf_backend`, the CPU default): transformers'
+  ``generate``.
+- ``static`` (:mod:`~modeling.generate.static_backend`, the CUDA default): our own loop
+  on a preallocated static KV cache, each decoding step one call of a
+  ``torch.compile``'d forward.
+
+:mod:`~modeling.generate.cli` is the command line, writing resumable responses.jsonl
+files.
+"""
+
+from modeling.generate.cli import main, response_row
+from modeling.generate.engine import GenerationEngine, GenerationResult
+
+__all__ = ["GenerationEngine", "GenerationResult", "main", "response_row"]

@@ -1,0 +1,7 @@
+"""``python -m modeling.generate``: see :mod:`modeling.generate.cli`."""
+
+import sys
+
+from modeling.generate.cli import main
+
+sys.exit(main())

@@ -1,0 +1,227 @@
+"""The judge's requests and results, and :class:`Judge`, the base class that turns
+requests into prompts, runs them batch by batch (with progress and cancellation) and
+reads the results from the answers a subclass gives (:class:`~modeling.judge.local.LocalJudge`,
+:class:`~modeling.judge.endpoint.OpenAIJudge`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+from modeling.judge.dimensions import OVERALL, JudgeDimension
+from modeling.judge.prompts import CHOICES, JUDGE_PROMPT_VERSION, pairwise_messages, score_messages
+from modeling.judge.scoring import expected_value, is_consistent, preference
+from modeling.progress import ProgressCallback, ProgressTracker, StopCheck
+
+log = logging.getLogger(__name__)
+
+
+class JudgeError(RuntimeError):
+    """The judge cannot score as asked (a scale its tokenizer cannot read, an endpoint
+    that fails, ...); the message says what to change."""
+
+
+# -- requests and results --------------------------------------------------------------------
+
+@dataclass
+class ScoreRequest:
+    key: str  # the caller's id of the response (a Response pk, "external_id|arm", ...)
+    case: Mapping
+    response: str | None
+    dimension: JudgeDimension
+    reference: str | None = None
+
+
+@dataclass
+class PairRequest:
+    key: str
+    case: Mapping
+    response_a: str | None
+    response_b: str | None
+    dimension: JudgeDimension = OVERALL
+
+
+@dataclass
+class ScoreResult:
+    key: str
+    dimension: str
+    score: float | None  # on the dimension's stored scale (1-5, or 0-1)
+    judge_score: float | None  # on the judge's own scale (the probability-weighted mean)
+    method: str  # "logits", "logprobs" or "samples"
+    distribution: dict[str, float]  # level -> probability (renormalised), or share of samples
+    mass: float | None  # probability on the level tokens before renormalising (None for samples)
+    samples: list[str | None] | None
+    prompt: dict  # {"messages": [...], "prefill": ..., "prompt_version": ...}
+    raw_output: dict
+    model: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PairResult:
+    key: str
+    dimension: str
+    prob_a_first: float | None  # P(judge prefers response a) when a is shown first
+    prob_a_second: float | None  # ... when a is shown second
+    method: str
+    prompt: dict  # {"ab": {...}, "ba": {...}}
+    raw_output: dict  # {"ab": ..., "ba": ...}
+    model: str
+
+    @property
+    def prob_a(self) -> float | None:
+        """P(a is better), averaged over both orders (the position-debiased preference)."""
+        values = [p for p in (self.prob_a_first, self.prob_a_second) if p is not None]
+        return sum(values) / len(values) if values else None
+
+    @property
+    def choice_first(self) -> str | None:
+        return preference(self.prob_a_first)
+
+    @property
+    def choice_second(self) -> str | None:
+        return preference(self.prob_a_second)
+
+    @property
+    def consistent(self) -> bool | None:
+        """True when the judge prefers the same response in both orders (None when
+        either order gives no preference): :func:`~modeling.judge.scoring.is_consistent`."""
+        return is_consistent(self.prob_a_first, self.prob_a_second)
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out.update(prob_a=self.prob_a, choice_first=self.choice_first, choice_second=self.choice_second,
+                   consistent=self.consistent)
+        return out
+
+
+@dataclass
+class _Query:
+    messages: list[dict]
+    labels: list[str]
+    prefill: str  # what the assistant turn starts with (local judges only)
+
+
+@dataclass
+class _Answer:
+    probs: dict[str, float]
+    mass: float | None
+    method: str
+    samples: list[str | None] | None = None
+    raw: dict = field(default_factory=dict)
+    tokens: int = 0
+
+
+# -- the judges ------------------------------------------------------------------------------------
+
+class Judge:
+    """Scores and compares responses; subclasses answer batches of queries."""
+
+    name = "judge"
+    method = ""
+
+    def __init__(self, *, use_reference: bool = False):
+        self.use_reference = use_reference
+
+    # subclass interface
+    def _plan(self, queries: list[_Query]) -> list[list[int]]:
+        raise NotImplementedError
+
+    def _answer(self, queries: list[_Query]) -> list[_Answer]:
+        raise NotImplementedError
+
+    def _prefill(self, kind: str) -> str:
+        return ""
+
+    def describe(self) -> dict:
+        """What decides the judge's output, for provenance."""
+        return {"judge": type(self).__name__, "model": self.name, "prompt_version": JUDGE_PROMPT_VERSION,
+                "use_reference": self.use_reference}
+
+    # -- queries -------------------------------------------------------------------------
+    def _score_query(self, request: ScoreRequest) -> _Query:
+        reference = request.reference if self.use_reference else None
+        return _Query(score_messages(request.case, request.response, request.dimension, reference=reference),
+                      request.dimension.labels, self._prefill("score"))
+
+    def _pair_queries(self, request: PairRequest) -> tuple[_Query, _Query]:
+        dim = request.dimension
+        ab = _Query(pairwise_messages(request.case, request.response_a, request.response_b, dim), list(CHOICES),
+                    self._prefill("choice"))
+        ba = _Query(pairwise_messages(request.case, request.response_b, request.response_a, dim), list(CHOICES),
+                    self._prefill("choice"))
+        return ab, ba
+
+    @staticmethod
+    def _prompt_record(query: _Query) -> dict:
+        record = {"messages": query.messages, "prompt_version": JUDGE_PROMPT_VERSION, "labels": query.labels}
+        if query.prefill:
+            record["prefill"] = query.prefill
+        return record
+
+    def _run(self, queries: list[_Query], progress: ProgressCallback | None, should_stop: StopCheck | None,
+             units_per_query: float = 1.0) -> Iterator[tuple[list[int], list[_Answer]]]:
+        tracker = ProgressTracker(len(queries), progress, stage="judge")
+        if progress is not None:
+            tracker.update()
+        for batch in self._plan(queries):
+            if should_stop is not None and should_stop():
+                log.info("judging stopped after %d of %d prompts", tracker.done, len(queries))
+                return
+            answers = self._answer([queries[i] for i in batch])
+            tracker.update(done=len(batch), tokens=sum(a.tokens for a in answers))
+            yield batch, answers
+
+    # -- public API ---------------------------------------------------------------------------
+    def score_iter(self, requests: Sequence[ScoreRequest], progress: ProgressCallback | None = None,
+                   should_stop: StopCheck | None = None) -> Iterator[list[ScoreResult]]:
+        """Yield the results one batch at a time (so a caller can store them and stop
+        between batches; ``should_stop`` is asked before each batch)."""
+        requests = list(requests)
+        queries = [self._score_query(r) for r in requests]
+        for batch, answers in self._run(queries, progress, should_stop):
+            results = []
+            for i, answer in zip(batch, answers):
+                request, query = requests[i], queries[i]
+                judge_score = expected_value(answer.probs)
+                results.append(ScoreResult(
+                    key=request.key, dimension=request.dimension.key, score=request.dimension.to_output(judge_score),
+                    judge_score=judge_score, method=answer.method, distribution=answer.probs, mass=answer.mass,
+                    samples=answer.samples, prompt=self._prompt_record(query), raw_output=answer.raw, model=self.name))
+            yield results
+
+    def score(self, requests: Sequence[ScoreRequest], progress: ProgressCallback | None = None) -> list[ScoreResult]:
+        return [r for batch in self.score_iter(requests, progress) for r in batch]
+
+    def compare_iter(self, requests: Sequence[PairRequest], progress: ProgressCallback | None = None,
+                     should_stop: StopCheck | None = None) -> Iterator[list[PairResult]]:
+        """Each pair asked in both orders; one result per pair, yielded per batch of pairs."""
+        requests = list(requests)
+        queries: list[_Query] = []
+        for request in requests:
+            queries.extend(self._pair_queries(request))
+        pending: dict[int, _Answer] = {}
+        for batch, answers in self._run(queries, progress, should_stop):
+            pending.update(zip(batch, answers))
+            finished = sorted({i // 2 for i in batch if i ^ 1 in pending and i in pending})
+            results = []
+            for p in finished:
+                ab, ba = pending.pop(2 * p), pending.pop(2 * p + 1)
+                request = requests[p]
+                results.append(PairResult(
+                    key=request.key, dimension=request.dimension.key,
+                    prob_a_first=ab.probs.get("A") if ab.probs else None,
+                    prob_a_second=ba.probs.get("B") if ba.probs else None,
+                    method=ab.method if ab.method == ba.method else f"{ab.method}/{ba.method}",
+                    prompt={"ab": self._prompt_record(queries[2 * p]), "ba": self._prompt_record(queries[2 * p + 1])},
+                    raw_output={"ab": {**ab.raw, "distribution": ab.probs, "mass": ab.mass, "samples": ab.samples},
+                                "ba": {**ba.raw, "distribution": ba.probs, "mass": ba.mass, "samples": ba.samples}},
+                    model=self.name))
+            if results:
+                yield results
+
+    def compare(self, requests: Sequence[PairRequest], progress: ProgressCallback | None = None) -> list[PairResult]:
+        return [r for batch in self.compare_iter(requests, progress) for r in batch]

@@ -1,0 +1,168 @@
+"""``python -m modeling.judge``: judge a responses.jsonl file (scores per dimension and,
+with ``--pairwise``, position-swapped comparisons of the arms), appending to a
+resumable judged.jsonl, then print a summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from modeling.jsonl import read_resumable_jsonl
+from modeling.judge.base import Judge, PairRequest, ScoreRequest
+from modeling.judge.dimensions import OVERALL, resolve_dimensions
+from modeling.judge.endpoint import OpenAIJudge
+from modeling.judge.local import LocalJudge
+from modeling.judge.scoring import swap_consistency
+from modeling.progress import tqdm_progress
+
+log = logging.getLogger(__name__)
+
+
+def summarize(rows: Iterable[Mapping]) -> dict:
+    """Mean judge score per arm and dimension, and pairwise consistency, from the CLI's
+    output rows. Consistency is over the decided pairs
+    (:func:`~modeling.judge.scoring.swap_consistency`), as on the portal's judge page."""
+    scores: dict[tuple[str, str], list[float]] = {}
+    swaps: list[tuple[float | None, float | None]] = []
+    for row in rows:
+        if row.get("type") == "pairwise":
+            swaps.append((row.get("prob_a_first"), row.get("prob_a_second")))
+        elif row.get("score") is not None:
+            scores.setdefault((row["arm"], row["dimension"]), []).append(row["score"])
+    means = [{"arm": arm, "dimension": dim, "n": len(v), "mean": sum(v) / len(v)}
+             for (arm, dim), v in sorted(scores.items())]
+    out = {"means": means}
+    if swaps:
+        consistency = swap_consistency(swaps)
+        out["pairwise"] = {key: consistency[key] for key in ("n", "consistency", "first_position_rate")}
+    return out
+
+
+def judge_from_args(args: argparse.Namespace) -> Judge:
+    """The judge the command line asks for: a remote one with ``--openai-model``, else
+    our own model (``--base``, ``--adapter``)."""
+    if args.openai_model:
+        api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+        return OpenAIJudge(args.openai_model, args.base_url, api_key,
+                           logprobs={"auto": "auto", "on": True, "off": False}[args.logprobs],
+                           top_logprobs=args.top_logprobs, n_samples=args.samples, temperature=args.temperature,
+                           concurrency=args.concurrency, use_reference=args.use_reference)
+    from modeling.loading import load_model
+
+    loaded = load_model(args.base, args.adapter, device=args.device, dtype=args.dtype)
+    return LocalJudge(loaded, token_budget=args.token_budget, use_reference=args.use_reference)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from modeling.cases import read_cases
+
+    summary_line = sys.modules[__package__].__doc__.split("\n")[0]  # modeling.judge's
+    parser = argparse.ArgumentParser(prog="python -m modeling.judge", description=summary_line)
+    parser.add_argument("--cases", required=True, help="cases.jsonl")
+    parser.add_argument("--responses", required=True, help="responses.jsonl (python -m modeling.generate)")
+    parser.add_argument("--out", required=True, help="judged.jsonl (appended to: finished scores are skipped)")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--base", help="local judge: 'demo', a Hugging Face model directory or a .gguf file")
+    who.add_argument("--openai-model", help="remote judge: the model name at an OpenAI-compatible endpoint")
+    parser.add_argument("--adapter", help="local judge: a LoRA adapter directory")
+    parser.add_argument("--device")
+    parser.add_argument("--dtype")
+    parser.add_argument("--token-budget", type=int)
+    parser.add_argument("--base-url", help="remote judge: e.g. http://127.0.0.1:8000/v1 (default: OpenAI's)")
+    parser.add_argument("--api-key-env", default="OPENAI_API_KEY", help="environment variable holding the API key")
+    parser.add_argument("--logprobs", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--top-logprobs", type=int, default=20)
+    parser.add_argument("--samples", type=int, default=10, help="samples averaged when there are no logprobs")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--dimensions", help="comma-separated keys of the default dimensions (default: all six)")
+    parser.add_argument("--dimensions-file", help="a JSON list of dimensions (dimensions as data)")
+    parser.add_argument("--use-reference", action="store_true", help="show the case's reference response")
+    parser.add_argument("--pairwise", action="store_true", help="also compare the arms' responses pairwise, "
+                                                                 "in both orders")
+    parser.add_argument("--arms", help="comma-separated arms to judge (default: all in --responses)")
+    parser.add_argument("--limit", type=int, help="only the first N responses")
+    parser.add_argument("--overwrite", action="store_true", help="start the output file afresh")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    if args.dimensions_file:
+        dimensions = resolve_dimensions(json.loads(Path(args.dimensions_file).read_text(encoding="utf-8")))
+    elif args.dimensions:
+        dimensions = resolve_dimensions([k.strip() for k in args.dimensions.split(",") if k.strip()])
+    else:
+        dimensions = resolve_dimensions()
+    cases = {c["external_id"]: c for c in read_cases(args.cases)}
+    responses = read_resumable_jsonl(Path(args.responses))
+    if args.arms:
+        keep = {a.strip() for a in args.arms.split(",")}
+        responses = [r for r in responses if r.get("arm") in keep]
+    unknown = sorted({r["external_id"] for r in responses if r["external_id"] not in cases})
+    if unknown:
+        parser.error(f"responses to cases not in {args.cases}: {', '.join(unknown[:5])}")
+    if args.limit:
+        responses = responses[: args.limit]
+
+    out = Path(args.out)
+    if args.overwrite and out.exists():
+        out.unlink()
+    existing = read_resumable_jsonl(out)
+    done = {(r["external_id"], r["arm"], r["dimension"]) for r in existing if r.get("type") == "score"}
+    done_pairs = {(r["external_id"], r["arm_a"], r["arm_b"], r["dimension"]) for r in existing
+                  if r.get("type") == "pairwise"}
+    by_key = {f"{r['external_id']}|{r['arm']}": r for r in responses}
+    requests = [ScoreRequest(key=f"{r['external_id']}|{r['arm']}", case=cases[r["external_id"]], response=r.get("text"),
+                             dimension=d, reference=cases[r["external_id"]].get("reference_response"))
+                for r in responses for d in dimensions if (r["external_id"], r["arm"], d.key) not in done]
+    pair_requests = []
+    if args.pairwise:
+        per_case: dict[str, list[dict]] = {}
+        for r in responses:
+            per_case.setdefault(r["external_id"], []).append(r)
+        for case_id, rows in per_case.items():
+            rows = sorted(rows, key=lambda r: r["arm"])
+            for i in range(len(rows)):
+                for j in range(i + 1, len(rows)):
+                    a, b = rows[i], rows[j]
+                    if (case_id, a["arm"], b["arm"], OVERALL.key) not in done_pairs:
+                        pair_requests.append(PairRequest(key=f"{case_id}|{a['arm']}|{b['arm']}", case=cases[case_id],
+                                                         response_a=a.get("text"), response_b=b.get("text")))
+    log.info("%d score(s) and %d comparison(s) to do (%d scores already in %s)", len(requests), len(pair_requests),
+             len(done), out)
+    if not requests and not pair_requests:
+        print(json.dumps(summarize(existing), indent=2))
+        return 0
+    judge = judge_from_args(args)
+    provenance = judge.describe()
+    started = time.perf_counter()
+    with out.open("a", encoding="utf-8") as f:
+        with tqdm_progress("judge", "prompt") as bar:
+            for batch in judge.score_iter(requests, bar):
+                for result in batch:
+                    response = by_key[result.key]
+                    row = {"type": "score", "external_id": response["external_id"], "arm": response["arm"],
+                           **result.as_dict(), "provenance": provenance}
+                    row.pop("key")
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.flush()
+        with tqdm_progress("compare", "prompt") as bar:
+            for batch in judge.compare_iter(pair_requests, bar):
+                for result in batch:
+                    case_id, arm_a, arm_b = result.key.split("|")
+                    row = {"type": "pairwise", "external_id": case_id, "arm_a": arm_a, "arm_b": arm_b,
+                           **result.as_dict(), "provenance": provenance}
+                    row.pop("key")
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.flush()
+    elapsed = time.perf_counter() - started
+    print(f"judged {len(requests)} score(s) and {len(pair_requests)} pair(s) in {elapsed:.1f} s; wrote {out}",
+          file=sys.stderr)
+    print(json.dumps(summarize(read_resumable_jsonl(out)), indent=2))
+    return 0
+
