@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/evalportal
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv run migrate demo demo-responses test test-postgres test-sqlite lint system-deps clean bench
+.PHONY: venv run migrate demo demo-responses test test-postgres test-sqlite lint system-deps clean bench results
 
 venv: $(STAMP)
 
@@ -19,13 +19,13 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	touch $(STAMP)
 
 migrate: venv
-	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py migrate --noinput
 
 demo: migrate
-	DJANGO_DEBUG=1 $(BIN)/python manage.py load_demo
+	$(BIN)/python manage.py load_demo
 
 run: demo
-	DJANGO_DEBUG=1 $(BIN)/python manage.py runportal
+	$(BIN)/python manage.py runportal
 
 # Chromium drives the browser tests; g++ lets torch.compile build the CPU decode step.
 # Installed from Debian's packages when missing.
@@ -71,6 +71,10 @@ demo-responses: venv
 
 bench: venv
 	$(BIN)/python bench/analysis.py
+
+# bench/RESULTS.md from the figures the benchmarks wrote under bench/results/.
+results: venv
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV) var/test.sqlite3 .pytest_cache

@@ -37,6 +37,7 @@ import scipy  # noqa: E402
 
 from annotations.analysis import summarize_study  # noqa: E402
 from annotations.analysis.synthetic import DEFAULT_ARMS, synthetic_study  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 
 TARGET_S = 30.0
 
@@ -124,14 +125,12 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_traced_mb": total_peak if traced else None, "string_columns": args.strings,
         "peak_rss_mb": round(rss_after, 1), "peak_rss_before_analysis_mb": round(rss_before, 1),
         "input_frames_mb": round(frames_mb, 1), "synthesis_s": round(synth_s, 2),
-        "machine": {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
+        "environment": {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
                     "scipy": scipy.__version__, "cpus": _cpus(), "platform": platform.platform(),
                     "load_average_1min_at_end": round(os.getloadavg()[0], 2)},
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(figures, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    print()
+    write_results("analysis", figures, args.out)
     if args.dump_result:
         Path(args.dump_result).write_text(json.dumps(result, allow_nan=False))
         print(f"wrote the analysis result to {args.dump_result}")

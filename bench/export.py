@@ -1,4 +1,4 @@
-"""Benchmark: export 1,000,000 ratings as CSV and Parquet through the real view.
+"""Benchmark: export 1,000,000 ratings as CSV, Parquet and JSON Lines through the real view.
 
 Builds (once; ``--rebuild`` to redo) a PostgreSQL database with one study of 20,000
 cases, 3 arms, 50 raters and enough submitted assignments for the asked number of
@@ -11,7 +11,7 @@ its own peak RSS before and after. Writes bench/results/export.json.
     .venv/bin/python bench/export.py                      # 1,000,000 ratings
     .venv/bin/python bench/export.py --ratings 100000     # a quick look
 
-Targets (issue 6): at least 100,000 rows/s and peak RSS under 300 MB.
+Targets: at least 100,000 rows/s and peak RSS under 300 MB.
 """
 
 from __future__ import annotations
@@ -19,21 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 DB_NAME = "evalportal_bench_export"
 PG = "postgres://postgres@127.0.0.1:5432"
 
 
 def _django(db_url: str):
     os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalportal.test_settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalportal.settings.test")
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -183,7 +183,7 @@ print(json.dumps({"seconds": seconds, "bytes": n_bytes, "lines": n_lines, "rss_b
 
 
 def measure(fmt: str, ratings: int) -> dict:
-    env = {**os.environ, "DATABASE_URL": f"{PG}/{DB_NAME}", "DJANGO_SETTINGS_MODULE": "evalportal.test_settings",
+    env = {**os.environ, "DATABASE_URL": f"{PG}/{DB_NAME}", "DJANGO_SETTINGS_MODULE": "evalportal.settings.test",
            "ROOT": str(ROOT), "FMT": fmt}
     out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -207,11 +207,10 @@ def main() -> None:
         r = results[fmt]
         print(f"{fmt:8} {r['rows']:>9,} rows in {r['seconds']:6.1f} s = {r['rows_per_s']:>8,} rows/s; "
               f"{r['bytes'] / 2**20:7.1f} MiB; peak RSS {r['peak_rss_mb']:.0f} MB (after start-up {r['rss_before_mb']:.0f} MB)")
-    RESULTS.mkdir(exist_ok=True)
-    payload = {"benchmark": "export", "ratings": args.ratings, "machine": platform.platform(),
-               "cpus": os.cpu_count(), "targets": {"rows_per_s": 100_000, "peak_rss_mb": 300}, "results": results}
-    (RESULTS / "export.json").write_text(json.dumps(payload, indent=2))
-    print(f"wrote {RESULTS / 'export.json'}")
+    from bench.results_file import write_results
+
+    write_results("export", {"benchmark": "export", "ratings": args.ratings,
+                             "targets": {"rows_per_s": 100_000, "peak_rss_mb": 300}, "results": results})
 
 
 if __name__ == "__main__":

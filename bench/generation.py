@@ -6,23 +6,23 @@ Qwen2.5 shape with random weights (nothing downloaded). Every method generates e
 Prints tokens/s per method and the engine's ratios to each, and writes
 bench/results/generation.json.
 
-    # the issue's GPU setting: Qwen2.5-7B shape, bf16, 256 prompts x 512 tokens, 256 new
+    # the GPU setting: Qwen2.5-7B shape, bf16, 256 prompts x 512 tokens, 256 new
     .venv/bin/python bench/generation.py --preset gpu
     # also transformers' static-cache generate and continuous batching, for comparison
     .venv/bin/python bench/generation.py --preset gpu --with-hf-static 64,256 --with-cb
     # a CPU check that everything runs: 0.5B shape, 8 prompts x 64 tokens, 16 new
     .venv/bin/python bench/generation.py --preset cpu
 
-Figures for the 7B shape on one H100 (from the issue), tok/s: sequential 24, plain
-batched b=128 1,386, static cache b=64 2,380 / b=128 2,843 / b=256 3,171, continuous
-batching (n=256) 659. Target for the engine there: >= 4,000 tok/s, > 150x sequential.
+Reference figures for the 7B shape on one H100 (not measured here), tok/s: sequential
+24, plain batched b=128 1,386, static cache b=64 2,380 / b=128 2,843 / b=256 3,171,
+continuous batching (n=256) 659. Targets for the engine there: >= 4,000 tok/s, > 150x
+sequential.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,6 +34,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from bench.model_shapes import EOS_TOKEN_IDS, PAD_TOKEN_ID, build_model, environment, parameter_count  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 
 PRESETS = {
     "gpu": dict(shape="7b", dtype="bf16", prompts=256, prompt_len=512, new_tokens=256, sequential_prompts=2,
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     n_seq = min(settings["sequential_prompts"], settings["prompts"])
 
     from modeling.generate import GenerationEngine
-    from modeling.models import LoadedModel
+    from modeling.loading import LoadedModel
 
     print(f"building the {settings['shape']} shape ({settings['dtype']}, random weights) on {device} ...", flush=True)
     model, build_s = build_model(settings["shape"], device, dtype, seed=args.seed)
@@ -241,14 +242,10 @@ def main(argv: list[str] | None = None) -> dict:
         "methods": methods,
         "ratios": ratios,
         "environment": environment(device),
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if device.startswith("cuda"):
         result["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    write_results("generation", result, args.out)
     return result
 
 

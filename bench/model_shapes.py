@@ -61,7 +61,7 @@ def parameter_count(model) -> int:
 def environment(device: str) -> dict:
     import platform
 
-    from modeling.models import package_versions
+    from modeling.loading import package_versions
 
     info = {"device": device, "platform": platform.platform(), "packages": package_versions(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}

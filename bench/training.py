@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +29,7 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from bench.model_shapes import PAD_TOKEN_ID, build_model, environment, parameter_count  # noqa: E402
+from bench.results_file import write_results  # noqa: E402
 
 PRESETS = {
     "gpu": {"shapes": "0.5b,7b", "dtype": "bf16", "steps": 10, "warmup": 2, "seq_len": 1024,
@@ -120,12 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
     preset = PRESETS[args.preset or ("gpu" if device.startswith("cuda") else "cpu")]
     shapes = (args.shapes or preset["shapes"]).split(",")
     results = [bench_shape(shape, args, preset, device) for shape in shapes]
-    result = {"benchmark": "training", "device": device, "results": results, "environment": environment(device),
-              "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(f"wrote {out}")
+    result = {"benchmark": "training", "device": device, "results": results, "environment": environment(device)}
+    write_results("training", result, args.out)
     return result
 
 

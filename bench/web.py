@@ -19,16 +19,14 @@ same clients, so the ratio is fair even where the absolute numbers are not.
     .venv/bin/python bench/web.py                         # 50 clients x 8 cases each
     .venv/bin/python bench/web.py --clients 20 --cases 4  # a quick look
 
-Targets (issue 7): the rating page at least half the bare view's throughput, p95 under
+Targets: the rating page at least half the bare view's throughput, p95 under
 100 ms, no error.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import re
 import socket
 import statistics
@@ -44,7 +42,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 DB_NAME = "evalportal_bench_web"
 PG = "postgres://postgres@127.0.0.1:5432"
 PASSWORD = "bench-clinician-pass-1"
@@ -62,7 +61,7 @@ def _free_port() -> int:
 def _env() -> dict:
     return {**os.environ, "DATABASE_URL": f"{PG}/{DB_NAME}", "DJANGO_SECRET_KEY": "bench-secret-key",
             "DJANGO_SECURE_COOKIES": "0", "REDIS_URL": "redis://127.0.0.1:6379/13", "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "evalportal.settings", "DATABASE_CONN_MAX_AGE": "600",
+            "DJANGO_SETTINGS_MODULE": "evalportal.settings.production", "DATABASE_CONN_MAX_AGE": "600",
             "AXES_FAILURE_LIMIT": "1000"}
 
 
@@ -315,12 +314,11 @@ def main() -> None:
           f"rating page / bare view throughput ({args.clients} clients each): "
           f"{results['ratio_rating_page_to_bare']} (per round: {results['ratio_rating_page_to_bare_per_round']}); "
           f"start page / bare view: {results['ratio_start_page_to_bare']}")
-    RESULTS.mkdir(exist_ok=True)
-    payload = {"benchmark": "web", "clients": args.clients, "cases_per_client": args.cases, "rounds": args.rounds,
-               "gunicorn": {"workers": args.workers, "threads": args.threads}, "machine": platform.platform(),
-               "cpus": os.cpu_count(), "targets": {"ratio": 0.5, "p95_ms": 100, "errors": 0}, "results": results}
-    (RESULTS / "web.json").write_text(json.dumps(payload, indent=2))
-    print(f"wrote {RESULTS / 'web.json'}")
+    from bench.results_file import write_results
+
+    write_results("web", {"benchmark": "web", "clients": args.clients, "cases_per_client": args.cases,
+                          "rounds": args.rounds, "gunicorn": {"workers": args.workers, "threads": args.threads},
+                          "targets": {"ratio": 0.5, "p95_ms": 100, "errors": 0}, "results": results})
 
 
 if __name__ == "__main__":

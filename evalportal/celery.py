@@ -5,7 +5,9 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalportal.settings")
+# Production unless the caller chose (manage.py runportal passes on the local settings): a
+# long-running worker must not run with DEBUG, which keeps every SQL query in memory.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalportal.settings.production")
 
 app = Celery("evalportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")

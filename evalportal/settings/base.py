@@ -1,5 +1,8 @@
-"""Settings come from environment variables with embedded defaults for one machine:
-SQLite under var/, an embedded Redis started by ``make run``, DEBUG off unless asked.
+"""Settings shared by every environment. They come from environment variables with
+embedded defaults for one machine: SQLite under var/, an embedded Redis started by
+``make run``. DEBUG and the secret key are set by the module that imports this one:
+``local`` (development, the default of manage.py), ``production`` (gunicorn, Celery) or
+``test`` (the test suite).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from pathlib import Path
 import dj_database_url
 from kombu import Queue
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("EVALPORTAL_VAR_DIR", BASE_DIR / "var"))
 
 
@@ -22,13 +25,7 @@ def env_bool(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DJANGO_DEBUG", False)
-_DEV_SECRET = "dev-only-insecure-secret-key-change-me"
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else "")
-if not SECRET_KEY:
-    from django.core.exceptions import ImproperlyConfigured
-
-    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY (or DJANGO_DEBUG=1 for a development run).")
+DEBUG = False  # local.py turns it on
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -60,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A domain error a view did not handle becomes the HTTP answer it means (404, 400, 503).
+    "annotations.http_errors.DomainErrorMiddleware",
     # Last, as django-axes asks: it turns a lock-out into the lock-out response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -91,14 +90,6 @@ TEMPLATES = [
                 "evalportal.roles.role_context",
             ],
         },
-    },
-    {
-        # The rating form only (see evalportal/jinja2.py); the view asks for it by name.
-        "BACKEND": "django.template.backends.jinja2.Jinja2",
-        "NAME": "jinja2",
-        "DIRS": [BASE_DIR / "templates" / "jinja2"],
-        "APP_DIRS": False,
-        "OPTIONS": {"environment": "evalportal.jinja2.environment"},
     },
 ]
 
@@ -155,7 +146,7 @@ CASE_IMPORT_MAX_BYTES = int(os.environ.get("CASE_IMPORT_MAX_BYTES", str(200 * 10
 # Database sessions (a logout ends the session on the server), read with plain SQL.
 SESSION_ENGINE = "evalportal.sessions"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = not DEBUG and env_bool("DJANGO_SECURE_COOKIES", True)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)  # local.py turns it off
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0"))  # set once the site is served over https
@@ -171,11 +162,6 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
-CELERY_TASK_ROUTES = {
-    "annotations.tasks.run_generation_job": {"queue": "gpu"},
-    "annotations.tasks.run_training_job": {"queue": "gpu"},
-    "annotations.tasks.run_judge_job": {"queue": "gpu"},
-}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -209,6 +195,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "annotations.http_errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "evalportal API",

@@ -6,7 +6,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 
-from evalportal.settings import *  # noqa: E402,F403
+from evalportal.settings.production import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

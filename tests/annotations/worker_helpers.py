@@ -34,7 +34,7 @@ class WorkerProcess:
     def __init__(self, log_dir: Path, visibility_timeout: int = 6):
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         env = {**os.environ, "DATABASE_URL": database_url_of_test_db(), "REDIS_URL": TEST_REDIS_URL,
-               "DJANGO_SETTINGS_MODULE": "evalportal.test_settings", "PYTHONUNBUFFERED": "1",
+               "DJANGO_SETTINGS_MODULE": "evalportal.settings.test", "PYTHONUNBUFFERED": "1",
                "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout), "CELERY_UNACKED_RESTORE_INTERVAL": "1",
                "CELERY_UNACKED_RESTORE_THROTTLE": "1"}
         env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

@@ -41,7 +41,7 @@ def test_pages_carry_a_strict_content_security_policy(clinician_client):
 
 def _settings_in_subprocess(env_overrides: dict, expression: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    env.update(env_overrides, DJANGO_SETTINGS_MODULE="evalportal.settings")
+    env.update(env_overrides, DJANGO_SETTINGS_MODULE="evalportal.settings.production")
     code = f"import django; django.setup(); from django.conf import settings; print({expression})"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
 
@@ -58,6 +58,7 @@ def test_production_defaults_are_safe():
     assert result.stdout.strip() == "False True True s3cret-for-this-test", result.stderr
 
 
-def test_debug_is_only_on_when_asked():
-    result = _settings_in_subprocess({"DJANGO_DEBUG": "1"}, "settings.DEBUG, settings.SESSION_COOKIE_SECURE")
-    assert result.stdout.strip() == "True False", result.stderr
+def test_production_ignores_django_debug():
+    result = _settings_in_subprocess({"DJANGO_DEBUG": "1", "DJANGO_SECRET_KEY": "s3cret-for-this-test"},
+                                     "settings.DEBUG, settings.SESSION_COOKIE_SECURE")
+    assert result.stdout.strip() == "False True", result.stderr

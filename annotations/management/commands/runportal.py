@@ -39,6 +39,8 @@ class Command(BaseCommand):
         # otherwise end this process and leave the children running.
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _interrupt)
+        # The children inherit DJANGO_SETTINGS_MODULE, which manage.py has set (the local
+        # settings unless the caller chose): the worker and the web server run with ours.
         env = os.environ.copy()
         try:
             if "REDIS_URL" not in os.environ:

@@ -1,0 +1,13 @@
+"""Development settings, the default of manage.py: DEBUG on (``DJANGO_DEBUG=0`` turns it
+off), a development-only secret key when DJANGO_SECRET_KEY is unset, and session and CSRF
+cookies without the Secure flag (the development server speaks plain http)."""
+
+import os
+
+from evalportal.settings.base import *  # noqa: F403
+from evalportal.settings.base import env_bool
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+_DEV_SECRET = "dev-only-insecure-secret-key-change-me"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _DEV_SECRET
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
