@@ -3,12 +3,14 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from annotations.errors import JobStateError, QueueUnavailable
 from annotations.forms import CaseImportForm
 from annotations.models import (
     Assignment,
     AuditEvent,
     Case,
     GenerationJob,
+    JudgeJob,
     ModelArm,
     Preference,
     Rating,
@@ -19,8 +21,9 @@ from annotations.models import (
     Submission,
     TrainingJob,
 )
-from annotations.services import jobs as job_services
 from annotations.services.cases import CaseFileError, case_import
+from annotations.services.generation import generation_job_queue
+from annotations.services.jobs import job_cancel, job_retry
 
 
 class StudyArmInline(admin.TabularInline):
@@ -60,11 +63,10 @@ class CaseAdmin(admin.ModelAdmin):
         try:
             for study, cases in by_study.items():
                 for study_arm in study.study_arms.select_related("arm"):
-                    job = job_services.job_queue_generation(study=study, arm=study_arm.arm, cases=cases,
-                                                            actor=request.user)
+                    job = generation_job_queue(study=study, arm=study_arm.arm, cases=cases, actor=request.user)
                     self.message_user(request, f"Queued generation job #{job.pk}: {study_arm.arm.name}, "
                                                f"{len(cases)} cases.", messages.SUCCESS)
-        except (job_services.QueueUnavailable, job_services.JobStateError) as exc:
+        except (QueueUnavailable, JobStateError) as exc:
             self.message_user(request, str(exc), messages.ERROR)
 
     def get_urls(self):
@@ -109,16 +111,16 @@ class JobAdminBase(admin.ModelAdmin):
             try:
                 service(job=job, actor=request.user)
                 self.message_user(request, f"Job #{job.pk}: {verb}.", messages.SUCCESS)
-            except (job_services.QueueUnavailable, job_services.JobStateError) as exc:
+            except (QueueUnavailable, JobStateError) as exc:
                 self.message_user(request, f"Job #{job.pk}: {exc}", messages.ERROR)
 
     @admin.action(description="Cancel the selected jobs (they keep what they wrote)")
     def cancel_jobs(self, request, queryset):
-        self._each(request, queryset, job_services.job_cancel, "cancel requested")
+        self._each(request, queryset, job_cancel, "cancel requested")
 
     @admin.action(description="Retry the selected failed or cancelled jobs")
     def retry_jobs(self, request, queryset):
-        self._each(request, queryset, job_services.job_retry, "queued again")
+        self._each(request, queryset, job_retry, "queued again")
     readonly_fields = ["celery_task_id", "progress_done", "progress_total", "tokens_per_s", "eta_s", "error",
                        "traceback", "worker_host", "device_name", "attempts", "created_at", "started_at",
                        "finished_at"]
@@ -139,6 +141,13 @@ class GenerationJobAdmin(JobAdminBase):
 class TrainingJobAdmin(JobAdminBase):
     list_display = ["id", "study", "method", "base_model", "status", "progress", "created_at"]
     search_fields = ["base_model", "celery_task_id"]
+
+
+@admin.register(JudgeJob)
+class JudgeJobAdmin(JobAdminBase):
+    list_display = ["id", "study", "kind", "model_ref", "status", "progress", "created_at"]
+    search_fields = ["model_ref", "celery_task_id"]
+    raw_id_fields = ["responses"]
 
 
 @admin.register(Response)

@@ -1,7 +1,17 @@
+from urllib.parse import urlparse
+
 from django import forms
 from django.conf import settings
 
-from annotations.models import Study
+from annotations.models import ModelArm, Study
+from annotations.models.arm import TRAINING_METHODS
+from annotations.models.judge import JudgeJob
+from annotations.selectors.jobs import cases_missing_responses
+
+
+def errors_text(form: forms.Form) -> str:
+    """A form's errors as one line for a message."""
+    return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
 
 
 class CaseImportForm(forms.Form):
@@ -27,14 +37,10 @@ class GenerationJobForm(forms.Form):
 
     def __init__(self, *args, study, **kwargs):
         super().__init__(*args, **kwargs)
-        from annotations.models import ModelArm
-
         self.study = study
         self.fields["arm"].queryset = ModelArm.objects.filter(study_arms__study=study)
 
     def clean(self):
-        from annotations.selectors.jobs import cases_missing_responses
-
         cleaned = super().clean()
         arm, scope = cleaned.get("arm"), cleaned.get("scope")
         if arm is None or scope is None:
@@ -60,7 +66,7 @@ class GenerationJobForm(forms.Form):
 
 
 class TrainingJobForm(forms.Form):
-    method = forms.ChoiceField(choices=[("behavior_sft", "BehaviorSFT"), ("general_sft", "GeneralSFT")])
+    method = forms.ChoiceField(choices=TRAINING_METHODS)
     base_model = forms.CharField(initial="demo", max_length=500,
                                  help_text='"demo", a Hugging Face directory or a .gguf file on the GPU workers')
     epochs = forms.FloatField(min_value=0.1, max_value=100, initial=3)
@@ -70,3 +76,43 @@ class TrainingJobForm(forms.Form):
 
     def hyperparameters(self) -> dict:
         return {k: self.cleaned_data[k] for k in ("epochs", "learning_rate", "lora_r", "seed")}
+
+
+class JudgeJobForm(forms.Form):
+    kind = forms.ChoiceField(choices=JudgeJob.Kind.choices, initial=JudgeJob.Kind.LOCAL)
+    model_ref = forms.CharField(
+        max_length=500, required=False, label="Model",
+        help_text='Local: "demo", a Hugging Face directory or a .gguf file (default demo). '
+                  "Endpoint: the model name (default: the JUDGE_OPENAI_MODEL setting).")
+    adapter_path = forms.CharField(max_length=500, required=False, help_text="Local only: a LoRA adapter directory.")
+    base_url = forms.CharField(max_length=500, required=False, label="Base URL",
+                               help_text="Endpoint only, e.g. http://gpu-node:8000/v1 (default: the "
+                                         "JUDGE_OPENAI_BASE_URL setting). The API key comes from the settings.")
+    dimensions = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    pairwise = forms.BooleanField(required=False, help_text="Also compare each case's responses pairwise, in both "
+                                                            "orders (position-swap consistency).")
+    use_reference = forms.BooleanField(required=False, help_text="Show the judge the case's reference response.")
+    logprobs = forms.ChoiceField(choices=[("auto", "auto"), ("on", "required"), ("off", "never (sample)")],
+                                 initial="auto", help_text="Endpoint only: score from top_logprobs when offered, "
+                                                           "else average samples.")
+    n_samples = forms.IntegerField(min_value=1, max_value=50, initial=10,
+                                   help_text="Endpoint only: samples averaged when there are no logprobs.")
+
+    def __init__(self, *args, **kwargs):
+        from modeling.judge import DEFAULT_DIMENSIONS
+
+        super().__init__(*args, **kwargs)
+        self.fields["dimensions"].choices = [(d.key, f"{d.label} ({d.out_min:g}-{d.out_max:g})")
+                                             for d in DEFAULT_DIMENSIONS]
+        self.fields["dimensions"].initial = [d.key for d in DEFAULT_DIMENSIONS]
+
+    def clean_base_url(self):
+        url = self.cleaned_data["base_url"].strip()
+        if url and urlparse(url).scheme not in ("http", "https"):
+            raise forms.ValidationError("Give an http(s) URL.")
+        return url
+
+    def params(self) -> dict:
+        logprobs = {"auto": "auto", "on": True, "off": False}[self.cleaned_data["logprobs"]]
+        return {"use_reference": self.cleaned_data["use_reference"], "logprobs": logprobs,
+                "n_samples": self.cleaned_data["n_samples"]}

@@ -1,6 +1,7 @@
-"""The rating form's repeated markup, built in Python for the Jinja2 rating form
-(templates/jinja2/annotations/rating_form.html): radio buttons, rubric dimensions and
-the ranking."""
+"""The rating form's repeated markup, built in Python for the rating form
+(templates/annotations/_rating_form.html, through the tags in
+annotations/templatetags/rating_form.py): radio buttons, rubric dimensions and the
+ranking."""
 
 import html
 from functools import lru_cache

@@ -1,4 +1,4 @@
-"""Statistics of a rating study (DESIGN.md section 5): pure functions over pandas frames
+"""Statistics of a rating study: pure functions over pandas frames
 and numpy arrays; no Django import, so a notebook, a Celery task or a benchmark can
 call them alike.
 

@@ -10,12 +10,14 @@ from annotations.models import (
     Case,
     GenerationJob,
     JobStatus,
+    JudgeJob,
     ModelArm,
     Rating,
     Response,
     Study,
     TrainingJob,
 )
+from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
 
 
@@ -112,8 +114,16 @@ class GenerationJobFilter(_JobFilter):
 
 
 class TrainingJobFilter(_JobFilter):
-    method = filters.ChoiceFilter(choices=[("behavior_sft", "BehaviorSFT"), ("general_sft", "GeneralSFT")])
+    method = filters.ChoiceFilter(choices=TRAINING_METHODS)
 
     class Meta:
         model = TrainingJob
         fields = ["study", "status", "method"]
+
+
+class JudgeJobFilter(_JobFilter):
+    kind = filters.ChoiceFilter(choices=JudgeJob.Kind.choices)
+
+    class Meta:
+        model = JudgeJob
+        fields = ["study", "status", "kind"]

@@ -1,6 +1,6 @@
-"""Serializers of the REST API. Output serializers are flat and read-only; the two
-input serializers (queue a generation / training job) only validate, the views hand
-the validated data to ``annotations.services.jobs``.
+"""Serializers of the REST API. Output serializers are flat and read-only; the input
+serializers (queue a generation, training or judge job) only validate, the views hand
+the validated data to the job services.
 
 Blinding: ``BlindedAssignmentSerializer`` is the only serializer a clinician ever gets.
 It carries slot letters and blinded texts, never a response, arm or job id, arm or
@@ -16,6 +16,7 @@ from annotations.models import (
     Case,
     GenerationJob,
     JobStatus,
+    JudgeJob,
     ModelArm,
     Rating,
     Response,
@@ -23,11 +24,11 @@ from annotations.models import (
     StudyArm,
     TrainingJob,
 )
+from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
-from annotations.rating_form import slot_letter
+from annotations.rating_input import slot_letter
 from annotations.selectors.rating import blind_text
-
-TRAINING_METHODS = [("behavior_sft", "BehaviorSFT"), ("general_sft", "GeneralSFT")]
+from modeling.behavior import SILENT_TEXT
 
 
 def _enum_field(component: str, choices) -> type[serializers.ChoiceField]:
@@ -53,6 +54,7 @@ CategoryField = _enum_field("CategoryEnum", Category.choices)
 SplitField = _enum_field("SplitEnum", Case.Split.choices)
 ArmMethodField = _enum_field("ArmMethodEnum", ModelArm.Method.choices)
 TrainingMethodField = _enum_field("TrainingMethodEnum", TRAINING_METHODS)
+JudgeKindField = _enum_field("JudgeKindEnum", JudgeJob.Kind.choices)
 
 
 # --- studies, cases, arms, responses (researchers and admins) ------------------------------
@@ -182,6 +184,16 @@ class TrainingJobSerializer(_JobSerializer):
         read_only_fields = fields
 
 
+class JudgeJobSerializer(_JobSerializer):
+    kind = JudgeKindField(read_only=True)
+
+    class Meta:
+        model = JudgeJob
+        fields = (_JOB_FIELDS[:3] + ["kind", "model_ref", "adapter_path", "base_url", "dimensions", "pairwise",
+                                     "params", "judge_provenance", "analysis", "analysed_at"] + _JOB_FIELDS[3:])
+        read_only_fields = fields
+
+
 class QueueGenerationSerializer(serializers.Serializer):
     study = serializers.SlugRelatedField(slug_field="slug", queryset=Study.objects.all(), help_text="Study slug.")
     arm = serializers.PrimaryKeyRelatedField(queryset=ModelArm.objects.all(), help_text="Id of an arm of the study.")
@@ -205,8 +217,24 @@ class QueueGenerationSerializer(serializers.Serializer):
         return attrs
 
 
-class HyperparametersSerializer(serializers.Serializer):
+class _KnownKeysSerializer(serializers.Serializer):
+    """A nested object whose unknown keys are refused, not silently dropped."""
+
+    unknown_message = "Unknown key"
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: [f"{self.unknown_message}; known: {', '.join(self.fields)}."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class HyperparametersSerializer(_KnownKeysSerializer):
     """Training options (``modeling.train.TrainConfig``); unset ones take the defaults."""
+
+    unknown_message = "Unknown hyperparameter"
 
     epochs = serializers.FloatField(required=False, min_value=0.1, max_value=100)
     steps = serializers.IntegerField(required=False, min_value=1, help_text="Optimizer steps; overrides epochs.")
@@ -225,14 +253,6 @@ class HyperparametersSerializer(serializers.Serializer):
     gradient_checkpointing = serializers.BooleanField(required=False, allow_null=True)
     seed = serializers.IntegerField(required=False)
 
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: [f"Unknown hyperparameter; known: {', '.join(self.fields)}."] for key in unknown})
-        return super().to_internal_value(data)
-
 
 class QueueTrainingSerializer(serializers.Serializer):
     study = serializers.SlugRelatedField(slug_field="slug", queryset=Study.objects.all(), help_text="Study slug.")
@@ -240,6 +260,40 @@ class QueueTrainingSerializer(serializers.Serializer):
     base_model = serializers.CharField(max_length=500, default="demo",
                                        help_text='"demo", a Hugging Face directory or a .gguf file on the GPU workers.')
     hyperparameters = HyperparametersSerializer(required=False)
+
+
+class JudgeParamsSerializer(_KnownKeysSerializer):
+    """How the judge is asked; unset ones take the defaults."""
+
+    use_reference = serializers.BooleanField(required=False, help_text="Show the judge the reference response.")
+    logprobs = serializers.ChoiceField(required=False, choices=["auto", "on", "off"],
+                                       help_text="Endpoint only: score from top_logprobs (on), sample (off), or "
+                                                 "whichever the endpoint offers (auto).")
+    top_logprobs = serializers.IntegerField(required=False, min_value=1, max_value=20)
+    n_samples = serializers.IntegerField(required=False, min_value=1, max_value=50)
+    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
+    concurrency = serializers.IntegerField(required=False, min_value=1, max_value=64)
+    pairwise_dimensions = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
+                                                allow_empty=False, max_length=20)
+
+    def validate_logprobs(self, value):
+        return {"auto": "auto", "on": True, "off": False}[value]
+
+
+class QueueJudgeSerializer(serializers.Serializer):
+    study = serializers.SlugRelatedField(slug_field="slug", queryset=Study.objects.all(), help_text="Study slug.")
+    kind = JudgeKindField(default=JudgeJob.Kind.LOCAL)
+    model_ref = serializers.CharField(max_length=500, required=False, default="", allow_blank=True,
+                                      help_text='Local: "demo", a Hugging Face directory or a .gguf file (default '
+                                                "demo). Endpoint: the model name (default: JUDGE_OPENAI_MODEL).")
+    adapter_path = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    base_url = serializers.URLField(max_length=500, required=False, default="", allow_blank=True,
+                                    help_text="Endpoint only (default: JUDGE_OPENAI_BASE_URL).")
+    dimensions = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
+                                       allow_empty=False, max_length=20,
+                                       help_text="Keys of the judge dimensions (default: all six).")
+    pairwise = serializers.BooleanField(default=False)
+    params = JudgeParamsSerializer(required=False)
 
 
 # --- assignments --------------------------------------------------------------------------
@@ -255,7 +309,7 @@ class BlindedCaseSerializer(serializers.Serializer):
 
 class BlindedSlotSerializer(serializers.Serializer):
     letter = serializers.CharField(help_text="A, B, C... in the order shown to the rater.")
-    text = serializers.CharField(help_text='The response as the rater sees it ("(stays silent)" when empty).')
+    text = serializers.CharField(help_text=f'The response as the rater sees it ("{SILENT_TEXT}" when empty).')
 
 
 class BlindedAssignmentSerializer(serializers.ModelSerializer):

@@ -20,6 +20,7 @@ router.register("ratings", views.RatingViewSet, basename="rating")
 router.register("assignments", views.AssignmentViewSet, basename="assignment")
 router.register("generation-jobs", views.GenerationJobViewSet, basename="generation-job")
 router.register("training-jobs", views.TrainingJobViewSet, basename="training-job")
+router.register("judge-jobs", views.JudgeJobViewSet, basename="judge-job")
 
 
 class SchemaView(SpectacularAPIView):

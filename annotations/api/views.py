@@ -1,5 +1,6 @@
 """REST API views: thin viewsets. Reads are querysets (with the joins a page needs);
-writes (queue, cancel, retry a job) go through ``annotations.services.jobs``.
+writes (queue, cancel, retry a job) go through the job services; the errors they raise
+become HTTP answers in :mod:`annotations.http_errors`.
 
 Who gets what:
 - researchers and admins read studies, cases, arms, responses, ratings and jobs
@@ -9,8 +10,6 @@ Who gets what:
 """
 
 from __future__ import annotations
-
-from contextlib import contextmanager
 
 from django.db.models import Prefetch
 from drf_spectacular.utils import (
@@ -22,45 +21,20 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response as ApiResponse
 
 from annotations.api import filters, permissions, serializers
-from annotations.models import (
-    Assignment,
-    Case,
-    GenerationJob,
-    ModelArm,
-    Rating,
-    Response,
-    Study,
-    StudyArm,
-    TrainingJob,
-)
-from annotations.services import jobs as job_services
+from annotations.job_kinds import JOB_KINDS, JobKind
+from annotations.models import Assignment, Case, ModelArm, Rating, Response, Study, StudyArm
+from annotations.services.generation import generation_job_queue
+from annotations.services.jobs import job_cancel, job_retry
+from annotations.services.judging import judge_job_queue
+from annotations.services.training import training_job_queue
 from evalportal.roles import CLINICIAN, user_role
 
 # Token first: an anonymous request then gets 401 with ``WWW-Authenticate: Token``
 # (with session first DRF can only answer 403). Both are accepted either way.
 AUTHENTICATION = (TokenAuthentication, SessionAuthentication)
-
-
-class QueueUnavailableError(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "queue_unavailable"
-    default_detail = "The task queue cannot be reached; nothing was queued."
-
-
-@contextmanager
-def _service_errors():
-    """The job services' refusals as HTTP answers: an unreachable queue is 503 (and the
-    service has left nothing behind), a refused state change or bad request 400."""
-    try:
-        yield
-    except job_services.QueueUnavailable as exc:
-        raise QueueUnavailableError(str(exc)) from exc
-    except job_services.JobStateError as exc:
-        raise ValidationError({"detail": str(exc)}, code="job_state") from exc
 
 
 class _ApiViewSet(viewsets.GenericViewSet):
@@ -187,9 +161,16 @@ _QUEUE_ERRORS = {
 
 
 class _JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet):
+    """Jobs of one kind (:mod:`annotations.job_kinds`): list, read, queue (admins), and
+    cancel or retry (admins) through the services every kind shares."""
+
     permission_classes = [permissions.ResearcherReadsAdminWrites]
+    kind: JobKind
     read_serializer: type
     queue_serializer: type
+
+    def get_queryset(self):
+        return self.kind.model.objects.select_related("study", *self.kind.related).order_by("-created_at", "-id")
 
     def get_serializer_class(self):
         # A POST to the list route queues a job: its form (in the browsable API and in an
@@ -203,86 +184,81 @@ class _JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
-    def _queued(self, queue):
-        with _service_errors():
-            job = queue()
-        return ApiResponse(self.read_serializer(job, context=self.get_serializer_context()).data,
-                           status=status.HTTP_201_CREATED)
+    def _shown(self, job, status_code=status.HTTP_200_OK):
+        return ApiResponse(self.read_serializer(job, context=self.get_serializer_context()).data, status=status_code)
 
-    def _act(self, service):
+    def queue(self, data: dict):
+        raise NotImplementedError
+
+    def create(self, request, *args, **kwargs):
+        return self._shown(self.queue(self._params()), status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
         job = self.get_object()
-        with _service_errors():
-            service(job=job, actor=self.request.user)  # refreshes ``job``
-        return ApiResponse(self.read_serializer(job, context=self.get_serializer_context()).data)
+        job_cancel(job=job, actor=request.user)  # refreshes ``job``
+        return self._shown(job)
+
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        job = self.get_object()
+        job_retry(job=job, actor=request.user)
+        return self._shown(job)
 
 
-_ACTION_SCHEMA = {
-    "cancel": dict(request=None, summary="Cancel a queued or running job (admins)",
-                   description="A queued job stops at once; a running one between chunks, keeping what it wrote."),
-    "retry": dict(request=None, summary="Queue a failed or cancelled job again (admins)",
-                  description="It resumes where it stopped."),
-}
+def _job_schema(kind: JobKind, read, queue):
+    errors = {
+        400: OpenApiResponse(description="Invalid input, or the service refused (e.g. the arm is not in the study)."),
+        403: OpenApiResponse(description="Only admins queue, cancel and retry jobs."),
+        503: OpenApiResponse(description="The task queue (Redis) cannot be reached; nothing was queued."),
+    }
+    label = kind.label.lower()
+    return extend_schema_view(
+        list=extend_schema(summary=f"{kind.label} jobs"),
+        retrieve=extend_schema(summary=f"One {label} job"),
+        create=extend_schema(summary=f"Queue a {label} job (admins)", request=queue, responses={201: read, **errors}),
+        cancel=extend_schema(request=None, summary="Cancel a queued or running job (admins)",
+                             description="A queued job stops at once; a running one between chunks, keeping what "
+                                         "it wrote.", responses={200: read, **errors}),
+        retry=extend_schema(request=None, summary="Queue a failed or cancelled job again (admins)",
+                            description="It resumes where it stopped.", responses={200: read, **errors}),
+    )
 
 
-@extend_schema_view(
-    list=extend_schema(summary="Generation jobs"),
-    retrieve=extend_schema(summary="One generation job"),
-    create=extend_schema(summary="Queue a generation job (admins)", request=serializers.QueueGenerationSerializer,
-                         responses={201: serializers.GenerationJobSerializer, **_QUEUE_ERRORS}),
-    cancel=extend_schema(**_ACTION_SCHEMA["cancel"], responses={200: serializers.GenerationJobSerializer,
-                                                                **_QUEUE_ERRORS}),
-    retry=extend_schema(**_ACTION_SCHEMA["retry"], responses={200: serializers.GenerationJobSerializer,
-                                                              **_QUEUE_ERRORS}),
-)
+@_job_schema(JOB_KINDS["generation"], serializers.GenerationJobSerializer, serializers.QueueGenerationSerializer)
 class GenerationJobViewSet(_JobViewSet):
+    kind = JOB_KINDS["generation"]
     read_serializer = serializers.GenerationJobSerializer
     queue_serializer = serializers.QueueGenerationSerializer
     filterset_class = filters.GenerationJobFilter
-    queryset = GenerationJob.objects.select_related("study", "arm", "created_by").order_by("-created_at", "-id")
 
-    def create(self, request, *args, **kwargs):
-        data = self._params()
+    def queue(self, data: dict):
         decoding = {"max_new_tokens": data["max_new_tokens"]} if "max_new_tokens" in data else None
-        return self._queued(lambda: job_services.job_queue_generation(
-            study=data["study"], arm=data["arm"], cases=data.get("cases"), actor=request.user,
-            decoding_params=decoding, seed=data["seed"]))
-
-    @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
-        return self._act(job_services.job_cancel)
-
-    @action(detail=True, methods=["post"])
-    def retry(self, request, pk=None):
-        return self._act(job_services.job_retry)
+        return generation_job_queue(study=data["study"], arm=data["arm"], cases=data.get("cases"),
+                                    actor=self.request.user, decoding_params=decoding, seed=data["seed"])
 
 
-@extend_schema_view(
-    list=extend_schema(summary="Training jobs"),
-    retrieve=extend_schema(summary="One training job"),
-    create=extend_schema(summary="Queue a LoRA training job (admins)", request=serializers.QueueTrainingSerializer,
-                         responses={201: serializers.TrainingJobSerializer, **_QUEUE_ERRORS}),
-    cancel=extend_schema(**_ACTION_SCHEMA["cancel"], responses={200: serializers.TrainingJobSerializer,
-                                                                **_QUEUE_ERRORS}),
-    retry=extend_schema(**_ACTION_SCHEMA["retry"], responses={200: serializers.TrainingJobSerializer,
-                                                              **_QUEUE_ERRORS}),
-)
+@_job_schema(JOB_KINDS["training"], serializers.TrainingJobSerializer, serializers.QueueTrainingSerializer)
 class TrainingJobViewSet(_JobViewSet):
+    kind = JOB_KINDS["training"]
     read_serializer = serializers.TrainingJobSerializer
     queue_serializer = serializers.QueueTrainingSerializer
     filterset_class = filters.TrainingJobFilter
-    queryset = TrainingJob.objects.select_related("study", "created_by").order_by("-created_at", "-id")
 
-    def create(self, request, *args, **kwargs):
-        data = self._params()
-        return self._queued(lambda: job_services.job_queue_training(
-            study=data["study"], method=data["method"], base_model=data["base_model"], actor=request.user,
-            hyperparameters=dict(data.get("hyperparameters") or {})))
+    def queue(self, data: dict):
+        return training_job_queue(study=data["study"], method=data["method"], base_model=data["base_model"],
+                                  actor=self.request.user, hyperparameters=dict(data.get("hyperparameters") or {}))
 
-    @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
-        return self._act(job_services.job_cancel)
 
-    @action(detail=True, methods=["post"])
-    def retry(self, request, pk=None):
-        return self._act(job_services.job_retry)
+@_job_schema(JOB_KINDS["judge"], serializers.JudgeJobSerializer, serializers.QueueJudgeSerializer)
+class JudgeJobViewSet(_JobViewSet):
+    kind = JOB_KINDS["judge"]
+    read_serializer = serializers.JudgeJobSerializer
+    queue_serializer = serializers.QueueJudgeSerializer
+    filterset_class = filters.JudgeJobFilter
 
+    def queue(self, data: dict):
+        return judge_job_queue(study=data["study"], kind=data["kind"], model_ref=data["model_ref"],
+                               adapter_path=data["adapter_path"], base_url=data["base_url"],
+                               dimensions=data.get("dimensions"), pairwise=data["pairwise"],
+                               params=dict(data.get("params") or {}), actor=self.request.user)

@@ -1,5 +1,7 @@
 from django.db import models
 
+from modeling.data import TRAINABLE_ARMS
+
 
 class ModelArm(models.Model):
     """A model configuration compared in studies: base model + optional adapter + prompting."""
@@ -27,3 +29,7 @@ class ModelArm(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The methods a training job can train (the arm it makes gets the same method).
+TRAINING_METHODS = [(value, label) for value, label in ModelArm.Method.choices if value in TRAINABLE_ARMS]

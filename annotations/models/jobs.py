@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from annotations.models.arm import TRAINING_METHODS, ModelArm
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -8,6 +10,10 @@ class JobStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class JobBase(models.Model):
@@ -37,6 +43,14 @@ class JobBase(models.Model):
     def progress_percent(self) -> float:
         return 100.0 * self.progress_done / self.progress_total if self.progress_total else 0.0
 
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_retryable(self) -> bool:
+        return self.status in RETRYABLE_STATUSES
+
 
 class GenerationJob(JobBase):
     study = models.ForeignKey("annotations.Study", on_delete=models.CASCADE, related_name="generation_jobs")
@@ -51,10 +65,14 @@ class GenerationJob(JobBase):
     def __str__(self) -> str:
         return f"generation #{self.pk} ({self.arm})"
 
+    @property
+    def summary(self) -> str:
+        return self.arm.name
+
 
 class TrainingJob(JobBase):
     study = models.ForeignKey("annotations.Study", on_delete=models.CASCADE, related_name="training_jobs")
-    method = models.CharField(max_length=20, choices=[("behavior_sft", "BehaviorSFT"), ("general_sft", "GeneralSFT")])
+    method = models.CharField(max_length=20, choices=TRAINING_METHODS)
     base_model = models.CharField(max_length=500)
     hyperparameters = models.JSONField(default=dict, blank=True)
     loss_history = models.JSONField(default=list, blank=True)
@@ -67,3 +85,8 @@ class TrainingJob(JobBase):
 
     def __str__(self) -> str:
         return f"training #{self.pk} ({self.method})"
+
+    @property
+    def summary(self) -> str:
+        made = f" → {self.result_arm.name}" if self.result_arm_id else ""
+        return f"{ModelArm.Method(self.method).label} on {self.base_model}{made}"

@@ -1,4 +1,4 @@
-"""Automatic judging (issue 8): a judge job scores a study's responses with an LLM judge
+"""Automatic judging: a judge job scores a study's responses with an LLM judge
 (G-Eval, :mod:`modeling.judge`). Judge output is for researchers and admins only: no
 clinician page ever reads these tables."""
 
@@ -39,6 +39,11 @@ class JudgeJob(JobBase):
 
     def __str__(self) -> str:
         return f"judge #{self.pk} ({self.model_ref})"
+
+    @property
+    def summary(self) -> str:
+        pairwise = ", pairwise" if self.pairwise else ""
+        return f"{self.model_ref} judging {len(self.dimensions)} dimensions{pairwise}"
 
     @property
     def dimension_keys(self) -> list[str]:
@@ -99,6 +104,7 @@ class JudgeComparison(models.Model):
 
     @property
     def consistent(self) -> bool | None:
-        if self.prob_a_first is None or self.prob_a_second is None or 0.5 in (self.prob_a_first, self.prob_a_second):
-            return None
-        return (self.prob_a_first > 0.5) == (self.prob_a_second > 0.5)
+        """Same preference in both orders; None when either order gives none."""
+        from modeling.judge.scoring import is_consistent
+
+        return is_consistent(self.prob_a_first, self.prob_a_second)

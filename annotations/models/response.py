@@ -1,5 +1,7 @@
 from django.db import models
 
+from modeling.behavior import shown_text
+
 
 class Response(models.Model):
     """One arm's response to one case. ``text`` is what raters see (behavior token stripped)."""
@@ -32,4 +34,4 @@ class Response(models.Model):
 
     @property
     def display_text(self) -> str:
-        return self.text.strip() or "(stays silent)"
+        return shown_text(self.text)

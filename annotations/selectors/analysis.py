@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from annotations.models import Preference, Rating, Response, Study
+from annotations.models import Preference, Rating, Study
 from annotations.rubric import CATEGORICAL, FLAG, LIKERT
+from annotations.selectors.responses import newest_responses
 
 RATING_COLUMNS = ["assignment_id", "case_id", "rater_id", "arm", "slot", "dimension", "score", "choice",
                   "category", "task"]
@@ -51,17 +52,13 @@ def rating_frames(study: Study, *, current_only: bool = True) -> tuple[pd.DataFr
 def automatic_records(study: Study) -> dict[str, list[dict]]:
     """Per arm, the newest response to each test case with what BehaviorBench scoring needs."""
     arms = list(study.study_arms.select_related("arm").values_list("arm_id", "arm__name"))
-    newest: dict[tuple[int, int], dict] = {}
-    rows = (Response.objects.filter(case__study=study, case__split="test", arm_id__in=[a for a, _ in arms])
-            .order_by("case_id", "arm_id", "created_at", "id")
-            .values("case_id", "arm_id", "text", "predicted_behavior", "completion_tokens", "case__external_id",
+    rows = (newest_responses(study, arm_ids=[a for a, _ in arms]).order_by("case_id", "arm_id")
+            .values("arm_id", "text", "predicted_behavior", "completion_tokens", "case__external_id",
                     "case__task", "case__gold_label", "case__gold_behavior", "case__label_space", "case__question"))
-    for row in rows:
-        newest[(row["case_id"], row["arm_id"])] = row
     names = dict(arms)
     by_arm: dict[str, list[dict]] = {name: [] for _, name in arms}
-    for (_, arm_id), row in sorted(newest.items()):
-        by_arm[names[arm_id]].append({
+    for row in rows.iterator(chunk_size=20000):
+        by_arm[names[row["arm_id"]]].append({
             "external_id": row["case__external_id"], "task": row["case__task"], "gold_label": row["case__gold_label"],
             "gold_behavior": row["case__gold_behavior"], "label_space": row["case__label_space"],
             "question": row["case__question"], "text": row["text"],

@@ -9,20 +9,20 @@ from functools import cache
 
 from django.db import connection
 
+from annotations.errors import NotFound
 from annotations.models import Assignment, Case, Response, Study
-from annotations.rating_form import field_name, slot_letter
+from annotations.rating_input import field_name, slot_letter
 from annotations.rubric import FLAG
 from evalportal import sql
+from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, shown_text
 
-# Belt and braces: the generation engine strips a leading token; any left anywhere in the
-# text is removed before a clinician sees it.
-BEHAVIOR_TOKEN_STRINGS = ("<|reactive|>", "<|balanced|>", "<|proactive|>")
+MAX_BIGINT = 2**63 - 1
 
 
 def blind_text(text: str) -> str:
-    for token in BEHAVIOR_TOKEN_STRINGS:
-        text = text.replace(token, "")
-    return text.strip() or "(stays silent)"
+    """A response as a clinician sees it. Belt and braces: the generation engine already
+    strips a leading behavior token; any token string left anywhere is removed here."""
+    return shown_text(DEFAULT_BEHAVIOR_TOKENS.strip(text))
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class RatingPage:
 # The rating page is the portal's hottest page. Its reads are plain SQL, built once per
 # process from the models' table and column names: composed with the ORM on every request,
 # the same reads (then three queries) cost about 5 ms to compile against under 1 ms to run
-# (measured on PostgreSQL; the README has the figures).
+# (measured on PostgreSQL; ARCHITECTURE.md has the figures).
 
 def _progress_sql() -> str:
     """A rater's assignments submitted (``done``), still to do (``left_to_do``) and under
@@ -92,6 +92,27 @@ def _page_sql(n_slots: int) -> str:
 def _json(value):
     """JSON columns arrive as text on both PostgreSQL (as Django configures psycopg) and SQLite."""
     return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+@cache
+def _assignment_for_rater_sql() -> str:
+    return (f"SELECT {sql.all_columns(Assignment)} FROM {sql.table(Assignment)} WHERE {sql.pk(Assignment)} = %s "
+            f"AND {sql.column(Assignment, 'rater')} = %s")
+
+
+def assignment_for_rater(*, assignment_id, rater) -> Assignment:
+    """The rater's own assignment; anyone else's (or none) is NotFound, never a refusal
+    that would confirm it exists. Its study and case load when first used."""
+    try:
+        assignment_id = int(assignment_id)
+    except (ValueError, TypeError):
+        raise NotFound("No such assignment.") from None
+    if not 0 < assignment_id <= MAX_BIGINT:  # the database would refuse it rather than find nothing
+        raise NotFound("No such assignment.")
+    found = next(iter(Assignment.objects.raw(_assignment_for_rater_sql(), [assignment_id, rater.pk])), None)
+    if found is None:
+        raise NotFound("No such assignment.")
+    return found
 
 
 def rater_queue_summary(rater) -> dict:

@@ -2,7 +2,21 @@ from __future__ import annotations
 
 from django.db.models import Count, Q
 
-from annotations.models import Assignment, Study
+from annotations.errors import NotFound
+from annotations.models import Assignment, Study, StudyAnalysis
+
+
+def study_get(slug: str) -> Study:
+    """The study called ``slug``; NotFound otherwise."""
+    study = Study.objects.filter(slug=slug).first()
+    if study is None:
+        raise NotFound("No such study.")
+    return study
+
+
+def study_analysis(study: Study) -> StudyAnalysis | None:
+    """The stored result of the study's last aggregation, if any."""
+    return StudyAnalysis.objects.filter(study=study).first()
 
 
 def study_overview():

@@ -13,9 +13,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from annotations.errors import QueueUnavailable
+from annotations.job_kinds import DEFAULT_QUEUE
 from annotations.models import Study, StudyAnalysis
+from annotations.selectors.studies import study_progress
+from annotations.services.queue import task_send
 
 logger = logging.getLogger(__name__)
+
+AGGREGATE_TASK = "annotations.tasks.aggregation.aggregate_study"
 
 DEBOUNCE_S = getattr(settings, "AGGREGATION_DEBOUNCE_S", 20)
 BROKER_RETRY_AFTER_S = 30
@@ -29,14 +35,9 @@ def _queue_task(study_id: int, countdown: float) -> bool:
     global _broker_down_until
     if time.monotonic() < _broker_down_until:
         return False
-    from annotations.tasks import aggregate_study
-    from evalportal.celery import app
-
     try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=2)
-            aggregate_study.apply_async(args=[study_id], countdown=countdown, connection=connection, retry=False)
-    except Exception as exc:
+        task_send(AGGREGATE_TASK, args=[study_id], queue=DEFAULT_QUEUE, countdown=countdown, timeout=2)
+    except QueueUnavailable as exc:
         _broker_down_until = time.monotonic() + BROKER_RETRY_AFTER_S
         logger.warning("aggregation of study %s not queued (%s); will retry later", study_id, exc)
         return False
@@ -68,6 +69,24 @@ def aggregation_resume_pending(*, study: Study) -> None:
         aggregation_request(study_id=study.pk, countdown=0)
 
 
+def study_aggregate_run(*, study_id: int) -> str:
+    """The aggregation task's work: recompute, record a failure, queue again if
+    submissions arrived meanwhile."""
+    study = Study.objects.filter(pk=study_id).first()
+    if study is None:
+        return "gone"
+    StudyAnalysis.objects.filter(study=study).update(queued_at=None)
+    try:
+        analysis = study_aggregate(study=study)
+    except Exception as exc:
+        logger.exception("aggregation of study %s failed", study_id)
+        StudyAnalysis.objects.filter(study=study).update(error=f"{exc.__class__.__name__}: {exc}")
+        return "failed"
+    if analysis.stale:
+        aggregation_request(study_id=study_id)
+    return f"{analysis.n_ratings} ratings in {analysis.compute_seconds}s"
+
+
 def study_aggregate(*, study: Study, n_boot: int = 1000) -> StudyAnalysis:
     """Compute and store the study's full analysis (statistics and automatic metrics)."""
     from annotations.analysis import summarize_study
@@ -94,7 +113,7 @@ def study_aggregate(*, study: Study, n_boot: int = 1000) -> StudyAnalysis:
                             "silent": sum(1 for r in records if not (r["text"] or "").strip())}
         automatic[arm] = scores
     result["automatic"] = automatic
-    result["progress"] = _progress(study)
+    result["progress"] = study_progress(study)
     seconds = time.perf_counter() - started
     with transaction.atomic():
         analysis, _ = StudyAnalysis.objects.select_for_update().get_or_create(study=study)
@@ -105,9 +124,3 @@ def study_aggregate(*, study: Study, n_boot: int = 1000) -> StudyAnalysis:
         analysis.error = ""
         analysis.save()
     return analysis
-
-
-def _progress(study: Study) -> dict:
-    from annotations.selectors.studies import study_progress
-
-    return study_progress(study)

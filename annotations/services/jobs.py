@@ -1,121 +1,76 @@
-"""Generation and training jobs: queue, start, progress, finish, cancel, retry.
+"""The life of a job of any kind (:mod:`annotations.job_kinds`): queue, cancel, retry,
+and the frame every job's runner works in (start, progress, finish).
 
-A job row is only ever left "queued" when its Celery message was accepted by the broker;
-if the broker cannot be reached the row is removed again and the admin is told.
+A job row is only ever left "queued" when its Celery message was accepted by the broker:
+the message is sent once the job's transaction has committed, and if the broker cannot
+be reached the row is removed again (a retry is marked failed) and the caller gets
+:class:`~annotations.errors.QueueUnavailable`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import traceback as traceback_module
-from collections.abc import Iterable
+from collections.abc import Callable
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.models import Case, GenerationJob, JobStatus, ModelArm, Study, StudyArm, TrainingJob
+from annotations import worker_models
+from annotations.errors import JobStateError, QueueUnavailable
+from annotations.job_kinds import job_kind, kind_of
+from annotations.models import JobStatus
+from annotations.models.jobs import ACTIVE_STATUSES, RETRYABLE_STATUSES, JobBase
 from annotations.services.audit import audit_record
+from annotations.services.queue import task_send
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DECODING = {"max_new_tokens": 160, "do_sample": False}
-DEFAULT_TRAINING = {"epochs": 3, "learning_rate": 2e-4, "lora_r": 16, "seed": 0}
-ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+PROGRESS_EVERY_S = 1.0
 
 
-class QueueUnavailable(RuntimeError):
-    """The task queue (Redis) could not be reached; nothing was queued."""
+def _creator(actor):
+    return actor if actor is not None and actor.pk else None
 
 
-class JobStateError(ValueError):
-    pass
+def job_enqueue(*, job: JobBase, actor, action: str) -> None:
+    """Send ``job`` to its kind's task once the current transaction commits (call inside
+    it). If the broker is unreachable the job is undone and QueueUnavailable raised."""
+    kind = kind_of(job)
+
+    def send() -> None:
+        try:
+            task_id = task_send(kind.task, args=[job.pk], queue=kind.queue)
+        except QueueUnavailable:
+            if action == "retry":
+                kind.model.objects.filter(pk=job.pk).update(
+                    status=JobStatus.FAILED, error="Retry not queued: the task queue was unreachable.")
+            else:
+                kind.model.objects.filter(pk=job.pk).delete()
+            raise
+        kind.model.objects.filter(pk=job.pk).update(celery_task_id=task_id)
+        job.celery_task_id = task_id
+        audit_record(actor=actor, action=f"{kind.audit_prefix}.{action}", obj=job, summary=str(job),
+                     after={"task": task_id})
+
+    transaction.on_commit(send)
 
 
-def _send(task, job) -> str:
-    """Hand the job to Celery without retrying for minutes when Redis is down."""
-    from evalportal.celery import app
-
-    try:
-        with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=3)
-            result = task.apply_async(args=[job.pk], connection=connection, retry=False)
-    except Exception as exc:  # kombu raises OperationalError, ConnectionError, socket errors...
-        raise QueueUnavailable(
-            f"The task queue at {_redacted(app.conf.broker_url)} cannot be reached ({exc.__class__.__name__}: "
-            f"{exc}). Nothing was queued; start Redis (or check REDIS_URL) and try again.") from exc
-    return result.id
-
-
-def _redacted(url: str) -> str:
-    from kombu.utils.url import maybe_sanitize_url
-
-    return maybe_sanitize_url(url or "")
-
-
-def _enqueue(job, task, *, actor, action: str) -> None:
-    """Commit the job, then send it; if sending fails, undo the job so nothing is orphaned."""
-    try:
-        task_id = _send(task, job)
-    except QueueUnavailable:
-        if action.endswith(".retry"):
-            type(job).objects.filter(pk=job.pk).update(status=JobStatus.FAILED,
-                                                       error="Retry not queued: the task queue was unreachable.")
-        else:
-            job.delete()
-        raise
-    type(job).objects.filter(pk=job.pk).update(celery_task_id=task_id)
-    job.celery_task_id = task_id
-    audit_record(actor=actor, action=action, obj=job, summary=str(job), after={"task": task_id})
-
-
-def job_queue_generation(*, study: Study, arm: ModelArm, cases: Iterable[Case] | None = None, actor=None,
-                         decoding_params: dict | None = None, seed: int = 0) -> GenerationJob:
-    """Queue generation of ``arm``'s responses for ``cases`` (default: the study's test cases)."""
-    from annotations.tasks import run_generation_job
-
-    if not StudyArm.objects.filter(study=study, arm=arm).exists():
-        raise JobStateError(f"Arm {arm.name!r} is not part of study {study.slug!r}.")
-    case_ids = ([c.pk for c in cases] if cases is not None
-                else list(study.cases.filter(split=Case.Split.TEST).values_list("pk", flat=True)))
-    if not case_ids:
-        raise JobStateError("No cases to generate for.")
-    if Case.objects.filter(pk__in=case_ids).exclude(study=study).exists():
-        raise JobStateError("Some cases belong to another study.")
-    decoding = {**DEFAULT_DECODING, **(arm.decoding_params or {}), **(decoding_params or {})}
-    with transaction.atomic():
-        job = GenerationJob.objects.create(study=study, arm=arm, created_by=actor if actor and actor.pk else None,
-                                           decoding_params=decoding, seed=seed, progress_total=len(case_ids))
-        job.cases.set(case_ids)
-    _enqueue(job, run_generation_job, actor=actor, action="job.generation.queue")
+def job_create(*, kind_name: str, actor, **fields) -> JobBase:
+    """Create a job of the kind called ``kind_name`` with ``fields`` and queue it (inside
+    the caller's transaction)."""
+    job = job_kind(kind_name).model.objects.create(created_by=_creator(actor), **fields)
+    job_enqueue(job=job, actor=actor, action="queue")
     return job
 
 
-def job_queue_training(*, study: Study, method: str, base_model: str = "demo", actor=None,
-                       hyperparameters: dict | None = None) -> TrainingJob:
-    """Queue LoRA training (BehaviorSFT or GeneralSFT) on the study's training split."""
-    from annotations.tasks import run_training_job
-
-    if method not in ("behavior_sft", "general_sft"):
-        raise JobStateError(f"Unknown training method {method!r}; use behavior_sft or general_sft.")
-    n_train = study.cases.filter(split=Case.Split.TRAIN).count()
-    if not n_train:
-        raise JobStateError(f"Study {study.slug!r} has no cases in its training split.")
-    params = {**DEFAULT_TRAINING, **(hyperparameters or {})}
-    job = TrainingJob.objects.create(study=study, method=method, base_model=base_model, hyperparameters=params,
-                                     created_by=actor if actor and actor.pk else None)
-    _enqueue(job, run_training_job, actor=actor, action="job.training.queue")
-    return job
-
-
-def job_cancel(*, job, actor=None) -> None:
+def job_cancel(*, job: JobBase, actor=None) -> None:
     """Ask a job to stop. A queued job stops at once; a running one between chunks,
     keeping what it wrote."""
-    from evalportal.celery import app
-
     with transaction.atomic():
         locked = type(job).objects.select_for_update().get(pk=job.pk)
-        if locked.status not in ACTIVE:
+        if locked.status not in ACTIVE_STATUSES:
             raise JobStateError(f"Job {job.pk} is {locked.status}; only queued or running jobs can be cancelled.")
         locked.cancel_requested = True
         fields = ["cancel_requested"]
@@ -123,8 +78,10 @@ def job_cancel(*, job, actor=None) -> None:
             locked.status, locked.finished_at = JobStatus.CANCELLED, timezone.now()
             fields += ["status", "finished_at"]
         locked.save(update_fields=fields)
-        audit_record(actor=actor, action="job.cancel", obj=locked, summary=str(locked))
+        audit_record(actor=actor, action=f"{kind_of(job).audit_prefix}.cancel", obj=locked, summary=str(locked))
     if locked.status == JobStatus.CANCELLED and locked.celery_task_id:
+        from evalportal.celery import app
+
         try:
             app.control.revoke(locked.celery_task_id)
         except Exception:  # the task checks the flag anyway
@@ -132,33 +89,26 @@ def job_cancel(*, job, actor=None) -> None:
     job.refresh_from_db()
 
 
-def job_retry(*, job, actor=None) -> None:
-    """Queue a failed or cancelled job again; it resumes where it stopped."""
-    from annotations.tasks import run_generation_job, run_training_job
-
-    task = run_generation_job if isinstance(job, GenerationJob) else run_training_job
-    job_requeue(job=job, task=task, actor=actor,
-                action=f"job.{'generation' if task is run_generation_job else 'training'}.retry")
-
-
-def job_requeue(*, job, task, actor, action: str) -> None:
-    """Put a failed or cancelled job of any kind back in the queue under ``task``."""
+def job_retry(*, job: JobBase, actor=None) -> None:
+    """Queue a failed or cancelled job again, to its own kind's task; it resumes where it
+    stopped."""
     with transaction.atomic():
         locked = type(job).objects.select_for_update().get(pk=job.pk)
-        if locked.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+        if locked.status not in RETRYABLE_STATUSES:
             raise JobStateError(f"Job {job.pk} is {locked.status}; only failed or cancelled jobs can be retried.")
         locked.status, locked.cancel_requested = JobStatus.QUEUED, False
         locked.error = locked.traceback = ""
         locked.finished_at = None
         locked.save(update_fields=["status", "cancel_requested", "error", "traceback", "finished_at"])
-    _enqueue(locked, task, actor=actor, action=action)
+        job_enqueue(job=locked, actor=actor, action="retry")
     job.refresh_from_db()
 
 
-# --- called by the tasks -------------------------------------------------------------------
+# --- the runner's side ---------------------------------------------------------------------
 
-def job_start(*, model, job_id: int, worker_host: str, device_name: str):
-    """Mark a job running; returns None when it should not run (cancelled, finished, gone)."""
+def job_start(*, model: type[JobBase], job_id: int) -> JobBase | None:
+    """Mark a job running on this worker; None when it should not run (cancelled,
+    finished, gone)."""
     with transaction.atomic():
         job = model.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
@@ -169,14 +119,14 @@ def job_start(*, model, job_id: int, worker_host: str, device_name: str):
             return None
         job.status = JobStatus.RUNNING
         job.started_at = job.started_at or timezone.now()
-        job.worker_host, job.device_name = worker_host, device_name
+        job.worker_host, job.device_name = worker_models.worker_host(), worker_models.device_name()
         job.attempts += 1
         job.save(update_fields=["status", "started_at", "worker_host", "device_name", "attempts"])
     return job
 
 
-def job_progress(*, job, done: int | None = None, total: int | None = None, tokens_per_s: float | None = None,
-                 eta_s: float | None = None, **extra) -> bool:
+def job_progress(*, job: JobBase, done: int | None = None, total: int | None = None,
+                 tokens_per_s: float | None = None, eta_s: float | None = None, **extra) -> bool:
     """Store progress; returns True when the job was asked to stop."""
     updates = {k: v for k, v in {"progress_done": done, "progress_total": total, "tokens_per_s": tokens_per_s,
                                  "eta_s": eta_s, **extra}.items() if v is not None}
@@ -185,7 +135,7 @@ def job_progress(*, job, done: int | None = None, total: int | None = None, toke
     return type(job).objects.filter(pk=job.pk, cancel_requested=True).exists()
 
 
-def job_finish(*, job, status: str, error: BaseException | None = None) -> None:
+def job_finish(*, job: JobBase, status: str, error: BaseException | None = None) -> None:
     updates = {"status": status, "finished_at": timezone.now()}
     if error is not None:
         updates["error"] = f"{error.__class__.__name__}: {error}"[:5000]
@@ -196,22 +146,45 @@ def job_finish(*, job, status: str, error: BaseException | None = None) -> None:
     audit_record(actor=None, action=f"job.{status}", obj=job, summary=f"{job}: {updates.get('error', status)}")
 
 
-def training_register_arm(*, job: TrainingJob, adapter_dir: str, checkpoint_hash: str) -> ModelArm:
-    """The trained adapter becomes a new arm of the study (once, however often the task ran)."""
-    names = {"behavior_sft": "BehaviorSFT", "general_sft": "GeneralSFT"}
-    with transaction.atomic():
-        arm, _ = ModelArm.objects.get_or_create(
-            name=f"{names[job.method]} (training job {job.pk})",
-            defaults={"method": job.method, "base_model": job.base_model, "adapter_path": adapter_dir,
-                      "uses_behavior_tokens": job.method == "behavior_sft", "checkpoint_hash": checkpoint_hash,
-                      "decoding_params": dict(DEFAULT_DECODING),
-                      "description": f"Trained by job {job.pk} on study {job.study.slug}'s training split."},
-        )
-        position = StudyArm.objects.filter(study=job.study).count()
-        StudyArm.objects.get_or_create(study=job.study, arm=arm, defaults={"position": position})
-        TrainingJob.objects.filter(pk=job.pk).update(result_arm=arm, adapter_path=adapter_dir)
-    return arm
+class JobProgress:
+    """A ``modeling`` progress callback that writes to the job at most once a second and
+    reads the job's cancel flag with each write (:attr:`stop`)."""
+
+    def __init__(self, job: JobBase, offset: int = 0):
+        self.job, self.offset = job, offset
+        self.last, self.stop = 0.0, False
+        self.losses: list[float] = []
+
+    def __call__(self, progress) -> None:
+        if progress.loss is not None and len(self.losses) < progress.done:
+            self.losses.append(round(progress.loss, 5))
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY_S and progress.done < progress.total:
+            return
+        self.last = now
+        extra = {"loss_history": list(self.losses)} if self.losses else {}
+        self.stop = job_progress(
+            job=self.job, done=self.offset + progress.done, total=self.offset + progress.total,
+            tokens_per_s=round(progress.tokens_per_s, 2), eta_s=progress.eta_s, **extra)
 
 
-def adapter_dir_for(job: TrainingJob) -> str:
-    return str(settings.EVALPORTAL_ADAPTER_DIR / f"{job.study.slug}-{job.method}-job{job.pk}")
+def job_run(*, kind_name: str, job_id: int, work: Callable[[JobBase], bool]) -> str:
+    """Run ``work(job)`` as job ``job_id`` of the kind ``kind_name``: mark it running, then succeeded,
+    cancelled (``work`` returned False, or training raised ``Cancelled``) or failed (with
+    its error and traceback). Returns what happened, for the task's result."""
+    from modeling.progress import Cancelled
+
+    job = job_start(model=job_kind(kind_name).model, job_id=job_id)
+    if job is None:
+        return "skipped"
+    try:
+        finished = work(job)
+    except Cancelled:
+        finished = False
+    except Exception as exc:
+        logger.exception("%s job %s failed", kind_name, job_id)
+        job_finish(job=job, status=JobStatus.FAILED, error=exc)
+        return "failed"
+    status = JobStatus.SUCCEEDED if finished else JobStatus.CANCELLED
+    job_finish(job=job, status=status)
+    return str(status)

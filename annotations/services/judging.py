@@ -1,43 +1,39 @@
-"""Judge jobs (issue 8): queue, retry and cancel through the generation jobs' machinery
-(:mod:`annotations.services.jobs`), write judge scores idempotently per
-(job, response, dimension), and analyse them against the clinicians' ratings.
+"""Judge jobs: an LLM judge (:mod:`modeling.judge`) scores a study's responses on a GPU
+worker or through an OpenAI-compatible endpoint. Queued here; :func:`judge_job_run`
+writes scores idempotently per (job, response, dimension) and comparisons per (job,
+pair, dimension), so a retried job asks only what is missing, then analyses the scores
+against the clinicians' ratings (:mod:`annotations.services.judge_analysis`).
 
 Judge output is researcher-only: nothing here is read by a clinician page."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
 
-import pandas as pd
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
-from django.utils import timezone
 
-from annotations.models import Case, Rating, Response, Study, StudyArm
+from annotations import worker_models
+from annotations.errors import JobStateError
+from annotations.models import Response, Study, StudyArm
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
-from annotations.services import jobs as job_services
-from annotations.services.jobs import JobStateError, QueueUnavailable
+from annotations.selectors.responses import newest_responses
+from annotations.services.jobs import JobProgress, job_create, job_progress, job_run
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "JobStateError", "QueueUnavailable", "judge_analyse", "judge_comparisons_write", "judge_frames",
-    "judge_job_cancel", "judge_job_queue", "judge_job_retry", "judge_pairs", "judge_responses_for",
-    "judge_scores_write", "judge_setting",
-]
-
 DEFAULT_PARAMS = {"use_reference": False, "logprobs": "auto", "top_logprobs": 20, "n_samples": 10,
                   "temperature": 1.0, "concurrency": 4, "pairwise_dimensions": ["overall"]}
-KINDS = (JudgeJob.Kind.LOCAL, JudgeJob.Kind.OPENAI)
 
 
 def judge_setting(name: str, default: str = "") -> str:
     """A judge setting: Django settings first, then the environment (so a worker can be
-    configured without touching settings.py), then ``default``."""
+    configured without touching the settings), then ``default``."""
     value = getattr(settings, name, None)
     if value in (None, ""):
         value = os.environ.get(name, "")
@@ -49,14 +45,8 @@ def judge_setting(name: str, default: str = "") -> str:
 def judge_responses_for(study: Study, arms: Iterable | None = None) -> list[int]:
     """Ids of the newest response of each study arm to each test case (what the
     clinicians compare)."""
-    arm_ids = [a.pk if hasattr(a, "pk") else a for a in arms] if arms is not None else \
-        list(StudyArm.objects.filter(study=study).values_list("arm_id", flat=True))
-    newest: dict[tuple[int, int], int] = {}
-    rows = (Response.objects.filter(case__study=study, case__split=Case.Split.TEST, arm_id__in=arm_ids)
-            .order_by("case_id", "arm_id", "created_at", "id").values_list("case_id", "arm_id", "id"))
-    for case_id, arm_id, response_id in rows:
-        newest[(case_id, arm_id)] = response_id
-    return sorted(newest.values())
+    arm_ids = [a.pk if hasattr(a, "pk") else a for a in arms] if arms is not None else None
+    return sorted(newest_responses(study, arm_ids=arm_ids).values_list("id", flat=True))
 
 
 def judge_pairs(responses: Sequence[Response], study: Study) -> list[tuple[Response, Response]]:
@@ -73,20 +63,19 @@ def judge_pairs(responses: Sequence[Response], study: Study) -> list[tuple[Respo
     return pairs
 
 
-# -- queue, retry, cancel -----------------------------------------------------------------------
+# -- queue ----------------------------------------------------------------------------------------
 
 def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref: str = "",
                     dimensions: Sequence | None = None, pairwise: bool = False, params: dict | None = None,
                     base_url: str = "", adapter_path: str = "", responses: Iterable | None = None,
                     actor=None) -> JudgeJob:
     """Queue a judge job over ``responses`` (default: the newest response of each study
-    arm to each test case) on queue ``gpu``. Raises JobStateError for a bad request and
-    QueueUnavailable (leaving no job) when the broker is down."""
-    from annotations.judge_tasks import run_judge_job
+    arm to each test case). Raises JobStateError for a bad request and QueueUnavailable
+    (leaving no job) when the broker is down."""
     from modeling.judge import resolve_dimensions
 
-    if kind not in KINDS:
-        raise JobStateError(f"Unknown judge kind {kind!r}; use local or openai.")
+    if kind not in JudgeJob.Kind.values:
+        raise JobStateError(f"Unknown judge kind {kind!r}; use {' or '.join(JudgeJob.Kind.values)}.")
     if kind == JudgeJob.Kind.OPENAI:
         model_ref = model_ref or judge_setting("JUDGE_OPENAI_MODEL")
         if not model_ref:
@@ -113,30 +102,104 @@ def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref:
     merged = {**DEFAULT_PARAMS, **(params or {})}
     merged["pairwise_dimensions"] = [d.key for d in pair_dims] or merged["pairwise_dimensions"]
     with transaction.atomic():
-        job = JudgeJob.objects.create(
-            study=study, kind=kind, model_ref=model_ref, adapter_path=adapter_path, base_url=base_url,
-            dimensions=[d.as_dict() for d in dims], pairwise=pairwise, params=merged,
-            created_by=actor if actor and actor.pk else None,
-            progress_total=len(chosen) * len(dims) + 2 * n_pairs * len(pair_dims))
+        job = job_create(kind_name="judge", actor=actor, study=study, kind=kind, model_ref=model_ref,
+                         adapter_path=adapter_path, base_url=base_url, dimensions=[d.as_dict() for d in dims],
+                         pairwise=pairwise, params=merged,
+                         progress_total=len(chosen) * len(dims) + 2 * n_pairs * len(pair_dims))
         job.responses.set([r.pk for r in chosen])
-    job_services._enqueue(job, run_judge_job, actor=actor, action="job.judge.queue")
     return job
 
 
-def judge_job_retry(*, job: JudgeJob, actor=None) -> None:
-    """Queue a failed or cancelled judge job again; it resumes where it stopped (the
-    scores already written are kept and not asked again)."""
-    from annotations.judge_tasks import run_judge_job
+# -- run ------------------------------------------------------------------------------------------
 
-    job_services.job_requeue(job=job, task=run_judge_job, actor=actor, action="job.judge.retry")
+def judge_for_job(job: JudgeJob):
+    """The :class:`modeling.judge.Judge` a job asks for. A local model is the worker's
+    one kept model (:mod:`annotations.worker_models`); an endpoint's base URL is the
+    job's or the ``JUDGE_OPENAI_BASE_URL`` setting, its API key the
+    ``JUDGE_OPENAI_API_KEY`` setting (never stored with the job)."""
+    from modeling.judge import LocalJudge, OpenAIJudge
+
+    params = job.params or {}
+    if job.kind == JudgeJob.Kind.LOCAL:
+        loaded = worker_models.loaded_model(job.model_ref, job.adapter_path or None)
+        return LocalJudge(loaded, token_budget=params.get("token_budget"), max_batch_size=params.get("max_batch_size"),
+                          use_reference=bool(params.get("use_reference")))
+    logprobs = params.get("logprobs", "auto")
+    return OpenAIJudge(job.model_ref, job.base_url or judge_setting("JUDGE_OPENAI_BASE_URL") or None,
+                       judge_setting("JUDGE_OPENAI_API_KEY") or None,
+                       logprobs=logprobs if logprobs in (True, False, "auto") else "auto",
+                       top_logprobs=int(params.get("top_logprobs", 20)), n_samples=int(params.get("n_samples", 10)),
+                       temperature=float(params.get("temperature", 1.0)),
+                       concurrency=int(params.get("concurrency", 4)),
+                       timeout=float(params.get("timeout_s", 60)), max_retries=int(params.get("max_retries", 2)),
+                       use_reference=bool(params.get("use_reference")))
 
 
-def judge_job_cancel(*, job: JudgeJob, actor=None) -> None:
-    """Ask a judge job to stop (at once when queued, between batches when running)."""
-    job_services.job_cancel(job=job, actor=actor)
+class _Phase:
+    """Maps one phase's progress (scores, then comparisons) onto the job's progress."""
+
+    def __init__(self, writer: JobProgress, offset: int, total: int, started: float):
+        self.writer, self.offset, self.total, self.started = writer, offset, total, started
+
+    def __call__(self, progress) -> None:
+        done = self.offset + progress.done
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed / done * max(self.total - done, 0) if done else None
+        self.writer(dataclasses.replace(progress, done=done, total=self.total, eta_s=eta))
 
 
-# -- writes (called by the task) ------------------------------------------------------------------
+def judge_job_run(*, job_id: int) -> str:
+    return job_run(kind_name="judge", job_id=job_id, work=_judge)
+
+
+def _judge(job: JudgeJob) -> bool:
+    from annotations.services.judge_analysis import judge_analyse
+    from modeling.judge import PairRequest, ScoreRequest, resolve_dimensions
+
+    dims = resolve_dimensions(job.dimensions)
+    pair_dims = resolve_dimensions(job.params.get("pairwise_dimensions") or ["overall"]) if job.pairwise else []
+    use_reference = bool(job.params.get("use_reference"))
+    responses = list(job.responses.select_related("case", "arm").order_by("pk"))
+    cases = {r.case_id: r.case.as_case_dict() for r in responses}
+    scored = set(JudgeScore.objects.filter(job=job).values_list("response_id", "dimension"))
+    score_todo = [ScoreRequest(key=str(r.pk), case=cases[r.case_id], response=r.text, dimension=d,
+                               reference=cases[r.case_id].get("reference_response") if use_reference else None)
+                  for r in responses for d in dims if (r.pk, d.key) not in scored]
+    compared = set(JudgeComparison.objects.filter(job=job).values_list("response_a_id", "response_b_id", "dimension"))
+    pair_todo = [PairRequest(key=f"{a.pk}:{b.pk}", case=cases[a.case_id], response_a=a.text, response_b=b.text,
+                             dimension=d)
+                 for a, b in judge_pairs(responses, job.study) for d in pair_dims
+                 if (a.pk, b.pk, d.key) not in compared]
+    already = judge_done_units(job)
+    remaining = len(score_todo) + 2 * len(pair_todo)
+    job_progress(job=job, done=already, total=already + remaining)
+
+    judge = judge_for_job(job)
+    JudgeJob.objects.filter(pk=job.pk).update(judge_provenance={
+        **judge.describe(), "worker_host": job.worker_host, "device": job.device_name})
+    writer = JobProgress(job, offset=already)
+    started = time.perf_counter()
+    phases = ((judge.score_iter, score_todo, judge_scores_write, 0),
+              (judge.compare_iter, pair_todo, judge_comparisons_write, len(score_todo)))
+    for run, todo, write, offset in phases:
+        if not todo:
+            continue
+        for batch in run(todo, progress=_Phase(writer, offset, remaining, started),
+                         should_stop=lambda: writer.stop):
+            write(job=job, results=batch)
+            if job_progress(job=job, done=judge_done_units(job)):
+                return False
+        if writer.stop:
+            return False
+    try:
+        judge_analyse(job=job)
+    except Exception as exc:  # the scores are safe; the page offers to recompute
+        logger.exception("analysis of judge job %s failed", job.pk)
+        JudgeJob.objects.filter(pk=job.pk).update(analysis={"error": f"{exc.__class__.__name__}: {exc}"})
+    return True
+
+
+# -- writes (called by the run) ------------------------------------------------------------------
 
 def _clean(value):
     """JSON safe for PostgreSQL's jsonb: no NUL characters (a tokenizer's byte tokens
@@ -152,21 +215,26 @@ def _clean(value):
     return value
 
 
-def judge_scores_write(*, job: JudgeJob, results: Iterable) -> int:
-    """Store :class:`modeling.judge.ScoreResult` s (``key`` = the response id) in one
-    transaction; a (job, response, dimension) already stored is left as it is, so a task
-    that runs again adds no duplicates. Returns how many rows were new."""
-    rows = [JudgeScore(job=job, response_id=int(r.key), dimension=r.dimension, score=_clean(r.score),
-                       judge_score=_clean(r.judge_score), method=r.method, distribution=_clean(r.distribution),
-                       mass=_clean(r.mass), prompt=_clean(r.prompt),
-                       raw_output=_clean({**r.raw_output, "model": r.model, "samples": r.samples}))
-            for r in results]
+def _insert_new(model, job: JudgeJob, rows: list) -> int:
+    """Insert ``rows``, leaving alone any that the job already has (a rerun adds no
+    duplicates); returns how many were new."""
     if not rows:
         return 0
     with transaction.atomic():
-        before = JudgeScore.objects.filter(job=job).count()
-        JudgeScore.objects.bulk_create(rows, ignore_conflicts=True)
-        return JudgeScore.objects.filter(job=job).count() - before
+        before = model.objects.filter(job=job).count()
+        model.objects.bulk_create(rows, ignore_conflicts=True)
+        return model.objects.filter(job=job).count() - before
+
+
+def judge_scores_write(*, job: JudgeJob, results: Iterable) -> int:
+    """Store :class:`modeling.judge.ScoreResult` s (``key`` = the response id),
+    idempotent per (job, response, dimension). Returns how many rows were new."""
+    return _insert_new(JudgeScore, job, [
+        JudgeScore(job=job, response_id=int(r.key), dimension=r.dimension, score=_clean(r.score),
+                   judge_score=_clean(r.judge_score), method=r.method, distribution=_clean(r.distribution),
+                   mass=_clean(r.mass), prompt=_clean(r.prompt),
+                   raw_output=_clean({**r.raw_output, "model": r.model, "samples": r.samples}))
+        for r in results])
 
 
 def judge_comparisons_write(*, job: JudgeJob, results: Iterable) -> int:
@@ -179,12 +247,7 @@ def judge_comparisons_write(*, job: JudgeJob, results: Iterable) -> int:
                                     prob_a_first=_clean(r.prob_a_first), prob_a_second=_clean(r.prob_a_second),
                                     method=r.method, prompt=_clean(r.prompt),
                                     raw_output=_clean({**r.raw_output, "model": r.model})))
-    if not rows:
-        return 0
-    with transaction.atomic():
-        before = JudgeComparison.objects.filter(job=job).count()
-        JudgeComparison.objects.bulk_create(rows, ignore_conflicts=True)
-        return JudgeComparison.objects.filter(job=job).count() - before
+    return _insert_new(JudgeComparison, job, rows)
 
 
 def judge_done_units(job: JudgeJob) -> int:
@@ -193,56 +256,3 @@ def judge_done_units(job: JudgeJob) -> int:
         n_scores=Count("scores", distinct=True), n_pairs=Count("comparisons", distinct=True)).values(
         "n_scores", "n_pairs").first() or {"n_scores": 0, "n_pairs": 0}
     return counts["n_scores"] + 2 * counts["n_pairs"]
-
-
-# -- analysis ----------------------------------------------------------------------------------------
-
-def judge_frames(job: JudgeJob) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(judge scores, clinicians' current Likert ratings of the same study, comparisons)
-    in long format with case_id, response_id and arm (name)."""
-    from annotations.rubric import LIKERT
-
-    judge = pd.DataFrame.from_records(
-        list(JudgeScore.objects.filter(job=job).values_list(
-            "response__case_id", "response_id", "response__arm__name", "dimension", "score",
-            "response__case__category", "response__case__task").iterator(chunk_size=20000)),
-        columns=["case_id", "response_id", "arm", "dimension", "value", "category", "task"])
-    likert = [d["key"] for d in job.study.rubric if d.get("scale") == LIKERT]
-    ratings = pd.DataFrame.from_records(
-        list(Rating.objects.filter(submission__assignment__study=job.study, submission__is_current=True,
-                                   dimension__in=likert, score__isnull=False).values_list(
-            "response__case_id", "response_id", "response__arm__name", "submission__submitted_by_id", "dimension",
-            "score").iterator(chunk_size=20000)),
-        columns=["case_id", "response_id", "arm", "rater_id", "dimension", "value"])
-    comparisons = pd.DataFrame.from_records(
-        list(JudgeComparison.objects.filter(job=job).values_list(
-            "response_a__case_id", "response_a__arm__name", "response_b__arm__name", "dimension", "prob_a_first",
-            "prob_a_second")),
-        columns=["case_id", "arm_a", "arm_b", "dimension", "prob_a_first", "prob_a_second"])
-    return (judge.astype({"value": float}), ratings.astype({"value": float}),
-            comparisons.astype({"prob_a_first": float, "prob_a_second": float}))
-
-
-def judge_analyse(*, job: JudgeJob, n_boot: int = 1000) -> dict:
-    """Compute the judge page's analysis of ``job`` (judge vs clinicians) and store it on
-    the job; page loads read it, never recompute it."""
-    from annotations.analysis import to_jsonable
-    from annotations.analysis.concordance import judge_analysis
-    from annotations.selectors.analysis import analysis_dimensions
-
-    started = time.perf_counter()
-    judge, ratings, comparisons = judge_frames(job)
-    arms = list(job.study.study_arms.order_by("position", "id").values_list("arm__name", flat=True))
-    present = set(judge["arm"]) | set(ratings["arm"])
-    arms = [a for a in arms if a in present] + sorted(present - set(arms))
-    result = judge_analysis(judge, ratings, job.dimensions, analysis_dimensions(job.study.rubric),
-                            comparisons=comparisons, arms=arms, n_boot=n_boot, seed=job.study.seed % (2**32),
-                            unit_columns=("case_id", "response_id"))
-    result["meta"].update({"job": job.pk, "kind": job.kind, "model": job.model_ref,
-                           "computed_at": timezone.now().isoformat(),
-                           "compute_seconds": round(time.perf_counter() - started, 3),
-                           "pairwise_dimensions": job.params.get("pairwise_dimensions", [])})
-    result = to_jsonable(result)
-    JudgeJob.objects.filter(pk=job.pk).update(analysis=result, analysed_at=timezone.now())
-    job.analysis, job.analysed_at = result, timezone.now()
-    return result

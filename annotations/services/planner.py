@@ -17,7 +17,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotations.models import Assignment, Case, Response, Study
+from annotations.models import Assignment, Case, Study
+from annotations.selectors.responses import newest_responses
 from annotations.services.audit import audit_record
 from evalportal.roles import CLINICIAN
 
@@ -63,11 +64,8 @@ def latest_responses_by_case(study: Study) -> dict[int, list[int]]:
     """For each test case with a response from every study arm: the newest response id of
     each arm, in the study's arm order."""
     arm_ids = list(study.study_arms.order_by("position", "id").values_list("arm_id", flat=True))
-    newest: dict[tuple[int, int], int] = {}
-    rows = (Response.objects.filter(case__study=study, case__split=Case.Split.TEST, arm_id__in=arm_ids)
-            .order_by("case_id", "arm_id", "created_at", "id").values_list("case_id", "arm_id", "id"))
-    for case_id, arm_id, response_id in rows:
-        newest[(case_id, arm_id)] = response_id
+    newest = {(case_id, arm_id): response_id for case_id, arm_id, response_id
+              in newest_responses(study, arm_ids=arm_ids).values_list("case_id", "arm_id", "id")}
     by_case: dict[int, list[int]] = {}
     for case_id in study.cases.filter(split=Case.Split.TEST).values_list("id", flat=True):
         ids = [newest.get((case_id, arm_id)) for arm_id in arm_ids]

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
-from django.http import Http404
 from django.utils import timezone
 
+from annotations.errors import InvalidRequest, NotFound
 from annotations.models import Assignment, Preference, Rating, Study, Submission
-from annotations.rating_form import ParsedRating, draft_fields, parse_rating
+from annotations.rating_input import ParsedRating, draft_fields, parse_rating
+from annotations.services.aggregation import aggregation_request
 from annotations.services.audit import audit_record
 from annotations.services.planner import assignments_release_idle
-from evalportal import sql
 
 # A client reports active time in increments; one report can never claim more than this.
 MAX_ACTIVE_INCREMENT_S = 600.0
@@ -24,36 +23,12 @@ RELEASE_IDLE_CACHE_KEY = "assignments-release-idle"
 # Showing a case again within this many seconds does not write its activity time again:
 # idle timeouts count minutes, and a reload should not cost a write.
 ACTIVITY_TOUCH_INTERVAL_S = 30
-MAX_BIGINT = 2**63 - 1
 
 
-class IncompleteRating(ValueError):
+class IncompleteRating(InvalidRequest):
     def __init__(self, parsed: ParsedRating):
         self.parsed = parsed
         super().__init__(f"{len(parsed.errors)} field(s) still need an answer")
-
-
-@functools.cache  # built once per process, not on every request
-def _assignment_for_rater_sql() -> str:
-    """Plain SQL: every rating request starts here, and the ORM took longer to compose this
-    query (with its study and case joined) than the database took to run it."""
-    return (f"SELECT {sql.all_columns(Assignment)} FROM {sql.table(Assignment)} WHERE {sql.pk(Assignment)} = %s "
-            f"AND {sql.column(Assignment, 'rater')} = %s")
-
-
-def assignment_for_rater(*, assignment_id: int, rater) -> Assignment:
-    """The rater's own assignment; anyone else's (or none) is a 404, never a 403 that
-    would confirm it exists. Its study and case load when first used."""
-    try:
-        assignment_id = int(assignment_id)
-    except (ValueError, TypeError):
-        raise Http404("No such assignment.") from None
-    if not 0 < assignment_id <= MAX_BIGINT:  # the database would refuse it rather than find nothing
-        raise Http404("No such assignment.")
-    found = next(iter(Assignment.objects.raw(_assignment_for_rater_sql(), [assignment_id, rater.pk])), None)
-    if found is None:
-        raise Http404("No such assignment.")
-    return found
 
 
 def _release_idle_now_and_then() -> None:
@@ -163,7 +138,7 @@ def assignment_submit(*, assignment: Assignment, rater, data: Mapping[str, str],
         with transaction.atomic():
             locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
             if locked.rater_id != rater.pk:
-                raise Http404("No such assignment.")
+                raise NotFound("No such assignment.")
             if locked.status == Assignment.Status.SUBMITTED:
                 return locked.submissions.get(is_current=True)
             submission = Submission.objects.create(assignment=locked, revision=1, comment=parsed.comment,
@@ -190,7 +165,7 @@ def assignment_submit(*, assignment: Assignment, rater, data: Mapping[str, str],
 def submission_revise(*, assignment: Assignment, actor, data: Mapping[str, str], reason: str) -> Submission:
     """A correction: a new revision becomes current; the original stays as it was."""
     if not reason.strip():
-        raise ValueError("A revision needs a reason.")
+        raise InvalidRequest("A revision needs a reason.")
     parsed = parse_rating(assignment.study.rubric, len(assignment.slots), data)
     if not parsed.complete:
         raise IncompleteRating(parsed)
@@ -211,7 +186,5 @@ def submission_revise(*, assignment: Assignment, actor, data: Mapping[str, str],
 
 
 def _after_submission(study_id: int) -> None:
-    """Hook for the debounced aggregation (queued when the analysis app is installed)."""
-    from annotations.services import aggregation
-
-    aggregation.aggregation_request(study_id=study_id)
+    """The dashboard is recomputed (debounced) after every submission."""
+    aggregation_request(study_id=study_id)

@@ -2,11 +2,11 @@
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotations.dashboards import FIGURES, figure_json, figure_rows
-from annotations.models import Study, StudyAnalysis
+from annotations.selectors.studies import study_analysis, study_get
 from annotations.services.aggregation import aggregation_request, aggregation_resume_pending, study_aggregate
 from annotations.views.downloads import csv_download
 from evalportal.roles import ADMIN, RESEARCHER, role_required
@@ -34,9 +34,9 @@ def _tables(result: dict) -> dict:
 
 @role_required(RESEARCHER, ADMIN)
 def dashboard(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+    study = study_get(slug)
     aggregation_resume_pending(study=study)
-    analysis = StudyAnalysis.objects.filter(study=study).first()
+    analysis = study_analysis(study)
     result = analysis.result if analysis and analysis.result else None
     figures = figure_json(result) if result and result["meta"]["n_ratings"] else {}
     return render(request, "annotations/dashboard.html", {
@@ -48,7 +48,7 @@ def dashboard(request, slug):
 @role_required(RESEARCHER, ADMIN)
 @require_POST
 def recompute(request, slug):
-    study = get_object_or_404(Study, slug=slug)
+    study = study_get(slug)
     if aggregation_request(study_id=study.pk, countdown=0):
         messages.success(request, "Recomputing in the background; reload in a moment.")
     else:
@@ -60,10 +60,10 @@ def recompute(request, slug):
 
 @role_required(RESEARCHER, ADMIN)
 def figure_csv(request, slug, figure):
-    study = get_object_or_404(Study, slug=slug)
+    study = study_get(slug)
     if figure not in FIGURES:
         raise Http404("No such figure.")
-    analysis = StudyAnalysis.objects.filter(study=study).first()
+    analysis = study_analysis(study)
     if not analysis or not analysis.result:
         raise Http404("Not computed yet.")
     return csv_download(figure_rows(analysis.result, figure), f"{study.slug}-{figure}.csv")

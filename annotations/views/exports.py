@@ -1,9 +1,8 @@
 from django.http import Http404, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from annotations.exports import FORMATS, STREAMERS, export_batches
-from annotations.models import Study
+from annotations.selectors.studies import study_get
 from annotations.services.audit import audit_record
 from evalportal.roles import ADMIN, RESEARCHER, role_required
 
@@ -12,7 +11,7 @@ from evalportal.roles import ADMIN, RESEARCHER, role_required
 def ratings_export(request, slug, fmt):
     if fmt not in FORMATS:
         raise Http404(f"Unknown format {fmt!r}; use csv, jsonl or parquet.")
-    study = get_object_or_404(Study, slug=slug)
+    study = study_get(slug)
     current_only = request.GET.get("revisions", "current") != "all"
     audit_record(actor=request.user, action="export.ratings", obj=study,
                  summary=f"{fmt}, {'current revisions' if current_only else 'all revisions'}")

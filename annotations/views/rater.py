@@ -3,14 +3,11 @@
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from annotations.selectors.rating import rater_queue_summary, rating_form_rows, rating_page
+from annotations.selectors.rating import assignment_for_rater, rater_queue_summary, rating_form_rows, rating_page
 from annotations.services.rating import (
     IncompleteRating,
-    assignment_for_rater,
     assignment_next,
     assignment_open,
     assignment_save_draft,
@@ -44,15 +41,13 @@ def done(request):
     return render(request, "annotations/rater_done.html", {"summary": rater_queue_summary(request.user)})
 
 
-def _render_case(request, assignment, values, errors=None, status=200):
+def rating_page_response(request, assignment, values, errors=None, status=200):
+    """The rating page of ``assignment`` with the form filled from ``values`` (a draft or
+    a refused submission) and ``errors`` marked."""
     page = rating_page(assignment)
     context = {"page": page, "rows": rating_form_rows(page, values), "errors": errors or {},
                "comment": values.get("comment", "")}
-    # The form, whose markup grows with responses and rubric dimensions, is a Jinja2
-    # template (several times faster here); the portal's layout around it stays Django's.
-    form = render_to_string("annotations/rating_form.html", context, request, using="jinja2")
-    return render(request, "annotations/rate_case.html", {"page": page, "body": mark_safe(form)},  # autoescaped
-                  status=status)
+    return render(request, "annotations/rate_case.html", context, status=status)
 
 
 @role_required(CLINICIAN)
@@ -62,7 +57,7 @@ def rate_case(request, assignment_id):
     if assignment.status == assignment.Status.SUBMITTED:
         return redirect("rater-next")
     assignment_open(assignment=assignment)
-    return _render_case(request, assignment, assignment.draft or {})
+    return rating_page_response(request, assignment, assignment.draft or {})
 
 
 @role_required(CLINICIAN)
@@ -85,5 +80,5 @@ def submit(request, assignment_id):
                           active_seconds=request.POST.get("active_seconds"),
                           idempotency_key=request.POST.get("idempotency_key", ""))
     except IncompleteRating as exc:
-        return _render_case(request, assignment, request.POST, errors=exc.parsed.errors, status=400)
+        return rating_page_response(request, assignment, request.POST, errors=exc.parsed.errors, status=400)
     return redirect("rater-next")

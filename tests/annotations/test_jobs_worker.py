@@ -5,10 +5,12 @@ from collections import Counter
 
 import pytest
 
+from annotations.errors import QueueUnavailable
 from annotations.models import AuditEvent, GenerationJob, JobStatus, ModelArm, Response
-from annotations.services import jobs as job_services
 from annotations.services.cases import case_import
 from annotations.services.demo import DEMO_CASES
+from annotations.services.generation import generation_job_queue
+from annotations.services.jobs import job_cancel, job_retry
 from tests.annotations.worker_helpers import WorkerProcess, flush_test_broker, wait_until
 from tests.factories import StudyArmFactory, StudyFactory
 
@@ -60,7 +62,7 @@ def _test_cases(study, n):
 def test_generation_job_writes_responses_with_provenance(study, arm, workers, admin_user):
     worker = workers()
     cases = _test_cases(study, 3)
-    job = job_services.job_queue_generation(study=study, arm=arm, cases=cases, actor=admin_user,
+    job = generation_job_queue(study=study, arm=arm, cases=cases, actor=admin_user,
                                             decoding_params=FAST)
     assert job.status == JobStatus.QUEUED and job.celery_task_id
 
@@ -85,7 +87,7 @@ def test_generation_job_writes_responses_with_provenance(study, arm, workers, ad
 def test_killed_worker_job_resumes_on_a_new_worker_without_duplicates(study, arm, workers):
     first = workers()
     cases = _test_cases(study, 6)
-    job = job_services.job_queue_generation(study=study, arm=arm, cases=cases, decoding_params=FAST)
+    job = generation_job_queue(study=study, arm=arm, cases=cases, decoding_params=FAST)
     wait_until(lambda: Response.objects.filter(job_id=job.pk).count() >= 1, 300, "a first response")
     first.kill()
     written_before = Response.objects.filter(job_id=job.pk).count()
@@ -103,9 +105,9 @@ def test_killed_worker_job_resumes_on_a_new_worker_without_duplicates(study, arm
 
 def test_cancel_mid_job_keeps_what_was_written(study, arm, workers, admin_user):
     workers()
-    job = job_services.job_queue_generation(study=study, arm=arm, cases=_test_cases(study, 8), decoding_params=FAST)
+    job = generation_job_queue(study=study, arm=arm, cases=_test_cases(study, 8), decoding_params=FAST)
     wait_until(lambda: Response.objects.filter(job_id=job.pk).count() >= 1, 300, "a first response")
-    job_services.job_cancel(job=_job(job.pk), actor=admin_user)
+    job_cancel(job=_job(job.pk), actor=admin_user)
     wait_until(lambda: _job(job.pk).status == JobStatus.CANCELLED, 120, "the job to stop")
     kept = Response.objects.filter(job_id=job.pk).count()
     assert 1 <= kept < 8
@@ -116,14 +118,14 @@ def test_failed_job_records_the_error_and_retry_completes(study, arm, workers, a
     workers()
     arm.adapter_path = str(tmp_path / "no-such-adapter")
     arm.save()
-    job = job_services.job_queue_generation(study=study, arm=arm, cases=_test_cases(study, 2), decoding_params=FAST)
+    job = generation_job_queue(study=study, arm=arm, cases=_test_cases(study, 2), decoding_params=FAST)
     wait_until(lambda: _job(job.pk).status == JobStatus.FAILED, 300, "the job to fail")
     failed = _job(job.pk)
     assert "no-such-adapter" in failed.error and "Traceback" in failed.traceback
 
     arm.adapter_path = ""
     arm.save()
-    job_services.job_retry(job=failed, actor=admin_user)
+    job_retry(job=failed, actor=admin_user)
     wait_until(lambda: _job(job.pk).status == JobStatus.SUCCEEDED, 300, "the retried job")
     assert Response.objects.filter(job_id=job.pk).count() == 2
     assert _job(job.pk).error == ""
@@ -135,8 +137,8 @@ def test_unreachable_redis_gives_a_clear_error_and_leaves_no_job(study, arm, adm
     original = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
     try:
-        with pytest.raises(job_services.QueueUnavailable) as info:
-            job_services.job_queue_generation(study=study, arm=arm, cases=_test_cases(study, 2), actor=admin_user)
+        with pytest.raises(QueueUnavailable) as info:
+            generation_job_queue(study=study, arm=arm, cases=_test_cases(study, 2), actor=admin_user)
     finally:
         app.conf.broker_url = original
     assert "cannot be reached" in str(info.value) and "Nothing was queued" in str(info.value)

@@ -8,10 +8,12 @@ import json
 
 import pytest
 
-from annotations.judge_tasks import run_judge_job
+from annotations.errors import JobStateError, QueueUnavailable
 from annotations.models import AuditEvent, GenerationJob, JobStatus, Response
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
 from annotations.services import judging
+from annotations.services.jobs import job_cancel, job_retry
+from annotations.tasks.judging import run_judge_job
 from tests.annotations.worker_helpers import flush_test_broker
 from tests.factories import CaseFactory, ResponseFactory, StudyArmFactory, StudyFactory
 from tests.modeling.test_judge import FakeOpenAI
@@ -49,6 +51,8 @@ def _job(pk) -> JudgeJob:
     return JudgeJob.objects.get(pk=pk)
 
 
+# The job is sent to the broker when its transaction commits: this test commits.
+@pytest.mark.django_db(transaction=True)
 def test_queue_picks_the_newest_response_per_case_and_arm(small_study, admin_user):
     job = judging.judge_job_queue(study=small_study, dimensions=["realism", "specificity"], pairwise=True,
                                   actor=admin_user)
@@ -69,24 +73,26 @@ def test_queue_picks_the_newest_response_per_case_and_arm(small_study, admin_use
     ({"kind": "local", "base_url": "http://x/v1"}, "only applies to an OpenAI-compatible judge"),
 ])
 def test_queue_refuses_bad_requests(small_study, kwargs, message):
-    with pytest.raises(judging.JobStateError, match=message):
+    with pytest.raises(JobStateError, match=message):
         judging.judge_job_queue(study=small_study, **kwargs)
     assert not JudgeJob.objects.exists()
 
 
 def test_queue_refuses_responses_of_another_study(small_study):
     other = ResponseFactory()
-    with pytest.raises(judging.JobStateError, match="another study"):
+    with pytest.raises(JobStateError, match="another study"):
         judging.judge_job_queue(study=small_study, responses=[other])
 
 
+# The job is sent to the broker when its transaction commits: this test commits.
+@pytest.mark.django_db(transaction=True)
 def test_unreachable_broker_leaves_no_judge_job(small_study):
     from evalportal.celery import app
 
     original = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"
     try:
-        with pytest.raises(judging.QueueUnavailable, match="Nothing was queued"):
+        with pytest.raises(QueueUnavailable, match="Nothing was queued"):
             judging.judge_job_queue(study=small_study)
     finally:
         app.conf.broker_url = original
@@ -205,12 +211,14 @@ def test_cancel_between_batches_keeps_what_was_written(small_study, endpoint, mo
     assert job.status == JobStatus.CANCELLED and kept == 2 == job.progress_done  # one batch of two prompts
 
     monkeypatch.setattr(judging, "judge_scores_write", write)
-    judging.judge_job_retry(job=job, actor=admin_user)
+    job_retry(job=job, actor=admin_user)
     assert _job(job.pk).status == JobStatus.QUEUED
     assert run_judge_job.apply(args=[job.pk]).get() == "succeeded"
     assert JudgeScore.objects.filter(job=job).count() == 8 and _job(job.pk).attempts == 2
 
 
+# The job is sent to the broker when its transaction commits: this test commits.
+@pytest.mark.django_db(transaction=True)
 def test_a_failing_endpoint_fails_the_job_and_retry_completes_it(small_study, endpoint, admin_user):
     job = _queue_openai(small_study, dimensions=["realism"])
     answer = endpoint.answer
@@ -218,11 +226,11 @@ def test_a_failing_endpoint_fails_the_job_and_retry_completes_it(small_study, en
     assert run_judge_job.apply(args=[job.pk]).get() == "failed"
     failed = _job(job.pk)
     assert failed.status == JobStatus.FAILED and "overloaded" in failed.error and "Traceback" in failed.traceback
-    with pytest.raises(judging.JobStateError, match="only failed or cancelled"):
-        judging.judge_job_retry(job=_job(judging.judge_job_queue(study=small_study).pk))
+    with pytest.raises(JobStateError, match="only failed or cancelled"):
+        job_retry(job=_job(judging.judge_job_queue(study=small_study).pk))
 
     endpoint.answer = answer
-    judging.judge_job_retry(job=failed, actor=admin_user)
+    job_retry(job=failed, actor=admin_user)
     assert run_judge_job.apply(args=[job.pk]).get() == "succeeded"
     assert JudgeScore.objects.filter(job=job).count() == 4 and _job(job.pk).error == ""
     assert AuditEvent.objects.filter(action="job.judge.retry", object_id=str(job.pk)).exists()
@@ -230,7 +238,7 @@ def test_a_failing_endpoint_fails_the_job_and_retry_completes_it(small_study, en
 
 def test_a_job_cancelled_while_queued_never_runs(small_study, endpoint, admin_user):
     job = _queue_openai(small_study)
-    judging.judge_job_cancel(job=job, actor=admin_user)
+    job_cancel(job=job, actor=admin_user)
     assert _job(job.pk).status == JobStatus.CANCELLED
     assert run_judge_job.apply(args=[job.pk]).get() == "skipped"
     assert not endpoint.requests and not JudgeScore.objects.exists()

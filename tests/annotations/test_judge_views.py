@@ -10,7 +10,7 @@ import pytest
 
 from annotations.models import JobStatus
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
-from annotations.services import judging
+from annotations.services.judge_analysis import judge_analyse
 from tests.annotations.worker_helpers import flush_test_broker
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +50,7 @@ def judged(rated_submissions):
         JudgeComparison.objects.create(job=job, response_a=rows[0], response_b=rows[1], prob_a_first=0.8,
                                        prob_a_second=0.3, method="logprobs", prompt={}, raw_output={})
     job.responses.set(responses)
-    judging.judge_analyse(job=job, n_boot=100)
+    judge_analyse(job=job, n_boot=100)
     return job
 
 
@@ -132,6 +132,8 @@ def test_anonymous_users_are_sent_to_login(judged, client):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
+# The job is sent to the broker when its transaction commits: this test commits.
+@pytest.mark.django_db(transaction=True)
 def test_admin_queues_cancels_and_retries(rated_study, admin_client_):
     slug = rated_study.slug
     page = admin_client_.get(f"/studies/{slug}/judge/").content.decode()

@@ -110,7 +110,7 @@ def test_page_status_for_role(world, monkeypatch, role, name, method, path, expe
     from annotations.services import aggregation, jobs
 
     # Queue calls would reach Redis; here only who may call them matters.
-    monkeypatch.setattr(jobs, "_send", lambda task, job: "task-id")
+    monkeypatch.setattr(jobs, "task_send", lambda name, **options: "task-id")
     monkeypatch.setattr(aggregation, "_queue_task", lambda study_id, countdown: True)
     client = Client()
     if role != "anonymous":

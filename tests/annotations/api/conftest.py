@@ -9,7 +9,17 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
-from annotations.models import Assignment, Case, GenerationJob, JobStatus, ModelArm, Response, Study, TrainingJob
+from annotations.models import (
+    Assignment,
+    Case,
+    GenerationJob,
+    JobStatus,
+    JudgeJob,
+    ModelArm,
+    Response,
+    Study,
+    TrainingJob,
+)
 from annotations.services.rating import assignment_submit, submission_revise
 from evalportal.roles import CLINICIAN
 from tests.annotations.worker_helpers import flush_test_broker
@@ -69,12 +79,15 @@ class World:
     gen_failed: GenerationJob
     train_queued: TrainingJob
     train_failed: TrainingJob
+    judge_queued: JudgeJob
+    judge_failed: JudgeJob
 
     def ids(self) -> dict:
         return {"study": self.study.slug, "case": self.case.pk, "arm": self.arm.pk, "response": self.response.pk,
                 "own": self.own.pk, "other": self.other.pk, "gen_queued": self.gen_queued.pk,
                 "gen_failed": self.gen_failed.pk, "train_queued": self.train_queued.pk,
-                "train_failed": self.train_failed.pk}
+                "train_failed": self.train_failed.pk, "judge_queued": self.judge_queued.pk,
+                "judge_failed": self.judge_failed.pk}
 
 
 def _slots(case: Case) -> list[int]:
@@ -100,4 +113,7 @@ def world(rated_study, clinician, admin_user) -> World:
         train_queued=TrainingJob.objects.create(study=study, method="behavior_sft", base_model="demo"),
         train_failed=TrainingJob.objects.create(study=study, method="general_sft", base_model="demo",
                                                 status=JobStatus.FAILED, error="boom"),
+        judge_queued=JudgeJob.objects.create(study=study, model_ref="demo", dimensions=[]),
+        judge_failed=JudgeJob.objects.create(study=study, model_ref="demo", dimensions=[], status=JobStatus.FAILED,
+                                             error="endpoint overloaded"),
     )

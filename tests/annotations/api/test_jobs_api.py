@@ -24,6 +24,8 @@ def redis_down():
         app.conf.broker_url = original
 
 
+# The job is sent to the broker when its transaction commits: this test commits.
+@pytest.mark.django_db(transaction=True)
 def test_admin_queues_generation_for_chosen_cases(world, admin_api):
     response = admin_api.post("/api/generation-jobs/", {"study": "rated", "arm": world.arm.pk,
                                                          "cases": ["rc-2", "rc-3"], "max_new_tokens": 48, "seed": 7},
@@ -70,6 +72,8 @@ def test_arm_outside_the_study_is_a_400_from_the_service(world, admin_api):
     assert GenerationJob.objects.count() == 2
 
 
+# The job is sent to the broker when its transaction commits: this test commits.
+@pytest.mark.django_db(transaction=True)
 def test_queue_unreachable_is_a_503_and_creates_nothing(world, admin_api):
     with redis_down():
         gen = admin_api.post("/api/generation-jobs/", {"study": "rated", "arm": world.arm.pk}, format="json")
@@ -81,6 +85,8 @@ def test_queue_unreachable_is_a_503_and_creates_nothing(world, admin_api):
     assert GenerationJob.objects.count() == 2 and TrainingJob.objects.count() == 2
 
 
+# The job is sent to the broker when its transaction commits: this test commits.
+@pytest.mark.django_db(transaction=True)
 def test_admin_queues_training_with_hyperparameters(world, admin_api):
     response = admin_api.post("/api/training-jobs/", {
         "study": "rated", "method": "behavior_sft", "base_model": "/models/qwen",
@@ -113,6 +119,8 @@ def test_training_needs_a_training_split(world, admin_api):
     assert "has no cases in its training split" in response.json()["detail"]
 
 
+# The job is sent to the broker when its transaction commits: this test commits.
+@pytest.mark.django_db(transaction=True)
 def test_cancel_then_retry_then_refuse_a_second_retry(world, admin_api):
     job = world.train_queued
     cancelled = admin_api.post(f"/api/training-jobs/{job.pk}/cancel/")
@@ -135,6 +143,8 @@ def test_cancelling_a_finished_job_is_a_400(world, admin_api):
     assert admin_api.post("/api/generation-jobs/999999/cancel/").status_code == 404
 
 
+# The job is sent to the broker when its transaction commits: this test commits.
+@pytest.mark.django_db(transaction=True)
 def test_retry_with_the_queue_down_is_a_503(world, admin_api):
     with redis_down():
         response = admin_api.post(f"/api/generation-jobs/{world.gen_failed.pk}/retry/")

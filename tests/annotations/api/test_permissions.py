@@ -9,7 +9,7 @@ import pytest
 from django.urls import get_resolver, resolve
 
 from annotations.api import urls as api_urls
-from annotations.models import GenerationJob, TrainingJob
+from annotations.models import GenerationJob, JudgeJob, TrainingJob
 from tests.annotations.api.conftest import ROLES
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +24,7 @@ ANY_ROLE = (401, 200, 200, 200)
 
 GENERATION = {"study": "{study}", "arm": "{arm}", "cases": ["rc-0", "rc-1"], "max_new_tokens": 32}
 TRAINING = {"study": "{study}", "method": "behavior_sft", "base_model": "demo", "hyperparameters": {"epochs": 1}}
+JUDGE = {"study": "{study}", "dimensions": ["realism"], "params": {"use_reference": True}}
 
 ROUTES = [
     ("GET", "/api/studies/", None, READ),
@@ -54,6 +55,12 @@ ROUTES = [
     ("POST", "/api/training-jobs/{train_queued}/cancel/", None, ADMIN_WRITE),
     ("POST", "/api/training-jobs/{train_failed}/retry/", None, ADMIN_WRITE),
     ("PATCH", "/api/training-jobs/{train_queued}/", {"status": "succeeded"}, JOB_NOT_ALLOWED),
+    ("GET", "/api/judge-jobs/", None, READ),
+    ("GET", "/api/judge-jobs/{judge_queued}/", None, READ),
+    ("POST", "/api/judge-jobs/", JUDGE, ADMIN_WRITE_CREATED),
+    ("POST", "/api/judge-jobs/{judge_queued}/cancel/", None, ADMIN_WRITE),
+    ("POST", "/api/judge-jobs/{judge_failed}/retry/", None, ADMIN_WRITE),
+    ("DELETE", "/api/judge-jobs/{judge_queued}/", None, JOB_NOT_ALLOWED),
     ("GET", "/api/assignments/", None, ANY_ROLE),
     ("GET", "/api/assignments/{own}/", None, ANY_ROLE),
     ("GET", "/api/assignments/{other}/", None, (401, 404, 200, 200)),
@@ -84,7 +91,7 @@ def test_route_by_role(request, world, api_client_for, role, method, path, body,
     if queues:
         request.getfixturevalue("clean_broker")
     ids = world.ids()
-    jobs_before = (GenerationJob.objects.count(), TrainingJob.objects.count())
+    jobs_before = (GenerationJob.objects.count(), TrainingJob.objects.count(), JudgeJob.objects.count())
     client = api_client_for(role)
     kwargs = {"data": json.dumps(_fill(body, ids)), "content_type": "application/json"} if body is not None else {}
     response = client.generic(method, _fill(path, ids), **kwargs)
@@ -95,13 +102,14 @@ def test_route_by_role(request, world, api_client_for, role, method, path, body,
     if wanted == 302:
         assert response["Location"].startswith("/accounts/login/?next=/api/docs/")
     if method == "POST" and role != "admin":
-        assert (GenerationJob.objects.count(), TrainingJob.objects.count()) == jobs_before
+        assert (GenerationJob.objects.count(), TrainingJob.objects.count(), JudgeJob.objects.count()) == jobs_before
 
 
 def test_the_table_covers_every_api_route():
     """A new route without a row in ROUTES fails here."""
     covered = {resolve(path.split("?")[0].format(study="s", case=1, arm=1, response=1, own=1, other=1, gen_queued=1,
-                                                 gen_failed=1, train_queued=1, train_failed=1)).view_name
+                                                 gen_failed=1, train_queued=1, train_failed=1, judge_queued=1,
+                                                 judge_failed=1)).view_name
                for _, path, _, _ in ROUTES}
     resolver = get_resolver(api_urls)
     names = set()

@@ -15,6 +15,8 @@ def _clean_broker():
     flush_test_broker()
 
 
+# The job is sent to the broker when its transaction commits: this test commits.
+@pytest.mark.django_db(transaction=True)
 def test_admin_queues_generation_for_missing_cases(rated_study, admin_client_):
     arm = rated_study.study_arms.first().arm
     rated_study.cases.get(external_id="rc-0").responses.filter(arm=arm).delete()

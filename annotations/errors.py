@@ -1,0 +1,39 @@
+"""Domain errors: what services and selectors raise when a request cannot be done.
+
+Each carries the HTTP status it means; :mod:`annotations.http_errors` is the one place
+that turns them into HTTP answers, for the pages and for the REST API alike. Services
+never raise Django's ``Http404`` or DRF's exceptions themselves.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A request the portal refuses; the message says why, in words for the user."""
+
+    status = 400
+    code = "invalid"
+
+
+class NotFound(DomainError):
+    """The object does not exist, or the user may not know that it does."""
+
+    status = 404
+    code = "not_found"
+
+
+class InvalidRequest(DomainError, ValueError):
+    """The request is malformed or not allowed in the current state; nothing changed."""
+
+
+class JobStateError(InvalidRequest):
+    """A job cannot be queued, cancelled or retried as asked."""
+
+    code = "job_state"
+
+
+class QueueUnavailable(DomainError):
+    """The task queue (Redis) could not be reached; nothing was queued."""
+
+    status = 503
+    code = "queue_unavailable"

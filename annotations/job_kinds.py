@@ -1,0 +1,54 @@
+"""The registry of job kinds: every long-running job the portal runs on a Celery worker.
+
+The jobs page, the REST API, cancel, retry and progress all read this one table; a kind
+is its job model (a :class:`~annotations.models.jobs.JobBase` subclass), the Celery task
+that runs it (named here, defined in ``annotations/tasks/<kind>.py``) and the queue it
+goes to. ARCHITECTURE.md shows how to add one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from annotations.errors import NotFound
+from annotations.models import GenerationJob, JudgeJob, TrainingJob
+from annotations.models.jobs import JobBase
+
+GPU_QUEUE = "gpu"
+DEFAULT_QUEUE = "default"
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str  # in URLs (/studies/<slug>/jobs/<name>/...), audit actions (job.<name>.queue)
+    label: str
+    model: type[JobBase]
+    task: str  # the Celery task's name
+    queue: str
+    related: tuple[str, ...] = ("created_by",)  # what a row of the jobs page shows besides the job
+
+    @property
+    def audit_prefix(self) -> str:
+        return f"job.{self.name}"
+
+
+JOB_KINDS: dict[str, JobKind] = {kind.name: kind for kind in (
+    JobKind("generation", "Generation", GenerationJob, "annotations.tasks.generation.run_generation_job", GPU_QUEUE,
+            related=("arm", "created_by")),
+    JobKind("training", "Training", TrainingJob, "annotations.tasks.training.run_training_job", GPU_QUEUE,
+            related=("result_arm", "created_by")),
+    JobKind("judge", "LLM judge", JudgeJob, "annotations.tasks.judging.run_judge_job", GPU_QUEUE),
+)}
+_BY_MODEL: dict[type, JobKind] = {kind.model: kind for kind in JOB_KINDS.values()}
+
+
+def job_kind(name: str) -> JobKind:
+    """The kind called ``name``; NotFound for any other name (it comes from URLs)."""
+    try:
+        return JOB_KINDS[name]
+    except KeyError:
+        raise NotFound(f"No job kind {name!r}.") from None
+
+
+def kind_of(job: JobBase) -> JobKind:
+    return _BY_MODEL[type(job)]

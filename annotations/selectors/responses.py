@@ -1,0 +1,24 @@
+"""Which responses count: an arm may have answered a case several times (a job rerun, a
+new adapter); the newest answer is the one clinicians rate, the judge judges, the
+automatic metrics score and the responses page shows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from annotations.models import Case, Response, Study, StudyArm
+
+
+def newest_responses(study: Study, *, arm_ids: Iterable[int] | None = None,
+                     split: str | None = Case.Split.TEST) -> QuerySet[Response]:
+    """The newest response (latest ``created_at``, then highest id) of each arm to each
+    case of ``study``: the study's arms unless ``arm_ids`` names others, cases of
+    ``split`` (every split when None)."""
+    if arm_ids is None:
+        arm_ids = StudyArm.objects.filter(study=study).values("arm_id")
+    newer = Response.objects.filter(case_id=OuterRef("case_id"), arm_id=OuterRef("arm_id")).filter(
+        Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")))
+    responses = Response.objects.filter(case__study=study, arm_id__in=arm_ids).exclude(Exists(newer))
+    return responses.filter(case__split=split) if split is not None else responses

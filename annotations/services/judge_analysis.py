@@ -1,0 +1,35 @@
+"""The judge page's analysis of a judge job (judge vs clinicians: scores per arm,
+densities, concordance, position-swap consistency), computed after the job and on
+demand, stored on the job; page loads read it, never recompute it."""
+
+from __future__ import annotations
+
+import time
+
+from django.utils import timezone
+
+from annotations.models.judge import JudgeJob
+from annotations.selectors.judge import judge_frames
+
+
+def judge_analyse(*, job: JudgeJob, n_boot: int = 1000) -> dict:
+    from annotations.analysis import to_jsonable
+    from annotations.analysis.concordance import judge_analysis
+    from annotations.selectors.analysis import analysis_dimensions
+
+    started = time.perf_counter()
+    judge, ratings, comparisons = judge_frames(job)
+    arms = list(job.study.study_arms.order_by("position", "id").values_list("arm__name", flat=True))
+    present = set(judge["arm"]) | set(ratings["arm"])
+    arms = [a for a in arms if a in present] + sorted(present - set(arms))
+    result = judge_analysis(judge, ratings, job.dimensions, analysis_dimensions(job.study.rubric),
+                            comparisons=comparisons, arms=arms, n_boot=n_boot, seed=job.study.seed % (2**32),
+                            unit_columns=("case_id", "response_id"))
+    result["meta"].update({"job": job.pk, "kind": job.kind, "model": job.model_ref,
+                           "computed_at": timezone.now().isoformat(),
+                           "compute_seconds": round(time.perf_counter() - started, 3),
+                           "pairwise_dimensions": job.params.get("pairwise_dimensions", [])})
+    result = to_jsonable(result)
+    JudgeJob.objects.filter(pk=job.pk).update(analysis=result, analysed_at=timezone.now())
+    job.analysis, job.analysed_at = result, timezone.now()
+    return result

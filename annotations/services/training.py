@@ -1,0 +1,75 @@
+"""Training jobs: a LoRA adapter (BehaviorSFT or GeneralSFT) trained on a study's
+training split by :func:`modeling.train.train_adapter` on a GPU worker; the adapter
+becomes a new arm of the study."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import transaction
+
+from annotations import worker_models
+from annotations.errors import JobStateError
+from annotations.models import Case, ModelArm, Study, StudyArm, TrainingJob
+from annotations.models.arm import TRAINING_METHODS
+from annotations.services.generation import DEFAULT_DECODING
+from annotations.services.jobs import JobProgress, job_create, job_run
+
+DEFAULT_TRAINING = {"epochs": 3, "learning_rate": 2e-4, "lora_r": 16, "seed": 0}
+
+
+def training_job_queue(*, study: Study, method: str, base_model: str = "demo", actor=None,
+                       hyperparameters: dict | None = None) -> TrainingJob:
+    """Queue LoRA training (BehaviorSFT or GeneralSFT) on the study's training split."""
+    methods = dict(TRAINING_METHODS)
+    if method not in methods:
+        raise JobStateError(f"Unknown training method {method!r}; use {' or '.join(methods)}.")
+    if not study.cases.filter(split=Case.Split.TRAIN).exists():
+        raise JobStateError(f"Study {study.slug!r} has no cases in its training split.")
+    with transaction.atomic():
+        return job_create(kind_name="training", actor=actor, study=study, method=method, base_model=base_model,
+                          hyperparameters={**DEFAULT_TRAINING, **(hyperparameters or {})})
+
+
+def training_job_run(*, job_id: int) -> str:
+    return job_run(kind_name="training", job_id=job_id, work=_train)
+
+
+def _train(job: TrainingJob) -> bool:
+    from modeling.train import train_adapter
+
+    cases = [c.as_case_dict() for c in job.study.cases.filter(split=Case.Split.TRAIN).order_by("pk")]
+    params = dict(job.hyperparameters)
+    progress = JobProgress(job)
+    TrainingJob.objects.filter(pk=job.pk).update(loss_history=[])
+    worker_models.forget()  # training modifies a model in place: never reuse a cached one
+    result = train_adapter(
+        job.base_model, cases, job.method, adapter_dir_for(job), epochs=params.pop("epochs", None),
+        steps=params.pop("steps", None), lr=params.pop("learning_rate", 2e-4), lora_r=params.pop("lora_r", 16),
+        seed=params.pop("seed", 0), progress=progress, should_stop=lambda: progress.stop, **params)
+    training_arm_register(job=job, adapter_dir=str(result.adapter_dir),
+                          checkpoint_hash=result.manifest.get("adapter_hash", ""))
+    TrainingJob.objects.filter(pk=job.pk).update(loss_history=result.loss_history,
+                                                 progress_total=len(result.loss_history),
+                                                 progress_done=len(result.loss_history))
+    return True
+
+
+def training_arm_register(*, job: TrainingJob, adapter_dir: str, checkpoint_hash: str) -> ModelArm:
+    """The trained adapter becomes a new arm of the study (once, however often the task ran)."""
+    label = ModelArm.Method(job.method).label
+    with transaction.atomic():
+        arm, _ = ModelArm.objects.get_or_create(
+            name=f"{label} (training job {job.pk})",
+            defaults={"method": job.method, "base_model": job.base_model, "adapter_path": adapter_dir,
+                      "uses_behavior_tokens": job.method == ModelArm.Method.BEHAVIOR_SFT,
+                      "checkpoint_hash": checkpoint_hash, "decoding_params": dict(DEFAULT_DECODING),
+                      "description": f"Trained by job {job.pk} on study {job.study.slug}'s training split."},
+        )
+        position = StudyArm.objects.filter(study=job.study).count()
+        StudyArm.objects.get_or_create(study=job.study, arm=arm, defaults={"position": position})
+        TrainingJob.objects.filter(pk=job.pk).update(result_arm=arm, adapter_path=adapter_dir)
+    return arm
+
+
+def adapter_dir_for(job: TrainingJob) -> str:
+    return str(settings.EVALPORTAL_ADAPTER_DIR / f"{job.study.slug}-{job.method}-job{job.pk}")
