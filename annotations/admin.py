@@ -25,6 +25,9 @@ from annotations.services.cases import CaseFileError, case_import
 from annotations.services.generation import generation_job_queue
 from annotations.services.jobs import job_cancel, job_retry
 
+# A file of thousands of bad lines would otherwise make a page of megabytes.
+SHOWN_IMPORT_ERRORS = 200
+
 
 class StudyArmInline(admin.TabularInline):
     model = StudyArm
@@ -76,17 +79,18 @@ class CaseAdmin(admin.ModelAdmin):
     def import_view(self, request):
         form = CaseImportForm(request.POST or None, request.FILES or None)
         errors: list[str] = []
+        error_total = 0
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             try:
                 result = case_import(study=form.cleaned_data["study"], data=upload.read(), actor=request.user,
                                      source_name=upload.name)
             except CaseFileError as exc:
-                errors = [str(e) for e in exc.errors]
+                errors, error_total = [str(e) for e in exc.errors[:SHOWN_IMPORT_ERRORS]], exc.total
             else:
                 self.message_user(request, result.message, messages.SUCCESS)
                 return redirect(reverse("admin:annotations_case_changelist"))
-        context = {**self.admin_site.each_context(request), "form": form, "errors": errors,
+        context = {**self.admin_site.each_context(request), "form": form, "errors": errors, "error_total": error_total,
                    "title": "Import cases (JSON Lines)", "opts": self.model._meta}
         return render(request, "admin/annotations/case/import.html", context)
 

@@ -8,6 +8,7 @@ import io
 from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from django.db.models import BigIntegerField
@@ -148,19 +149,40 @@ class _Sink(io.RawIOBase):
         return data
 
 
-# CSV carries timestamps as text: see _timestamps_as_text.
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP's "CSV
+# injection"): a comment "=HYPERLINK(...)" would run on a researcher's machine. Such a
+# text is written with a leading apostrophe, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START_RE = "^[" + "".join("\\" + c if c in "-\\" else c for c in FORMULA_STARTS) + "]"
+
+
+def spreadsheet_safe(value):
+    """A CSV cell's value with a text that a spreadsheet would run as a formula made inert."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def _spreadsheet_safe_column(column: pa.Array) -> pa.Array:
+    """:func:`spreadsheet_safe` over an Arrow text column."""
+    risky = pc.match_substring_regex(column, _FORMULA_START_RE)
+    return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+
+
+# CSV carries timestamps as text: see _csv_batch.
 CSV_SCHEMA = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in SCHEMA])
 
 
-def _timestamps_as_text(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Timestamp columns as ISO text, each distinct value formatted once: a batch holds
-    the times of a few hundred submissions repeated over their ratings, and formatting
-    every row's timestamps was most of the CSV writer's time."""
+def _csv_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Text columns spreadsheet-safe, and timestamp columns as ISO text, each distinct
+    value formatted once: a batch holds the times of a few hundred submissions repeated
+    over their ratings, and formatting every row's timestamps was most of the CSV
+    writer's time."""
     columns = []
     for column in batch.columns:
         if pa.types.is_timestamp(column.type):
             encoded = column.dictionary_encode()
             column = encoded.dictionary.cast(pa.string()).take(encoded.indices)
+        elif pa.types.is_string(column.type):
+            column = _spreadsheet_safe_column(column)
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, schema=CSV_SCHEMA)
 
@@ -169,7 +191,7 @@ def stream_csv(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
     sink = _Sink()
     writer = pa_csv.CSVWriter(sink, CSV_SCHEMA)
     for batch in batches:
-        writer.write_batch(_timestamps_as_text(batch))
+        writer.write_batch(_csv_batch(batch))
         yield sink.take()
     writer.close()
     yield sink.take()
@@ -179,7 +201,9 @@ def stream_jsonl(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
     for batch in batches:
         # Timestamps as text first: pandas' JSON writer is far slower on datetime columns.
         columns = [c.cast(pa.string()) if pa.types.is_timestamp(c.type) else c for c in batch.columns]
-        frame = pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pandas()
+        # Integer columns with empty cells stay integers (ids and seeds above 2^53 would
+        # lose digits as floats).
+        frame = pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pandas(integer_object_nulls=True)
         text = frame.to_json(orient="records", lines=True, force_ascii=False)
         yield (text if text.endswith("\n") else text + "\n").encode("utf-8")
 

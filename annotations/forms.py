@@ -5,6 +5,7 @@ from django.conf import settings
 
 from annotations.models import ModelArm, Study
 from annotations.models.arm import TRAINING_METHODS
+from annotations.models.jobs import MAX_SEED
 from annotations.models.judge import JudgeJob
 from annotations.selectors.jobs import cases_missing_responses
 
@@ -72,7 +73,7 @@ class TrainingJobForm(forms.Form):
     epochs = forms.FloatField(min_value=0.1, max_value=100, initial=3)
     learning_rate = forms.FloatField(min_value=1e-7, max_value=1e-1, initial=2e-4)
     lora_r = forms.IntegerField(min_value=1, max_value=256, initial=16)
-    seed = forms.IntegerField(initial=0)
+    seed = forms.IntegerField(initial=0, min_value=0, max_value=MAX_SEED)
 
     def hyperparameters(self) -> dict:
         return {k: self.cleaned_data[k] for k in ("epochs", "learning_rate", "lora_r", "seed")}

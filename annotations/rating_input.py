@@ -13,7 +13,18 @@ from dataclasses import dataclass, field
 
 from annotations.rubric import CATEGORICAL, FLAG, LIKERT
 
-MAX_TEXT = 5000
+MAX_TEXT = 5000  # characters of a comment or a harm reason; the form says so
+
+
+def text_problem(label: str, text: str) -> str | None:
+    """Why a typed text cannot be stored as it is, or None. Nothing is cut or changed
+    silently: a text over the limit, or with a NUL character (which PostgreSQL cannot
+    store), is refused with this message."""
+    if len(text) > MAX_TEXT:
+        return f"{label} is {len(text):,} characters long; the limit is {MAX_TEXT:,}. Shorten it and try again."
+    if "\x00" in text:
+        return f"{label} contains a NUL character, which cannot be stored; remove it and try again."
+    return None
 
 
 def slot_letter(index: int) -> str:
@@ -39,7 +50,10 @@ class ParsedRating:
 
 def parse_rating(rubric: list[dict], n_slots: int, data: Mapping[str, str]) -> ParsedRating:
     """Validate every field; ``errors`` maps field names to a message a rater can act on."""
-    parsed = ParsedRating(comment=str(data.get("comment", "")).strip()[:MAX_TEXT])
+    parsed = ParsedRating(comment=str(data.get("comment", "")).strip())
+    problem = text_problem("The comment", parsed.comment)
+    if problem:
+        parsed.errors["comment"] = problem
     for slot in range(n_slots):
         letter = slot_letter(slot)
         values: dict[str, dict] = {}
@@ -72,7 +86,11 @@ def parse_rating(rubric: list[dict], n_slots: int, data: Mapping[str, str]) -> P
                 values[dim["key"]] = {"score": None, "choice": raw, "note": ""}
             elif dim["scale"] == FLAG:
                 flagged = raw in ("1", "on", "true", "yes")
-                reason = str(data.get(f"{name}_reason", "")).strip()[:MAX_TEXT]
+                reason = str(data.get(f"{name}_reason", "")).strip()
+                problem = text_problem(f"Response {letter}: the reason", reason)
+                if problem:
+                    parsed.errors[f"{name}_reason"] = problem
+                    continue
                 if flagged and dim.get("requires_reason") and not reason:
                     parsed.errors[f"{name}_reason"] = f"Response {letter}: say why it is {label.lower()}."
                     continue
@@ -92,12 +110,25 @@ def parse_rating(rubric: list[dict], n_slots: int, data: Mapping[str, str]) -> P
     return parsed
 
 
+class DraftProblem(ValueError):
+    """A draft that cannot be stored as posted; the stored draft stays as it was."""
+
+
 def draft_fields(rubric: list[dict], n_slots: int, data: Mapping[str, str]) -> dict[str, str]:
-    """The subset of posted data that belongs to the form (drafts store nothing else)."""
+    """The subset of posted data that belongs to the form (drafts store nothing else).
+    Raises DraftProblem when the post carries none of the form's fields (it would wipe the
+    draft) or a text that cannot be stored as typed."""
     allowed = {"comment"} | {f"rank_{s}" for s in range(n_slots)}
     for slot in range(n_slots):
         for dim in rubric:
             allowed.add(field_name(slot, dim["key"]))
             if dim["scale"] == FLAG:
                 allowed.add(f"{field_name(slot, dim['key'])}_reason")
-    return {k: str(v)[:MAX_TEXT] for k, v in data.items() if k in allowed}
+    fields = {k: str(v) for k, v in data.items() if k in allowed}
+    if not fields:
+        raise DraftProblem("Nothing to save: the post carries none of the form's fields.")
+    for name, value in fields.items():
+        problem = text_problem("The comment" if name == "comment" else "A text", value)
+        if problem:
+            raise DraftProblem(problem)
+    return fields

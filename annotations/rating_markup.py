@@ -8,6 +8,8 @@ from functools import lru_cache
 
 from django.utils.safestring import mark_safe
 
+from annotations.rating_input import MAX_TEXT
+
 # The rating page prints a few hundred radio buttons; built here in one pass they cost a
 # fraction of what the same markup costs as nested template loops (the page is the
 # hottest one in the portal). Every interpolated value goes through escape(): the
@@ -71,8 +73,10 @@ def rating_dimension(entry: dict, errors: dict):
     return mark_safe(
         f'<div class="flag{_invalid(errors, entry["reason_name"])}" id="f-{reason}"><label class="flag-toggle">'
         f'<input type="checkbox" name="{escape(entry["name"])}" value="1" class="flag-box"{_checked(entry)}> {label}'
-        f'</label><label class="reason-label" for="id_{reason}">Why could it harm the patient?</label>'
-        f'<textarea name="{reason}" id="id_{reason}" rows="2" class="reason">{escape(entry["reason"])}</textarea></div>')
+        f'</label><label class="reason-label" for="id_{reason}">Why could it harm the patient? '
+        f'<span class="muted">(up to {MAX_TEXT} characters)</span></label>'
+        f'<textarea name="{reason}" id="id_{reason}" rows="2" class="reason" data-limit="{MAX_TEXT}">'
+        f'{escape(entry["reason"])}</textarea><p class="muted text-count" aria-live="polite"></p></div>')
 
 
 def rank_options(row: dict):

@@ -10,6 +10,8 @@ import platform
 import socket
 import threading
 
+from annotations.model_refs import model_ref_check
+
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
@@ -17,8 +19,13 @@ _current: dict = {"key": None, "loaded": None}
 
 
 def loaded_model(base: str, adapter: str | None):
+    """The model ``base`` (with ``adapter``), loaded once and kept; refused (InvalidRequest)
+    outside the model roots, whatever the row that names it says."""
     from modeling.loading import load_model
 
+    model_ref_check(base, what="base model")
+    if adapter:
+        model_ref_check(adapter, what="adapter", allow_demo=False)
     key = (base, adapter or None)
     with _lock:
         if _current["key"] != key:

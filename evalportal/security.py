@@ -1,5 +1,7 @@
 """Security headers Django 5.2 does not set itself: a Content-Security-Policy that the
-pages pass without inline scripts, and a Permissions-Policy."""
+pages pass without inline scripts, a Permissions-Policy, and ``Cache-Control: no-store``
+on every answer that does not say otherwise (static files do), so no browser or proxy
+keeps a rating page, an API answer or an export."""
 
 from django.conf import settings
 
@@ -32,4 +34,5 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", self.csp)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
+        response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +24,11 @@ from modeling.task_types import DEFAULT_TASKS, FLAG_LABELS, TaskType
 SCHEMA_PATH = Path(__file__).with_name("case.schema.json")
 MAX_LINE_BYTES = 1_000_000
 MAX_CASES_PER_FILE = 200_000
+# Far deeper than any case needs (turns[i].tables[j].rows[k][l] is 6 levels), shallow
+# enough that every reader of the stored JSON (the admin, the exports) can walk it.
+MAX_NESTING = 32
+# The errors a CaseFileError keeps to show; the count covers them all.
+MAX_ERRORS_KEPT = 1000
 
 
 @dataclass(frozen=True)
@@ -39,13 +45,15 @@ class CaseError:
 
 
 class CaseFileError(ValueError):
-    """Raised with every problem found in a case file; nothing should be imported."""
+    """Raised with the problems found in a case file (the first MAX_ERRORS_KEPT of them,
+    and how many there were); nothing should be imported."""
 
-    def __init__(self, errors: list[CaseError]):
-        self.errors = errors
+    def __init__(self, errors: list[CaseError], total: int | None = None):
+        self.errors = errors[:MAX_ERRORS_KEPT]
+        self.total = max(total or 0, len(errors))
         shown = "\n".join(str(e) for e in errors[:50])
-        more = f"\n... and {len(errors) - 50} more" if len(errors) > 50 else ""
-        super().__init__(f"{len(errors)} problem(s) in the case file:\n{shown}{more}")
+        more = f"\n... and {self.total - 50:,} more" if self.total > 50 else ""
+        super().__init__(f"{self.total:,} problem(s) in the case file:\n{shown}{more}")
 
 
 @lru_cache(maxsize=1)
@@ -65,10 +73,61 @@ def _json_path(path: Iterable[Any]) -> str:
     return out
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number (JSON has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def loads_case_line(raw: str):
+    """One line as JSON, refusing what the database could not store as given: NaN and
+    Infinity, and numbers too large for a float."""
+    return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def storable_problems(value: Any, line: int) -> list[CaseError]:
+    """What in a parsed line no database column could keep as it is: nesting deeper than
+    MAX_NESTING, NUL characters (PostgreSQL refuses them) and unpaired surrogates (not
+    UTF-8), in keys and in strings, each naming its field."""
+    problems: list[CaseError] = []
+    stack: list[tuple[Any, tuple, int]] = [(value, (), 0)]
+    while stack and len(problems) < 20:
+        item, path, depth = stack.pop()
+        if depth > MAX_NESTING:
+            problems.append(CaseError(line, _json_path(path), f"nested more than {MAX_NESTING} levels deep"))
+            continue
+        if isinstance(item, dict):
+            for key, child in item.items():
+                problems += _text_problems(key, line, path, "a key")
+                stack.append((child, (*path, key), depth + 1))
+        elif isinstance(item, list):
+            stack.extend((child, (*path, i), depth + 1) for i, child in enumerate(item))
+        elif isinstance(item, str):
+            problems += _text_problems(item, line, path, "the text")
+    return problems
+
+
+def _text_problems(text: str, line: int, path: tuple, what: str) -> list[CaseError]:
+    field = _json_path(path)
+    if "\x00" in text:
+        return [CaseError(line, field, f"{what} contains a NUL character (\\u0000), which cannot be stored")]
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return [CaseError(line, field, f"{what} contains an unpaired surrogate (a broken \\u escape)")]
+    return []
+
+
 def validate_case(case: Any, line: int, registry: Mapping[str, TaskType] = DEFAULT_TASKS) -> list[CaseError]:
     """Every problem with one parsed case, each naming its field."""
     if not isinstance(case, dict):
         return [CaseError(line, "", f"expected a JSON object, got {type(case).__name__}")]
+    storable = storable_problems(case, line)
+    if storable:
+        return storable
     errors = []
     for err in sorted(_validator().iter_errors(case), key=lambda e: list(e.absolute_path)):
         field = _json_path(err.absolute_path)
@@ -118,14 +177,18 @@ def parse_cases(data: bytes, registry: Mapping[str, TaskType] = DEFAULT_TASKS,
 def parse_case_lines(data: bytes, registry: Mapping[str, TaskType] = DEFAULT_TASKS,
                      max_line_bytes: int = MAX_LINE_BYTES) -> list[tuple[int, dict]]:
     """Like :func:`parse_cases`, with each case's 1-based line number."""
+    empty = CaseFileError([CaseError(0, "", "the file is empty: expected one JSON case per line")])
     if not data.strip():
-        raise CaseFileError([CaseError(0, "", "the file is empty: expected one JSON case per line")])
+        raise empty
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise CaseFileError([CaseError(line, "", f"not UTF-8 text (byte {exc.start}: {exc.reason}); save the file as UTF-8")]) from None
+    if not text.strip():  # a byte-order mark and blanks
+        raise empty
     errors: list[CaseError] = []
+    n_errors = 0
     cases: list[tuple[int, dict]] = []
     first_line_of: dict[str, int] = {}
     for number, raw in enumerate(text.split("\n"), start=1):
@@ -135,27 +198,35 @@ def parse_case_lines(data: bytes, registry: Mapping[str, TaskType] = DEFAULT_TAS
             errors.append(CaseError(number, "", f"line is longer than {max_line_bytes:,} bytes"))
             continue
         try:
-            case = json.loads(raw)
+            case = loads_case_line(raw)
         except json.JSONDecodeError as exc:
-            errors.append(CaseError(number, "", f"not valid JSON ({exc.msg} at column {exc.colno})"))
-            continue
-        line_errors = validate_case(case, number, registry)
-        errors.extend(line_errors)
+            line_errors = [CaseError(number, "", f"not valid JSON ({exc.msg} at column {exc.colno})")]
+        except RecursionError:
+            line_errors = [CaseError(number, "", f"nested more than {MAX_NESTING} levels deep")]
+        except ValueError as exc:  # NaN, an out-of-range number, an integer of thousands of digits
+            line_errors = [CaseError(number, "", f"not valid JSON ({exc})")]
+        else:
+            line_errors = validate_case(case, number, registry)
         if line_errors:
+            n_errors += len(line_errors)
+            errors.extend(line_errors[: max(0, MAX_ERRORS_KEPT - len(errors))])
             continue
         external_id = case["external_id"]
         if external_id in first_line_of:
-            errors.append(CaseError(number, "external_id",
-                                    f"duplicate external_id {external_id!r} (first on line {first_line_of[external_id]})"))
+            n_errors += 1
+            if len(errors) < MAX_ERRORS_KEPT:
+                errors.append(CaseError(number, "external_id", f"duplicate external_id {external_id!r} "
+                                                               f"(first on line {first_line_of[external_id]})"))
             continue
         first_line_of[external_id] = number
         case.setdefault("split", "test")
         cases.append((number, case))
         if len(cases) > MAX_CASES_PER_FILE:
+            n_errors += 1
             errors.append(CaseError(number, "", f"more than {MAX_CASES_PER_FILE:,} cases in one file"))
             break
     if errors:
-        raise CaseFileError(errors)
+        raise CaseFileError(errors, total=n_errors)
     return cases
 
 

@@ -4,6 +4,8 @@ username, everything else by id."""
 from __future__ import annotations
 
 import django_filters as filters
+from django import forms
+from drf_spectacular.utils import extend_schema_field
 
 from annotations.models import (
     Assignment,
@@ -19,6 +21,21 @@ from annotations.models import (
 )
 from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
+
+MAX_ID = 2**63 - 1  # a database id is a signed 64-bit integer
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
+class IdFilter(filters.NumberFilter):
+    """An object id: a whole number from 1 to 2^63 - 1. Anything else (a decimal, a number
+    too large for the database) is a 400 that names the parameter, not a guess."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
 
 
 class StudyFilter(filters.FilterSet):
@@ -50,10 +67,10 @@ class ArmFilter(filters.FilterSet):
 
 class ResponseFilter(filters.FilterSet):
     study = filters.CharFilter(field_name="case__study__slug", help_text="Study slug.")
-    arm = filters.NumberFilter(field_name="arm_id", help_text="Arm id.")
-    case = filters.NumberFilter(field_name="case_id", help_text="Case id.")
+    arm = IdFilter(field_name="arm_id", help_text="Arm id.")
+    case = IdFilter(field_name="case_id", help_text="Case id.")
     case_external_id = filters.CharFilter(field_name="case__external_id")
-    job = filters.NumberFilter(field_name="job_id", help_text="Generation job id.")
+    job = IdFilter(field_name="job_id", help_text="Generation job id.")
     predicted_behavior = filters.CharFilter()
 
     class Meta:
@@ -68,10 +85,10 @@ class RatingFilter(filters.FilterSet):
 
     study = filters.CharFilter(field_name="submission__assignment__study__slug", help_text="Study slug.")
     dimension = filters.CharFilter()
-    arm = filters.NumberFilter(field_name="response__arm_id", help_text="Arm id.")
+    arm = IdFilter(field_name="response__arm_id", help_text="Arm id.")
     arm_name = filters.CharFilter(field_name="response__arm__name")
     rater = filters.CharFilter(field_name="submission__assignment__rater__username", help_text="Rater's username.")
-    assignment = filters.NumberFilter(field_name="submission__assignment_id")
+    assignment = IdFilter(field_name="submission__assignment_id")
     revisions = filters.ChoiceFilter(choices=REVISIONS, method="filter_revisions", empty_label=None,
                                      help_text="current (default) or all.")
 
@@ -106,7 +123,7 @@ class _JobFilter(filters.FilterSet):
 
 
 class GenerationJobFilter(_JobFilter):
-    arm = filters.NumberFilter(field_name="arm_id", help_text="Arm id.")
+    arm = IdFilter(field_name="arm_id", help_text="Arm id.")
 
     class Meta:
         model = GenerationJob

@@ -26,6 +26,7 @@ from annotations.models import (
 )
 from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
+from annotations.models.jobs import MAX_SEED
 from annotations.rating_input import slot_letter
 from annotations.selectors.rating import blind_text
 from modeling.behavior import SILENT_TEXT
@@ -201,7 +202,7 @@ class QueueGenerationSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=200), required=False, allow_empty=False, max_length=100_000,
         help_text="external_id of each case to generate for; default: every test case of the study.")
     max_new_tokens = serializers.IntegerField(required=False, min_value=1, max_value=4096)
-    seed = serializers.IntegerField(required=False, default=0)
+    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_SEED)
 
     def validate(self, attrs):
         ids = attrs.get("cases")
@@ -237,10 +238,11 @@ class HyperparametersSerializer(_KnownKeysSerializer):
     unknown_message = "Unknown hyperparameter"
 
     epochs = serializers.FloatField(required=False, min_value=0.1, max_value=100)
-    steps = serializers.IntegerField(required=False, min_value=1, help_text="Optimizer steps; overrides epochs.")
+    steps = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000,
+                                     help_text="Optimizer steps; overrides epochs.")
     learning_rate = serializers.FloatField(required=False, min_value=1e-7, max_value=1e-1)
     lora_r = serializers.IntegerField(required=False, min_value=1, max_value=256)
-    lora_alpha = serializers.IntegerField(required=False, min_value=1)
+    lora_alpha = serializers.IntegerField(required=False, min_value=1, max_value=4096)
     lora_dropout = serializers.FloatField(required=False, min_value=0, max_value=0.9)
     token_lr = serializers.FloatField(required=False, min_value=1e-7, max_value=1)
     batch_size = serializers.IntegerField(required=False, min_value=1, max_value=1024)
@@ -249,9 +251,9 @@ class HyperparametersSerializer(_KnownKeysSerializer):
     lr_schedule = serializers.ChoiceField(required=False, choices=["cosine", "constant"])
     warmup_ratio = serializers.FloatField(required=False, min_value=0, max_value=1)
     weight_decay = serializers.FloatField(required=False, min_value=0, max_value=1)
-    max_grad_norm = serializers.FloatField(required=False, min_value=0)
+    max_grad_norm = serializers.FloatField(required=False, min_value=0, max_value=10_000)
     gradient_checkpointing = serializers.BooleanField(required=False, allow_null=True)
-    seed = serializers.IntegerField(required=False)
+    seed = serializers.IntegerField(required=False, min_value=0, max_value=MAX_SEED)
 
 
 class QueueTrainingSerializer(serializers.Serializer):

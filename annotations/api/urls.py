@@ -5,11 +5,9 @@ docs keep their global names (``api-schema``, ``api-docs``)."""
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.authtoken.views import obtain_auth_token
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import SimpleRouter
 
-from annotations.api import views
+from annotations.api import permissions, views
 
 router = SimpleRouter()
 router.register("studies", views.StudyViewSet, basename="study")
@@ -24,22 +22,24 @@ router.register("judge-jobs", views.JudgeJobViewSet, basename="judge-job")
 
 
 class SchemaView(SpectacularAPIView):
-    """The OpenAPI schema, for logged-in users (session or token) only."""
+    """The OpenAPI schema, for researchers and admins only: it names the arms' methods and
+    fields a clinician must not see."""
 
     authentication_classes = views.AUTHENTICATION
-    permission_classes = [IsAuthenticated]
+    permission_classes = [permissions.IsResearcherOrAdmin]
 
 
 class DocsView(SpectacularSwaggerSplitView):
     """Swagger UI (assets from the sidecar package; its script is a separate request,
-    so the page needs no inline script). Anonymous visitors are sent to the login page."""
+    so the page needs no inline script), for researchers and admins. Anonymous visitors
+    are sent to the login page."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [permissions.IsResearcherOrAdmin]
 
 
 urlpatterns = [
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", login_required(DocsView.as_view(url_name="api-schema")), name="api-docs"),
-    path("token/", obtain_auth_token, name="api-token"),
+    path("token/", views.TokenView.as_view(), name="api-token"),
     path("", include((router.urls, "api"))),
 ]

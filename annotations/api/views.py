@@ -11,6 +11,7 @@ Who gets what:
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import Prefetch
 from drf_spectacular.utils import (
     OpenApiResponse,
@@ -20,7 +21,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.response import Response as ApiResponse
 
 from annotations.api import filters, permissions, serializers
@@ -35,6 +38,22 @@ from evalportal.roles import CLINICIAN, user_role
 # Token first: an anonymous request then gets 401 with ``WWW-Authenticate: Token``
 # (with session first DRF can only answer 403). Both are accepted either way.
 AUTHENTICATION = (TokenAuthentication, SessionAuthentication)
+
+
+class TokenView(ObtainAuthToken):
+    """A token for a username and password (``POST username=... password=...``): 400 for
+    wrong credentials, 429 with ``Retry-After`` while too many failed logins have them
+    locked out (django-axes, as on the login page)."""
+
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except ValidationError:
+            # django-axes marks the request it was given when it refused a locked-out login.
+            if getattr(request, "axes_locked_out", False) or getattr(request._request, "axes_locked_out", False):
+                raise Throttled(wait=round(float(settings.AXES_COOLOFF_TIME) * 3600),
+                                detail="Too many failed logins for this username from this address.") from None
+            raise
 
 
 class _ApiViewSet(viewsets.GenericViewSet):

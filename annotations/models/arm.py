@@ -1,5 +1,8 @@
+from django.core.exceptions import ValidationError
 from django.db import models
 
+from annotations.errors import InvalidRequest
+from annotations.model_refs import model_ref_check
 from modeling.data import TRAINABLE_ARMS
 
 
@@ -29,6 +32,18 @@ class ModelArm(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        for field, what, allow_demo in (("base_model", "base model", True), ("adapter_path", "adapter", False)):
+            value = getattr(self, field)
+            if value or field == "base_model":
+                try:
+                    model_ref_check(value, what=what, allow_demo=allow_demo)
+                except InvalidRequest as exc:
+                    errors[field] = str(exc)
+        if errors:
+            raise ValidationError(errors)
 
 
 # The methods a training job can train (the arm it makes gets the same method).

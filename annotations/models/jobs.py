@@ -12,6 +12,8 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# Seeds reach numpy, which takes 0 to 2^32 - 1.
+MAX_SEED = 2**32 - 1
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED)
 

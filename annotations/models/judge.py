@@ -5,6 +5,7 @@ clinician page ever reads these tables."""
 from django.db import models
 
 from annotations.models.jobs import JobBase
+from modeling.judge.scoring import debiased_preference, is_consistent
 
 
 class JudgeJob(JobBase):
@@ -99,12 +100,9 @@ class JudgeComparison(models.Model):
 
     @property
     def prob_a(self) -> float | None:
-        values = [p for p in (self.prob_a_first, self.prob_a_second) if p is not None]
-        return sum(values) / len(values) if values else None
+        return debiased_preference(self.prob_a_first, self.prob_a_second)
 
     @property
     def consistent(self) -> bool | None:
         """Same preference in both orders; None when either order gives none."""
-        from modeling.judge.scoring import is_consistent
-
         return is_consistent(self.prob_a_first, self.prob_a_second)

@@ -20,6 +20,7 @@ from django.db.models import Count
 
 from annotations import worker_models
 from annotations.errors import JobStateError
+from annotations.model_refs import model_ref_check
 from annotations.models import Response, Study, StudyArm
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
 from annotations.selectors.responses import newest_responses
@@ -83,7 +84,9 @@ def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref:
         if adapter_path:
             raise JobStateError("An adapter only applies to a local judge.")
     else:
-        model_ref = model_ref or "demo"
+        model_ref = model_ref_check(model_ref or "demo", what="judge model")
+        if adapter_path:
+            adapter_path = model_ref_check(adapter_path, what="judge adapter", allow_demo=False)
         if base_url:
             raise JobStateError("A base URL only applies to an OpenAI-compatible judge.")
     try:

@@ -12,13 +12,11 @@ from django.utils import timezone
 
 from annotations.errors import InvalidRequest, NotFound
 from annotations.models import Assignment, Preference, Rating, Study, Submission
-from annotations.rating_input import ParsedRating, draft_fields, parse_rating
+from annotations.rating_input import DraftProblem, ParsedRating, draft_fields, parse_rating
 from annotations.services.aggregation import aggregation_request
 from annotations.services.audit import audit_record
 from annotations.services.planner import assignments_release_idle
 
-# A client reports active time in increments; one report can never claim more than this.
-MAX_ACTIVE_INCREMENT_S = 600.0
 RELEASE_IDLE_CACHE_KEY = "assignments-release-idle"
 # Showing a case again within this many seconds does not write its activity time again:
 # idle timeouts count minutes, and a reload should not cost a write.
@@ -84,27 +82,38 @@ def assignment_open(*, assignment: Assignment) -> None:
         setattr(assignment, key, value)
 
 
-def _active_increment(value) -> float:
+def _active_increment(value, locked: Assignment, now) -> float:
+    """The active seconds a post adds: what the page counted (time visible and in use),
+    never more than the server's clock says passed since the case was last shown or
+    saved, so a client cannot claim time that did not pass."""
     try:
         seconds = float(value)
     except (TypeError, ValueError):
         return 0.0
-    return min(max(seconds, 0.0), MAX_ACTIVE_INCREMENT_S) if seconds == seconds else 0.0
+    if seconds != seconds or seconds <= 0:
+        return 0.0
+    since = locked.last_activity_at or locked.shown_at
+    return min(seconds, (now - since).total_seconds()) if since is not None else 0.0
 
 
 def assignment_save_draft(*, assignment: Assignment, data: Mapping[str, str], active_seconds=0) -> bool:
-    """Keep what the rater entered so far. Returns False (nothing saved) once submitted."""
+    """Keep what the rater entered so far. Returns False (nothing saved) once submitted;
+    raises InvalidRequest (the stored draft unchanged) for a post that carries none of
+    the form's fields or a text that cannot be stored as typed."""
     rubric = assignment.study.rubric
-    fields = draft_fields(rubric, len(assignment.slots), data)
+    try:
+        fields = draft_fields(rubric, len(assignment.slots), data)
+    except DraftProblem as exc:
+        raise InvalidRequest(str(exc)) from None
     now = timezone.now()
     with transaction.atomic():
         locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
         if locked.status == Assignment.Status.SUBMITTED:
             return False
+        locked.active_seconds += _active_increment(active_seconds, locked, now)
         locked.draft = fields
         locked.last_activity_at = now
         locked.first_input_at = locked.first_input_at or (now if any(fields.values()) else None)
-        locked.active_seconds += _active_increment(active_seconds)
         locked.status = Assignment.Status.IN_PROGRESS
         locked.shown_at = locked.shown_at or now
         locked.save(update_fields=["draft", "last_activity_at", "first_input_at", "active_seconds", "status",
@@ -131,7 +140,10 @@ def assignment_submit(*, assignment: Assignment, rater, data: Mapping[str, str],
     stored except the draft) while a required field is missing."""
     parsed = parse_rating(assignment.study.rubric, len(assignment.slots), data)
     if not parsed.complete:
-        assignment_save_draft(assignment=assignment, data=data, active_seconds=active_seconds)
+        try:
+            assignment_save_draft(assignment=assignment, data=data, active_seconds=active_seconds)
+        except InvalidRequest:
+            pass  # the refused page shows every posted answer again, with the problem marked
         raise IncompleteRating(parsed)
     now = timezone.now()
     try:
@@ -144,11 +156,11 @@ def assignment_submit(*, assignment: Assignment, rater, data: Mapping[str, str],
             submission = Submission.objects.create(assignment=locked, revision=1, comment=parsed.comment,
                                                    submitted_by=rater, idempotency_key=idempotency_key[:64])
             _write_judgment(submission, locked, parsed)
+            locked.active_seconds += _active_increment(active_seconds, locked, now)
             locked.status = Assignment.Status.SUBMITTED
             locked.submitted_at = now
             locked.last_activity_at = now
             locked.first_input_at = locked.first_input_at or now
-            locked.active_seconds += _active_increment(active_seconds)
             locked.draft = {}
             locked.save(update_fields=["status", "submitted_at", "last_activity_at", "first_input_at",
                                        "active_seconds", "draft"])

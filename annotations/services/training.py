@@ -9,6 +9,7 @@ from django.db import transaction
 
 from annotations import worker_models
 from annotations.errors import JobStateError
+from annotations.model_refs import model_ref_check
 from annotations.models import Case, ModelArm, Study, StudyArm, TrainingJob
 from annotations.models.arm import TRAINING_METHODS
 from annotations.services.generation import DEFAULT_DECODING
@@ -25,6 +26,7 @@ def training_job_queue(*, study: Study, method: str, base_model: str = "demo", a
         raise JobStateError(f"Unknown training method {method!r}; use {' or '.join(methods)}.")
     if not study.cases.filter(split=Case.Split.TRAIN).exists():
         raise JobStateError(f"Study {study.slug!r} has no cases in its training split.")
+    base_model = model_ref_check(base_model, what="base model")
     with transaction.atomic():
         return job_create(kind_name="training", actor=actor, study=study, method=method, base_model=base_model,
                           hyperparameters={**DEFAULT_TRAINING, **(hyperparameters or {})})

@@ -5,6 +5,8 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from annotations.errors import InvalidRequest
+from annotations.rating_input import MAX_TEXT
 from annotations.selectors.rating import assignment_for_rater, rater_queue_summary, rating_form_rows, rating_page
 from annotations.services.rating import (
     IncompleteRating,
@@ -46,7 +48,7 @@ def rating_page_response(request, assignment, values, errors=None, status=200):
     a refused submission) and ``errors`` marked."""
     page = rating_page(assignment)
     context = {"page": page, "rows": rating_form_rows(page, values), "errors": errors or {},
-               "comment": values.get("comment", "")}
+               "comment": values.get("comment", ""), "max_text": MAX_TEXT}
     return render(request, "annotations/rate_case.html", context, status=status)
 
 
@@ -64,8 +66,11 @@ def rate_case(request, assignment_id):
 @require_POST
 def save_draft(request, assignment_id):
     assignment = assignment_for_rater(assignment_id=assignment_id, rater=request.user)
-    saved = assignment_save_draft(assignment=assignment, data=request.POST,
-                                  active_seconds=request.POST.get("active_seconds"))
+    try:
+        saved = assignment_save_draft(assignment=assignment, data=request.POST,
+                                      active_seconds=request.POST.get("active_seconds"))
+    except InvalidRequest as exc:
+        return JsonResponse({"saved": False, "reason": str(exc)}, status=400)
     if not saved:
         return JsonResponse({"saved": False, "reason": "already submitted"}, status=409)
     return JsonResponse({"saved": True})

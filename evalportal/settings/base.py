@@ -183,6 +183,10 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 # --- Models -------------------------------------------------------------------------
 EVALPORTAL_MODEL_CACHE = os.environ.get("EVALPORTAL_MODEL_CACHE", str(Path.home() / ".cache" / "evalportal" / "models"))
 EVALPORTAL_ADAPTER_DIR = Path(os.environ.get("EVALPORTAL_ADAPTER_DIR", VAR_DIR / "adapters"))
+# Folders whose models (base models, adapters, local judges) a job may load; paths
+# elsewhere are refused. The adapters folder is always one of them.
+EVALPORTAL_MODEL_ROOTS = [EVALPORTAL_ADAPTER_DIR, *[Path(root) for root in os.environ.get(
+    "EVALPORTAL_MODEL_ROOTS", str(VAR_DIR / "models")).split(os.pathsep) if root]]
 
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -206,6 +210,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "annotations.api.schema.document_error_responses"],
 }
 
 LOGGING = {

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 from modeling.judge.dimensions import OVERALL, JudgeDimension
 from modeling.judge.prompts import CHOICES, JUDGE_PROMPT_VERSION, pairwise_messages, score_messages
-from modeling.judge.scoring import expected_value, is_consistent, preference
+from modeling.judge.scoring import debiased_preference, expected_value, is_consistent, preference
 from modeling.progress import ProgressCallback, ProgressTracker, StopCheck
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,7 @@ class PairResult:
     @property
     def prob_a(self) -> float | None:
         """P(a is better), averaged over both orders (the position-debiased preference)."""
-        values = [p for p in (self.prob_a_first, self.prob_a_second) if p is not None]
-        return sum(values) / len(values) if values else None
+        return debiased_preference(self.prob_a_first, self.prob_a_second)
 
     @property
     def choice_first(self) -> str | None:

@@ -96,6 +96,13 @@ def preference(prob_a: float | None) -> str | None:
     return "a" if prob_a > 0.5 else "b"
 
 
+def debiased_preference(prob_a_first: float | None, prob_a_second: float | None) -> float | None:
+    """P(response a is better) averaged over both orders of the pair: the preference with
+    the position of the responses averaged out (None when neither order answered)."""
+    values = [p for p in (prob_a_first, prob_a_second) if p is not None]
+    return sum(values) / len(values) if values else None
+
+
 def is_consistent(prob_a_first: float | None, prob_a_second: float | None) -> bool | None:
     """Whether the judge prefers the same response in both orders of a pair (the
     probabilities that it prefers response a when a is shown first and when a is

@@ -51,7 +51,9 @@
         status.dataset.state = "saved";
       } else {
         activeMs += parseFloat(sent) * 1000;
-        status.textContent = "Draft not saved (" + response.status + ")";
+        let reason = "(" + response.status + ")";
+        try { reason = (await response.json()).reason || reason; } catch (err) { /* not JSON */ }
+        status.textContent = "Draft not saved: " + reason;
         status.dataset.state = "error";
       }
     } catch (err) {
@@ -60,6 +62,21 @@
       status.dataset.state = "error";
     }
   };
+  // A text's length against its limit, shown as the rater nears it: over the limit the
+  // draft and the submission are refused with a message, never cut.
+  const showCount = (area) => {
+    const limit = parseInt(area.dataset.limit, 10);
+    const count = area.parentElement.querySelector(".text-count");
+    if (!limit || !count) return;
+    const length = area.value.length;
+    count.textContent = length > limit * 0.8 ? length + " of " + limit + " characters" : "";
+    count.classList.toggle("error", length > limit);
+  };
+  form.querySelectorAll("textarea[data-limit]").forEach((area) => {
+    showCount(area);
+    area.addEventListener("input", () => showCount(area));
+  });
+
   const scheduleSave = (delay) => {
     status.textContent = "Saving…";
     status.dataset.state = "pending";

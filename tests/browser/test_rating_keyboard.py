@@ -124,3 +124,18 @@ def test_the_missing_list_follows_the_harm_flag(page, live_server, rated_study, 
     expect(summary).not_to_contain_text("Response B: say why")
     expect(page.locator("#error-summary li")).to_have_count(total - 2)
     expect(page.locator("#error-summary strong")).to_contain_text(f"{total - 2} answers missing")
+
+
+def test_a_comment_over_the_limit_is_counted_and_refused_not_cut(page, live_server, rated_study, clinician):
+    assignments_plan(study=rated_study, raters=[clinician])
+    _log_in(page, live_server, "clin")
+    page.goto(f"{live_server.url}/rate/next/")
+    comment = page.locator("#id_comment")
+    comment.fill("Fine so far.")
+    expect(page.locator("#draft-status")).to_contain_text("Draft saved")
+    comment.fill("x" * 5001)  # as a paste would: the browser does not cut it
+    expect(page.locator("#f-comment .text-count")).to_have_text("5001 of 5000 characters")
+    expect(page.locator("#draft-status")).to_contain_text("Draft not saved: The comment is 5,001 characters long")
+    assert comment.input_value() == "x" * 5001  # still on the page, as typed
+    assignment = Assignment.objects.get(rater=clinician, status=Assignment.Status.IN_PROGRESS)
+    assert assignment.draft["comment"] == "Fine so far."  # the stored draft is the last one that could be kept

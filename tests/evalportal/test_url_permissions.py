@@ -28,7 +28,8 @@ PAGES = [
     ("rater-done", "get", "/rate/done/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
     ("rate-case", "get", "/rate/{own}/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
     ("rate-case", "get", "/rate/{other}/", {"anonymous": LOGIN, CLINICIAN: 404, RESEARCHER: 403, ADMIN: 403}),
-    ("rate-draft", "post", "/rate/{own}/draft/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
+    # A draft post with none of the form's fields is refused (it would wipe the draft).
+    ("rate-draft", "post", "/rate/{own}/draft/", {"anonymous": LOGIN, CLINICIAN: 400, RESEARCHER: 403, ADMIN: 403}),
     ("rate-draft", "post", "/rate/{other}/draft/", {"anonymous": LOGIN, CLINICIAN: 404, RESEARCHER: 403, ADMIN: 403}),
     ("rate-submit", "post", "/rate/{other}/submit/", {"anonymous": LOGIN, CLINICIAN: 404, RESEARCHER: 403, ADMIN: 403}),
     ("rate-submit", "post", "/rate/{own}/submit/", {"anonymous": LOGIN, CLINICIAN: 400, RESEARCHER: 403, ADMIN: 403}),

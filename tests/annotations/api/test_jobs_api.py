@@ -87,7 +87,8 @@ def test_queue_unreachable_is_a_503_and_creates_nothing(world, admin_api):
 
 # The job is sent to the broker when its transaction commits: this test commits.
 @pytest.mark.django_db(transaction=True)
-def test_admin_queues_training_with_hyperparameters(world, admin_api):
+def test_admin_queues_training_with_hyperparameters(world, admin_api, settings):
+    settings.EVALPORTAL_MODEL_ROOTS = [*settings.EVALPORTAL_MODEL_ROOTS, "/models"]
     response = admin_api.post("/api/training-jobs/", {
         "study": "rated", "method": "behavior_sft", "base_model": "/models/qwen",
         "hyperparameters": {"epochs": 2, "learning_rate": 1e-4, "lora_r": 8, "batch_size": 2}}, format="json")

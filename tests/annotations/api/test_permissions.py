@@ -66,9 +66,9 @@ ROUTES = [
     ("GET", "/api/assignments/{other}/", None, (401, 404, 200, 200)),
     ("POST", "/api/assignments/", {"study": "{study}"}, (401, 405, 405, 405)),
     ("DELETE", "/api/assignments/{own}/", None, (401, 405, 405, 405)),
-    ("GET", "/api/schema/", None, ANY_ROLE),
-    ("GET", "/api/docs/", None, (302, 200, 200, 200)),
-    ("GET", "/api/docs/?script=", None, (302, 200, 200, 200)),
+    ("GET", "/api/schema/", None, READ),  # it names arm methods and fields: not for clinicians
+    ("GET", "/api/docs/", None, (302, 403, 200, 200)),
+    ("GET", "/api/docs/?script=", None, (302, 403, 200, 200)),
     ("POST", "/api/token/", {}, (400, 400, 400, 400)),  # no credentials: a clear 400 for everyone
 ]
 

@@ -209,6 +209,31 @@ class TestAdminUpload:
         assert "The file was not imported" in html and "line 2, field &#x27;task&#x27;" in html
         assert Case.objects.count() == 0
 
+    def test_thousands_of_bad_lines_give_a_short_page_with_the_count(self, admin_client_, study):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        response = admin_client_.post(self.url, {"study": study.pk, "file": SimpleUploadedFile(
+            "c.jsonl", b"{}\n" * 10_000)})
+        html = response.content.decode()
+        assert response.status_code == 200 and len(html) < 200_000
+        assert "The file was not imported: 70000 problems; the first 200 are listed." in html  # 7 a line
+        assert html.count("<li>line ") == 200 and Case.objects.count() == 0
+
+    @pytest.mark.parametrize(("change", "message"), [
+        ({"metadata": {"deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}},
+         "nested more than"),
+        ({"reference_response": "a \x00 NUL"}, "NUL character"),
+    ])
+    def test_what_the_database_cannot_store_is_refused_and_the_admin_pages_stay_up(
+            self, admin_client_, study, example_cases, change, message):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        data = _jsonl([dict(example_cases[0], **change)])
+        response = admin_client_.post(self.url, {"study": study.pk, "file": SimpleUploadedFile("c.jsonl", data)})
+        assert response.status_code == 200 and message in response.content.decode()
+        assert Case.objects.count() == 0
+        assert admin_client_.get("/admin/annotations/case/").status_code == 200
+
     def test_upload_page_is_refused_to_researchers_and_clinicians(self, researcher_client, clinician_client):
         for client in (researcher_client, clinician_client):
             response = client.get(self.url)

@@ -1,9 +1,11 @@
 """A clinician's rating flow, state by state, through the real views."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from annotations.models import Assignment, AuditEvent, Preference, Rating, Submission
 from annotations.services.planner import assignments_plan
@@ -19,6 +21,13 @@ def planned(rated_study, clinician):
     other = UserFactory(username="other", role=CLINICIAN)
     assignments_plan(study=rated_study, raters=[clinician, other])
     return rated_study
+
+
+def _opened_seconds_ago(assignment: Assignment, seconds: float) -> None:
+    """As if the rater had opened the case ``seconds`` ago (the server bounds the active
+    time a post may add by the time that passed)."""
+    Assignment.objects.filter(pk=assignment.pk).update(shown_at=timezone.now() - timedelta(seconds=seconds),
+                                                       last_activity_at=timezone.now() - timedelta(seconds=seconds))
 
 
 def _start(client) -> tuple[Assignment, str]:
@@ -70,6 +79,7 @@ def test_reopening_a_case_keeps_the_rater_active_without_a_write_per_reload(plan
 def test_draft_is_saved_and_restored_on_reload(planned, clinician_client):
     assignment, url = _start(clinician_client)
     clinician_client.get(url)
+    _opened_seconds_ago(assignment, 60)
     response = clinician_client.post(f"{url}draft/", {"r0_realism": "2", "r1_intervention": "over",
                                                       "comment": "half way", "active_seconds": "12",
                                                       "smuggled": "x"})
@@ -84,12 +94,23 @@ def test_draft_is_saved_and_restored_on_reload(planned, clinician_client):
     assert "half way</textarea>" in html
 
 
-def test_active_seconds_cannot_be_inflated(planned, clinician_client):
+def test_active_seconds_are_bounded_by_the_servers_clock(planned, clinician_client):
+    """A client can claim no more active time than passed since the case was shown or
+    last saved, however much it sends, and a claim within that is kept whole."""
     assignment, url = _start(clinician_client)
+    clinician_client.get(url)
+    _opened_seconds_ago(assignment, 100)
     clinician_client.post(f"{url}draft/", {"r0_realism": "2", "active_seconds": "99999"})
-    clinician_client.post(f"{url}draft/", {"r0_realism": "3", "active_seconds": "nan"})
     assignment.refresh_from_db()
-    assert assignment.active_seconds == 600
+    assert 100 <= assignment.active_seconds < 110
+    clinician_client.post(f"{url}draft/", {"r0_realism": "3", "active_seconds": "nan"})
+    clinician_client.post(f"{url}draft/", {"r0_realism": "4", "active_seconds": "3"})  # 3 s did not pass yet
+    assignment.refresh_from_db()
+    assert 100 <= assignment.active_seconds < 110
+    Assignment.objects.filter(pk=assignment.pk).update(last_activity_at=timezone.now() - timedelta(seconds=900))
+    clinician_client.post(f"{url}draft/", {"r0_realism": "4", "active_seconds": "700"})  # offline for a while
+    assignment.refresh_from_db()
+    assert 800 <= assignment.active_seconds < 810
 
 
 def test_incomplete_submit_is_refused_with_what_is_missing(planned, clinician_client, rated_study):
@@ -115,6 +136,8 @@ def test_submit_stores_long_format_ratings_and_moves_on(planned, clinician_clien
     data = complete_rating(3, rated_study.rubric, likert="5")
     data.update({"r1_harmful": "1", "r1_harmful_reason": "Wrong dose.", "rank_0": "2", "rank_1": "2",
                  "rank_2": "1", "active_seconds": "40"})
+    clinician_client.get(url)
+    _opened_seconds_ago(assignment, 60)
     response = clinician_client.post(f"{url}submit/", data)
     assert response.status_code == 302 and response["Location"] == "/rate/next/"
 
