@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
@@ -23,6 +24,7 @@ from annotations.models import (
 )
 from annotations.services.cases import CaseFileError, case_import
 from annotations.services.generation import generation_job_queue
+from annotations.services.imports import import_job_queue
 from annotations.services.jobs import job_cancel, job_retry
 
 # A file of thousands of bad lines would otherwise make a page of megabytes.
@@ -76,14 +78,27 @@ class CaseAdmin(admin.ModelAdmin):
         return [path("import/", self.admin_site.admin_view(self.import_view), name="annotations_case_import"),
                 *super().get_urls()]
 
+    def _import_in_background(self, request, study, upload):
+        try:
+            job = import_job_queue(study=study, upload=upload, actor=request.user)
+        except QueueUnavailable as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return redirect(reverse("admin:annotations_case_import"))
+        self.message_user(request, f"{upload.name} ({upload.size / 1e6:,.1f} MB) is being imported by job #{job.pk}: "
+                                   "its progress, and its result or problems, are on the study's jobs page.",
+                          messages.SUCCESS)
+        return redirect(reverse("job-list", args=[study.slug]))
+
     def import_view(self, request):
         form = CaseImportForm(request.POST or None, request.FILES or None)
         errors: list[str] = []
         error_total = 0
         if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
+            upload, study = form.cleaned_data["file"], form.cleaned_data["study"]
+            if upload.size > settings.CASE_IMPORT_BACKGROUND_BYTES:
+                return self._import_in_background(request, study, upload)
             try:
-                result = case_import(study=form.cleaned_data["study"], data=upload.read(), actor=request.user,
+                result = case_import(study=study, stream=upload, size=upload.size, actor=request.user,
                                      source_name=upload.name)
             except CaseFileError as exc:
                 errors, error_total = [str(e) for e in exc.errors[:SHOWN_IMPORT_ERRORS]], exc.total

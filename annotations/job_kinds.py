@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from annotations.errors import NotFound
-from annotations.models import GenerationJob, JudgeJob, TrainingJob
+from annotations.models import GenerationJob, ImportJob, JudgeJob, TrainingJob
 from annotations.models.jobs import JobBase
 
 GPU_QUEUE = "gpu"
@@ -38,6 +38,7 @@ JOB_KINDS: dict[str, JobKind] = {kind.name: kind for kind in (
     JobKind("training", "Training", TrainingJob, "annotations.tasks.training.run_training_job", GPU_QUEUE,
             related=("result_arm", "created_by")),
     JobKind("judge", "LLM judge", JudgeJob, "annotations.tasks.judging.run_judge_job", GPU_QUEUE),
+    JobKind("import", "Case import", ImportJob, "annotations.tasks.imports.run_import_job", DEFAULT_QUEUE),
 )}
 _BY_MODEL: dict[type, JobKind] = {kind.model: kind for kind in JOB_KINDS.values()}
 

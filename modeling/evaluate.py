@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from modeling.metrics import format_report, score_responses
-from modeling.task_types import DEFAULT_TASKS, TaskType
+from modeling.task_types import DEFAULT_TASKS, TASKS_FILE_HELP, TaskType, registry_from_file
 
 GOLD_FIELDS = ("task", "category", "gold_label", "gold_behavior", "label_space", "question")
 
@@ -59,15 +59,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modeling.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("responses", help="responses.jsonl written by python -m modeling.generate")
     parser.add_argument("--data", help="cases.jsonl to take the gold labels from")
+    parser.add_argument("--tasks", help=TASKS_FILE_HELP)
     parser.add_argument("--json", help="also write the scores (with per-response predictions) to this file")
     args = parser.parse_args(argv)
 
+    try:
+        registry = registry_from_file(args.tasks)
+    except ValueError as exc:
+        parser.error(str(exc))
     rows = read_responses(args.responses)
     if not rows:
         parser.error(f"{args.responses} holds no responses")
     if args.data:
-        rows = join_gold(rows, read_cases(args.data))
-    results = evaluate(rows)
+        rows = join_gold(rows, read_cases(args.data, registry))
+    results = evaluate(rows, registry)
     for arm, scores in results.items():
         print(format_report(scores, title=f"== {arm}: {scores['n']} responses =="))
         print()

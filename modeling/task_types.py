@@ -7,9 +7,11 @@ with :func:`build_registry`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 CATEGORIES = ("reactive", "balanced", "proactive")
 FLAG_LABELS = ("flag", "no_flag")
@@ -82,6 +84,21 @@ DEFAULT_TASKS: dict[str, TaskType] = {
                  description="Answer the discharge question and raise what is still open."),
     )
 }
+
+
+TASKS_FILE_HELP = ("a JSON file of the data's own task types, a list of {name, category, label_space, extractor, "
+                   "...} (the format of a study's task types), added to the built-in ones")
+
+
+def registry_from_file(path: str | Path | None) -> dict[str, TaskType]:
+    """The built-in task types plus those the JSON file at ``path`` declares (none: the
+    built-in ones). Raises ValueError naming the file when it cannot be read as task types."""
+    if path is None:
+        return dict(DEFAULT_TASKS)
+    try:
+        return build_registry(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a task type list ({exc})") from None
 
 
 def build_registry(extra: Iterable[Mapping] | None = None) -> dict[str, TaskType]:

@@ -19,6 +19,10 @@ class Case(models.Model):
     category = models.CharField(max_length=10, choices=Category.choices, db_index=True)
     specialty = models.CharField(max_length=120, blank=True)
     split = models.CharField(max_length=5, choices=Split.choices, default=Split.TEST, db_index=True)
+    split_assigned = models.BooleanField(default=False, help_text="The file gave no split: the import assigned "
+                                                                  "one, stratified by task and gold label.")
+    in_rating_sample = models.BooleanField(default=False, db_index=True,
+                                           help_text="Drawn into the clinicians' rating sample.")
     turns = models.JSONField()
     tables = models.JSONField(default=list, blank=True)
     images = models.JSONField(default=list, blank=True)

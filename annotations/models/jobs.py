@@ -92,3 +92,27 @@ class TrainingJob(JobBase):
     def summary(self) -> str:
         made = f" → {self.result_arm.name}" if self.result_arm_id else ""
         return f"{ModelArm.Method(self.method).label} on {self.base_model}{made}"
+
+
+class ImportJob(JobBase):
+    """A case file imported in the background (a large upload from the admin page):
+    progress in bytes read, and the import's result or every problem found."""
+
+    study = models.ForeignKey("annotations.Study", on_delete=models.CASCADE, related_name="import_jobs")
+    source_name = models.CharField(max_length=255, help_text="The uploaded file's name.")
+    path = models.CharField(max_length=500, help_text="Where the upload waits for the worker (removed once imported).")
+    size = models.BigIntegerField(default=0)
+    result = models.JSONField(default=dict, blank=True)
+    problems = models.JSONField(default=list, blank=True, help_text="The first problems found, one line each.")
+    problem_total = models.PositiveIntegerField(default=0)
+
+    class Meta(JobBase.Meta):
+        pass
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} ({self.source_name})"
+
+    @property
+    def summary(self) -> str:
+        done = f": {self.result['message']}" if self.result.get("message") else ""
+        return f"{self.source_name} ({self.size / 1e6:,.1f} MB){done}"

@@ -4,6 +4,6 @@ imports this package, which imports every task module so that workers know them 
 Every task is acked late and requeued when its worker is lost (the CELERY_TASK_ACKS_LATE
 and CELERY_TASK_REJECT_ON_WORKER_LOST settings), so a job whose worker dies is redelivered."""
 
-from annotations.tasks import aggregation, generation, judging, training
+from annotations.tasks import aggregation, generation, imports, judging, training
 
-__all__ = ["aggregation", "generation", "judging", "training"]
+__all__ = ["aggregation", "generation", "imports", "judging", "training"]

@@ -141,7 +141,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # How often (at most) a rater's "next case" also returns idle assignments to the pool.
 ASSIGNMENT_RELEASE_INTERVAL_SECONDS = int(os.environ.get("ASSIGNMENT_RELEASE_INTERVAL_SECONDS", "30"))
-CASE_IMPORT_MAX_BYTES = int(os.environ.get("CASE_IMPORT_MAX_BYTES", str(200 * 1024 * 1024)))
+CASE_IMPORT_MAX_BYTES = int(os.environ.get("CASE_IMPORT_MAX_BYTES", str(2 * 1024**3)))
+# An upload larger than this is imported by a worker, with a progress bar, not in the request.
+CASE_IMPORT_BACKGROUND_BYTES = int(os.environ.get("CASE_IMPORT_BACKGROUND_BYTES", str(5 * 1024**2)))
 
 # Database sessions (a logout ends the session on the server), read with plain SQL.
 SESSION_ENGINE = "evalportal.sessions"

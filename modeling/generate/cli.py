@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from modeling.cases import read_cases
     from modeling.data import split_cases
     from modeling.loading import load_model
+    from modeling.task_types import TASKS_FILE_HELP, registry_from_file
 
     summary_line = sys.modules[__package__].__doc__.split("\n")[0]  # modeling.generate's
     parser = argparse.ArgumentParser(prog="python -m modeling.generate", description=summary_line)
@@ -41,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--adapter", help="a LoRA adapter directory written by modeling.train")
     parser.add_argument("--arm", choices=ARMS, default="baseline")
     parser.add_argument("--data", required=True, help="cases.jsonl")
+    parser.add_argument("--tasks", help=TASKS_FILE_HELP)
     parser.add_argument("--out", required=True, help="responses.jsonl (appended to: finished cases are skipped)")
     parser.add_argument("--split", choices=("train", "dev", "test", "all"), default="test")
     parser.add_argument("--fewshot-data", help="cases for the fewshot arm's examples (default: the train split of --data)")
@@ -58,14 +60,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="start the output file afresh")
     args = parser.parse_args(argv)
+    try:
+        registry = registry_from_file(args.tasks)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    cases = read_cases(args.data)
+    cases = read_cases(args.data, registry)
     splits = split_cases(cases, seed=args.seed)
     chosen = cases if args.split == "all" else getattr(splits, args.split)
     if args.limit:
         chosen = chosen[: args.limit]
-    pool = read_cases(args.fewshot_data) if args.fewshot_data else splits.train
+    pool = read_cases(args.fewshot_data, registry) if args.fewshot_data else splits.train
     if args.arm in ("general_sft", "behavior_sft") and not args.adapter:
         log.warning("arm %s without --adapter: generating with the base model as is", args.arm)
 

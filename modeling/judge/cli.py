@@ -61,10 +61,12 @@ def judge_from_args(args: argparse.Namespace) -> Judge:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from modeling.cases import read_cases
+    from modeling.task_types import TASKS_FILE_HELP, registry_from_file
 
     summary_line = sys.modules[__package__].__doc__.split("\n")[0]  # modeling.judge's
     parser = argparse.ArgumentParser(prog="python -m modeling.judge", description=summary_line)
     parser.add_argument("--cases", required=True, help="cases.jsonl")
+    parser.add_argument("--tasks", help=TASKS_FILE_HELP)
     parser.add_argument("--responses", required=True, help="responses.jsonl (python -m modeling.generate)")
     parser.add_argument("--out", required=True, help="judged.jsonl (appended to: finished scores are skipped)")
     who = parser.add_mutually_exclusive_group(required=True)
@@ -90,6 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="only the first N responses")
     parser.add_argument("--overwrite", action="store_true", help="start the output file afresh")
     args = parser.parse_args(argv)
+    try:
+        registry = registry_from_file(args.tasks)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     if args.dimensions_file:
@@ -98,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dimensions = resolve_dimensions([k.strip() for k in args.dimensions.split(",") if k.strip()])
     else:
         dimensions = resolve_dimensions()
-    cases = {c["external_id"]: c for c in read_cases(args.cases)}
+    cases = {c["external_id"]: c for c in read_cases(args.cases, registry)}
     responses = read_resumable_jsonl(Path(args.responses))
     if args.arms:
         keep = {a.strip() for a in args.arms.split(",")}

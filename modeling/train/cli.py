@@ -16,12 +16,14 @@ from modeling.train.lora import train_adapter
 def main(argv: Sequence[str] | None = None) -> int:
     from modeling.cases import read_cases
     from modeling.data import split_cases
+    from modeling.task_types import TASKS_FILE_HELP, registry_from_file
 
     parser = argparse.ArgumentParser(prog="python -m modeling.train",
                                      description="LoRA training of the GeneralSFT and BehaviorSFT arms.")
     parser.add_argument("--arm", choices=TRAINABLE_ARMS, required=True)
     parser.add_argument("--base", required=True, help="'demo', a Hugging Face model directory or a .gguf file")
     parser.add_argument("--data", required=True, help="cases.jsonl")
+    parser.add_argument("--tasks", help=TASKS_FILE_HELP)
     parser.add_argument("--out", required=True, help="directory for the adapter, tokenizer and manifest.json")
     parser.add_argument("--split", choices=("train", "dev", "test", "all"), default="train")
     group = parser.add_mutually_exclusive_group()
@@ -41,9 +43,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 on CPU)")
     parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     args = parser.parse_args(argv)
+    try:
+        registry = registry_from_file(args.tasks)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    cases = read_cases(args.data)
+    cases = read_cases(args.data, registry)
     chosen = cases if args.split == "all" else getattr(split_cases(cases, seed=args.seed), args.split)
     if not chosen:
         parser.error(f"no {args.split} cases in {args.data}")

@@ -72,3 +72,28 @@ def test_evaluate_without_a_model(tmp_path, capsys):
 
     with pytest.raises(ValueError, match="no case"):
         evaluate.join_gold(rows, [])
+
+
+def test_the_command_lines_take_a_studys_own_task_types_from_a_file(tmp_path, capsys):
+    from modeling import evaluate
+
+    tasks = tmp_path / "tasks.json"
+    tasks.write_text(json.dumps([{"name": "lab_interpretation", "category": "reactive",
+                                  "label_space": ["A", "B", "C", "D"], "extractor": "option"}]))
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({
+        "external_id": "lab-1", "task": "lab_interpretation", "category": "reactive", "split": "test",
+        "turns": [{"speaker": "Dr. A", "role": "attending", "text": "Sodium 128: why?"}], "question": "A or B?",
+        "gold_behavior": "reactive", "label_space": ["A", "B"], "gold_label": "B"}) + "\n")
+    responses = tmp_path / "responses.jsonl"
+    responses.write_text(json.dumps({"external_id": "lab-1", "arm": "baseline", "text": "B, SIADH.",
+                                     "predicted_behavior": None}) + "\n")
+    with pytest.raises(Exception, match="unknown task 'lab_interpretation'"):
+        evaluate.main([str(responses), "--data", str(cases)])
+    capsys.readouterr()
+    assert evaluate.main([str(responses), "--data", str(cases), "--tasks", str(tasks)]) == 0
+    assert "lab_interpretation" in capsys.readouterr().out
+    tasks.write_text("[{\"name\": 3}]")
+    with pytest.raises(SystemExit):
+        evaluate.main([str(responses), "--data", str(cases), "--tasks", str(tasks)])
+    assert "not a task type list" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from annotations.job_kinds import JOB_KINDS
-from annotations.models import GenerationJob, JobStatus, JudgeJob, TrainingJob
+from annotations.models import GenerationJob, ImportJob, JobStatus, JudgeJob, TrainingJob
 from annotations.services.jobs import job_cancel, job_retry
 from tests.annotations.worker_helpers import TEST_REDIS_URL, flush_test_broker
 from tests.factories import StudyArmFactory, StudyFactory
@@ -33,7 +33,8 @@ def _queued_task_names(queue: str) -> list[str]:
 def _failed_job(kind: str, study):
     arm = StudyArmFactory(study=study).arm
     fields = {"generation": dict(arm=arm), "training": dict(method="behavior_sft", base_model="demo"),
-              "judge": dict(model_ref="demo", dimensions=[])}[kind]
+              "judge": dict(model_ref="demo", dimensions=[]),
+              "import": dict(source_name="cases.jsonl", path="/nonexistent/cases.jsonl", size=10)}[kind]
     return JOB_KINDS[kind].model.objects.create(study=study, status=JobStatus.FAILED, error="boom", **fields)
 
 
@@ -54,7 +55,7 @@ def test_every_kind_has_its_task_registered_and_its_queue_declared():
     for kind in JOB_KINDS.values():
         assert kind.task in app.tasks, kind.name
         assert kind.queue in queues, kind.name
-    assert {kind.model for kind in JOB_KINDS.values()} == {GenerationJob, TrainingJob, JudgeJob}
+    assert {kind.model for kind in JOB_KINDS.values()} == {GenerationJob, TrainingJob, JudgeJob, ImportJob}
 
 
 @pytest.mark.django_db

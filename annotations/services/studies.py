@@ -1,0 +1,50 @@
+"""Writes to a study's own settings: its task types and its clinicians' rating sample."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from annotations.errors import InvalidRequest
+from annotations.models import Case, Study
+from annotations.services.audit import audit_record
+from modeling.splits import stratified_sample
+from modeling.task_types import build_registry
+
+
+def study_set_tasks(*, study: Study, tasks: list, actor=None) -> Study:
+    """Declare the study's own task types (a list of task type dicts, see the README),
+    merged over the built-in ones for every import, job and metric of the study."""
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise InvalidRequest("Task types are a JSON list of objects.")
+    try:
+        build_registry(tasks)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"Not a valid task type list: {exc}") from None
+    with transaction.atomic():
+        before = study.extra_tasks
+        Study.objects.filter(pk=study.pk).update(extra_tasks=tasks)
+        study.extra_tasks = tasks
+        audit_record(actor=actor, action="study.tasks", obj=study, summary=f"{len(tasks)} task types of its own",
+                     before=before, after=tasks)
+    return study
+
+
+def rating_sample_draw(*, study: Study, size: int, actor=None) -> dict[str, int]:
+    """Draw the clinicians' rating sample: ``size`` test cases, stratified by task,
+    category and gold label, seeded by the study's seed (the same study, cases and size
+    give the same sample). Replaces an earlier sample; cases already planned for raters
+    stay planned. Returns how many cases were drawn."""
+    if size < 1:
+        raise InvalidRequest("The rating sample needs at least one case.")
+    with transaction.atomic():
+        Study.objects.select_for_update().get(pk=study.pk)
+        rows = study.cases.filter(split=Case.Split.TEST).values_list("pk", "task", "category", "gold_label")
+        chosen = stratified_sample(((pk, (task, category, label)) for pk, task, category, label
+                                    in rows.iterator(chunk_size=20000)), size=size, seed=study.seed)
+        study.cases.filter(in_rating_sample=True).update(in_rating_sample=False)
+        for start in range(0, len(chosen), 10_000):
+            Case.objects.filter(pk__in=chosen[start:start + 10_000]).update(in_rating_sample=True)
+        audit_record(actor=actor, action="study.rating_sample", obj=study,
+                     summary=f"{len(chosen)} of the test cases drawn for rating (asked {size})",
+                     after={"size": size, "drawn": len(chosen), "seed": study.seed})
+    return {"drawn": len(chosen)}
