@@ -27,6 +27,12 @@ class CaseImportForm(forms.Form):
         return upload
 
 
+class RatingSampleForm(forms.Form):
+    size = forms.IntegerField(min_value=1, max_value=1_000_000, initial=300, label="Cases to rate",
+                              help_text="Drawn from the test cases, stratified by task, category and gold label "
+                                        "(seeded by the study's seed).")
+
+
 class GenerationJobForm(forms.Form):
     SCOPES = [("missing", "Test cases without a response from this arm"), ("test", "All test cases"),
               ("ids", "The cases listed below")]

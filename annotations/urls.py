@@ -13,6 +13,7 @@ urlpatterns = [
     path("studies/", researcher.study_list, name="study-list"),
     path("studies/<slug:slug>/", researcher.study_detail, name="study-detail"),
     path("studies/<slug:slug>/plan/", researcher.study_plan, name="study-plan"),
+    path("studies/<slug:slug>/sample/", researcher.study_sample, name="study-sample"),
     path("studies/<slug:slug>/jobs/", jobs.job_list, name="job-list"),
     path("studies/<slug:slug>/jobs/generation/", jobs.queue_generation, name="job-queue-generation"),
     path("studies/<slug:slug>/jobs/training/", jobs.queue_training, name="job-queue-training"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db.models import Count, Q
 
 from annotations.errors import NotFound
-from annotations.models import Assignment, Study, StudyAnalysis
+from annotations.models import Assignment, Case, Study, StudyAnalysis
 
 
 def study_get(slug: str) -> Study:
@@ -19,6 +19,21 @@ def study_analysis(study: Study) -> StudyAnalysis | None:
     return StudyAnalysis.objects.filter(study=study).first()
 
 
+def rating_sample(study: Study):
+    """The test cases drawn for the clinicians to rate."""
+    return study.cases.filter(split=Case.Split.TEST, in_rating_sample=True)
+
+
+def rating_sample_makeup(study: Study) -> dict:
+    """The rating sample beside all test cases, by task, category and gold label."""
+    tests = study.cases.filter(split=Case.Split.TEST)
+    rows = (tests.values("task", "category", "gold_label")
+            .annotate(n_test=Count("id"), n_sample=Count("id", filter=Q(in_rating_sample=True)))
+            .order_by("category", "task", "gold_label"))
+    rows = list(rows)
+    return {"rows": rows, "n_test": sum(r["n_test"] for r in rows), "n_sample": sum(r["n_sample"] for r in rows)}
+
+
 def study_overview():
     return Study.objects.annotate(
         n_cases=Count("cases", filter=Q(cases__split="test"), distinct=True),
@@ -27,8 +42,8 @@ def study_overview():
 
 
 def study_progress(study: Study) -> dict:
-    """Cases x raters done, and per-rater counts."""
-    n_cases = study.cases.filter(split="test").count()
+    """Rating-sample cases x raters done, and per-rater counts."""
+    n_cases = rating_sample(study).count()
     needed = n_cases * study.raters_per_item
     per_rater = list(
         Assignment.objects.filter(study=study)

@@ -17,10 +17,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotations.models import Assignment, Case, Study
+from annotations.models import Assignment, Study
 from annotations.selectors.responses import newest_responses
+from annotations.selectors.studies import rating_sample
 from annotations.services.audit import audit_record
+from annotations.services.studies import rating_sample_draw
 from evalportal.roles import CLINICIAN
+
+# The rating sample a plan draws when a researcher has not drawn one.
+DEFAULT_RATING_SAMPLE = 300
 
 
 def williams_square(n: int) -> list[list[int]]:
@@ -50,24 +55,29 @@ class PlanResult:
     cases_planned: int
     cases_without_responses: int
     raters: int
+    sample_drawn: int | None = None  # the rating sample was drawn for this plan, of this many cases
 
     @property
     def message(self) -> str:
-        msg = (f"Planned {self.created} assignments over {self.cases_planned} cases for {self.raters} raters"
-               f" (re-planned {self.removed} unopened ones).")
+        msg = (f"Drew a rating sample of {self.sample_drawn} test cases (stratified by task, category and gold "
+               "label). " if self.sample_drawn is not None else "")
+        msg += (f"Planned {self.created} assignments over {self.cases_planned} cases for {self.raters} raters"
+                f" (re-planned {self.removed} unopened ones).")
         if self.cases_without_responses:
-            msg += f" {self.cases_without_responses} cases lack a response from every arm and were left out."
+            msg += (f" {self.cases_without_responses} cases of the rating sample lack a response from every arm "
+                    "and were left out.")
         return msg
 
 
 def latest_responses_by_case(study: Study) -> dict[int, list[int]]:
-    """For each test case with a response from every study arm: the newest response id of
-    each arm, in the study's arm order."""
+    """For each case of the rating sample with a response from every study arm: the newest
+    response id of each arm, in the study's arm order."""
     arm_ids = list(study.study_arms.order_by("position", "id").values_list("arm_id", flat=True))
     newest = {(case_id, arm_id): response_id for case_id, arm_id, response_id
-              in newest_responses(study, arm_ids=arm_ids).values_list("case_id", "arm_id", "id")}
+              in newest_responses(study, arm_ids=arm_ids).filter(case__in_rating_sample=True)
+              .values_list("case_id", "arm_id", "id")}
     by_case: dict[int, list[int]] = {}
-    for case_id in study.cases.filter(split=Case.Split.TEST).values_list("id", flat=True):
+    for case_id in rating_sample(study).values_list("id", flat=True):
         ids = [newest.get((case_id, arm_id)) for arm_id in arm_ids]
         if arm_ids and all(ids):
             by_case[case_id] = ids
@@ -75,8 +85,10 @@ def latest_responses_by_case(study: Study) -> dict[int, list[int]]:
 
 
 def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
-    """(Re-)plan a study: unopened assignments are dropped and every plannable case is
-    filled up to k raters, balancing the raters' loads. Opened and submitted ones stay."""
+    """(Re-)plan a study: unopened assignments are dropped and every case of the rating
+    sample that every arm has answered is filled up to k raters, balancing the raters'
+    loads. Opened and submitted ones stay. A study whose rating sample was never drawn
+    gets one of DEFAULT_RATING_SAMPLE cases first (all its test cases, when fewer)."""
     from django.contrib.auth import get_user_model
 
     if raters is None:
@@ -85,10 +97,13 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
     rng = random.Random(study.seed)
     with transaction.atomic():
         Study.objects.select_for_update().get(pk=study.pk)
+        drawn = None
+        if not rating_sample(study).exists():
+            drawn = rating_sample_draw(study=study, size=DEFAULT_RATING_SAMPLE, actor=actor)["drawn"]
         removed, _ = Assignment.objects.filter(study=study, shown_at__isnull=True,
                                                status=Assignment.Status.PENDING).delete()
         responses = latest_responses_by_case(study)
-        n_test_cases = study.cases.filter(split=Case.Split.TEST).count()
+        n_sample = rating_sample(study).count()
         kept = list(Assignment.objects.filter(study=study).values_list("case_id", "rater_id", "square_row",
                                                                        "queue_position"))
         raters_of_case: dict[int, set] = defaultdict(set)
@@ -138,7 +153,8 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
                 pointer = (pointer + len(queues.get(rater_id, []))) % n_rows
         Assignment.objects.bulk_create(new, batch_size=1000)
         result = PlanResult(created=len(new), removed=removed, cases_planned=len(responses),
-                            cases_without_responses=n_test_cases - len(responses), raters=len(rater_ids))
+                            cases_without_responses=n_sample - len(responses), raters=len(rater_ids),
+                            sample_drawn=drawn)
         audit_record(actor=actor, action="assignments.plan", obj=study, summary=result.message,
                      after={"created": result.created, "removed": result.removed})
     return result

@@ -2,8 +2,11 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotations.selectors.studies import study_get, study_overview, study_progress
+from annotations.errors import InvalidRequest
+from annotations.forms import RatingSampleForm, errors_text
+from annotations.selectors.studies import rating_sample_makeup, study_get, study_overview, study_progress
 from annotations.services.planner import assignments_plan
+from annotations.services.studies import rating_sample_draw
 from evalportal.roles import ADMIN, RESEARCHER, role_required
 
 
@@ -15,7 +18,9 @@ def study_list(request):
 @role_required(RESEARCHER, ADMIN)
 def study_detail(request, slug):
     study = study_get(slug)
-    return render(request, "annotations/study_detail.html", {"study": study, "progress": study_progress(study)})
+    return render(request, "annotations/study_detail.html", {
+        "study": study, "progress": study_progress(study), "sample": rating_sample_makeup(study),
+        "sample_form": RatingSampleForm()})
 
 
 @role_required(RESEARCHER, ADMIN)
@@ -24,4 +29,22 @@ def study_plan(request, slug):
     study = study_get(slug)
     result = assignments_plan(study=study, actor=request.user)
     messages.success(request, result.message)
+    return redirect("study-detail", slug=slug)
+
+
+@role_required(RESEARCHER, ADMIN)
+@require_POST
+def study_sample(request, slug):
+    study = study_get(slug)
+    form = RatingSampleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Not drawn: " + errors_text(form))
+        return redirect("study-detail", slug=slug)
+    try:
+        drawn = rating_sample_draw(study=study, size=form.cleaned_data["size"], actor=request.user)["drawn"]
+    except InvalidRequest as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Drew a rating sample of {drawn} test cases; plan the assignments to give them "
+                                  "to the clinicians.")
     return redirect("study-detail", slug=slug)

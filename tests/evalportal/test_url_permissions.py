@@ -36,6 +36,8 @@ PAGES = [
     ("study-list", "get", "/studies/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("study-detail", "get", "/studies/{study}/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("study-plan", "post", "/studies/{study}/plan/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302, ADMIN: 302}),
+    ("study-sample", "post", "/studies/{study}/sample/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302,
+                                                         ADMIN: 302}),
     ("job-list", "get", "/studies/{study}/jobs/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("job-queue-generation", "post", "/studies/{study}/jobs/generation/",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 302}),

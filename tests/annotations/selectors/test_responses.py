@@ -50,7 +50,9 @@ def test_every_reader_counts_the_same_responses(rated_study):
     from annotations.selectors.jobs import study_responses_by_case
     from annotations.services.judging import judge_responses_for
     from annotations.services.planner import latest_responses_by_case
+    from annotations.services.studies import rating_sample_draw
 
+    rating_sample_draw(study=rated_study, size=6)
     case = rated_study.cases.get(external_id="rc-0")
     arm = rated_study.study_arms.order_by("position").first().arm
     newer = ResponseFactory(case=case, arm=arm, job=GenerationJob.objects.create(study=rated_study, arm=arm),
