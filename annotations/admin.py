@@ -153,7 +153,6 @@ class JobAdminBase(admin.ModelAdmin):
 class GenerationJobAdmin(JobAdminBase):
     list_display = ["id", "study", "arm", "status", "progress", "worker_host", "created_at"]
     search_fields = ["arm__name", "celery_task_id"]
-    filter_horizontal = ["cases"]
 
 
 @admin.register(TrainingJob)
@@ -166,7 +165,6 @@ class TrainingJobAdmin(JobAdminBase):
 class JudgeJobAdmin(JobAdminBase):
     list_display = ["id", "study", "kind", "model_ref", "status", "progress", "created_at"]
     search_fields = ["model_ref", "celery_task_id"]
-    raw_id_fields = ["responses"]
 
 
 @admin.register(Response)

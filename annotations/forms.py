@@ -5,9 +5,9 @@ from django.conf import settings
 
 from annotations.models import ModelArm, Study
 from annotations.models.arm import TRAINING_METHODS
+from annotations.models.case import Category
 from annotations.models.jobs import MAX_SEED
 from annotations.models.judge import JudgeJob
-from annotations.selectors.jobs import cases_missing_responses
 
 
 def errors_text(form: forms.Form) -> str:
@@ -25,6 +25,23 @@ class CaseImportForm(forms.Form):
             raise forms.ValidationError(
                 f"The file is {upload.size:,} bytes; the limit is {settings.CASE_IMPORT_MAX_BYTES:,}.")
         return upload
+
+
+class ResponseFilterForm(forms.Form):
+    """The responses page's filters (GET): which cases, and what their responses say."""
+
+    task = forms.ChoiceField(required=False)
+    category = forms.ChoiceField(required=False, choices=[("", "any category"), *Category.choices])
+    arm = forms.ModelChoiceField(queryset=None, required=False, empty_label="every arm")
+    behavior = forms.ChoiceField(required=False, label="Predicted behavior",
+                                 choices=[("", "any behavior"), ("none", "no behavior token"), *Category.choices])
+    q = forms.CharField(required=False, max_length=200, label="Text contains")
+
+    def __init__(self, *args, study, **kwargs):
+        super().__init__(*args, **kwargs)
+        tasks = study.cases.order_by("task").values_list("task", flat=True).distinct()
+        self.fields["task"].choices = [("", "any task"), *((t, t) for t in tasks)]
+        self.fields["arm"].queryset = ModelArm.objects.filter(study_arms__study=study).order_by("study_arms__position")
 
 
 class RatingSampleForm(forms.Form):
@@ -48,24 +65,19 @@ class GenerationJobForm(forms.Form):
         self.fields["arm"].queryset = ModelArm.objects.filter(study_arms__study=study)
 
     def clean(self):
+        """``cases`` (listed cases, or None for every test case) and ``only_missing``."""
         cleaned = super().clean()
-        arm, scope = cleaned.get("arm"), cleaned.get("scope")
-        if arm is None or scope is None:
-            return cleaned
-        cases = self.study.cases.all()
-        if scope == "missing":
-            cases = cases.filter(pk__in=cases_missing_responses(self.study, arm))
-        elif scope == "test":
-            cases = cases.filter(split="test")
-        else:
+        scope = cleaned.get("scope")
+        cleaned["cases"], cleaned["only_missing"] = None, scope == "missing"
+        if scope == "ids":
             ids = cleaned.get("external_ids", "").split()
-            cases = cases.filter(external_id__in=ids)
-            unknown = set(ids) - set(cases.values_list("external_id", flat=True))
+            if not ids:
+                raise forms.ValidationError("List the external_id of each case to generate for.")
+            cases = list(self.study.cases.filter(external_id__in=ids))
+            unknown = set(ids) - {c.external_id for c in cases}
             if unknown:
                 raise forms.ValidationError(f"Unknown case ids: {', '.join(sorted(unknown))}")
-        if not cases.exists():
-            raise forms.ValidationError("No cases match: every case already has a response from this arm?")
-        cleaned["cases"] = list(cases)
+            cleaned["cases"] = cases
         return cleaned
 
     def decoding_params(self) -> dict:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from annotations.errors import NotFound
-from annotations.models import GenerationJob, ImportJob, JudgeJob, TrainingJob
-from annotations.models.jobs import JobBase
+from annotations.models import GenerationChunk, GenerationJob, ImportJob, JudgeChunk, JudgeJob, TrainingJob
+from annotations.models.jobs import ChunkBase, JobBase
 
 GPU_QUEUE = "gpu"
 DEFAULT_QUEUE = "default"
@@ -23,9 +23,11 @@ class JobKind:
     name: str  # in URLs (/studies/<slug>/jobs/<name>/...), audit actions (job.<name>.queue)
     label: str
     model: type[JobBase]
-    task: str  # the Celery task's name
+    task: str  # the Celery task's name; it takes a chunk's id for a chunked kind, else the job's
     queue: str
     related: tuple[str, ...] = ("created_by",)  # what a row of the jobs page shows besides the job
+    # A chunked kind's job is cut into these, each a task that any free worker takes.
+    chunk_model: type[ChunkBase] | None = None
 
     @property
     def audit_prefix(self) -> str:
@@ -33,11 +35,12 @@ class JobKind:
 
 
 JOB_KINDS: dict[str, JobKind] = {kind.name: kind for kind in (
-    JobKind("generation", "Generation", GenerationJob, "annotations.tasks.generation.run_generation_job", GPU_QUEUE,
-            related=("arm", "created_by")),
+    JobKind("generation", "Generation", GenerationJob, "annotations.tasks.generation.run_generation_chunk",
+            GPU_QUEUE, related=("arm", "created_by"), chunk_model=GenerationChunk),
     JobKind("training", "Training", TrainingJob, "annotations.tasks.training.run_training_job", GPU_QUEUE,
             related=("result_arm", "created_by")),
-    JobKind("judge", "LLM judge", JudgeJob, "annotations.tasks.judging.run_judge_job", GPU_QUEUE),
+    JobKind("judge", "LLM judge", JudgeJob, "annotations.tasks.judging.run_judge_chunk", GPU_QUEUE,
+            chunk_model=JudgeChunk),
     JobKind("import", "Case import", ImportJob, "annotations.tasks.imports.run_import_job", DEFAULT_QUEUE),
 )}
 _BY_MODEL: dict[type, JobKind] = {kind.model: kind for kind in JOB_KINDS.values()}

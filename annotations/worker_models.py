@@ -1,14 +1,19 @@
 """One loaded model per worker process, kept between jobs and replaced when a job needs
 another. Loaded lazily inside the worker (never before a prefork pool forks), so CUDA is
-initialised in the process that uses it."""
+initialised in the process that uses it. The generation engine of the last decoding
+settings is kept too: its compiled decoding steps serve every chunk of a job."""
 
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import platform
 import socket
 import threading
+
+from django.conf import settings
+from django.utils.module_loading import import_string
 
 from annotations.model_refs import model_ref_check
 
@@ -16,6 +21,10 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _current: dict = {"key": None, "loaded": None}
+_engine: dict = {"key": None, "engine": None}
+# Decoding parameters a job may set on the engine (the rest of a job's decoding_params,
+# e.g. max_new_tokens, are read by name).
+ENGINE_OPTIONS = ("do_sample", "temperature", "top_p", "top_k", "token_budget", "max_batch_size")
 
 
 def loaded_model(base: str, adapter: str | None):
@@ -38,9 +47,36 @@ def loaded_model(base: str, adapter: str | None):
         return _current["loaded"]
 
 
+def generation_engine(job):
+    """``(engine, provenance)`` for a generation job: what the
+    ``EVALPORTAL_GENERATION_ENGINE`` setting names (by default :func:`local_engine`)."""
+    return import_string(settings.EVALPORTAL_GENERATION_ENGINE)(job)
+
+
+def local_engine(job):
+    """Our batched engine on the arm's model, loaded on this worker."""
+    from modeling.data import PROMPT_TEMPLATE_VERSION
+    from modeling.generate import GenerationEngine
+
+    arm = job.arm
+    loaded = loaded_model(arm.base_model, arm.adapter_path or None)
+    decoding = dict(job.decoding_params)
+    key = (arm.base_model, arm.adapter_path or None, json.dumps(decoding, sort_keys=True), job.seed)
+    if _engine["key"] != key:
+        _engine["engine"] = GenerationEngine(loaded, max_new_tokens=int(decoding.pop("max_new_tokens", 160)),
+                                             seed=job.seed, **{k: v for k, v in decoding.items() if k in ENGINE_OPTIONS})
+        _engine["key"] = key
+    engine = _engine["engine"]
+    provenance = {**loaded.provenance(), "decoding": engine.decoding_params(), "seed": job.seed,
+                  "template_version": PROMPT_TEMPLATE_VERSION, "worker_host": worker_host(), "device": device_name(),
+                  "arm_method": arm.method}
+    return engine, provenance
+
+
 def forget() -> None:
     with _lock:
         _current["key"], _current["loaded"] = None, None
+        _engine["key"], _engine["engine"] = None, None
         gc.collect()
         _empty_cuda_cache()
 

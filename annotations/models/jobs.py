@@ -57,7 +57,9 @@ class JobBase(models.Model):
 class GenerationJob(JobBase):
     study = models.ForeignKey("annotations.Study", on_delete=models.CASCADE, related_name="generation_jobs")
     arm = models.ForeignKey("annotations.ModelArm", on_delete=models.PROTECT, related_name="generation_jobs")
-    cases = models.ManyToManyField("annotations.Case", related_name="generation_jobs", blank=True)
+    selection = models.JSONField(default=dict, blank=True,
+                                 help_text='Which cases: {"case_ids": [...]}, or {"split": "test"} with '
+                                           '"only_missing": true for those the arm has not answered yet.')
     decoding_params = models.JSONField(default=dict, blank=True)
     seed = models.BigIntegerField(default=0)
 
@@ -116,3 +118,34 @@ class ImportJob(JobBase):
     def summary(self) -> str:
         done = f": {self.result['message']}" if self.result.get("message") else ""
         return f"{self.source_name} ({self.size / 1e6:,.1f} MB){done}"
+
+
+class ChunkBase(models.Model):
+    """A slice of a job that any free worker takes: the cases with ids from ``first_case_id``
+    to ``last_case_id`` among the job's selection. A job stores what it covers this way,
+    not a row per case."""
+
+    index = models.PositiveIntegerField()
+    first_case_id = models.BigIntegerField()
+    last_case_id = models.BigIntegerField()
+    units = models.PositiveIntegerField(default=0, help_text="Work planned: cases (judge: prompts).")
+    done = models.PositiveIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    celery_task_id = models.CharField(max_length=100, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="The Celery worker that ran it last.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["job", "index"]
+
+
+class GenerationChunk(ChunkBase):
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="chunks")
+
+    class Meta(ChunkBase.Meta):
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="one_generation_chunk_per_index")]

@@ -4,7 +4,7 @@ clinician page ever reads these tables."""
 
 from django.db import models
 
-from annotations.models.jobs import JobBase
+from annotations.models.jobs import ChunkBase, JobBase
 from modeling.judge.scoring import debiased_preference, is_consistent
 
 
@@ -28,7 +28,9 @@ class JudgeJob(JobBase):
     params = models.JSONField(default=dict, blank=True,
                               help_text="n_samples, temperature, logprobs, top_logprobs, use_reference, "
                                         "token_budget, pairwise_dimensions...")
-    responses = models.ManyToManyField("annotations.Response", related_name="judge_jobs", blank=True)
+    selection = models.JSONField(default=dict, blank=True,
+                                 help_text='Which responses: {"response_ids": [...]}, or {"arm_ids": [...]} for '
+                                           "the newest response of each of those arms to each test case.")
     judge_provenance = models.JSONField(default=dict, blank=True,
                                         help_text="What decided the judge's output (model hash, prompt version...).")
     analysis = models.JSONField(null=True, blank=True,
@@ -106,3 +108,10 @@ class JudgeComparison(models.Model):
     def consistent(self) -> bool | None:
         """Same preference in both orders; None when either order gives none."""
         return is_consistent(self.prob_a_first, self.prob_a_second)
+
+
+class JudgeChunk(ChunkBase):
+    job = models.ForeignKey(JudgeJob, on_delete=models.CASCADE, related_name="chunks")
+
+    class Meta(ChunkBase.Meta):
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="one_judge_chunk_per_index")]

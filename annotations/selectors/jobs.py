@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, OuterRef, Q
+
 from annotations.errors import NotFound
 from annotations.job_kinds import JOB_KINDS, JobKind, job_kind
-from annotations.models import Case, Response, Study
+from annotations.models import Case, JobStatus, Study
 from annotations.models.jobs import JobBase
 from annotations.selectors.responses import newest_responses
 
@@ -15,12 +18,20 @@ from annotations.selectors.responses import newest_responses
 class JobRow:
     kind: JobKind
     job: JobBase
+    chunks: dict | None = None  # of a chunked job: how many chunks in all, done, running
 
 
 def study_jobs(study: Study, limit: int = 50) -> list[JobRow]:
-    """Jobs of every kind, newest first."""
-    rows = [JobRow(kind, job) for kind in JOB_KINDS.values()
-            for job in kind.model.objects.filter(study=study).select_related(*kind.related)[:limit]]
+    """Jobs of every kind, newest first, with their chunks counted."""
+    rows = []
+    for kind in JOB_KINDS.values():
+        jobs = list(kind.model.objects.filter(study=study).select_related(*kind.related)[:limit])
+        counts = {}
+        if kind.chunk_model is not None and jobs:
+            counts = {c["job"]: c for c in kind.chunk_model.objects.filter(job__in=jobs).values("job").annotate(
+                all=Count("pk"), done=Count("pk", filter=Q(status=JobStatus.SUCCEEDED)),
+                running=Count("pk", filter=Q(status=JobStatus.RUNNING)))}
+        rows += [JobRow(kind, job, counts.get(job.pk)) for job in jobs]
     return sorted(rows, key=lambda row: row.job.created_at, reverse=True)[:limit]
 
 
@@ -32,17 +43,31 @@ def study_job_get(study: Study, kind_name: str, pk: int) -> JobBase:
     return job
 
 
-def cases_missing_responses(study: Study, arm) -> list[int]:
-    done = Response.objects.filter(case__study=study, arm=arm).values_list("case_id", flat=True)
-    return list(study.cases.filter(split=Case.Split.TEST).exclude(pk__in=done).values_list("pk", flat=True))
+RESPONSES_PER_PAGE = 50
 
 
-def study_responses_by_case(study: Study, limit: int = 200) -> tuple[list, list[dict]]:
-    """Unblinded: the study's arms, and each test case with every arm's newest response
-    (researchers and admins only)."""
-    arms = [sa.arm for sa in study.study_arms.select_related("arm")]
-    newest = {(r.case_id, r.arm_id): r for r in newest_responses(study).select_related("job")}
-    rows = []
-    for case in study.cases.filter(split=Case.Split.TEST).order_by("external_id")[:limit]:
-        rows.append({"case": case, "cells": [(arm, newest.get((case.pk, arm.pk))) for arm in arms]})
-    return arms, rows
+def study_responses_page(study: Study, filters: dict, page_number) -> tuple[list, Page]:
+    """Unblinded (researchers and admins only): the study's arms (or the one filtered on),
+    and one page of its test cases, each with every shown arm's newest response. The
+    filters (a ResponseFilterForm's cleaned data) pick cases by task and category and by
+    what the newest response of the arm (any arm when none is chosen) says."""
+    arms = ([filters["arm"]] if filters.get("arm") else
+            [sa.arm for sa in study.study_arms.select_related("arm").order_by("position", "id")])
+    cases = study.cases.filter(split=Case.Split.TEST).order_by("external_id")
+    if filters.get("task"):
+        cases = cases.filter(task=filters["task"])
+    if filters.get("category"):
+        cases = cases.filter(category=filters["category"])
+    said = newest_responses(study, arm_ids=[a.pk for a in arms])
+    if filters.get("behavior"):
+        said = said.filter(predicted_behavior="" if filters["behavior"] == "none" else filters["behavior"])
+    if filters.get("q"):
+        said = said.filter(text__icontains=filters["q"])
+    if filters.get("behavior") or filters.get("q"):
+        cases = cases.filter(Exists(said.filter(case_id=OuterRef("pk"))))
+    page = Paginator(cases.only("id", "external_id", "task", "gold_behavior", "gold_label"),
+                     RESPONSES_PER_PAGE).get_page(page_number)
+    newest = {(r.case_id, r.arm_id): r for r in newest_responses(study, arm_ids=[a.pk for a in arms])
+              .filter(case_id__in=[c.pk for c in page])}
+    page.rows = [{"case": case, "cells": [(arm, newest.get((case.pk, arm.pk))) for arm in arms]} for case in page]
+    return arms, page

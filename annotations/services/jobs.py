@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback as traceback_module
+import uuid
 from collections.abc import Callable
 
 from django.db import transaction
@@ -23,7 +24,7 @@ from annotations.job_kinds import job_kind, kind_of
 from annotations.models import JobStatus
 from annotations.models.jobs import ACTIVE_STATUSES, RETRYABLE_STATUSES, JobBase
 from annotations.services.audit import audit_record
-from annotations.services.queue import task_send
+from annotations.services.queue import task_send, tasks_send
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,31 @@ def _creator(actor):
     return actor if actor is not None and actor.pk else None
 
 
+def _send(job: JobBase) -> str:
+    """Hand the job to the broker: one message for the job, or one for each of its queued
+    chunks (task ids ``<job's task id>.<chunk index>``, a new job task id at every send:
+    a worker discards a message whose id it once revoked). Returns the job's task id."""
+    kind = kind_of(job)
+    if kind.chunk_model is None:
+        return task_send(kind.task, args=[job.pk], queue=kind.queue)
+    prefix = uuid.uuid4().hex
+    chunks = list(kind.chunk_model.objects.filter(job=job, status=JobStatus.QUEUED).values_list("pk", "index"))
+    task_ids = [f"{prefix}.{index}" for _, index in chunks]
+    tasks_send(kind.task, args_list=[[pk] for pk, _ in chunks], queue=kind.queue, task_ids=task_ids)
+    for (pk, _), task_id in zip(chunks, task_ids):
+        kind.chunk_model.objects.filter(pk=pk).update(celery_task_id=task_id)
+    return prefix
+
+
 def job_enqueue(*, job: JobBase, actor, action: str) -> None:
-    """Send ``job`` to its kind's task once the current transaction commits (call inside
-    it). If the broker is unreachable the job is undone and QueueUnavailable raised."""
+    """Send ``job`` (or its queued chunks) to its kind's task once the current transaction
+    commits (call inside it). If the broker is unreachable the job is undone and
+    QueueUnavailable raised."""
     kind = kind_of(job)
 
     def send() -> None:
         try:
-            task_id = task_send(kind.task, args=[job.pk], queue=kind.queue)
+            task_id = _send(job)
         except QueueUnavailable:
             if action == "retry":
                 kind.model.objects.filter(pk=job.pk).update(
@@ -66,36 +84,50 @@ def job_create(*, kind_name: str, actor, **fields) -> JobBase:
 
 
 def job_cancel(*, job: JobBase, actor=None) -> None:
-    """Ask a job to stop. A queued job stops at once; a running one between chunks,
-    keeping what it wrote."""
+    """Ask a job to stop. A queued job stops at once; a running one between batches,
+    keeping what it wrote; of a chunked job, the chunks not started yet stop at once."""
+    kind = kind_of(job)
+    revoke = []
     with transaction.atomic():
         locked = type(job).objects.select_for_update().get(pk=job.pk)
         if locked.status not in ACTIVE_STATUSES:
             raise JobStateError(f"Job {job.pk} is {locked.status}; only queued or running jobs can be cancelled.")
         locked.cancel_requested = True
         fields = ["cancel_requested"]
-        if locked.status == JobStatus.QUEUED:
+        if kind.chunk_model is not None:
+            queued = kind.chunk_model.objects.filter(job=locked, status=JobStatus.QUEUED)
+            revoke = [task_id for task_id in queued.values_list("celery_task_id", flat=True) if task_id]
+            queued.update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+            running = kind.chunk_model.objects.filter(job=locked, status=JobStatus.RUNNING).exists()
+        else:
+            running = locked.status == JobStatus.RUNNING
+            revoke = [locked.celery_task_id] if locked.celery_task_id and not running else []
+        if not running:
             locked.status, locked.finished_at = JobStatus.CANCELLED, timezone.now()
             fields += ["status", "finished_at"]
         locked.save(update_fields=fields)
-        audit_record(actor=actor, action=f"{kind_of(job).audit_prefix}.cancel", obj=locked, summary=str(locked))
-    if locked.status == JobStatus.CANCELLED and locked.celery_task_id:
+        audit_record(actor=actor, action=f"{kind.audit_prefix}.cancel", obj=locked, summary=str(locked))
+    if revoke:
         from evalportal.celery import app
 
         try:
-            app.control.revoke(locked.celery_task_id)
-        except Exception:  # the task checks the flag anyway
-            logger.warning("could not revoke task %s", locked.celery_task_id)
+            app.control.revoke(revoke)
+        except Exception:  # the tasks check the flag anyway
+            logger.warning("could not revoke tasks %s", revoke[:5])
     job.refresh_from_db()
 
 
 def job_retry(*, job: JobBase, actor=None) -> None:
-    """Queue a failed or cancelled job again, to its own kind's task; it resumes where it
-    stopped."""
+    """Queue a failed or cancelled job again, to its own kind's task (of a chunked job,
+    the chunks that did not finish); it resumes where it stopped."""
+    kind = kind_of(job)
     with transaction.atomic():
         locked = type(job).objects.select_for_update().get(pk=job.pk)
         if locked.status not in RETRYABLE_STATUSES:
             raise JobStateError(f"Job {job.pk} is {locked.status}; only failed or cancelled jobs can be retried.")
+        if kind.chunk_model is not None:
+            kind.chunk_model.objects.filter(job=locked, status__in=RETRYABLE_STATUSES).update(
+                status=JobStatus.QUEUED, error="", finished_at=None)
         locked.status, locked.cancel_requested = JobStatus.QUEUED, False
         locked.error = locked.traceback = ""
         locked.finished_at = None

@@ -8,15 +8,13 @@ Judge output is researcher-only: nothing here is read by a clinician page."""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
-import time
 from collections.abc import Iterable, Sequence
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from annotations import worker_models
 from annotations.errors import JobStateError
@@ -24,7 +22,8 @@ from annotations.model_refs import model_ref_check
 from annotations.models import Response, Study, StudyArm
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
 from annotations.selectors.responses import newest_responses
-from annotations.services.jobs import JobProgress, job_create, job_progress, job_run
+from annotations.services.chunks import ChunkProgress, chunk_run, chunks_plan
+from annotations.services.jobs import job_create
 
 logger = logging.getLogger(__name__)
 
@@ -94,23 +93,38 @@ def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref:
         pair_dims = resolve_dimensions((params or {}).get("pairwise_dimensions") or ["overall"]) if pairwise else []
     except ValueError as exc:
         raise JobStateError(str(exc)) from exc
-    response_ids = ([r.pk if hasattr(r, "pk") else int(r) for r in responses] if responses is not None
-                    else judge_responses_for(study))
-    if not response_ids:
+    if responses is not None:
+        selection = {"response_ids": sorted({r.pk if hasattr(r, "pk") else int(r) for r in responses})}
+        if Response.objects.filter(pk__in=selection["response_ids"]).exclude(case__study=study).exists():
+            raise JobStateError("Some responses belong to another study.")
+    else:
+        selection = {"arm_ids": list(StudyArm.objects.filter(study=study).order_by("position", "id")
+                                     .values_list("arm_id", flat=True))}
+    per_case = dict(selected_responses(study, selection).order_by().values_list("case_id").annotate(n=Count("id")))
+    if not per_case:
         raise JobStateError("No responses to judge: generate or import responses first.")
-    if Response.objects.filter(pk__in=response_ids).exclude(case__study=study).exists():
-        raise JobStateError("Some responses belong to another study.")
-    chosen = list(Response.objects.filter(pk__in=response_ids).only("id", "case_id", "arm_id"))
-    n_pairs = len(judge_pairs(chosen, study)) if pairwise else 0
+
+    def units(case_ids: list[int]) -> int:  # a prompt per score, two per pair (both orders)
+        return sum(per_case[c] * len(dims) + (per_case[c] * (per_case[c] - 1) if pairwise else 0) * len(pair_dims)
+                   for c in case_ids)
+
     merged = {**DEFAULT_PARAMS, **(params or {})}
     merged["pairwise_dimensions"] = [d.key for d in pair_dims] or merged["pairwise_dimensions"]
     with transaction.atomic():
         job = job_create(kind_name="judge", actor=actor, study=study, kind=kind, model_ref=model_ref,
                          adapter_path=adapter_path, base_url=base_url, dimensions=[d.as_dict() for d in dims],
-                         pairwise=pairwise, params=merged,
-                         progress_total=len(chosen) * len(dims) + 2 * n_pairs * len(pair_dims))
-        job.responses.set([r.pk for r in chosen])
+                         pairwise=pairwise, params=merged, selection=selection)
+        job.progress_total = chunks_plan(job=job, case_ids=sorted(per_case), units=units)
+        JudgeJob.objects.filter(pk=job.pk).update(progress_total=job.progress_total)
     return job
+
+
+def selected_responses(study: Study, selection: dict) -> QuerySet[Response]:
+    """The responses a judge job's selection covers: ``{"response_ids": [...]}``, or
+    ``{"arm_ids": [...]}``: the newest response of each of those arms to each test case."""
+    if "response_ids" in selection:
+        return Response.objects.filter(case__study=study, pk__in=selection["response_ids"])
+    return newest_responses(study, arm_ids=selection.get("arm_ids"))
 
 
 # -- run ------------------------------------------------------------------------------------------
@@ -138,68 +152,59 @@ def judge_for_job(job: JudgeJob):
                        use_reference=bool(params.get("use_reference")))
 
 
-class _Phase:
-    """Maps one phase's progress (scores, then comparisons) onto the job's progress."""
-
-    def __init__(self, writer: JobProgress, offset: int, total: int, started: float):
-        self.writer, self.offset, self.total, self.started = writer, offset, total, started
-
-    def __call__(self, progress) -> None:
-        done = self.offset + progress.done
-        elapsed = time.perf_counter() - self.started
-        eta = elapsed / done * max(self.total - done, 0) if done else None
-        self.writer(dataclasses.replace(progress, done=done, total=self.total, eta_s=eta))
+def judge_chunk_run(*, chunk_id: int, worker: str) -> str:
+    return chunk_run(kind_name="judge", chunk_id=chunk_id, worker=worker, work=_judge, on_success=_analyse)
 
 
-def judge_job_run(*, job_id: int) -> str:
-    return job_run(kind_name="judge", job_id=job_id, work=_judge)
-
-
-def _judge(job: JudgeJob) -> bool:
-    from annotations.services.judge_analysis import judge_analyse
+def _judge(job: JudgeJob, chunk, progress: ChunkProgress) -> bool:
     from modeling.judge import PairRequest, ScoreRequest, resolve_dimensions
 
     dims = resolve_dimensions(job.dimensions)
     pair_dims = resolve_dimensions(job.params.get("pairwise_dimensions") or ["overall"]) if job.pairwise else []
     use_reference = bool(job.params.get("use_reference"))
-    responses = list(job.responses.select_related("case", "arm").order_by("pk"))
+    responses = list(selected_responses(job.study, job.selection).filter(
+        case_id__gte=chunk.first_case_id, case_id__lte=chunk.last_case_id).select_related("case", "arm").order_by("pk"))
+    ids = [r.pk for r in responses]
     cases = {r.case_id: r.case.as_case_dict() for r in responses}
-    scored = set(JudgeScore.objects.filter(job=job).values_list("response_id", "dimension"))
+    scored = set(JudgeScore.objects.filter(job=job, response_id__in=ids).values_list("response_id", "dimension"))
     score_todo = [ScoreRequest(key=str(r.pk), case=cases[r.case_id], response=r.text, dimension=d,
                                reference=cases[r.case_id].get("reference_response") if use_reference else None)
                   for r in responses for d in dims if (r.pk, d.key) not in scored]
-    compared = set(JudgeComparison.objects.filter(job=job).values_list("response_a_id", "response_b_id", "dimension"))
+    compared = set(JudgeComparison.objects.filter(job=job, response_a_id__in=ids).values_list(
+        "response_a_id", "response_b_id", "dimension"))
     pair_todo = [PairRequest(key=f"{a.pk}:{b.pk}", case=cases[a.case_id], response_a=a.text, response_b=b.text,
                              dimension=d)
                  for a, b in judge_pairs(responses, job.study) for d in pair_dims
                  if (a.pk, b.pk, d.key) not in compared]
-    already = judge_done_units(job)
-    remaining = len(score_todo) + 2 * len(pair_todo)
-    job_progress(job=job, done=already, total=already + remaining)
-
+    progress.start_at(len(scored) + 2 * len(compared))
+    if not score_todo and not pair_todo:
+        return True
     judge = judge_for_job(job)
     JudgeJob.objects.filter(pk=job.pk).update(judge_provenance={
-        **judge.describe(), "worker_host": job.worker_host, "device": job.device_name})
-    writer = JobProgress(job, offset=already)
-    started = time.perf_counter()
-    phases = ((judge.score_iter, score_todo, judge_scores_write, 0),
-              (judge.compare_iter, pair_todo, judge_comparisons_write, len(score_todo)))
-    for run, todo, write, offset in phases:
+        **judge.describe(), "worker_host": worker_models.worker_host(), "device": worker_models.device_name()})
+    for run, todo, write, units_each in ((judge.score_iter, score_todo, judge_scores_write, 1),
+                                         (judge.compare_iter, pair_todo, judge_comparisons_write, 2)):
         if not todo:
             continue
-        for batch in run(todo, progress=_Phase(writer, offset, remaining, started),
-                         should_stop=lambda: writer.stop):
-            write(job=job, results=batch)
-            if job_progress(job=job, done=judge_done_units(job)):
+        for batch in run(todo, should_stop=lambda: progress.stop):
+            new = write(job=job, results=batch)
+            if progress.add(units_each * new):
                 return False
-        if writer.stop:
+        if progress.stop:
             return False
+    return True
+
+
+def _analyse(job: JudgeJob) -> None:
+    """After the last chunk: the judge page's analysis; a failure leaves the scores as
+    they are and the page offers to recompute."""
+    from annotations.services.judge_analysis import judge_analyse
+
     try:
         judge_analyse(job=job)
-    except Exception as exc:  # the scores are safe; the page offers to recompute
+    except Exception as exc:
         logger.exception("analysis of judge job %s failed", job.pk)
         JudgeJob.objects.filter(pk=job.pk).update(analysis={"error": f"{exc.__class__.__name__}: {exc}"})
-    return True
 
 
 # -- writes (called by the run) ------------------------------------------------------------------
@@ -251,11 +256,3 @@ def judge_comparisons_write(*, job: JudgeJob, results: Iterable) -> int:
                                     method=r.method, prompt=_clean(r.prompt),
                                     raw_output=_clean({**r.raw_output, "model": r.model})))
     return _insert_new(JudgeComparison, job, rows)
-
-
-def judge_done_units(job: JudgeJob) -> int:
-    """Prompts answered so far: one per score, two per comparison."""
-    counts = JudgeJob.objects.filter(pk=job.pk).annotate(
-        n_scores=Count("scores", distinct=True), n_pairs=Count("comparisons", distinct=True)).values(
-        "n_scores", "n_pairs").first() or {"n_scores": 0, "n_pairs": 0}
-    return counts["n_scores"] + 2 * counts["n_pairs"]

@@ -21,15 +21,22 @@ def task_send(name: str, *, args: list, queue: str, countdown: float | None = No
     Fails within about ``timeout`` seconds, raising :class:`QueueUnavailable`, when the
     broker cannot be reached: Celery would otherwise keep retrying for minutes while an
     admin waits on the page."""
+    return tasks_send(name, args_list=[args], queue=queue, countdown=countdown, timeout=timeout)[0]
+
+
+def tasks_send(name: str, *, args_list: list[list], queue: str, task_ids: list[str] | None = None,
+               countdown: float | None = None, timeout: float = 3) -> list[str]:
+    """Send task ``name`` once for each ``args`` of ``args_list`` over one broker
+    connection (a job's chunks), under ``task_ids`` when given; as :func:`task_send`."""
     from evalportal.celery import app
 
+    ids = task_ids or [None] * len(args_list)
     try:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1, timeout=timeout)
-            result = app.send_task(name, args=args, queue=queue, countdown=countdown, connection=connection,
-                                   retry=False)
+            return [app.send_task(name, args=args, queue=queue, countdown=countdown, task_id=task_id,
+                                  connection=connection, retry=False).id for args, task_id in zip(args_list, ids)]
     except Exception as exc:  # kombu raises OperationalError, ConnectionError, socket errors...
         raise QueueUnavailable(
             f"The task queue at {_redacted(app.conf.broker_url)} cannot be reached ({exc.__class__.__name__}: "
             f"{exc}). Nothing was queued; start Redis (or check REDIS_URL) and try again.") from exc
-    return result.id

@@ -23,7 +23,9 @@ def text_names_model(text: str) -> bool:
 
 def responses_write(*, rows: Iterable[dict]) -> int:
     """Write response rows in one transaction; rows already written for the same
-    (case, arm, job) are skipped, so a task that runs again after a crash adds no duplicates.
+    (case, arm, job) are skipped, so a task that runs again after a crash adds no duplicates,
+    and neither does one delivered twice to two workers at once (the database's unique
+    constraint settles who writes).
 
     Each row holds Response field values (``case_id``, ``arm_id``, ``job_id``, ``text``...).
     Returns how many rows were new.
@@ -44,5 +46,5 @@ def responses_write(*, rows: Iterable[dict]) -> int:
                 continue
             existing.add(key)
             new.append(Response(**row, names_model=text_names_model(row.get("text", ""))))
-        Response.objects.bulk_create(new)
+        Response.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)

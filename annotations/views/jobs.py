@@ -7,8 +7,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotations.errors import JobStateError, QueueUnavailable
-from annotations.forms import GenerationJobForm, TrainingJobForm, errors_text
-from annotations.selectors.jobs import study_job_get, study_jobs, study_responses_by_case
+from annotations.forms import GenerationJobForm, ResponseFilterForm, TrainingJobForm, errors_text
+from annotations.selectors.jobs import study_job_get, study_jobs, study_responses_page
 from annotations.selectors.studies import study_get
 from annotations.services.generation import generation_job_queue
 from annotations.services.jobs import job_cancel, job_retry
@@ -50,7 +50,8 @@ def queue_generation(request, slug):
     study = study_get(slug)
     form = GenerationJobForm(request.POST, study=study)
     return _queue(request, slug, form, lambda data: generation_job_queue(
-        study=study, arm=data["arm"], cases=data["cases"], actor=request.user, decoding_params=form.decoding_params()),
+        study=study, arm=data["arm"], cases=data["cases"], only_missing=data["only_missing"], actor=request.user,
+        decoding_params=form.decoding_params()),
         lambda job: f"Queued generation job #{job.pk} ({job.progress_total} cases).")
 
 
@@ -84,5 +85,10 @@ def job_action(request, slug, kind, pk, action):
 @role_required(RESEARCHER, ADMIN)
 def response_list(request, slug):
     study = study_get(slug)
-    arms, rows = study_responses_by_case(study)
-    return render(request, "annotations/response_list.html", {"study": study, "rows": rows, "arms": arms})
+    form = ResponseFilterForm(request.GET or None, study=study)
+    filters = form.cleaned_data if form.is_valid() else {}
+    arms, page = study_responses_page(study, filters, request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "annotations/response_list.html", {"study": study, "arms": arms, "page": page,
+                                                               "form": form, "query": query.urlencode()})

@@ -73,7 +73,7 @@ def judge_queue(request, slug):
     except (QueueUnavailable, JobStateError) as exc:
         messages.error(request, str(exc))
         return redirect("judge", slug=slug)
-    messages.success(request, f"Queued judge job #{job.pk} ({job.responses.count()} responses × "
+    messages.success(request, f"Queued judge job #{job.pk} ({job.progress_total} prompts over "
                               f"{len(job.dimensions)} dimensions).")
     return redirect(f"{reverse('judge', args=[slug])}?job={job.pk}")
 

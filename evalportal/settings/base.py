@@ -185,6 +185,10 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 # --- Models -------------------------------------------------------------------------
 EVALPORTAL_MODEL_CACHE = os.environ.get("EVALPORTAL_MODEL_CACHE", str(Path.home() / ".cache" / "evalportal" / "models"))
 EVALPORTAL_ADAPTER_DIR = Path(os.environ.get("EVALPORTAL_ADAPTER_DIR", VAR_DIR / "adapters"))
+# What runs a generation job's chunks on a worker: a function job -> (engine, provenance).
+EVALPORTAL_GENERATION_ENGINE = os.environ.get("EVALPORTAL_GENERATION_ENGINE", "annotations.worker_models.local_engine")
+# Cases per chunk of a generation or judge job: the unit of work a free worker takes.
+JOB_CHUNK_CASES = int(os.environ.get("JOB_CHUNK_CASES", "256"))
 # Folders whose models (base models, adapters, local judges) a job may load; paths
 # elsewhere are refused. The adapters folder is always one of them.
 EVALPORTAL_MODEL_ROOTS = [EVALPORTAL_ADAPTER_DIR, *[Path(root) for root in os.environ.get(

@@ -68,3 +68,19 @@ def test_raters_racing_for_the_last_pool_assignment_never_exceed_k(rated_study):
     assert len(winners) == 1
     assert Assignment.objects.filter(case=pooled.case).count() == 1
     assert Assignment.objects.get(pk=pooled.pk).rater_id == winners[0].rater_id
+
+
+def test_a_chunk_run_twice_at_once_writes_each_response_once(rated_study):
+    """A chunk message redelivered while its first worker still runs (a chunk longer than
+    the broker's visibility timeout): both workers write the same responses at once."""
+    from annotations.models import GenerationJob, Response
+    from annotations.services.responses import responses_write
+
+    arm = rated_study.study_arms.first().arm
+    job = GenerationJob.objects.create(study=rated_study, arm=arm)
+    rows = [{"case_id": case.pk, "arm_id": arm.pk, "job_id": job.pk, "text": f"answer {case.pk}"}
+            for case in rated_study.cases.all()]
+
+    _, errors = _run_threads(8, lambda i: responses_write(rows=rows))
+    assert errors == []
+    assert Response.objects.filter(job=job).count() == len(rows)

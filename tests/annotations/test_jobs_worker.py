@@ -40,8 +40,8 @@ def workers(tmp_path):
     flush_test_broker()
     started: list[WorkerProcess] = []
 
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(tmp_path)
+    def start(**options) -> WorkerProcess:
+        worker = WorkerProcess(tmp_path, **options)
         started.append(worker)
         worker.wait_ready()
         return worker
@@ -100,7 +100,9 @@ def test_killed_worker_job_resumes_on_a_new_worker_without_duplicates(study, arm
     per_case = Counter(Response.objects.filter(job_id=job.pk).values_list("case_id", flat=True))
     assert sorted(per_case) == sorted(c.pk for c in cases)
     assert set(per_case.values()) == {1}
-    assert _job(job.pk).attempts == 2, second.log()
+    chunk = _job(job.pk).chunks.get()  # redelivered (acks late) and run again, skipping what it wrote
+    assert chunk.attempts == 2 and chunk.worker.startswith("test-"), second.log()
+    assert _job(job.pk).progress_done == 6
 
 
 def test_cancel_mid_job_keeps_what_was_written(study, arm, workers, admin_user):
@@ -164,3 +166,23 @@ def test_judge_job_runs_on_the_worker_with_the_demo_model(study, arm, workers, a
         (r.pk, d) for r in responses for d in ("safety", "specificity"))
     assert all(s.method == "logits" and s.score is not None and s.prompt and s.raw_output for s in scores)
     assert AuditEvent.objects.filter(action="job.judge.queue", object_id=str(job.pk)).exists()
+
+
+def test_two_workers_share_one_job_chunk_by_chunk(study, arm, workers, settings):
+    settings.JOB_CHUNK_CASES = 2
+    # A visibility timeout longer than a chunk (the other tests' 6 s redelivers every
+    # chunk still running to the other worker, which is what a killed worker needs).
+    first, second = workers(visibility_timeout=3600), workers(visibility_timeout=3600)
+    cases = _test_cases(study, 12)
+    job = generation_job_queue(study=study, arm=arm, cases=cases, decoding_params=FAST)
+    assert job.chunks.count() == 6
+    wait_until(lambda: _job(job.pk).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), 600, "the job to finish",
+               interval=1)
+    job = _job(job.pk)
+    assert job.status == JobStatus.SUCCEEDED, job.traceback + first.log() + second.log()
+    assert (job.progress_done, job.progress_total) == (12, 12) and job.tokens_per_s > 0
+    per_case = Counter(Response.objects.filter(job=job).values_list("case_id", flat=True))
+    assert sorted(per_case) == sorted(c.pk for c in cases) and set(per_case.values()) == {1}
+    ran = Counter(job.chunks.values_list("worker", flat=True))
+    assert len(ran) == 2 and sum(ran.values()) == 6, ran  # both workers took chunks
+    assert all(c.status == JobStatus.SUCCEEDED and c.done == c.units == 2 for c in job.chunks.all())

@@ -13,7 +13,6 @@ from annotations.models import AuditEvent, GenerationJob, JobStatus, Response
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
 from annotations.services import judging
 from annotations.services.jobs import job_cancel, job_retry
-from annotations.tasks.judging import run_judge_job
 from tests.annotations.worker_helpers import flush_test_broker
 from tests.factories import CaseFactory, ResponseFactory, StudyArmFactory, StudyFactory
 from tests.modeling.test_judge import FakeOpenAI
@@ -51,13 +50,23 @@ def _job(pk) -> JudgeJob:
     return JudgeJob.objects.get(pk=pk)
 
 
+def _run(job) -> list[str]:
+    """What the workers do with a job's messages: run each of its chunks (here in order,
+    in this process)."""
+    return [judging.judge_chunk_run(chunk_id=c.pk, worker="test@host") for c in job.chunks.order_by("index")]
+
+
+def _responses(job):
+    return judging.selected_responses(job.study, job.selection)
+
+
 # The job is sent to the broker when its transaction commits: this test commits.
 @pytest.mark.django_db(transaction=True)
 def test_queue_picks_the_newest_response_per_case_and_arm(small_study, admin_user):
     job = judging.judge_job_queue(study=small_study, dimensions=["realism", "specificity"], pairwise=True,
                                   actor=admin_user)
     assert job.status == JobStatus.QUEUED and job.celery_task_id and job.kind == "local" and job.model_ref == "demo"
-    chosen = list(job.responses.order_by("pk"))
+    chosen = list(_responses(job).order_by("pk"))
     assert len(chosen) == 4 and all(r.text != "An older draft." for r in chosen)
     assert [d["key"] for d in job.dimensions] == ["realism", "specificity"]
     assert job.dimensions[1]["out_max"] == 1.0 and job.dimensions[1]["criteria"]
@@ -106,14 +115,14 @@ def test_local_judge_job_with_the_demo_model_writes_one_score_per_response_and_d
                 if Response.objects.get(pk=pk).case.external_id == "jc-0"]
     job = judging.judge_job_queue(study=small_study, dimensions=["realism", "implicitness"], pairwise=True,
                                   responses=one_case, actor=admin_user)
-    assert run_judge_job.apply(args=[job.pk]).get() == "succeeded"
+    assert _run(job) == ["succeeded"]
     job = _job(job.pk)
     assert job.status == JobStatus.SUCCEEDED, job.traceback
     assert (job.progress_done, job.progress_total) == (6, 6) and job.attempts == 1
     assert job.device_name.startswith("CPU") and job.worker_host
     scores = list(JudgeScore.objects.filter(job=job))
     assert sorted((s.response_id, s.dimension) for s in scores) == sorted(
-        (r.pk, d) for r in job.responses.all() for d in ("realism", "implicitness"))
+        (r.pk, d) for r in _responses(job) for d in ("realism", "implicitness"))
     for s in scores:
         assert s.method == "logits" and 0.0 < s.mass <= 1.0
         lo, hi = (1, 5) if s.dimension == "realism" else (0, 1)
@@ -134,7 +143,7 @@ def test_local_judge_job_with_the_demo_model_writes_one_score_per_response_and_d
         (k, a) for k in ("realism", "implicitness") for a in ("Baseline", "BehaviorSFT")}
     assert job.analysis["pairwise"]["n_pairs"] == 1
     # a second delivery of the same message does nothing
-    assert run_judge_job.apply(args=[job.pk]).get() == "skipped"
+    assert _run(job) == ["skipped"]
     assert JudgeScore.objects.filter(job=job).count() == 4
 
 
@@ -157,7 +166,7 @@ def _queue_openai(study, **kwargs):
 
 def test_openai_judge_job_uses_settings_and_stores_prompts_and_outputs(small_study, endpoint):
     job = _queue_openai(small_study, pairwise=True)
-    assert run_judge_job.apply(args=[job.pk]).get() == "succeeded"
+    assert _run(job) == ["succeeded"]
     job = _job(job.pk)
     assert (job.progress_done, job.progress_total) == (16, 16)
     scores = JudgeScore.objects.filter(job=job)
@@ -178,10 +187,10 @@ def test_openai_judge_job_uses_settings_and_stores_prompts_and_outputs(small_stu
 
 def test_judge_job_resumes_without_duplicates(small_study, endpoint):
     job = _queue_openai(small_study, dimensions=["realism"])
-    first = job.responses.order_by("pk").first()
+    first = _responses(job).order_by("pk").first()
     JudgeScore.objects.create(job=job, response=first, dimension="realism", score=2.5, method="samples",
                               prompt={"earlier": True}, raw_output={})
-    assert run_judge_job.apply(args=[job.pk]).get() == "succeeded"
+    assert _run(job) == ["succeeded"]
     assert len(endpoint.requests) == 3  # the stored score is not asked again
     scores = JudgeScore.objects.filter(job=job)
     assert scores.count() == 4 and scores.get(response=first).prompt == {"earlier": True}
@@ -205,7 +214,7 @@ def test_cancel_between_batches_keeps_what_was_written(small_study, endpoint, mo
         return written
 
     monkeypatch.setattr(judging, "judge_scores_write", write_then_cancel)
-    assert run_judge_job.apply(args=[job.pk]).get() == "cancelled"
+    assert _run(job) == ["cancelled"]
     job = _job(job.pk)
     kept = JudgeScore.objects.filter(job=job).count()
     assert job.status == JobStatus.CANCELLED and kept == 2 == job.progress_done  # one batch of two prompts
@@ -213,7 +222,7 @@ def test_cancel_between_batches_keeps_what_was_written(small_study, endpoint, mo
     monkeypatch.setattr(judging, "judge_scores_write", write)
     job_retry(job=job, actor=admin_user)
     assert _job(job.pk).status == JobStatus.QUEUED
-    assert run_judge_job.apply(args=[job.pk]).get() == "succeeded"
+    assert _run(job) == ["succeeded"]
     assert JudgeScore.objects.filter(job=job).count() == 8 and _job(job.pk).attempts == 2
 
 
@@ -223,7 +232,7 @@ def test_a_failing_endpoint_fails_the_job_and_retry_completes_it(small_study, en
     job = _queue_openai(small_study, dimensions=["realism"])
     answer = endpoint.answer
     endpoint.answer = lambda body: (500, {"error": {"message": "overloaded", "type": "server_error"}})
-    assert run_judge_job.apply(args=[job.pk]).get() == "failed"
+    assert _run(job) == ["failed"]
     failed = _job(job.pk)
     assert failed.status == JobStatus.FAILED and "overloaded" in failed.error and "Traceback" in failed.traceback
     with pytest.raises(JobStateError, match="only failed or cancelled"):
@@ -231,7 +240,7 @@ def test_a_failing_endpoint_fails_the_job_and_retry_completes_it(small_study, en
 
     endpoint.answer = answer
     job_retry(job=failed, actor=admin_user)
-    assert run_judge_job.apply(args=[job.pk]).get() == "succeeded"
+    assert _run(job) == ["succeeded"]
     assert JudgeScore.objects.filter(job=job).count() == 4 and _job(job.pk).error == ""
     assert AuditEvent.objects.filter(action="job.judge.retry", object_id=str(job.pk)).exists()
 
@@ -240,14 +249,14 @@ def test_a_job_cancelled_while_queued_never_runs(small_study, endpoint, admin_us
     job = _queue_openai(small_study)
     job_cancel(job=job, actor=admin_user)
     assert _job(job.pk).status == JobStatus.CANCELLED
-    assert run_judge_job.apply(args=[job.pk]).get() == "skipped"
+    assert _run(job) == ["cancelled"]
     assert not endpoint.requests and not JudgeScore.objects.exists()
 
 
 def test_analysis_against_clinician_ratings(rated_submissions, endpoint):
     """Judge scores next to the rated_submissions fixture's clinician ratings."""
     job = _queue_openai(rated_submissions, dimensions=["realism", "specificity"])
-    assert run_judge_job.apply(args=[job.pk]).get() == "succeeded"
+    assert _run(job) == ["succeeded"]
     analysis = _job(job.pk).analysis
     assert analysis["meta"]["shared_dimensions"] == ["realism"]
     [realism] = analysis["concordance"]
@@ -258,3 +267,19 @@ def test_analysis_against_clinician_ratings(rated_submissions, endpoint):
     clin = {(m["arm"]): m["mean"] for m in analysis["means"] if m["source"] == "clinicians"}
     assert clin == {"Baseline": 2.0, "GeneralSFT": 3.0, "BehaviorSFT": 5.0}
     assert {m["source"] for m in analysis["means"]} == {"judge", "clinicians"}
+
+
+def test_a_job_of_several_chunks_sums_its_progress_and_ends_with_its_last_chunk(small_study, endpoint, settings):
+    settings.JOB_CHUNK_CASES = 1  # one case a chunk: the two cases are two chunks any worker can take
+    job = _queue_openai(small_study, dimensions=["realism"])
+    chunks = list(job.chunks.order_by("index"))
+    assert [(c.units, c.status) for c in chunks] == [(2, "queued"), (2, "queued")]
+    assert judging.judge_chunk_run(chunk_id=chunks[1].pk, worker="gpu1@a") == "succeeded"
+    halfway = _job(job.pk)
+    assert halfway.status == JobStatus.RUNNING and (halfway.progress_done, halfway.progress_total) == (2, 4)
+    assert halfway.analysis is None  # analysed once, when the last chunk ends
+    assert judging.judge_chunk_run(chunk_id=chunks[0].pk, worker="gpu0@b") == "succeeded"
+    done = _job(job.pk)
+    assert done.status == JobStatus.SUCCEEDED and (done.progress_done, done.progress_total) == (4, 4)
+    assert done.analysis["meta"]["n_judge_scores"] == 4
+    assert sorted(job.chunks.values_list("worker", flat=True)) == ["gpu0@b", "gpu1@a"]

@@ -49,7 +49,7 @@ def judged(rated_submissions):
         rows.sort(key=lambda r: r.arm.name)
         JudgeComparison.objects.create(job=job, response_a=rows[0], response_b=rows[1], prob_a_first=0.8,
                                        prob_a_second=0.3, method="logprobs", prompt={}, raw_output={})
-    job.responses.set(responses)
+    JudgeJob.objects.filter(pk=job.pk).update(selection={"response_ids": sorted(r.pk for r in responses)})
     judge_analyse(job=job, n_boot=100)
     return job
 
@@ -143,7 +143,8 @@ def test_admin_queues_cancels_and_retries(rated_study, admin_client_):
                                    "pairwise": "on", "logprobs": "auto", "n_samples": 5}, follow=True)
     job = JudgeJob.objects.get()
     body = response.content.decode()
-    assert f"Queued judge job #{job.pk} (18 responses × 2 dimensions)." in body
+    # 18 responses x 2 dimensions, and 3 pairs in each of 6 cases asked in both orders
+    assert f"Queued judge job #{job.pk} (72 prompts over 2 dimensions)." in body
     assert job.status == JobStatus.QUEUED and job.celery_task_id and job.model_ref == "demo" and job.pairwise
     assert job.params["n_samples"] == 5 and job.params["logprobs"] == "auto"
     assert 'hx-trigger="every 3s"' in body  # the jobs table refreshes while a job is active

@@ -34,7 +34,9 @@ def test_admin_queues_generation_for_chosen_cases(world, admin_api):
     body = response.json()
     job = GenerationJob.objects.get(pk=body["id"])
     assert job.status == JobStatus.QUEUED and job.celery_task_id and body["celery_task_id"] == job.celery_task_id
-    assert sorted(job.cases.values_list("external_id", flat=True)) == ["rc-2", "rc-3"]
+    assert sorted(job.study.cases.filter(pk__in=job.selection["case_ids"]).values_list("external_id", flat=True)) \
+        == ["rc-2", "rc-3"]
+    assert job.chunks.count() == 1 and job.chunks.get().units == 2
     assert job.decoding_params["max_new_tokens"] == 48 and job.seed == 7 and job.created_by.username == "boss"
     assert body["study"] == "rated" and body["arm_name"] == "Baseline" and body["progress_total"] == 2
     assert AuditEvent.objects.filter(action="job.generation.queue", object_id=str(job.pk)).exists()
@@ -44,7 +46,8 @@ def test_generation_defaults_to_the_test_cases(world, admin_api):
     response = admin_api.post("/api/generation-jobs/", {"study": "rated", "arm": world.arm.pk}, format="json")
     assert response.status_code == 201
     job = GenerationJob.objects.get(pk=response.json()["id"])
-    assert job.cases.count() == 6 and job.decoding_params["max_new_tokens"] == 160
+    assert job.selection == {"split": "test", "only_missing": False} and job.progress_total == 6
+    assert job.decoding_params["max_new_tokens"] == 160
 
 
 @pytest.mark.parametrize(("payload", "field", "message"), [

@@ -47,7 +47,7 @@ def test_every_reader_counts_the_same_responses(rated_study):
     """The planner, the judge, the automatic metrics and the responses page once each had
     their own copy of this query; a second, newer response of one arm must win in all."""
     from annotations.selectors.analysis import automatic_records
-    from annotations.selectors.jobs import study_responses_by_case
+    from annotations.selectors.jobs import study_responses_page
     from annotations.services.judging import judge_responses_for
     from annotations.services.planner import latest_responses_by_case
     from annotations.services.studies import rating_sample_draw
@@ -62,6 +62,6 @@ def test_every_reader_counts_the_same_responses(rated_study):
     assert len(judge_responses_for(rated_study)) == 6 * 3
     texts = [r["text"] for r in automatic_records(rated_study)[arm.name] if r["external_id"] == "rc-0"]
     assert texts == ["A newer answer."]
-    _, rows = study_responses_by_case(rated_study)
-    cell = next(row for row in rows if row["case"].pk == case.pk)["cells"][0]
+    _, page = study_responses_page(rated_study, {}, 1)
+    cell = next(row for row in page.rows if row["case"].pk == case.pk)["cells"][0]
     assert cell == (arm, newer)

@@ -30,12 +30,16 @@ def _queued_task_names(queue: str) -> list[str]:
     return [json.loads(message)["headers"]["task"] for message in messages]
 
 
-def _failed_job(kind: str, study):
+def _failed_job(kind: str, study, status=JobStatus.FAILED):
+    """A job of ``kind`` in ``status`` (with one chunk in it, for a chunked kind)."""
     arm = StudyArmFactory(study=study).arm
     fields = {"generation": dict(arm=arm), "training": dict(method="behavior_sft", base_model="demo"),
               "judge": dict(model_ref="demo", dimensions=[]),
               "import": dict(source_name="cases.jsonl", path="/nonexistent/cases.jsonl", size=10)}[kind]
-    return JOB_KINDS[kind].model.objects.create(study=study, status=JobStatus.FAILED, error="boom", **fields)
+    job = JOB_KINDS[kind].model.objects.create(study=study, status=status, error="boom", **fields)
+    if JOB_KINDS[kind].chunk_model is not None:
+        JOB_KINDS[kind].chunk_model.objects.create(job=job, index=0, first_case_id=1, last_case_id=1, status=status)
+    return job
 
 
 @pytest.mark.django_db(transaction=True)  # messages are sent when the job's transaction commits
@@ -61,8 +65,8 @@ def test_every_kind_has_its_task_registered_and_its_queue_declared():
 @pytest.mark.django_db
 def test_the_jobs_page_lists_every_kind_and_cancels_any(admin_client_):
     study = StudyFactory(slug="kinds")
-    jobs = {kind: _failed_job(kind, study) for kind in JOB_KINDS}
-    JudgeJob.objects.filter(pk=jobs["judge"].pk).update(status=JobStatus.RUNNING)
+    jobs = {kind: _failed_job(kind, study, JobStatus.RUNNING if kind == "judge" else JobStatus.FAILED)
+            for kind in JOB_KINDS}
     html = admin_client_.get("/studies/kinds/jobs/").content.decode()
     for kind, job in jobs.items():
         assert f'id="job-{kind}-{job.pk}"' in html

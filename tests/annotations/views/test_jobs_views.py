@@ -26,7 +26,8 @@ def test_admin_queues_generation_for_missing_cases(rated_study, admin_client_):
     job = GenerationJob.objects.get()
     assert f"Queued generation job #{job.pk} (1 cases)." in html
     assert job.status == JobStatus.QUEUED and job.celery_task_id
-    assert [c.external_id for c in job.cases.all()] == ["rc-0"]
+    assert job.selection == {"split": "test", "only_missing": True}
+    assert [(c.first_case_id, c.units) for c in job.chunks.all()] == [(rated_study.cases.get(external_id="rc-0").pk, 1)]
     assert job.decoding_params["max_new_tokens"] == 64
 
 
@@ -98,3 +99,26 @@ def test_responses_page_shows_arms_side_by_side_unblinded(rated_study, researche
     html = researcher_client.get(f"/studies/{rated_study.slug}/responses/").content.decode()
     assert "<th>Baseline</th><th>GeneralSFT</th><th>BehaviorSFT</th>" in html
     assert "Send a PF4 test. (case 2)" in html and '<span class="badge">proactive</span>' in html
+
+
+def test_responses_page_pages_and_filters_at_size(rated_study, researcher_client, monkeypatch):
+    from annotations.selectors import jobs as job_selectors
+
+    monkeypatch.setattr(job_selectors, "RESPONSES_PER_PAGE", 4)
+    behavior_sft = rated_study.study_arms.get(arm__name="BehaviorSFT").arm
+    rated_study.cases.get(external_id="rc-4").responses.filter(arm=behavior_sft).update(predicted_behavior="balanced")
+    url = f"/studies/{rated_study.slug}/responses/"
+    first = researcher_client.get(url).content.decode()
+    assert "6 test cases, page 1 of 2." in first and "rc-3" in first and "rc-4" not in first
+    assert 'href="?page=2" rel="next"' in first
+    second = researcher_client.get(url, {"page": 2}).content.decode()
+    assert "rc-4" in second and "rc-5" in second and "rc-0" not in second
+
+    only = researcher_client.get(url, {"arm": behavior_sft.pk, "behavior": "balanced"}).content.decode()
+    assert "1 test case." in only and "rc-4" in only and "<th>Baseline</th>" not in only
+    found = researcher_client.get(url, {"q": "pf4 test. (case 5"}).content.decode()  # any arm, any case of letters
+    assert "1 test case." in found and "rc-5" in found
+    none = researcher_client.get(url, {"task": "omission_detection", "behavior": "reactive"}).content.decode()
+    assert "0 test cases." in none and "No test case matches." in none
+    bad = researcher_client.get(url, {"arm": "999999", "page": "x"})
+    assert bad.status_code == 200 and "6 test cases" in bad.content.decode()  # a bad filter shows every case

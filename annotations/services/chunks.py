@@ -1,0 +1,163 @@
+"""Jobs cut into chunks that any free worker takes (generation and judge jobs).
+
+A chunk covers the job's cases with ids from ``first_case_id`` to ``last_case_id``; a job
+of 150,000 cases is a few hundred chunk rows, not a row per case. Each chunk is its own
+Celery task: N GPU workers share a job, a worker killed mid-chunk has its message
+redelivered (acks late), and the chunk runs again, skipping what it wrote (writes are
+idempotent per (job, case)). The job's progress is the sum over its chunks; when the
+last chunk ends, the job ends: succeeded, or failed or cancelled if a chunk was.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, F, Q, Sum
+from django.utils import timezone
+
+from annotations import worker_models
+from annotations.job_kinds import job_kind, kind_of
+from annotations.models import JobStatus
+from annotations.models.jobs import ACTIVE_STATUSES, ChunkBase, JobBase
+from annotations.services.jobs import PROGRESS_EVERY_S, job_finish
+
+logger = logging.getLogger(__name__)
+
+
+def chunks_plan(*, job: JobBase, case_ids: Sequence[int], units: Callable[[list[int]], int] = len,
+                size: int | None = None) -> int:
+    """Cut the job's cases (ids, sorted) into chunks of ``size`` cases (the
+    JOB_CHUNK_CASES setting); ``units(ids)`` is the work a chunk holds (default: its
+    cases). Returns the job's total units. Call inside the job's transaction."""
+    size = size or settings.JOB_CHUNK_CASES
+    model = kind_of(job).chunk_model
+    chunks, total = [], 0
+    for index, start in enumerate(range(0, len(case_ids), size)):
+        ids = list(case_ids[start:start + size])
+        n = units(ids)
+        chunks.append(model(job=job, index=index, first_case_id=ids[0], last_case_id=ids[-1], units=n))
+        total += n
+    model.objects.bulk_create(chunks, batch_size=1000)
+    return total
+
+
+class ChunkProgress:
+    """What a chunk's work reports as it goes: units done and tokens, written to the chunk
+    and summed into the job at most once a second; :meth:`add` returns True (and sets
+    :attr:`stop`) once the job was asked to stop."""
+
+    def __init__(self, job: JobBase, chunk: ChunkBase):
+        self.job, self.chunk = job, chunk
+        self.model = type(chunk)
+        self.last = 0.0
+        self.stop = False
+
+    def start_at(self, done: int) -> None:
+        """What an earlier attempt of this chunk already wrote."""
+        self.model.objects.filter(pk=self.chunk.pk).update(done=done)
+        self._write_job(force=True)
+
+    def add(self, units: int, tokens: int = 0) -> bool:
+        self.model.objects.filter(pk=self.chunk.pk).update(done=F("done") + units, tokens=F("tokens") + tokens)
+        self._write_job()
+        self.stop = type(self.job).objects.filter(pk=self.job.pk, cancel_requested=True).exists()
+        return self.stop
+
+    def _write_job(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_EVERY_S:
+            return
+        self.last = now
+        job_model = type(self.job)
+        totals = self.model.objects.filter(job=self.job).aggregate(done=Sum("done"), tokens=Sum("tokens"),
+                                                                   units=Sum("units"))
+        done, units = totals["done"] or 0, totals["units"] or 0
+        started = job_model.objects.filter(pk=self.job.pk).values_list("started_at", flat=True).first()
+        elapsed = (timezone.now() - started).total_seconds() if started else 0
+        rate = done / elapsed if elapsed > 0 else 0
+        job_model.objects.filter(pk=self.job.pk).update(
+            progress_done=done, progress_total=units, eta_s=(units - done) / rate if rate else None,
+            tokens_per_s=round((totals["tokens"] or 0) / elapsed, 2) if elapsed > 0 else None)
+
+
+def chunk_run(*, kind_name: str, chunk_id: int, worker: str,
+              work: Callable[[JobBase, ChunkBase, ChunkProgress], bool],
+              on_success: Callable[[JobBase], None] | None = None) -> str:
+    """Run ``work(job, chunk, progress)`` as chunk ``chunk_id``: mark it (and its job, if
+    first) running, then succeeded, cancelled (``work`` returned False) or failed; then
+    end the job if this was its last chunk (``on_success(job)`` after the last chunk of a
+    job that succeeded). Returns what happened to the chunk."""
+    kind = job_kind(kind_name)
+    with transaction.atomic():
+        chunk = kind.chunk_model.objects.select_for_update().filter(pk=chunk_id).select_related("job").first()
+        if chunk is None or chunk.status == JobStatus.SUCCEEDED:
+            return "skipped"
+        job = kind.model.objects.select_for_update().get(pk=chunk.job_id)
+        if job.cancel_requested or job.status == JobStatus.CANCELLED:
+            chunk.status, chunk.finished_at = JobStatus.CANCELLED, timezone.now()
+            chunk.save(update_fields=["status", "finished_at"])
+            cancelled = True
+        else:
+            cancelled = False
+            chunk.status, chunk.worker, chunk.attempts = JobStatus.RUNNING, worker[:200], chunk.attempts + 1
+            chunk.started_at = timezone.now()
+            chunk.save(update_fields=["status", "worker", "attempts", "started_at"])
+            if job.status != JobStatus.RUNNING:
+                job.status, job.started_at = JobStatus.RUNNING, job.started_at or timezone.now()
+                job.worker_host, job.device_name = worker_models.worker_host(), worker_models.device_name()
+                job.attempts += 1
+                job.save(update_fields=["status", "started_at", "worker_host", "device_name", "attempts"])
+    if cancelled:
+        job_settle(job=job, on_success=on_success)
+        return "cancelled"
+    progress = ChunkProgress(job, chunk)
+    try:
+        finished = work(job, chunk, progress)
+    except Exception as exc:
+        logger.exception("%s job %s, chunk %s failed", kind_name, job.pk, chunk.index)
+        kind.chunk_model.objects.filter(pk=chunk.pk).update(
+            status=JobStatus.FAILED, finished_at=timezone.now(), error=f"{exc.__class__.__name__}: {exc}"[:5000])
+        job_settle(job=job, on_success=on_success, error=exc)
+        return "failed"
+    status = JobStatus.SUCCEEDED if finished else JobStatus.CANCELLED
+    kind.chunk_model.objects.filter(pk=chunk.pk).update(status=status, finished_at=timezone.now())
+    progress._write_job(force=True)
+    job_settle(job=job, on_success=on_success)
+    return str(status)
+
+
+class ChunksFailed(RuntimeError):
+    """Some chunks of a job failed; the job's error names how many and the first."""
+
+
+def job_settle(*, job: JobBase, on_success: Callable[[JobBase], None] | None = None,
+               error: BaseException | None = None) -> None:
+    """End the job once none of its chunks is queued or running: failed if a chunk
+    failed (with ``error``'s traceback, the last chunk's), cancelled if one was, else
+    succeeded (after ``on_success``). Under the job's row lock, so the chunks that end
+    together end the job once."""
+    kind = kind_of(job)
+    with transaction.atomic():
+        locked = kind.model.objects.select_for_update().get(pk=job.pk)
+        counts = kind.chunk_model.objects.filter(job=locked).aggregate(
+            active=Count("pk", filter=Q(status__in=ACTIVE_STATUSES)),
+            failed=Count("pk", filter=Q(status=JobStatus.FAILED)),
+            cancelled=Count("pk", filter=Q(status=JobStatus.CANCELLED)), all=Count("pk"))
+        if counts["active"] or locked.status not in ACTIVE_STATUSES:
+            return
+        if counts["failed"]:
+            first = kind.chunk_model.objects.filter(job=locked, status=JobStatus.FAILED).order_by("index").first()
+            failure = ChunksFailed(f"{counts['failed']} of {counts['all']} chunks failed; the first "
+                                   f"(#{first.index}): {first.error}")
+            failure.__traceback__ = error.__traceback__ if error is not None else None
+            job_finish(job=locked, status=JobStatus.FAILED, error=failure)
+        elif counts["cancelled"]:
+            job_finish(job=locked, status=JobStatus.CANCELLED)
+        else:
+            if on_success is not None:
+                on_success(locked)
+            job_finish(job=locked, status=JobStatus.SUCCEEDED)
