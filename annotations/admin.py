@@ -112,9 +112,24 @@ class CaseAdmin(admin.ModelAdmin):
 
 @admin.register(ModelArm)
 class ModelArmAdmin(admin.ModelAdmin):
-    list_display = ["name", "method", "base_model", "adapter_path", "uses_behavior_tokens", "checkpoint_hash_short"]
+    list_display = ["name", "method", "served_by", "uses_behavior_tokens", "checkpoint_hash_short"]
     list_filter = ["method", "uses_behavior_tokens"]
-    search_fields = ["name", "base_model", "adapter_path", "checkpoint_hash"]
+    search_fields = ["name", "base_model", "adapter_path", "endpoint_url", "served_model", "checkpoint_hash"]
+    fieldsets = [
+        (None, {"fields": ["name", "method", "uses_behavior_tokens", "prompt_template", "decoding_params",
+                           "description"]}),
+        ("Loaded by our workers", {"fields": ["base_model", "adapter_path", "checkpoint_hash"]}),
+        ("Served by an OpenAI-compatible endpoint (vLLM, SGLang, TGI, llama.cpp, a hosted API)", {
+            "fields": ["endpoint_url", "served_model", "api_key_env", "max_concurrency"],
+            "description": "Fill these for an endpoint arm: its jobs then run on the endpoint queue's CPU workers. "
+                           "The API key stays on the workers: name the environment variable that holds it."}),
+    ]
+
+    @admin.display(description="model")
+    def served_by(self, obj):
+        if obj.is_endpoint:
+            return f"{obj.served_model} @ {obj.endpoint_url}"
+        return obj.base_model + (f" + {obj.adapter_path}" if obj.adapter_path else "")
 
     @admin.display(description="checkpoint")
     def checkpoint_hash_short(self, obj):

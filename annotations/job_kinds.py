@@ -8,6 +8,7 @@ goes to. ARCHITECTURE.md shows how to add one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from annotations.errors import NotFound
@@ -16,6 +17,8 @@ from annotations.models.jobs import ChunkBase, JobBase
 
 GPU_QUEUE = "gpu"
 DEFAULT_QUEUE = "default"
+# Jobs of arms an OpenAI-compatible server serves: CPU workers with many requests in flight.
+ENDPOINT_QUEUE = "endpoint"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,11 @@ class JobKind:
     related: tuple[str, ...] = ("created_by",)  # what a row of the jobs page shows besides the job
     # A chunked kind's job is cut into these, each a task that any free worker takes.
     chunk_model: type[ChunkBase] | None = None
+    # Where the queue depends on the job (a generation job of an endpoint arm needs no GPU).
+    route: Callable[[JobBase], str] | None = None
+
+    def queue_for(self, job: JobBase) -> str:
+        return self.route(job) if self.route is not None else self.queue
 
     @property
     def audit_prefix(self) -> str:
@@ -36,7 +44,8 @@ class JobKind:
 
 JOB_KINDS: dict[str, JobKind] = {kind.name: kind for kind in (
     JobKind("generation", "Generation", GenerationJob, "annotations.tasks.generation.run_generation_chunk",
-            GPU_QUEUE, related=("arm", "created_by"), chunk_model=GenerationChunk),
+            GPU_QUEUE, related=("arm", "created_by"), chunk_model=GenerationChunk,
+            route=lambda job: ENDPOINT_QUEUE if job.arm.is_endpoint else GPU_QUEUE),
     JobKind("training", "Training", TrainingJob, "annotations.tasks.training.run_training_job", GPU_QUEUE,
             related=("result_arm", "created_by")),
     JobKind("judge", "LLM judge", JudgeJob, "annotations.tasks.judging.run_judge_chunk", GPU_QUEUE,

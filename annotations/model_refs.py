@@ -28,11 +28,21 @@ def model_ref_check(ref: str, *, what: str = "model", allow_demo: bool = True) -
         return ref
     if not ref or "\x00" in ref:
         raise InvalidRequest(f"Name the {what}: {'demo or ' if allow_demo else ''}a path under a model root.")
-    path = Path(ref)
-    resolved = (path if path.is_absolute() else Path(settings.BASE_DIR) / path).resolve()
+    resolved = resolved_path(ref)
     roots = model_roots()
     if not any(resolved.is_relative_to(root) for root in roots):
         shown = ", ".join(str(root) for root in roots)
         raise InvalidRequest(f"The {what} {ref!r} is outside the model roots ({shown}); put it under one of them "
                              "or add its folder to EVALPORTAL_MODEL_ROOTS.")
     return ref
+
+
+def resolved_path(ref: str) -> Path:
+    """Where a model path points: relative paths from the project folder."""
+    path = Path(ref)
+    return (path if path.is_absolute() else Path(settings.BASE_DIR) / path).resolve()
+
+
+def adapter_present(ref: str) -> bool:
+    """Whether an adapter directory is on this machine (a fresh clone has none)."""
+    return bool(ref) and (resolved_path(ref) / "adapter_config.json").is_file()

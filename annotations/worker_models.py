@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import platform
 import socket
 import threading
@@ -22,6 +23,7 @@ logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _current: dict = {"key": None, "loaded": None}
 _engine: dict = {"key": None, "engine": None}
+_pool: dict = {"key": None, "pool": None}
 # Decoding parameters a job may set on the engine (the rest of a job's decoding_params,
 # e.g. max_new_tokens, are read by name).
 ENGINE_OPTIONS = ("do_sample", "temperature", "top_p", "top_k", "token_budget", "max_batch_size")
@@ -42,15 +44,45 @@ def loaded_model(base: str, adapter: str | None):
             gc.collect()
             _empty_cuda_cache()
             logger.info("loading model %s (adapter %s)", base, adapter)
-            _current["loaded"] = load_model(base, adapter or None)
+            _current["loaded"] = load_model(base, adapter or None, device=settings.EVALPORTAL_MODEL_DEVICE or None)
             _current["key"] = key
         return _current["loaded"]
 
 
 def generation_engine(job):
-    """``(engine, provenance)`` for a generation job: what the
-    ``EVALPORTAL_GENERATION_ENGINE`` setting names (by default :func:`local_engine`)."""
+    """``(engine, provenance)`` for a generation job: :func:`endpoint_engine` for an
+    endpoint arm, else what the ``EVALPORTAL_GENERATION_ENGINE`` setting names (by
+    default :func:`local_engine`)."""
+    if job.arm.is_endpoint:
+        return endpoint_engine(job)
     return import_string(settings.EVALPORTAL_GENERATION_ENGINE)(job)
+
+
+def endpoint_api_key(arm) -> str | None:
+    """The key for an endpoint arm's server, from the worker's side only: the variable
+    the arm names, else the EVALPORTAL_ENDPOINT_API_KEYS setting for its URL, else
+    OPENAI_API_KEY."""
+    if arm.api_key_env:
+        return os.environ.get(arm.api_key_env)
+    return settings.EVALPORTAL_ENDPOINT_API_KEYS.get(arm.endpoint_url) or os.environ.get("OPENAI_API_KEY")
+
+
+def endpoint_engine(job):
+    """Chat completions against the arm's server, ``max_concurrency`` requests at a time."""
+    from modeling.generate import EndpointEngine
+
+    arm = job.arm
+    decoding = dict(job.decoding_params)
+    engine = EndpointEngine(
+        arm.endpoint_url, arm.served_model, endpoint_api_key(arm),
+        max_new_tokens=int(decoding.get("max_new_tokens", 160)), do_sample=bool(decoding.get("do_sample", False)),
+        temperature=float(decoding.get("temperature", 1.0)), top_p=float(decoding.get("top_p", 1.0)),
+        seed=job.seed, concurrency=arm.max_concurrency, timeout=settings.EVALPORTAL_ENDPOINT_TIMEOUT_S,
+        max_retries=settings.EVALPORTAL_ENDPOINT_MAX_RETRIES, keep_special_tokens=arm.uses_behavior_tokens)
+    provenance = {"endpoint": arm.endpoint_url, "served_model": arm.served_model, "base_model": arm.base_model,
+                  "decoding": engine.decoding_params(), "seed": job.seed, "worker_host": worker_host(),
+                  "arm_method": arm.method}
+    return engine, provenance
 
 
 def local_engine(job):
@@ -71,6 +103,21 @@ def local_engine(job):
                   "template_version": PROMPT_TEMPLATE_VERSION, "worker_host": worker_host(), "device": device_name(),
                   "arm_method": arm.method}
     return engine, provenance
+
+
+def fewshot_pool(study) -> list[dict]:
+    """The study's training cases as the fewshot arm's examples, read once per worker and
+    study (a chunk of 256 cases would otherwise read the whole training split again);
+    read again when the training split changes."""
+    from annotations.models import Case
+
+    train = study.cases.filter(split=Case.Split.TRAIN)
+    key = (study.pk, train.count(), train.order_by("-pk").values_list("pk", flat=True).first())
+    with _lock:
+        if _pool["key"] != key:
+            _pool["pool"] = [case.as_case_dict() for case in train.order_by("pk")]
+            _pool["key"] = key
+        return _pool["pool"]
 
 
 def forget() -> None:

@@ -156,7 +156,7 @@ class Workers:
 def _generate(arm_names: list[str]) -> dict:
     code = f"""
 import json, time
-from annotations.models import GenerationJob, ModelArm, Study
+from annotations.models import GenerationChunk, GenerationJob, ModelArm, Study
 from annotations.services.generation import generation_job_queue
 study = Study.objects.get(slug="scale")
 started = time.perf_counter()
@@ -166,9 +166,20 @@ while GenerationJob.objects.filter(pk__in=[j.pk for j in jobs], status__in=["que
     time.sleep(0.5)
 seconds = time.perf_counter() - started
 done = GenerationJob.objects.filter(pk__in=[j.pk for j in jobs])
+# Steady state: each worker's first chunk (imports, first connections) left out.
+chunks = list(GenerationChunk.objects.filter(job__in=done).order_by("started_at").values(
+    "worker", "units", "started_at", "finished_at"))
+firsts, steady = set(), []
+for chunk in chunks:
+    if chunk["worker"] in firsts:
+        steady.append(chunk)
+    firsts.add(chunk["worker"])
+span = (max(c["finished_at"] for c in steady) - min(c["started_at"] for c in steady)).total_seconds() if steady else 0
 print(json.dumps({{"seconds": seconds, "queue_s": queued, "statuses": sorted(set(done.values_list("status", flat=True))),
                   "responses": sum(done.values_list("progress_done", flat=True)),
-                  "chunks": sum(j.chunks.count() for j in done)}}))
+                  "chunks": len(chunks), "steady_responses": sum(c["units"] for c in steady), "steady_s": span,
+                  "first_chunk_s": max((c["finished_at"] - c["started_at"]).total_seconds()
+                                       for c in chunks if c not in steady)}}))
 """
     _, _, result = django_script(code)
     return result
@@ -183,12 +194,16 @@ def phase_generation(log_dir: Path) -> dict:
         finally:
             workers.stop()
         rate = r["responses"] / r["seconds"]
+        steady = r["steady_responses"] / r["steady_s"] if r["steady_s"] else 0
         out[f"{n_workers}_worker{'s' if n_workers > 1 else ''}"] = {
             "arms": len(arms), "responses": r["responses"], "chunks": r["chunks"], "seconds": round(r["seconds"], 1),
             "queue_s": round(r["queue_s"], 2), "responses_per_s": round(rate), "per_worker": round(rate / n_workers),
-            "statuses": r["statuses"]}
+            "steady_responses_per_s": round(steady), "steady_per_worker": round(steady / n_workers),
+            "first_chunk_s": round(r["first_chunk_s"], 1), "statuses": r["statuses"]}
         print(f"generation, {n_workers} worker(s): {r['responses']:,} responses in {r['seconds']:.1f} s "
-              f"({rate:,.0f}/s, {rate / n_workers:,.0f} per worker; queueing took {r['queue_s']:.1f} s)")
+              f"({rate:,.0f}/s, {rate / n_workers:,.0f} per worker; queueing took {r['queue_s']:.1f} s); "
+              f"after each worker's first chunk ({r['first_chunk_s']:.0f} s: imports) {steady:,.0f}/s, "
+              f"{steady / n_workers:,.0f} per worker")
     return out
 
 

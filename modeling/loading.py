@@ -275,7 +275,9 @@ def load_model(base: str | Path, adapter: str | Path | None = None, device: str 
     """Load a base model (``"demo"``, a Hugging Face directory or a .gguf file) and,
     optionally, a LoRA adapter directory written by :func:`modeling.train.train_adapter`.
 
-    ``device`` defaults to CUDA when present, ``dtype`` to bf16 on CUDA and fp32 on CPU.
+    ``device`` defaults to CUDA when present; ``"auto"`` spreads a model too large for
+    one GPU over all the GPUs the process sees (accelerate's ``device_map="auto"``).
+    ``dtype`` defaults to bf16 on CUDA and fp32 on CPU.
     With ``merge`` (the default) the adapter is merged into the weights for fast
     inference; pass ``merge=False`` to keep a peft model.
     """
@@ -283,6 +285,9 @@ def load_model(base: str | Path, adapter: str | Path | None = None, device: str 
 
     started = time.perf_counter()
     device = device or default_device()
+    spread = device == "auto"
+    if spread:
+        device = default_device()
     dtype = _parse_dtype(dtype) or default_dtype(device)
     kind, source = resolve_base(base)
     from_cache = False
@@ -311,12 +316,14 @@ def load_model(base: str | Path, adapter: str | Path | None = None, device: str 
     load_options: dict[str, Any] = {"dtype": dtype, "local_files_only": True,
                                     "attn_implementation": attn_implementation}
     if device != "cpu":
-        load_options["device_map"] = device  # straight onto the GPU, not through CPU memory
+        load_options["device_map"] = "auto" if spread else device  # straight onto the GPUs, not through CPU memory
     model = AutoModelForCausalLM.from_pretrained(model_dir, **load_options)
     if getattr(model, "hf_quantizer", None) is not None:
         _strip_gguf_quantizer(model)
     if device == "cpu":
         model.to(device)
+    elif spread:
+        device = str(model.get_input_embeddings().weight.device)  # where the inputs go
     rows = model.get_input_embeddings().weight.shape[0]
     if len(tokenizer) > rows:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
@@ -337,6 +344,8 @@ def load_model(base: str | Path, adapter: str | Path | None = None, device: str 
         generation_config.pad_token_id = tokenizer.pad_token_id
 
     behavior_tokens = None
+    if manifest is None and kind != "gguf" and (model_dir / MANIFEST_NAME).is_file():
+        manifest = json.loads((model_dir / MANIFEST_NAME).read_text())  # a merged export (modeling.export)
     if manifest and manifest.get("behavior_tokens"):
         behavior_tokens = BehaviorTokens.from_mapping(manifest["behavior_tokens"])
     elif DEFAULT_BEHAVIOR_TOKENS.in_tokenizer(tokenizer):

@@ -11,6 +11,16 @@ EXAMPLE_CASES = Path(__file__).resolve().parent / "fixtures" / "cases.example.js
 
 
 @pytest.fixture
+def clean_broker():
+    """Nothing consumes the test broker in-process: what a test queues is dropped after it."""
+    from tests.annotations.worker_helpers import flush_test_broker
+
+    flush_test_broker()
+    yield
+    flush_test_broker()
+
+
+@pytest.fixture
 def example_cases_bytes() -> bytes:
     return EXAMPLE_CASES.read_bytes()
 

@@ -8,6 +8,8 @@ model name, behavior token or gold label."""
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -24,12 +26,14 @@ from annotations.models import (
     StudyArm,
     TrainingJob,
 )
-from annotations.models.arm import TRAINING_METHODS
+from annotations.models.arm import MAX_ENDPOINT_CONCURRENCY, TRAINING_METHODS
 from annotations.models.case import Category
 from annotations.models.jobs import MAX_SEED
 from annotations.rating_input import slot_letter
 from annotations.selectors.rating import blind_text
 from modeling.behavior import SILENT_TEXT
+
+SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
 
 def _enum_field(component: str, choices) -> type[serializers.ChoiceField]:
@@ -70,6 +74,19 @@ class StudyArmSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "method", "position"]
 
 
+class StudySlugField(serializers.SlugRelatedField):
+    """A study named by its slug in a request; a value no slug can be (a NUL, say, which
+    PostgreSQL cannot even compare) is an unknown study, not a server error."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="slug", queryset=Study.objects.all(), **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not SLUG.fullmatch(data):
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data)[:100])
+        return super().to_internal_value(data)
+
+
 class StudySerializer(serializers.ModelSerializer):
     status = StudyStatusField(read_only=True)
     arms = StudyArmSerializer(source="study_arms", many=True, read_only=True)
@@ -101,8 +118,9 @@ class ModelArmSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ModelArm
-        fields = ["id", "name", "method", "base_model", "adapter_path", "uses_behavior_tokens", "prompt_template",
-                  "decoding_params", "checkpoint_hash", "description", "studies", "created_at"]
+        fields = ["id", "name", "method", "base_model", "adapter_path", "endpoint_url", "served_model",
+                  "api_key_env", "max_concurrency", "uses_behavior_tokens", "prompt_template", "decoding_params",
+                  "checkpoint_hash", "description", "studies", "created_at"]
         read_only_fields = fields
 
 
@@ -196,7 +214,7 @@ class JudgeJobSerializer(_JobSerializer):
 
 
 class QueueGenerationSerializer(serializers.Serializer):
-    study = serializers.SlugRelatedField(slug_field="slug", queryset=Study.objects.all(), help_text="Study slug.")
+    study = StudySlugField(help_text="Study slug.")
     arm = serializers.PrimaryKeyRelatedField(queryset=ModelArm.objects.all(), help_text="Id of an arm of the study.")
     cases = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, allow_empty=False, max_length=100_000,
@@ -232,6 +250,38 @@ class _KnownKeysSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class ArmDecodingSerializer(_KnownKeysSerializer):
+    """An arm's default decoding; a job's own settings win."""
+
+    unknown_message = "Unknown decoding parameter"
+
+    max_new_tokens = serializers.IntegerField(required=False, min_value=1, max_value=4096)
+    do_sample = serializers.BooleanField(required=False)
+    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
+    top_p = serializers.FloatField(required=False, min_value=0, max_value=1)
+
+
+class RegisterArmSerializer(serializers.Serializer):
+    """A new arm: ``base_model`` (and ``adapter_path``) for a model our workers load, or
+    ``endpoint_url`` and ``served_model`` for a model an OpenAI-compatible server serves.
+    An API key is never sent here: ``api_key_env`` names the worker's variable that holds it."""
+
+    name = serializers.CharField(max_length=120)
+    method = ArmMethodField()
+    base_model = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    adapter_path = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    endpoint_url = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+    served_model = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    api_key_env = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+    max_concurrency = serializers.IntegerField(required=False, default=8, min_value=1,
+                                               max_value=MAX_ENDPOINT_CONCURRENCY)
+    uses_behavior_tokens = serializers.BooleanField(required=False, default=False)
+    decoding_params = ArmDecodingSerializer(required=False, default=dict)
+    description = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
+    studies = StudySlugField(many=True, required=False, default=list,
+                             help_text="Slugs of studies to add it to.")
+
+
 class HyperparametersSerializer(_KnownKeysSerializer):
     """Training options (``modeling.train.TrainConfig``); unset ones take the defaults."""
 
@@ -257,7 +307,7 @@ class HyperparametersSerializer(_KnownKeysSerializer):
 
 
 class QueueTrainingSerializer(serializers.Serializer):
-    study = serializers.SlugRelatedField(slug_field="slug", queryset=Study.objects.all(), help_text="Study slug.")
+    study = StudySlugField(help_text="Study slug.")
     method = TrainingMethodField()
     base_model = serializers.CharField(max_length=500, default="demo",
                                        help_text='"demo", a Hugging Face directory or a .gguf file on the GPU workers.')
@@ -283,7 +333,7 @@ class JudgeParamsSerializer(_KnownKeysSerializer):
 
 
 class QueueJudgeSerializer(serializers.Serializer):
-    study = serializers.SlugRelatedField(slug_field="slug", queryset=Study.objects.all(), help_text="Study slug.")
+    study = StudySlugField(help_text="Study slug.")
     kind = JudgeKindField(default=JudgeJob.Kind.LOCAL)
     model_ref = serializers.CharField(max_length=500, required=False, default="", allow_blank=True,
                                       help_text='Local: "demo", a Hugging Face directory or a .gguf file (default '

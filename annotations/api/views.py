@@ -29,6 +29,7 @@ from rest_framework.response import Response as ApiResponse
 from annotations.api import filters, permissions, serializers
 from annotations.job_kinds import JOB_KINDS, JobKind
 from annotations.models import Assignment, Case, ModelArm, Rating, Response, Study, StudyArm
+from annotations.services.arms import arm_register
 from annotations.services.generation import generation_job_queue
 from annotations.services.jobs import job_cancel, job_retry
 from annotations.services.judging import judge_job_queue
@@ -84,11 +85,29 @@ class CaseViewSet(_ReadOnly):
     queryset = Case.objects.select_related("study").order_by("id")
 
 
-@extend_schema_view(list=extend_schema(summary="Model arms"), retrieve=extend_schema(summary="One model arm"))
-class ArmViewSet(_ReadOnly):
-    serializer_class = serializers.ModelArmSerializer
+@extend_schema_view(
+    list=extend_schema(summary="Model arms"), retrieve=extend_schema(summary="One model arm"),
+    create=extend_schema(summary="Register an arm (admins): a local model, or an OpenAI-compatible endpoint",
+                         request=serializers.RegisterArmSerializer,
+                         responses={201: serializers.ModelArmSerializer,
+                                    400: OpenApiResponse(description="Invalid fields; nothing was created."),
+                                    403: OpenApiResponse(description="Only admins register arms.")}))
+class ArmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet):
+    permission_classes = [permissions.ResearcherReadsAdminWrites]
     filterset_class = filters.ArmFilter
     queryset = ModelArm.objects.prefetch_related("studies").order_by("id")
+
+    def get_serializer_class(self):
+        posting_to_list = not self.detail and getattr(self.request, "method", "") == "POST"
+        return (serializers.RegisterArmSerializer if self.action == "create" or posting_to_list
+                else serializers.ModelArmSerializer)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        arm = arm_register(actor=request.user, **serializer.validated_data)
+        return ApiResponse(serializers.ModelArmSerializer(arm, context=self.get_serializer_context()).data,
+                           status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(list=extend_schema(summary="Generated responses (unblinded, with provenance)"),

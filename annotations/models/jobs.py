@@ -83,6 +83,10 @@ class TrainingJob(JobBase):
     result_arm = models.ForeignKey("annotations.ModelArm", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     adapter_path = models.CharField(max_length=500, blank=True)
+    # An arm whose adapter this job trains (a demo arm on a fresh machine): on success the
+    # arm takes the adapter, instead of a new arm being made.
+    target_arm = models.ForeignKey("annotations.ModelArm", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="adapter_trainings")
 
     class Meta(JobBase.Meta):
         pass

@@ -9,8 +9,8 @@ from django.db.models import Count, Exists, OuterRef, Q
 
 from annotations.errors import NotFound
 from annotations.job_kinds import JOB_KINDS, JobKind, job_kind
-from annotations.models import Case, JobStatus, Study
-from annotations.models.jobs import JobBase
+from annotations.models import Case, JobStatus, ModelArm, Study, TrainingJob
+from annotations.models.jobs import ACTIVE_STATUSES, JobBase
 from annotations.selectors.responses import newest_responses
 
 
@@ -71,3 +71,8 @@ def study_responses_page(study: Study, filters: dict, page_number) -> tuple[list
               .filter(case_id__in=[c.pk for c in page])}
     page.rows = [{"case": case, "cells": [(arm, newest.get((case.pk, arm.pk))) for arm in arms]} for case in page]
     return arms, page
+
+
+def adapter_training_pending(arm: ModelArm) -> TrainingJob | None:
+    """The queued or running job that trains ``arm``'s adapter, if any."""
+    return TrainingJob.objects.filter(target_arm=arm, status__in=ACTIVE_STATUSES).order_by("-pk").first()

@@ -8,10 +8,14 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from annotations.models import Assignment, Case, ModelArm, Study, StudyArm
+from annotations.model_refs import adapter_present
+from annotations.models import Assignment, Case, ModelArm, Study, StudyArm, TrainingJob
+from annotations.models.arm import TRAINING_METHODS
+from annotations.selectors.jobs import adapter_training_pending
 from annotations.services.cases import case_import
 from annotations.services.planner import assignments_plan
 from annotations.services.responses import responses_write
+from annotations.services.training import training_job_queue
 from annotations.services.users import user_create, user_set_role
 from evalportal.roles import ADMIN, CLINICIAN, RESEARCHER
 
@@ -40,6 +44,28 @@ DEMO_INSTRUCTIONS = (
     "from an AI colleague taking part. Rate each response on its own merits, then rank them. "
     "The responses are shown in a random order and you are not told where they came from."
 )
+
+
+# The demo arms' adapters as `make demo-responses` trains them: the tiny model must learn
+# to lead with a behavior token from a small training split, hence the high rate.
+DEMO_TRAINING = {"epochs": 6, "learning_rate": 1e-3, "lora_r": 16, "seed": 0}
+
+
+def demo_adapters_train(*, actor=None) -> list[TrainingJob]:
+    """Queue training for each fine-tuned demo arm whose adapter is not on this machine
+    (a fresh clone ships none): the job's adapter becomes the arm's, its progress on the
+    jobs page. Arms with an adapter or a training under way are left alone."""
+    study = Study.objects.filter(slug=DEMO_SLUG).first()
+    if study is None:
+        return []
+    jobs = []
+    trainable = [method for method, _ in TRAINING_METHODS]
+    for arm in ModelArm.objects.filter(study_arms__study=study, method__in=trainable).order_by("pk"):
+        if arm.is_endpoint or adapter_present(arm.adapter_path) or adapter_training_pending(arm) is not None:
+            continue
+        jobs.append(training_job_queue(study=study, method=arm.method, base_model=arm.base_model or "demo",
+                                       actor=actor, hyperparameters=DEMO_TRAINING, target_arm=arm))
+    return jobs
 
 
 def demo_load() -> str:

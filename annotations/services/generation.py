@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from annotations import worker_models
 from annotations.errors import JobStateError
 from annotations.models import Case, GenerationJob, ModelArm, Response, Study, StudyArm
+from annotations.selectors.jobs import adapter_training_pending
 from annotations.services.chunks import ChunkProgress, chunk_run, chunks_plan
 from annotations.services.jobs import job_create
 from annotations.services.responses import responses_write
@@ -44,6 +45,10 @@ def generation_job_queue(*, study: Study, arm: ModelArm, cases: Iterable[Case] |
     cases, or those the arm has not answered yet with ``only_missing``), in chunks."""
     if not StudyArm.objects.filter(study=study, arm=arm).exists():
         raise JobStateError(f"Arm {arm.name!r} is not part of study {study.slug!r}.")
+    training = adapter_training_pending(arm)
+    if training is not None:
+        raise JobStateError(f"{arm.name}'s adapter is still being trained (training job #{training.pk}, "
+                            f"{training.progress_percent}% done, on the jobs page); queue generation when it is done.")
     if cases is not None:
         selection = {"case_ids": sorted({c.pk for c in cases})}
         if Case.objects.filter(pk__in=selection["case_ids"]).exclude(study=study).exists():
@@ -79,8 +84,7 @@ def _generate(job: GenerationJob, chunk, progress: ChunkProgress) -> bool:
         return True
     engine, provenance = worker_models.generation_engine(job)
     by_key = {c.external_id: c for c in todo}
-    fewshot_pool = ([c.as_case_dict() for c in job.study.cases.filter(split=Case.Split.TRAIN)]
-                    if arm.method == ModelArm.Method.FEWSHOT else None)
+    fewshot_pool = worker_models.fewshot_pool(job.study) if arm.method == ModelArm.Method.FEWSHOT else None
     batches = engine.generate_iter([c.as_case_dict() for c in todo], should_stop=lambda: progress.stop,
                                    arm=arm.method, fewshot_pool=fewshot_pool)
     for batch in batches:
@@ -88,7 +92,7 @@ def _generate(job: GenerationJob, chunk, progress: ChunkProgress) -> bool:
             "case_id": by_key[r.key].pk, "arm_id": arm.pk, "job_id": job.pk, "text": r.text,
             "raw_text": r.raw_text, "predicted_behavior": r.predicted_behavior or "",
             "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-            "latency_s": r.latency_s, "provenance": provenance,
+            "latency_s": r.latency_s, "provenance": {**provenance, **r.meta},
         } for r in batch])
         if progress.add(new, tokens=sum(r.completion_tokens for r in batch)):
             return False

@@ -41,11 +41,11 @@ def _send(job: JobBase) -> str:
     a worker discards a message whose id it once revoked). Returns the job's task id."""
     kind = kind_of(job)
     if kind.chunk_model is None:
-        return task_send(kind.task, args=[job.pk], queue=kind.queue)
+        return task_send(kind.task, args=[job.pk], queue=kind.queue_for(job))
     prefix = uuid.uuid4().hex
     chunks = list(kind.chunk_model.objects.filter(job=job, status=JobStatus.QUEUED).values_list("pk", "index"))
     task_ids = [f"{prefix}.{index}" for _, index in chunks]
-    tasks_send(kind.task, args_list=[[pk] for pk, _ in chunks], queue=kind.queue, task_ids=task_ids)
+    tasks_send(kind.task, args_list=[[pk] for pk, _ in chunks], queue=kind.queue_for(job), task_ids=task_ids)
     for (pk, _), task_id in zip(chunks, task_ids):
         kind.chunk_model.objects.filter(pk=pk).update(celery_task_id=task_id)
     return prefix

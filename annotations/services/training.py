@@ -19,8 +19,9 @@ DEFAULT_TRAINING = {"epochs": 3, "learning_rate": 2e-4, "lora_r": 16, "seed": 0}
 
 
 def training_job_queue(*, study: Study, method: str, base_model: str = "demo", actor=None,
-                       hyperparameters: dict | None = None) -> TrainingJob:
-    """Queue LoRA training (BehaviorSFT or GeneralSFT) on the study's training split."""
+                       hyperparameters: dict | None = None, target_arm: ModelArm | None = None) -> TrainingJob:
+    """Queue LoRA training (BehaviorSFT or GeneralSFT) on the study's training split; the
+    adapter becomes a new arm of the study, or ``target_arm``'s adapter."""
     methods = dict(TRAINING_METHODS)
     if method not in methods:
         raise JobStateError(f"Unknown training method {method!r}; use {' or '.join(methods)}.")
@@ -29,7 +30,7 @@ def training_job_queue(*, study: Study, method: str, base_model: str = "demo", a
     base_model = model_ref_check(base_model, what="base model")
     with transaction.atomic():
         return job_create(kind_name="training", actor=actor, study=study, method=method, base_model=base_model,
-                          hyperparameters={**DEFAULT_TRAINING, **(hyperparameters or {})})
+                          hyperparameters={**DEFAULT_TRAINING, **(hyperparameters or {})}, target_arm=target_arm)
 
 
 def training_job_run(*, job_id: int) -> str:
@@ -57,8 +58,15 @@ def _train(job: TrainingJob) -> bool:
 
 
 def training_arm_register(*, job: TrainingJob, adapter_dir: str, checkpoint_hash: str) -> ModelArm:
-    """The trained adapter becomes a new arm of the study (once, however often the task ran)."""
+    """The trained adapter becomes a new arm of the study (once, however often the task
+    ran), or the job's target arm's adapter."""
     label = ModelArm.Method(job.method).label
+    if job.target_arm_id:
+        with transaction.atomic():
+            ModelArm.objects.filter(pk=job.target_arm_id).update(adapter_path=adapter_dir,
+                                                                  checkpoint_hash=checkpoint_hash)
+            TrainingJob.objects.filter(pk=job.pk).update(result_arm_id=job.target_arm_id, adapter_path=adapter_dir)
+        return ModelArm.objects.get(pk=job.target_arm_id)
     with transaction.atomic():
         arm, _ = ModelArm.objects.get_or_create(
             name=f"{label} (training job {job.pk})",

@@ -7,6 +7,7 @@ embedded defaults for one machine: SQLite under var/, an embedded Redis started 
 
 from __future__ import annotations
 
+import json
 import os
 from importlib.util import find_spec
 from pathlib import Path
@@ -163,7 +164,7 @@ REDIS_URL = os.environ.get("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"))
+CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"), Queue("endpoint"))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -185,8 +186,18 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 # --- Models -------------------------------------------------------------------------
 EVALPORTAL_MODEL_CACHE = os.environ.get("EVALPORTAL_MODEL_CACHE", str(Path.home() / ".cache" / "evalportal" / "models"))
 EVALPORTAL_ADAPTER_DIR = Path(os.environ.get("EVALPORTAL_ADAPTER_DIR", VAR_DIR / "adapters"))
+# Where a worker loads models: blank for its GPU (or the CPU), "auto" to spread a model too
+# large for one GPU over all the GPUs the worker sees (CUDA_VISIBLE_DEVICES).
+EVALPORTAL_MODEL_DEVICE = os.environ.get("EVALPORTAL_MODEL_DEVICE", "")
 # What runs a generation job's chunks on a worker: a function job -> (engine, provenance).
 EVALPORTAL_GENERATION_ENGINE = os.environ.get("EVALPORTAL_GENERATION_ENGINE", "annotations.worker_models.local_engine")
+# API keys of endpoint arms' servers, by base URL, as JSON in the worker's environment
+# ({"https://api.example.com/v1": "sk-..."}); an arm may name its own variable instead.
+EVALPORTAL_ENDPOINT_API_KEYS = json.loads(os.environ.get("EVALPORTAL_ENDPOINT_API_KEYS") or "{}")
+# Seconds an endpoint may take for one answer, and how often the client retries (with
+# exponential backoff) on 429, 5xx, timeouts and lost connections.
+EVALPORTAL_ENDPOINT_TIMEOUT_S = float(os.environ.get("EVALPORTAL_ENDPOINT_TIMEOUT_S", "120"))
+EVALPORTAL_ENDPOINT_MAX_RETRIES = int(os.environ.get("EVALPORTAL_ENDPOINT_MAX_RETRIES", "5"))
 # Cases per chunk of a generation or judge job: the unit of work a free worker takes.
 JOB_CHUNK_CASES = int(os.environ.get("JOB_CHUNK_CASES", "256"))
 # Folders whose models (base models, adapters, local judges) a job may load; paths

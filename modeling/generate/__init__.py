@@ -11,11 +11,15 @@ decoded by one of two backends, same results with greedy decoding:
   on a preallocated static KV cache, each decoding step one call of a
   ``torch.compile``'d forward.
 
+:mod:`~modeling.generate.endpoint` gives the same results from a model that an
+OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, a hosted API) serves.
+
 :mod:`~modeling.generate.cli` is the command line, writing resumable responses.jsonl
 files.
 """
 
 from modeling.generate.cli import main, response_row
+from modeling.generate.endpoint import EndpointEngine, EndpointError
 from modeling.generate.engine import GenerationEngine, GenerationResult
 
-__all__ = ["GenerationEngine", "GenerationResult", "main", "response_row"]
+__all__ = ["EndpointEngine", "EndpointError", "GenerationEngine", "GenerationResult", "main", "response_row"]

@@ -26,7 +26,8 @@ def response_row(case: Mapping, arm: str, result: GenerationResult, provenance: 
         "external_id": case["external_id"], "arm": arm, "task": case["task"], "category": case["category"],
         "gold_behavior": case.get("gold_behavior"), "gold_label": case.get("gold_label"),
         "label_space": case.get("label_space"), "question": case.get("question"),
-        **{k: v for k, v in result.as_dict().items() if k != "key"}, "provenance": dict(provenance),
+        **{k: v for k, v in result.as_dict().items() if k not in ("key", "meta")},
+        "provenance": {**provenance, **result.meta},
     }
 
 

@@ -43,6 +43,8 @@ class GenerationResult:
     latency_s: float  # wall time of the batch that produced it
     finish_reason: str = "stop"  # "stop" (end-of-turn token) or "length" (max_new_tokens)
     token_ids: list[int] = field(default_factory=list, repr=False)
+    # What the backend knows of this one answer (an endpoint: the model the server names).
+    meta: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         out = asdict(self)
@@ -91,7 +93,9 @@ class GenerationEngine:
         self.ignore_eos = ignore_eos
         self.stop_check_every = max(1, stop_check_every)
         is_cuda = self.device.type == "cuda"
-        self.backend = ("static" if is_cuda else "hf") if backend == "auto" else backend
+        # The static-cache loop runs on one device; a model spread over GPUs decodes with generate().
+        spread = len(set((getattr(unwrap_model(self.model), "hf_device_map", None) or {}).values())) > 1
+        self.backend = ("static" if is_cuda and not spread else "hf") if backend == "auto" else backend
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r} (auto, hf, static)")
         self.compile = (is_cuda and self.backend == "static") if compile is None else compile

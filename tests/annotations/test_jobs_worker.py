@@ -12,6 +12,7 @@ from annotations.services.demo import DEMO_CASES
 from annotations.services.generation import generation_job_queue
 from annotations.services.jobs import job_cancel, job_retry
 from tests.annotations.worker_helpers import WorkerProcess, flush_test_broker, wait_until
+from tests.chat_server import FakeChatModel
 from tests.factories import StudyArmFactory, StudyFactory
 
 pytestmark = [pytest.mark.worker, pytest.mark.modeling, pytest.mark.slow,
@@ -186,3 +187,22 @@ def test_two_workers_share_one_job_chunk_by_chunk(study, arm, workers, settings)
     ran = Counter(job.chunks.values_list("worker", flat=True))
     assert len(ran) == 2 and sum(ran.values()) == 6, ran  # both workers took chunks
     assert all(c.status == JobStatus.SUCCEEDED and c.done == c.units == 2 for c in job.chunks.all())
+
+
+def test_endpoint_arm_job_runs_on_the_endpoint_queue_against_a_chat_server(study, workers, admin_user):
+    with FakeChatModel() as server:
+        arm = ModelArm.objects.create(name="Served BehaviorSFT", method="behavior_sft", endpoint_url=server.base_url,
+                                      served_model="behavior-sft", uses_behavior_tokens=True, max_concurrency=3)
+        StudyArmFactory(study=study, arm=arm)
+        worker = workers()
+        server.faults = [429, 500]
+        cases = _test_cases(study, 8)
+        job = generation_job_queue(study=study, arm=arm, cases=cases, actor=admin_user)
+        wait_until(lambda: _job(job.pk).status in (JobStatus.SUCCEEDED, JobStatus.FAILED), 120,
+                   "the endpoint job to finish", interval=0.5)
+        job = _job(job.pk)
+        assert job.status == JobStatus.SUCCEEDED, job.traceback + worker.log()
+        responses = Response.objects.filter(job=job)
+        assert responses.count() == 8 and server.answered == 8 and len(server.requests) == 10
+        assert all(r.predicted_behavior and not any(t in r.text for t in TOKENS) for r in responses)
+        assert {r.provenance["server_model"] for r in responses} == {"/models/behavior-sft-merged"}

@@ -13,18 +13,10 @@ from annotations.models import AuditEvent, GenerationJob, JobStatus, Response
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
 from annotations.services import judging
 from annotations.services.jobs import job_cancel, job_retry
-from tests.annotations.worker_helpers import flush_test_broker
+from tests.chat_server import FakeOpenAI
 from tests.factories import CaseFactory, ResponseFactory, StudyArmFactory, StudyFactory
-from tests.modeling.test_judge import FakeOpenAI
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clean_broker():
-    flush_test_broker()  # nothing consumes here: the queued messages are dropped
-    yield
-    flush_test_broker()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_broker")]
 
 
 @pytest.fixture

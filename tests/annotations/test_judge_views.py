@@ -11,19 +11,11 @@ import pytest
 from annotations.models import JobStatus
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
 from annotations.services.judge_analysis import judge_analyse
-from tests.annotations.worker_helpers import flush_test_broker
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_broker")]
 
 SECRET_RAW = "JUDGE-RAW-OUTPUT-MARKER-7731"
 SECRET_PROMPT = "JUDGE-PROMPT-MARKER-4412"
-
-
-@pytest.fixture(autouse=True)
-def _clean_broker():
-    flush_test_broker()
-    yield
-    flush_test_broker()
 
 
 @pytest.fixture

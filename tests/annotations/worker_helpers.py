@@ -41,7 +41,7 @@ class WorkerProcess:
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "evalportal", "worker", "-Q", "default,gpu", "-c", "1",
+            [sys.executable, "-m", "celery", "-A", "evalportal", "worker", "-Q", "default,gpu,endpoint", "-c", "1",
              "--pool", "solo", "-n", self.name, "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -30,6 +28,7 @@ from modeling.judge import (
     resolve_dimensions,
     score_messages,
 )
+from tests.chat_server import FakeOpenAI
 
 CASE = {
     "external_id": "j-1", "task": "omission_detection", "category": "proactive", "specialty": "haematology",
@@ -210,85 +209,6 @@ def test_local_judge_stops_between_batches(local_judge):
 
 
 # -- an OpenAI-compatible endpoint on 127.0.0.1 ----------------------------------------------------
-
-class FakeOpenAI:
-    """A chat completions server speaking the OpenAI protocol. ``mode``:
-    ``"logprobs"`` answers with top_logprobs; ``"plain"`` ignores logprobs and honours
-    ``n``; ``"reject"`` answers 400 to a request with logprobs; ``"single"`` ignores
-    both logprobs and ``n``. Sampled answers cycle through ``samples``."""
-
-    def __init__(self, mode: str = "logprobs"):
-        self.mode = mode
-        self.requests: list[dict] = []
-        self.headers: list[dict] = []
-        self.samples = ["4", "Score: 5", "3/5", "I think 4.", "no idea"]
-        self.top = {"1": -6.0, "2": -4.0, "3": math.log(0.1), "4": math.log(0.6), " 4": math.log(0.1),
-                    "5": math.log(0.2)}
-        self.choice_top = {"A": math.log(0.7), "B": math.log(0.3)}
-        self._cursor = 0
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append(body)
-                fake.headers.append({k.lower(): v for k, v in self.headers.items()})
-                status, payload = fake.answer(body)
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def answer(self, body: dict) -> tuple[int, dict]:
-        if self.mode == "reject" and body.get("logprobs"):
-            return 400, {"error": {"message": "logprobs is not supported", "type": "invalid_request_error",
-                                   "param": "logprobs", "code": None}}
-        wants_letter = "A or B" in body["messages"][-1]["content"]
-        choices = []
-        if self.mode == "logprobs" and body.get("logprobs"):
-            top = self.choice_top if wants_letter else self.top
-            best = max(top, key=top.get)
-            content = [{"token": best, "logprob": top[best], "bytes": None,
-                        "top_logprobs": [{"token": t, "logprob": v, "bytes": None} for t, v in top.items()]
-                        [: body.get("top_logprobs", 0)]}]
-            choices.append({"index": 0, "finish_reason": "stop", "logprobs": {"content": content},
-                            "message": {"role": "assistant", "content": best}})
-        else:
-            n = 1 if self.mode == "single" else body.get("n", 1)
-            for i in range(n):
-                if wants_letter:
-                    text = "A"
-                elif body.get("logprobs"):  # asked for logprobs, answered without them
-                    text = "4"
-                else:
-                    text = self.samples[self._cursor % len(self.samples)]
-                    self._cursor += 1
-                choices.append({"index": i, "finish_reason": "stop", "logprobs": None,
-                                "message": {"role": "assistant", "content": text}})
-        return 200, {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": 1700000000,
-                     "model": body["model"], "choices": choices,
-                     "usage": {"prompt_tokens": 100, "completion_tokens": 1, "total_tokens": 101}}
-
 
 @pytest.fixture
 def fake_openai():

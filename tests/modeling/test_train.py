@@ -107,6 +107,33 @@ def test_adapter_and_manifest_are_saved_and_load_back(behavior_run, demo):
     assert [r.token_ids for r in from_disk] == [r.token_ids for r in in_memory]
 
 
+def test_the_merged_export_gives_the_same_greedy_tokens_as_base_plus_adapter(behavior_run, tmp_path):
+    from modeling.export import main as export_main
+    from modeling.generate import GenerationEngine
+    from modeling.loading import load_model
+
+    _, cases, result, _ = behavior_run
+    out = tmp_path / "merged"
+    assert export_main(["--base", "demo", "--adapter", str(result.adapter_dir), "--out", str(out)]) == 0
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "generation_config.json", "manifest.json"):
+        assert (out / name).is_file(), name
+    assert not (out / "adapter_config.json").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["format"] == "evalportal-merged/1" and manifest["uses_behavior_tokens"] is True
+    assert manifest["adapter_hash"] == result.manifest["adapter_hash"]
+
+    merged = load_model(str(out), device="cpu")  # as a plain Hugging Face model, no adapter
+    assert merged.adapter is None and merged.behavior_tokens == DEFAULT_BEHAVIOR_TOKENS
+    assert DEFAULT_BEHAVIOR_TOKENS.in_tokenizer(merged.tokenizer)
+    with_adapter = load_model("demo", adapter=result.adapter_dir, device="cpu")
+    expected = GenerationEngine(with_adapter, max_new_tokens=24).generate(cases, arm="behavior_sft")
+    exported = GenerationEngine(merged, max_new_tokens=24).generate(cases, arm="behavior_sft")
+    assert [r.token_ids for r in exported] == [r.token_ids for r in expected]
+    assert [r.predicted_behavior for r in exported] == [r.predicted_behavior for r in expected]
+    with pytest.raises(SystemExit):  # never over an earlier export
+        export_main(["--base", "demo", "--adapter", str(result.adapter_dir), "--out", str(out)])
+
+
 def test_general_sft_lowers_the_loss_and_never_emits_a_token(general_run):
     loaded, cases, result, vocabulary = general_run
     assert result.loss_history[-1] < result.loss_history[0]

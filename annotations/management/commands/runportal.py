@@ -48,8 +48,10 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"Using external Redis at {os.environ['REDIS_URL']}")
             if not no_worker:
-                self._spawn([sys.executable, "-m", "celery", "-A", "evalportal", "worker", "-Q", "default,gpu",
+                self._spawn([sys.executable, "-m", "celery", "-A", "evalportal", "worker", "-Q", "default,gpu,endpoint",
                              "-c", "1", "--pool", "solo", "-n", "local@%h", "--loglevel", "INFO"], env)
+                # A fresh clone has no demo adapters: the worker trains them in the background.
+                subprocess.run([sys.executable, "manage.py", "train_demo_adapters"], env=env, check=False)
             self._spawn([sys.executable, "manage.py", "runserver", addr, "--noreload"], env)
             self._print_banner(addr)
             self._wait()

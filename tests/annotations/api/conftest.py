@@ -22,19 +22,10 @@ from annotations.models import (
 )
 from annotations.services.rating import assignment_submit, submission_revise
 from evalportal.roles import CLINICIAN
-from tests.annotations.worker_helpers import flush_test_broker
 from tests.conftest import complete_rating
 from tests.factories import UserFactory
 
 ROLES = ("anonymous", "clinician", "researcher", "admin")
-
-
-@pytest.fixture
-def clean_broker():
-    """Nothing consumes the test broker here: queued messages are dropped after the test."""
-    flush_test_broker()
-    yield
-    flush_test_broker()
 
 
 @pytest.fixture

@@ -37,6 +37,12 @@ def test_a_seed_too_large_is_refused_and_queues_nothing(rated_study, admin_api):
     assert not GenerationJob.objects.exists()
 
 
+@pytest.mark.parametrize("path", ["/api/judge-jobs/", "/api/generation-jobs/", "/api/training-jobs/"])
+def test_a_study_slug_no_study_can_have_is_an_unknown_study(rated_study, admin_api, path):
+    answer = admin_api.post(path, {"study": "de\x00mo", "arm": 1, "method": "behavior_sft"}, format="json")
+    assert answer.status_code == 400 and "study" in answer.json()
+
+
 @pytest.mark.parametrize(("hyperparameters", "field"), [
     ({"steps": 2**64}, "steps"), ({"lora_alpha": 2**70}, "lora_alpha"), ({"seed": -1}, "seed"),
     ({"max_grad_norm": 1e300}, "max_grad_norm"),

@@ -24,6 +24,8 @@ ANY_ROLE = (401, 200, 200, 200)
 
 GENERATION = {"study": "{study}", "arm": "{arm}", "cases": ["rc-0", "rc-1"], "max_new_tokens": 32}
 TRAINING = {"study": "{study}", "method": "behavior_sft", "base_model": "demo", "hyperparameters": {"epochs": 1}}
+ENDPOINT_ARM = {"name": "Served", "method": "baseline", "endpoint_url": "http://vllm:8000/v1", "served_model": "m",
+                "studies": ["{study}"]}
 JUDGE = {"study": "{study}", "dimensions": ["realism"], "params": {"use_reference": True}}
 
 ROUTES = [
@@ -36,7 +38,8 @@ ROUTES = [
     ("PATCH", "/api/cases/{case}/", {"gold_label": "x"}, NOT_ALLOWED),
     ("GET", "/api/arms/", None, READ),
     ("GET", "/api/arms/{arm}/", None, READ),
-    ("PUT", "/api/arms/{arm}/", {"name": "x"}, NOT_ALLOWED),
+    ("POST", "/api/arms/", ENDPOINT_ARM, ADMIN_WRITE_CREATED),
+    ("PUT", "/api/arms/{arm}/", {"name": "x"}, JOB_NOT_ALLOWED),
     ("GET", "/api/responses/", None, READ),
     ("GET", "/api/responses/{response}/", None, READ),
     ("DELETE", "/api/responses/{response}/", None, NOT_ALLOWED),

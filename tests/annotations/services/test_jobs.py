@@ -12,15 +12,10 @@ import redis
 from annotations.job_kinds import JOB_KINDS
 from annotations.models import GenerationJob, ImportJob, JobStatus, JudgeJob, TrainingJob
 from annotations.services.jobs import job_cancel, job_retry
-from tests.annotations.worker_helpers import TEST_REDIS_URL, flush_test_broker
+from tests.annotations.worker_helpers import TEST_REDIS_URL
 from tests.factories import StudyArmFactory, StudyFactory
 
-
-@pytest.fixture(autouse=True)
-def _clean_broker():
-    flush_test_broker()  # nothing consumes here: the test reads the queued messages itself
-    yield
-    flush_test_broker()
+pytestmark = pytest.mark.usefixtures("clean_broker")
 
 
 def _queued_task_names(queue: str) -> list[str]:

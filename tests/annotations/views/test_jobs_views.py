@@ -3,16 +3,8 @@
 import pytest
 
 from annotations.models import GenerationJob, JobStatus, TrainingJob
-from tests.annotations.worker_helpers import flush_test_broker
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _clean_broker():
-    flush_test_broker()  # nothing consumes here: queued messages are dropped after each test
-    yield
-    flush_test_broker()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_broker")]
 
 
 # The job is sent to the broker when its transaction commits: this test commits.
