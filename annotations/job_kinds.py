@@ -12,7 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from annotations.errors import NotFound
-from annotations.models import GenerationChunk, GenerationJob, ImportJob, JudgeChunk, JudgeJob, TrainingJob
+from annotations.models import (
+    GenerationChunk,
+    GenerationJob,
+    ImportJob,
+    JudgeChunk,
+    JudgeJob,
+    JudgeScore,
+    Response,
+    TrainingJob,
+)
 from annotations.models.jobs import ChunkBase, JobBase
 
 GPU_QUEUE = "gpu"
@@ -31,6 +40,8 @@ class JobKind:
     related: tuple[str, ...] = ("created_by",)  # what a row of the jobs page shows besides the job
     # A chunked kind's job is cut into these, each a task that any free worker takes.
     chunk_model: type[ChunkBase] | None = None
+    # The table a chunked kind's jobs fill (its statistics are refreshed after a big job).
+    result_model: type | None = None
     # Where the queue depends on the job (a generation job of an endpoint arm needs no GPU).
     route: Callable[[JobBase], str] | None = None
 
@@ -44,12 +55,12 @@ class JobKind:
 
 JOB_KINDS: dict[str, JobKind] = {kind.name: kind for kind in (
     JobKind("generation", "Generation", GenerationJob, "annotations.tasks.generation.run_generation_chunk",
-            GPU_QUEUE, related=("arm", "created_by"), chunk_model=GenerationChunk,
+            GPU_QUEUE, related=("arm", "created_by"), chunk_model=GenerationChunk, result_model=Response,
             route=lambda job: ENDPOINT_QUEUE if job.arm.is_endpoint else GPU_QUEUE),
     JobKind("training", "Training", TrainingJob, "annotations.tasks.training.run_training_job", GPU_QUEUE,
             related=("result_arm", "created_by")),
     JobKind("judge", "LLM judge", JudgeJob, "annotations.tasks.judging.run_judge_chunk", GPU_QUEUE,
-            chunk_model=JudgeChunk),
+            chunk_model=JudgeChunk, result_model=JudgeScore),
     JobKind("import", "Case import", ImportJob, "annotations.tasks.imports.run_import_job", DEFAULT_QUEUE),
 )}
 _BY_MODEL: dict[type, JobKind] = {kind.model: kind for kind in JOB_KINDS.values()}

@@ -92,6 +92,8 @@ def case_import(*, study: Study, data: bytes | None = None, stream: BinaryIO | N
                      summary=f"{source_name or 'upload'}: {result.message}",
                      after={"created": result.created, "unchanged": result.unchanged, "source": source_name,
                             "assigned_splits": assigned, "split_seed": result.split_seed})
+    if result.created >= sql.BULK_LOAD_ROWS:
+        sql.statistics_refresh(Case)
     if progress is not None:
         progress(reader.bytes_read, size or reader.bytes_read)
     return result

@@ -24,6 +24,7 @@ from annotations.job_kinds import job_kind, kind_of
 from annotations.models import JobStatus
 from annotations.models.jobs import ACTIVE_STATUSES, ChunkBase, JobBase
 from annotations.services.jobs import PROGRESS_EVERY_S, job_finish
+from evalportal import sql
 
 logger = logging.getLogger(__name__)
 
@@ -161,3 +162,5 @@ def job_settle(*, job: JobBase, on_success: Callable[[JobBase], None] | None = N
             if on_success is not None:
                 on_success(locked)
             job_finish(job=locked, status=JobStatus.SUCCEEDED)
+    if (locked.progress_total or 0) >= sql.BULK_LOAD_ROWS and kind.result_model is not None:
+        sql.statistics_refresh(kind.result_model)
