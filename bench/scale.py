@@ -298,14 +298,19 @@ def main() -> None:
     log_dir = ROOT / "var" / "bench"
     path = build_case_file(log_dir / f"cases-{args.cases}.jsonl", args.cases)
     fresh_database()
-    results = {"import": phase_import(path), "generation": phase_generation(log_dir),
-               "sample_and_ratings": phase_sample_and_ratings(), "aggregation": phase_aggregation(),
-               "reading": phase_reading(args.requests)}
     from bench.results_file import write_results
 
-    write_results("scale", {"benchmark": "scale", "cases": args.cases, "arms": len(ARMS), "task_types": 13,
-                            "targets": {"import_ratio": 3, "import_peak_rss_mb": 500, "responses_per_s_per_worker": 2000},
-                            "results": results})
+    results = {}
+    phases = (("import", lambda: phase_import(path)), ("generation", lambda: phase_generation(log_dir)),
+              ("sample_and_ratings", phase_sample_and_ratings), ("aggregation", phase_aggregation),
+              ("reading", lambda: phase_reading(args.requests)))
+    for name, phase in phases:
+        results[name] = phase()
+        # Written after every phase, so a long run that is stopped keeps what it measured.
+        write_results("scale", {"benchmark": "scale", "cases": args.cases, "arms": len(ARMS), "task_types": 13,
+                                "targets": {"import_ratio": 3, "import_peak_rss_mb": 500,
+                                            "responses_per_s_per_worker": 2000},
+                                "results": results, "complete": len(results) == len(phases)})
 
 
 if __name__ == "__main__":
