@@ -130,6 +130,9 @@ TARGET_TEXT = {
     "p95_ms": "p95 under {v:,} ms",
     "errors": "{v} errors",
     "total_s": "total under {v:g} s",
+    "import_ratio": "import at most {v:g}x a raw COPY",
+    "import_peak_rss_mb": "import peak RSS under {v:,} MB",
+    "responses_per_s_per_worker": "at least {v:,} responses written per second per worker",
 }
 
 
@@ -310,6 +313,32 @@ def rating_page_figures(d: dict) -> tuple[list[str], list[list[str]]]:
     return ["measurement", "requests", "median ms", "p95 ms"], rows
 
 
+def scale_figures(d: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per figure of each phase; a phase's nested figures (generation with one and
+    with two workers, each page read) named by their path."""
+    rows = []
+
+    def walk(phase: str, prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(phase, f"{prefix}{key}" if not prefix else f"{prefix} / {key}", inner)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            rows.append([phase, prefix, _num(value, 2 if isinstance(value, float) else 0)])
+        elif isinstance(value, list | str):
+            rows.append([phase, prefix, ", ".join(map(str, value)) if isinstance(value, list) else value])
+
+    for phase, figures in d.get("results", {}).items():
+        walk(phase, "", figures)
+    return ["phase", "figure", "value"], rows
+
+
+def scale_facts(d: dict) -> list[str]:
+    facts = [f"Setting: {_num(d.get('cases'))} cases in {d.get('task_types')} task types x {d.get('arms')} arms"]
+    if not d.get("complete", True):
+        facts.append("Incomplete: the run stopped after the phases shown")
+    return facts
+
+
 def generic_figures(d: dict) -> tuple[list[str], list[list[str]]]:
     rows = [[key, _num(v, 3 if isinstance(v, float) else 0)] for key, v in d.items()
             if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -318,10 +347,10 @@ def generic_figures(d: dict) -> tuple[list[str], list[list[str]]]:
 
 FIGURES: dict[str, Callable[[dict], tuple[list[str], list[list[str]]]]] = {
     "analysis": analysis_figures, "export": export_figures, "generation": generation_figures,
-    "training": training_figures, "web": web_figures, "rating_page": rating_page_figures,
+    "training": training_figures, "web": web_figures, "rating_page": rating_page_figures, "scale": scale_figures,
 }
 FACTS: dict[str, Callable[[dict], list[str]]] = {
-    "analysis": analysis_facts, "generation": generation_facts, "web": web_facts,
+    "analysis": analysis_facts, "generation": generation_facts, "web": web_facts, "scale": scale_facts,
 }
 
 

@@ -70,3 +70,21 @@ def test_report_dates_machines_and_figures(tmp_path):
         in web
     assert "| bare view | `GET /healthz (bare view)` | 40 | 444.4 | 6.6 | 23.2 | 32.4 | 0 | 1 |" in web
     assert "Rating flow, all endpoints: 48.2 req/s" in web
+
+
+def test_the_scale_benchmark_lists_each_phase_s_figures_and_says_when_it_stopped_early(tmp_path):
+    scale = {"benchmark": "scale", "recorded_at": "2031-03-04T05:06:07+00:00", "command": "bench/scale.py",
+             "machine": {"platform": "Linux-test", "cpu_count": 2}, "cases": 150000, "arms": 5, "task_types": 13,
+             "targets": {"import_ratio": 3, "responses_per_s_per_worker": 2000}, "complete": False,
+             "results": {"import": {"ratio": 2.71, "peak_rss_mb": 202},
+                         "generation": {"2_workers": {"responses": 600000, "statuses": ["succeeded"]}}}}
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "scale.json").write_text(json.dumps(scale))
+    markdown = build_report(results)
+    assert "Setting: 150,000 cases in 13 task types x 5 arms" in markdown
+    assert "Incomplete: the run stopped after the phases shown" in markdown
+    assert "import at most 3x a raw COPY; at least 2,000 responses written per second per worker" in markdown
+    assert "| import | ratio | 2.71 |" in markdown and "| import | peak_rss_mb | 202 |" in markdown
+    assert "| generation | 2_workers / responses | 600,000 |" in markdown
+    assert "| generation | 2_workers / statuses | succeeded |" in markdown
