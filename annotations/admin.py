@@ -45,6 +45,11 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [StudyArmInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Opening and closing go through the study page (study_set_status), which checks
+        # the move, asks a closing reason and records it.
+        return ("status", "status_changed_at", "closed_reason") if obj else ("status_changed_at", "closed_reason")
+
     @admin.display(description="cases")
     def case_count(self, obj):
         return obj.cases.count()

@@ -8,9 +8,10 @@ from annotations.models.judge import JudgeChunk, JudgeComparison, JudgeJob, Judg
 from annotations.models.rating import Preference, Rating, Submission
 from annotations.models.response import Response
 from annotations.models.study import Study, StudyArm
+from annotations.models.study_rater import StudyRater
 
 __all__ = [
     "Assignment", "AuditEvent", "Case", "GenerationChunk", "GenerationJob", "ImportJob", "JobStatus", "JudgeChunk",
     "JudgeComparison", "JudgeJob", "JudgeScore", "ModelArm", "Preference", "Rating", "Response", "Study",
-    "StudyAnalysis", "StudyArm", "Submission", "TrainingJob",
+    "StudyAnalysis", "StudyArm", "StudyRater", "Submission", "TrainingJob",
 ]

@@ -12,8 +12,11 @@ class Study(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
-    instructions = models.TextField(blank=True, help_text="Shown to raters before they start.")
+    instructions = models.TextField(blank=True, help_text="Markdown (no HTML). Raters acknowledge it on their "
+                                                          "first case and can open it on every rating page.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.TextField(blank=True, help_text="Why the study was closed; raters are told.")
     rubric = models.JSONField(default=default_rubric, help_text="List of rating dimensions; see README.")
     raters_per_item = models.PositiveSmallIntegerField(default=3, help_text="k: raters per case.")
     seed = models.BigIntegerField(default=20250527, help_text="Seeds the assignment planner.")
@@ -59,3 +62,12 @@ class StudyArm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study.slug}: {self.arm.name}"
+
+
+def rating_refusal(status: str, closed_reason: str) -> str | None:
+    """Why a study of this status takes no rating, in words for the rater; None when open."""
+    if status == Study.Status.OPEN:
+        return None
+    if status == Study.Status.CLOSED:
+        return f"This study is closed and takes no more ratings: {closed_reason or 'no reason given'}"
+    return "This study is not open yet."

@@ -5,9 +5,18 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from annotations.errors import InvalidRequest
+from annotations.errors import InvalidRequest, StudyNotOpen
+from annotations.models.study import rating_refusal
 from annotations.rating_input import MAX_TEXT
-from annotations.selectors.rating import assignment_for_rater, rater_queue_summary, rating_form_rows, rating_page
+from annotations.selectors.rating import (
+    assignment_for_rater,
+    onboarding_step,
+    rater_queue_summary,
+    rating_form_rows,
+    rating_page,
+    study_for_rater,
+)
+from annotations.services.raters import study_rater_acknowledge_instructions
 from annotations.services.rating import (
     IncompleteRating,
     assignment_next,
@@ -52,12 +61,29 @@ def rating_page_response(request, assignment, values, errors=None, status=200):
     return render(request, "annotations/rate_case.html", context, status=status)
 
 
+def _not_ready(assignment):
+    """Where the rater goes instead of rating ``assignment``: a closed study's notice, an
+    onboarding step still to do, or None when the case can be rated."""
+    refusal = rating_refusal(assignment.study_status, assignment.study_closed_reason)
+    if refusal:
+        return refusal
+    step = onboarding_step(assignment)
+    if step == "instructions":
+        return redirect("rater-instructions", study_id=assignment.study_id)
+    return None
+
+
 @role_required(CLINICIAN)
 @require_GET
 def rate_case(request, assignment_id):
     assignment = assignment_for_rater(assignment_id=assignment_id, rater=request.user)
     if assignment.status == assignment.Status.SUBMITTED:
         return redirect("rater-next")
+    detour = _not_ready(assignment)
+    if isinstance(detour, str):
+        return render(request, "annotations/study_closed.html", {"message": detour}, status=409)
+    if detour is not None:
+        return detour
     assignment_open(assignment=assignment)
     return rating_page_response(request, assignment, assignment.draft or {})
 
@@ -71,6 +97,8 @@ def save_draft(request, assignment_id):
                                       active_seconds=request.POST.get("active_seconds"))
     except InvalidRequest as exc:
         return JsonResponse({"saved": False, "reason": str(exc)}, status=400)
+    except StudyNotOpen as exc:
+        return JsonResponse({"saved": False, "reason": str(exc)}, status=exc.status)
     if not saved:
         return JsonResponse({"saved": False, "reason": "already submitted"}, status=409)
     return JsonResponse({"saved": True})
@@ -80,6 +108,11 @@ def save_draft(request, assignment_id):
 @require_POST
 def submit(request, assignment_id):
     assignment = assignment_for_rater(assignment_id=assignment_id, rater=request.user)
+    detour = _not_ready(assignment)
+    if isinstance(detour, str):
+        return render(request, "annotations/study_closed.html", {"message": detour}, status=409)
+    if detour is not None:
+        return detour
     try:
         assignment_submit(assignment=assignment, rater=request.user, data=request.POST,
                           active_seconds=request.POST.get("active_seconds"),
@@ -87,3 +120,13 @@ def submit(request, assignment_id):
     except IncompleteRating as exc:
         return rating_page_response(request, assignment, request.POST, errors=exc.parsed.errors, status=400)
     return redirect("rater-next")
+
+
+@role_required(CLINICIAN)
+def instructions(request, study_id):
+    """A study's instructions in full; the rater acknowledges them once, before their first case."""
+    study = study_for_rater(study_id=study_id, rater=request.user)
+    if request.method == "POST":
+        study_rater_acknowledge_instructions(study=study, rater=request.user)
+        return redirect("rater-next")
+    return render(request, "annotations/rater_instructions.html", {"study": study})

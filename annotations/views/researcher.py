@@ -5,6 +5,7 @@ from django.views.decorators.http import require_POST
 from annotations.errors import InvalidRequest
 from annotations.forms import RatingSampleForm, errors_text
 from annotations.selectors.studies import rating_sample_makeup, study_get, study_overview, study_progress
+from annotations.services.lifecycle import study_set_status
 from annotations.services.planner import assignments_plan
 from annotations.services.studies import rating_sample_draw
 from evalportal.roles import ADMIN, RESEARCHER, role_required
@@ -47,4 +48,18 @@ def study_sample(request, slug):
     else:
         messages.success(request, f"Drew a rating sample of {drawn} test cases; plan the assignments to give them "
                                   "to the clinicians.")
+    return redirect("study-detail", slug=slug)
+
+
+@role_required(RESEARCHER, ADMIN)
+@require_POST
+def study_status(request, slug):
+    study = study_get(slug)
+    try:
+        study_set_status(study=study, status=request.POST.get("status", ""), reason=request.POST.get("reason", ""),
+                         actor=request.user)
+    except InvalidRequest as exc:
+        messages.error(request, f"Status not changed: {exc}")
+    else:
+        messages.success(request, f"The study is now {study.get_status_display().lower()}.")
     return redirect("study-detail", slug=slug)

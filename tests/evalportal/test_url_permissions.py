@@ -35,6 +35,11 @@ PAGES = [
     ("rate-submit", "post", "/rate/{own}/submit/", {"anonymous": LOGIN, CLINICIAN: 400, RESEARCHER: 403, ADMIN: 403}),
     ("study-list", "get", "/studies/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("study-detail", "get", "/studies/{study}/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    # No status posted: refused with a message, nothing changed.
+    ("study-status", "post", "/studies/{study}/status/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302,
+                                                         ADMIN: 302}),
+    ("rater-instructions", "get", "/rate/studies/{study_id}/instructions/",
+     {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
     ("study-plan", "post", "/studies/{study}/plan/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302, ADMIN: 302}),
     ("study-sample", "post", "/studies/{study}/sample/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302,
                                                          ADMIN: 302}),
@@ -102,7 +107,7 @@ def world(rated_study):
         "users": {CLINICIAN: clinician, RESEARCHER: UserFactory(role=RESEARCHER), ADMIN: UserFactory(role=ADMIN)},
         "own": Assignment.objects.filter(rater=clinician).first().pk,
         "other": Assignment.objects.filter(rater=other).first().pk,
-        "study": rated_study.slug, "job": job.pk, "judge_job": judge_job.pk, "judge_score": judge_score.pk,
+        "study": rated_study.slug, "study_id": rated_study.pk, "job": job.pk, "judge_job": judge_job.pk, "judge_score": judge_score.pk,
     }
 
 
