@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotations.dashboards import FIGURES, figure_json, figure_rows
+from annotations.selectors.harms import harms_by_arm
 from annotations.selectors.studies import study_analysis, study_get
 from annotations.services.aggregation import aggregation_request, aggregation_resume_pending, study_aggregate
 from annotations.views.downloads import csv_download
@@ -42,6 +43,7 @@ def dashboard(request, slug):
     return render(request, "annotations/dashboard.html", {
         "study": study, "analysis": analysis, "result": result, "tables": _tables(result),
         "figures": figures, "figures_json": {k: v["figure"] for k, v in figures.items()},
+        "by_arm": harms_by_arm(study),
     })
 
 

@@ -67,6 +67,10 @@ PAGES = [
     ("job-action", "post", "/studies/{study}/jobs/generation/{job}/cancel/",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 302}),
     ("response-list", "get", "/studies/{study}/responses/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("harm-list", "get", "/studies/{study}/harms/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    # No decision posted: refused with a message, nothing recorded.
+    ("harm-decision", "post", "/studies/{study}/harms/1/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302,
+                                                           ADMIN: 302}),
     ("dashboard", "get", "/studies/{study}/dashboard/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("dashboard-recompute", "post", "/studies/{study}/dashboard/recompute/",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302, ADMIN: 302}),
