@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations.views import dashboard, exports, harms, jobs, judge, rater, researcher
+from annotations.views import dashboard, exports, harms, jobs, judge, rater, raters, researcher
 
 urlpatterns = [
     path("no-role/", rater.no_role, name="no-role"),
@@ -21,6 +21,8 @@ urlpatterns = [
     path("studies/<slug:slug>/jobs/training/", jobs.queue_training, name="job-queue-training"),
     path("studies/<slug:slug>/jobs/<str:kind>/<int:pk>/<str:action>/", jobs.job_action, name="job-action"),
     path("studies/<slug:slug>/responses/", jobs.response_list, name="response-list"),
+    path("studies/<slug:slug>/raters/", raters.rater_list, name="rater-list"),
+    path("studies/<slug:slug>/raters/<int:user_id>/<str:action>/", raters.rater_action, name="rater-action"),
     path("studies/<slug:slug>/harms/", harms.harm_list, name="harm-list"),
     path("studies/<slug:slug>/harms/<int:rating_id>/", harms.harm_decision, name="harm-decision"),
     path("studies/<slug:slug>/dashboard/", dashboard.dashboard, name="dashboard"),

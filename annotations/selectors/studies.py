@@ -57,3 +57,19 @@ def study_progress(study: Study) -> dict:
         "submitted": submitted, "percent": round(100 * submitted / needed, 1) if needed else 0.0,
         "per_rater": per_rater,
     }
+
+
+def study_rater_user(user_id):
+    """A clinician's account by id; NotFound for anyone else."""
+    from django.contrib.auth import get_user_model
+
+    from evalportal.roles import CLINICIAN
+
+    try:
+        user_id = int(user_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such rater.") from None
+    user = get_user_model().objects.filter(pk=user_id, groups__name=CLINICIAN).first() if 0 < user_id < 2**63 else None
+    if user is None:
+        raise NotFound("No such rater.")
+    return user

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotations.models import Assignment, Study
+from annotations.models import Assignment, Study, StudyRater
 from annotations.selectors.responses import newest_responses
 from annotations.selectors.studies import rating_sample
 from annotations.services.audit import audit_record
@@ -93,7 +93,10 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
 
     if raters is None:
         raters = get_user_model().objects.filter(groups__name=CLINICIAN, is_active=True)
-    rater_ids = sorted({u.pk for u in raters})
+    # Raters paused or removed in this study get no new work there.
+    set_aside = set(StudyRater.objects.filter(study=study).exclude(status=StudyRater.Status.ACTIVE)
+                    .values_list("rater_id", flat=True))
+    rater_ids = sorted({u.pk for u in raters} - set_aside)
     rng = random.Random(study.seed)
     with transaction.atomic():
         Study.objects.select_for_update().get(pk=study.pk)

@@ -11,7 +11,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from annotations.errors import InvalidRequest, NotFound, StudyNotOpen
-from annotations.models import Assignment, Preference, Rating, Study, Submission
+from annotations.models import Assignment, Preference, Rating, Study, StudyRater, Submission
 from annotations.models.study import rating_refusal
 from annotations.rating_input import DraftProblem, ParsedRating, draft_fields, parse_rating
 from annotations.services.aggregation import aggregation_request
@@ -43,8 +43,10 @@ def assignment_next(*, rater) -> Assignment | None:
     """The rater's next case: one in progress, else the next in their queue, else one
     claimed from the pool (never a case they already have; never beyond k raters)."""
     _release_idle_now_and_then()
+    set_aside = StudyRater.objects.filter(study_id=OuterRef("study_id"), rater=rater).exclude(
+        status=StudyRater.Status.ACTIVE)
     mine = (Assignment.objects.filter(rater=rater, study__status=Study.Status.OPEN)
-            .exclude(status=Assignment.Status.SUBMITTED))
+            .exclude(status=Assignment.Status.SUBMITTED).exclude(Exists(set_aside)))
     current = (mine.filter(status=Assignment.Status.IN_PROGRESS).order_by("queue_position", "id").first()
                or mine.order_by("queue_position", "id").first())
     if current is not None:
@@ -53,7 +55,7 @@ def assignment_next(*, rater) -> Assignment | None:
     with transaction.atomic():
         claim = (Assignment.objects.select_for_update(skip_locked=True)
                  .filter(rater__isnull=True, status=Assignment.Status.PENDING, study__status=Study.Status.OPEN)
-                 .exclude(Exists(already_has_case)).order_by("study_id", "queue_position", "id").first())
+                 .exclude(Exists(already_has_case)).exclude(Exists(set_aside)).order_by("study_id", "queue_position", "id").first())
         if claim is None:
             return None
         claim.rater = rater

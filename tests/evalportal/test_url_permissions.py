@@ -67,6 +67,9 @@ PAGES = [
     ("job-action", "post", "/studies/{study}/jobs/generation/{job}/cancel/",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 302}),
     ("response-list", "get", "/studies/{study}/responses/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("rater-list", "get", "/studies/{study}/raters/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("rater-action", "post", "/studies/{study}/raters/{other_id}/pause/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302, ADMIN: 302}),
     ("harm-list", "get", "/studies/{study}/harms/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     # No decision posted: refused with a message, nothing recorded.
     ("harm-decision", "post", "/studies/{study}/harms/1/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302,
@@ -127,7 +130,7 @@ def world(rated_study):
         "users": {CLINICIAN: clinician, RESEARCHER: UserFactory(role=RESEARCHER), ADMIN: UserFactory(role=ADMIN)},
         "own": Assignment.objects.filter(rater=clinician).first().pk,
         "other": Assignment.objects.filter(rater=other).first().pk,
-        "study": rated_study.slug, "study_id": rated_study.pk, "job": job.pk, "judge_job": judge_job.pk, "judge_score": judge_score.pk,
+        "study": rated_study.slug, "study_id": rated_study.pk, "other_id": other.pk, "job": job.pk, "judge_job": judge_job.pk, "judge_score": judge_score.pk,
     }
 
 
