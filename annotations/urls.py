@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations.views import dashboard, exports, harms, jobs, judge, rater, raters, researcher
+from annotations.views import dashboard, exports, harms, jobs, judge, onboarding, rater, raters, researcher
 
 urlpatterns = [
     path("no-role/", rater.no_role, name="no-role"),
@@ -8,6 +8,11 @@ urlpatterns = [
     path("rate/next/", rater.next_case, name="rater-next"),
     path("rate/done/", rater.done, name="rater-done"),
     path("rate/studies/<int:study_id>/instructions/", rater.instructions, name="rater-instructions"),
+    path("rate/studies/<int:study_id>/consent/", onboarding.consent, name="rater-consent"),
+    path("rate/studies/<int:study_id>/practice/", onboarding.practice, name="rater-practice"),
+    path("rate/studies/<int:study_id>/practice/<int:case_id>/", onboarding.practice_case, name="rater-practice-case"),
+    path("rate/studies/<int:study_id>/practice/<int:case_id>/feedback/", onboarding.practice_feedback_page,
+         name="rater-practice-feedback"),
     path("rate/<int:assignment_id>/", rater.rate_case, name="rate-case"),
     path("rate/<int:assignment_id>/draft/", rater.save_draft, name="rate-draft"),
     path("rate/<int:assignment_id>/submit/", rater.submit, name="rate-submit"),

@@ -17,6 +17,10 @@ class Study(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     closed_reason = models.TextField(blank=True, help_text="Why the study was closed; raters are told.")
+    consent_text = models.TextField(blank=True, help_text="Markdown (no HTML). When set, each rater accepts it "
+                                                          "(recorded with the time) before any case.")
+    gold_rate = models.FloatField(default=0.0, help_text="Share of each rater's new assignments that are gold "
+                                                         "cases (0 to 0.5), mixed in blind when planning.")
     rubric = models.JSONField(default=default_rubric, help_text="List of rating dimensions; see README.")
     raters_per_item = models.PositiveSmallIntegerField(default=3, help_text="k: raters per case.")
     seed = models.BigIntegerField(default=20250527, help_text="Seeds the assignment planner.")
@@ -40,6 +44,8 @@ class Study(models.Model):
         problems = validate_rubric(self.rubric)
         if problems:
             raise ValidationError({"rubric": problems})
+        if not 0 <= self.gold_rate <= 0.5:
+            raise ValidationError({"gold_rate": "Between 0 and 0.5."})
         if self.raters_per_item < 1:
             raise ValidationError({"raters_per_item": "At least one rater per case."})
 

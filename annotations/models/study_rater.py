@@ -17,6 +17,9 @@ class StudyRater(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     instructions_acknowledged_at = models.DateTimeField(null=True, blank=True)
+    consent_at = models.DateTimeField(null=True, blank=True)
+    consent_sha256 = models.CharField(max_length=64, blank=True, help_text="Of the consent text accepted.")
+    practice_completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from annotations.models import Preference, Rating, Study
+from annotations.models import Case, Preference, Rating, Study
 from annotations.rubric import CATEGORICAL, FLAG, LIKERT
 from annotations.selectors.responses import newest_responses
 
@@ -27,8 +27,10 @@ def analysis_dimensions(rubric: list[dict]) -> list[dict]:
 
 def rating_frames(study: Study, *, current_only: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(likert ratings, categorical judgments, preferences) of the study's submissions."""
-    ratings = Rating.objects.filter(submission__assignment__study=study)
-    preferences = Preference.objects.filter(submission__assignment__study=study)
+    # Gold cases are scored against their expected answers, not counted with the study's.
+    ratings = Rating.objects.filter(submission__assignment__study=study, submission__assignment__case__role=Case.Role.STUDY)
+    preferences = Preference.objects.filter(submission__assignment__study=study,
+                                            submission__assignment__case__role=Case.Role.STUDY)
     if current_only:
         ratings = ratings.filter(submission__is_current=True)
         preferences = preferences.filter(submission__is_current=True)

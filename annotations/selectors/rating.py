@@ -109,11 +109,19 @@ def _assignment_for_rater_sql() -> str:
     status (and closing reason) and the rater's standing and onboarding in that study,
     in the same query, so the gate costs the rating page nothing."""
     a_study, a_rater = sql.column(Assignment, "study"), sql.column(Assignment, "rater")
-    sr = {name: sql.column(StudyRater, name) for name in ("study", "rater", "status", "instructions_acknowledged_at")}
-    return (f"SELECT {sql.all_columns(Assignment, prefix='a.')}, s.{sql.column(Study, 'status')} AS study_status, "
-            f"s.{sql.column(Study, 'closed_reason')} AS study_closed_reason, "
-            f"CASE WHEN s.{sql.column(Study, 'instructions')} = '' THEN 0 ELSE 1 END AS study_has_instructions, "
-            f"sr.{sr['status']} AS standing, sr.{sr['instructions_acknowledged_at']} AS instructions_acknowledged_at "
+    sr = {name: sql.column(StudyRater, name) for name in (
+        "study", "rater", "status", "instructions_acknowledged_at", "consent_at", "practice_completed_at")}
+    st = {name: sql.column(Study, name) for name in ("status", "closed_reason", "instructions", "consent_text")}
+    # The role is the model's own constant, never input.
+    practice = (f"EXISTS (SELECT 1 FROM {sql.table(Case)} pc WHERE pc.{sql.column(Case, 'study')} = a.{a_study} "
+                f"AND pc.{sql.column(Case, 'role')} = '{Case.Role.PRACTICE.value}')")
+    return (f"SELECT {sql.all_columns(Assignment, prefix='a.')}, s.{st['status']} AS study_status, "
+            f"s.{st['closed_reason']} AS study_closed_reason, "
+            f"CASE WHEN s.{st['instructions']} = '' THEN 0 ELSE 1 END AS study_has_instructions, "
+            f"CASE WHEN s.{st['consent_text']} = '' THEN 0 ELSE 1 END AS study_has_consent, "
+            f"CASE WHEN {practice} THEN 1 ELSE 0 END AS study_has_practice, "
+            f"sr.{sr['status']} AS standing, sr.{sr['instructions_acknowledged_at']} AS instructions_acknowledged_at, "
+            f"sr.{sr['consent_at']} AS consent_at, sr.{sr['practice_completed_at']} AS practice_completed_at "
             f"FROM {sql.table(Assignment)} a JOIN {sql.table(Study)} s ON s.{sql.pk(Study)} = a.{a_study} "
             f"LEFT JOIN {sql.table(StudyRater)} sr ON sr.{sr['study']} = a.{a_study} AND sr.{sr['rater']} = a.{a_rater} "
             f"WHERE a.{sql.pk(Assignment)} = %s AND a.{a_rater} = %s")
@@ -137,9 +145,14 @@ def assignment_for_rater(*, assignment_id, rater) -> Assignment:
 
 def onboarding_step(assignment: Assignment) -> str | None:
     """What the rater must do in the assignment's study before rating it (loaded by
-    ``assignment_for_rater``): ``"instructions"`` to acknowledge, or None."""
+    ``assignment_for_rater``), in order: ``"instructions"`` to acknowledge, ``"consent"``
+    to give, ``"practice"`` cases to try; None when onboarded."""
     if assignment.study_has_instructions and assignment.instructions_acknowledged_at is None:
         return "instructions"
+    if assignment.study_has_consent and assignment.consent_at is None:
+        return "consent"
+    if assignment.study_has_practice and assignment.practice_completed_at is None:
+        return "practice"
     return None
 
 

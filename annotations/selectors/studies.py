@@ -21,7 +21,7 @@ def study_analysis(study: Study) -> StudyAnalysis | None:
 
 def rating_sample(study: Study):
     """The test cases drawn for the clinicians to rate."""
-    return study.cases.filter(split=Case.Split.TEST, in_rating_sample=True)
+    return study.cases.filter(split=Case.Split.TEST, in_rating_sample=True, role=Case.Role.STUDY)
 
 
 def rating_sample_makeup(study: Study) -> dict:

@@ -10,7 +10,7 @@ from annotations.models import Study, StudyRater
 from annotations.services.audit import audit_record
 
 
-def _standing_locked(study: Study, rater) -> StudyRater:
+def standing_locked(study: Study, rater) -> StudyRater:
     """The rater's row in the study, made when first needed, locked for this transaction."""
     StudyRater.objects.get_or_create(study=study, rater=rater)
     return StudyRater.objects.select_for_update().get(study=study, rater=rater)
@@ -19,7 +19,7 @@ def _standing_locked(study: Study, rater) -> StudyRater:
 def study_rater_acknowledge_instructions(*, study: Study, rater) -> StudyRater:
     """The rater has read the study's instructions (recorded once, with the time)."""
     with transaction.atomic():
-        standing = _standing_locked(study, rater)
+        standing = standing_locked(study, rater)
         if standing.instructions_acknowledged_at is None:
             standing.instructions_acknowledged_at = timezone.now()
             standing.save(update_fields=["instructions_acknowledged_at"])
@@ -39,7 +39,7 @@ def study_rater_set_status(*, study: Study, rater, status: str, actor) -> dict:
     if status not in StudyRater.Status.values:
         raise InvalidRequest(f"Unknown rater status {status!r}.")
     with transaction.atomic():
-        standing = _standing_locked(study, rater)
+        standing = standing_locked(study, rater)
         before = standing.status
         released = 0
         if status != StudyRater.Status.ACTIVE:

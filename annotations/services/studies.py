@@ -38,7 +38,8 @@ def rating_sample_draw(*, study: Study, size: int, actor=None) -> dict[str, int]
         raise InvalidRequest("The rating sample needs at least one case.")
     with transaction.atomic():
         Study.objects.select_for_update().get(pk=study.pk)
-        rows = study.cases.filter(split=Case.Split.TEST).values_list("pk", "task", "category", "gold_label")
+        # Practice and gold cases are the study team's own yardsticks, never in the sample.
+        rows = study.cases.filter(split=Case.Split.TEST, role=Case.Role.STUDY).values_list("pk", "task", "category", "gold_label")
         chosen = stratified_sample(((pk, (task, category, label)) for pk, task, category, label
                                     in rows.iterator(chunk_size=20000)), size=size, seed=study.seed)
         study.cases.filter(in_rating_sample=True).update(in_rating_sample=False)

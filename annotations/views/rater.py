@@ -3,6 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from annotations.errors import InvalidRequest, StudyNotOpen
@@ -57,8 +58,13 @@ def rating_page_response(request, assignment, values, errors=None, status=200):
     a refused submission) and ``errors`` marked."""
     page = rating_page(assignment)
     context = {"page": page, "rows": rating_form_rows(page, values), "errors": errors or {},
-               "comment": values.get("comment", ""), "max_text": MAX_TEXT}
+               "comment": values.get("comment", ""), "max_text": MAX_TEXT,
+               "form_action": reverse("rate-submit", args=[page.assignment_id]),
+               "draft_url": reverse("rate-draft", args=[page.assignment_id])}
     return render(request, "annotations/rate_case.html", context, status=status)
+
+
+ONBOARDING_PAGES = {"instructions": "rater-instructions", "consent": "rater-consent", "practice": "rater-practice"}
 
 
 def _not_ready(assignment):
@@ -68,8 +74,8 @@ def _not_ready(assignment):
     if refusal:
         return refusal
     step = onboarding_step(assignment)
-    if step == "instructions":
-        return redirect("rater-instructions", study_id=assignment.study_id)
+    if step is not None:
+        return redirect(ONBOARDING_PAGES[step], study_id=assignment.study_id)
     return None
 
 
