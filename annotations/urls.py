@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations.views import dashboard, exports, harms, jobs, judge, onboarding, rater, raters, researcher
+from annotations.views import dashboard, expected, exports, harms, jobs, judge, onboarding, rater, raters, researcher
 
 urlpatterns = [
     path("no-role/", rater.no_role, name="no-role"),
@@ -26,11 +26,13 @@ urlpatterns = [
     path("studies/<slug:slug>/jobs/training/", jobs.queue_training, name="job-queue-training"),
     path("studies/<slug:slug>/jobs/<str:kind>/<int:pk>/<str:action>/", jobs.job_action, name="job-action"),
     path("studies/<slug:slug>/responses/", jobs.response_list, name="response-list"),
+    path("studies/<slug:slug>/cases/<int:case_id>/expected/", expected.case_expected, name="case-expected"),
     path("studies/<slug:slug>/raters/", raters.rater_list, name="rater-list"),
     path("studies/<slug:slug>/raters/<int:user_id>/<str:action>/", raters.rater_action, name="rater-action"),
     path("studies/<slug:slug>/harms/", harms.harm_list, name="harm-list"),
     path("studies/<slug:slug>/harms/<int:rating_id>/", harms.harm_decision, name="harm-decision"),
     path("studies/<slug:slug>/dashboard/", dashboard.dashboard, name="dashboard"),
+    path("studies/<slug:slug>/dashboard/sensitivity/", dashboard.sensitivity, name="dashboard-sensitivity"),
     path("studies/<slug:slug>/dashboard/recompute/", dashboard.recompute, name="dashboard-recompute"),
     path("studies/<slug:slug>/dashboard/<str:figure>.csv", dashboard.figure_csv, name="dashboard-figure-csv"),
     path("studies/<slug:slug>/export/ratings.<str:fmt>", exports.ratings_export, name="ratings-export"),

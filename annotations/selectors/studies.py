@@ -73,3 +73,35 @@ def study_rater_user(user_id):
     if user is None:
         raise NotFound("No such rater.")
     return user
+
+
+def case_expected_form(study: Study, case_id) -> dict:
+    """A case with its newest response of each arm (unblinded) and the expected-answer
+    fields of each, for the page where the team marks practice and gold cases."""
+    from annotations.selectors.responses import newest_responses
+
+    try:
+        case = study.cases.filter(pk=int(case_id)).first()
+    except (TypeError, ValueError, OverflowError):
+        case = None
+    if case is None:
+        raise NotFound("No such case in this study.")
+    arm_ids = list(study.study_arms.values_list("arm_id", flat=True))
+    responses = list(newest_responses(study, arm_ids=arm_ids).filter(case=case).select_related("arm").order_by("id"))
+    expected = case.expected or {}
+    rows = []
+    for response in responses:
+        want = (expected.get("ratings") or {}).get(str(response.pk), {})
+        dims = [{"dim": d, "name": f"e{response.pk}_{d['key']}", "value": str(want.get(d["key"], "")),
+                 "options": ([str(v) for v in range(d["min"], d["max"] + 1)] if d["scale"] == "likert"
+                             else [c[0] for c in d["choices"]])}
+                for d in study.rubric if d["scale"] in ("likert", "categorical")]
+        rows.append({"response": response, "dims": dims, "rank_name": f"e{response.pk}_rank",
+                     "rank": str((expected.get("ranks") or {}).get(str(response.pk), "")),
+                     "rank_options": [str(r) for r in range(1, len(responses) + 1)]})
+    return {"case": case, "rows": rows, "explanation": expected.get("explanation", "")}
+
+
+def study_special_cases(study: Study):
+    """The study's practice and gold cases."""
+    return study.cases.exclude(role=Case.Role.STUDY).order_by("role", "id")

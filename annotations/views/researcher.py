@@ -4,7 +4,13 @@ from django.views.decorators.http import require_POST
 
 from annotations.errors import InvalidRequest
 from annotations.forms import RatingSampleForm, errors_text
-from annotations.selectors.studies import rating_sample_makeup, study_get, study_overview, study_progress
+from annotations.selectors.studies import (
+    rating_sample_makeup,
+    study_get,
+    study_overview,
+    study_progress,
+    study_special_cases,
+)
 from annotations.services.lifecycle import study_set_status
 from annotations.services.planner import assignments_plan
 from annotations.services.studies import rating_sample_draw
@@ -21,7 +27,7 @@ def study_detail(request, slug):
     study = study_get(slug)
     return render(request, "annotations/study_detail.html", {
         "study": study, "progress": study_progress(study), "sample": rating_sample_makeup(study),
-        "sample_form": RatingSampleForm()})
+        "sample_form": RatingSampleForm(), "special_cases": study_special_cases(study)})
 
 
 @role_required(RESEARCHER, ADMIN)

@@ -76,6 +76,10 @@ PAGES = [
     ("job-action", "post", "/studies/{study}/jobs/generation/{job}/cancel/",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 302}),
     ("response-list", "get", "/studies/{study}/responses/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("case-expected", "get", "/studies/{study}/cases/{case}/expected/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("dashboard-sensitivity", "get", "/studies/{study}/dashboard/sensitivity/?exclude={other_id}",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("rater-list", "get", "/studies/{study}/raters/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("rater-action", "post", "/studies/{study}/raters/{other_id}/pause/",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302, ADMIN: 302}),
@@ -139,7 +143,7 @@ def world(rated_study):
         "users": {CLINICIAN: clinician, RESEARCHER: UserFactory(role=RESEARCHER), ADMIN: UserFactory(role=ADMIN)},
         "own": Assignment.objects.filter(rater=clinician).first().pk,
         "other": Assignment.objects.filter(rater=other).first().pk,
-        "study": rated_study.slug, "study_id": rated_study.pk, "other_id": other.pk, "job": job.pk, "judge_job": judge_job.pk, "judge_score": judge_score.pk,
+        "study": rated_study.slug, "study_id": rated_study.pk, "other_id": other.pk, "case": rated_study.cases.first().pk, "job": job.pk, "judge_job": judge_job.pk, "judge_score": judge_score.pk,
     }
 
 
