@@ -60,7 +60,8 @@ class CaseAdmin(admin.ModelAdmin):
     list_display = ["external_id", "study", "task", "category", "split", "gold_behavior", "gold_label", "specialty"]
     list_filter = ["study", "category", "task", "split", "gold_behavior"]
     search_fields = ["external_id", "specialty", "question", "reference_response"]
-    readonly_fields = ["content_hash", "created_at"]
+    # Practice and gold markings go through the study's expected-answers page, which checks them.
+    readonly_fields = ["content_hash", "created_at", "role", "expected"]
     list_select_related = ["study"]
     change_list_template = "admin/annotations/case/change_list.html"
     actions = ["queue_generation_every_arm"]

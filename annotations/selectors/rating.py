@@ -227,3 +227,15 @@ def rating_form_rows(page: RatingPage, values: dict) -> list[dict]:
         rows.append({"slot": slot, "dims": dims, "rank_name": f"rank_{slot.index}",
                      "ranks": [{"value": str(r), "checked": str(r) == rank} for r in range(1, n_slots + 1)]})
     return rows
+
+
+def rater_closed_notices(rater) -> list[str]:
+    """Why the rater's unfinished cases of closed studies cannot be rated: each study's
+    closing reason, for their start page."""
+    from django.db.models import Exists, OuterRef
+
+    unfinished = Assignment.objects.filter(study=OuterRef("pk"), rater=rater).exclude(
+        status=Assignment.Status.SUBMITTED)
+    reasons = (Study.objects.filter(status=Study.Status.CLOSED).filter(Exists(unfinished))
+               .values_list("closed_reason", flat=True).distinct())
+    return [f"A study you were rating is closed: {reason or 'no reason given'}" for reason in reasons]

@@ -12,6 +12,7 @@ from annotations.rating_input import MAX_TEXT
 from annotations.selectors.rating import (
     assignment_for_rater,
     onboarding_step,
+    rater_closed_notices,
     rater_queue_summary,
     rating_form_rows,
     rating_page,
@@ -36,7 +37,8 @@ def no_role(request):
 @role_required(CLINICIAN)
 @require_GET
 def queue(request):
-    return render(request, "annotations/rater_queue.html", {"summary": rater_queue_summary(request.user)})
+    return render(request, "annotations/rater_queue.html", {"summary": rater_queue_summary(request.user),
+                                                            "closed": rater_closed_notices(request.user)})
 
 
 @role_required(CLINICIAN)

@@ -28,7 +28,10 @@ def test_a_draft_study_is_invisible_to_its_raters(planned, clinician, clinician_
 
 
 def test_a_closed_study_refuses_a_submission_and_says_why(planned, clinician, clinician_client, researcher):
-    own = Assignment.objects.filter(rater=clinician).first()
+    done, own = Assignment.objects.filter(rater=clinician).order_by("queue_position")[:2]
+    from annotations.services.rating import assignment_submit
+
+    assignment_submit(assignment=done, rater=clinician, data=complete_rating(3, planned.rubric))
     assert clinician_client.get(f"/rate/{own.pk}/").status_code == 200
     study_set_status(study=planned, status="closed", reason="Recruitment ended early", actor=researcher)
 
@@ -38,7 +41,9 @@ def test_a_closed_study_refuses_a_submission_and_says_why(planned, clinician, cl
     assert posted.status_code == 409 and "Recruitment ended early" in posted.content.decode()
     draft = clinician_client.post(f"/rate/{own.pk}/draft/", {"r0_realism": "3"})
     assert draft.status_code == 409 and "Recruitment ended early" in draft.json()["reason"]
-    assert not Submission.objects.exists()
+    assert Submission.objects.count() == 1  # the one before closing
+    start = clinician_client.get("/rate/").content.decode()
+    assert "A study you were rating is closed: Recruitment ended early" in start
     own.refresh_from_db()
     assert own.status != Assignment.Status.SUBMITTED and own.draft == {}
 
