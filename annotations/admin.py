@@ -11,14 +11,18 @@ from annotations.models import (
     AuditEvent,
     Case,
     GenerationJob,
+    HarmDecision,
+    Invitation,
     JudgeJob,
     ModelArm,
+    PracticeAttempt,
     Preference,
     Rating,
     Response,
     Study,
     StudyAnalysis,
     StudyArm,
+    StudyRater,
     Submission,
     TrainingJob,
 )
@@ -251,3 +255,28 @@ class StudyAnalysisAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# Written through the portal's pages (each with its audit event); the admin shows them.
+@admin.register(StudyRater)
+class StudyRaterAdmin(ImmutableAdmin):
+    list_display = ["rater", "study", "status", "instructions_acknowledged_at", "consent_at", "practice_completed_at"]
+    list_filter = ["study", "status"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ImmutableAdmin):
+    list_display = ["name", "email", "invited_by", "created_at", "expires_at", "accepted_at"]
+    search_fields = ["name", "email"]
+
+
+@admin.register(HarmDecision)
+class HarmDecisionAdmin(ImmutableAdmin):
+    list_display = ["rating", "decision", "decided_by", "decided_at"]
+    list_filter = ["decision"]
+
+
+@admin.register(PracticeAttempt)
+class PracticeAttemptAdmin(ImmutableAdmin):
+    list_display = ["rater", "study", "case", "created_at"]
+    list_filter = ["study"]

@@ -74,3 +74,12 @@ def test_a_move_the_lifecycle_does_not_allow_changes_nothing(rated_study, resear
     assert page.status_code == 200 and "Status not changed" in page.content.decode()
     assert Study.objects.get(pk=rated_study.pk).status == start
     assert not AuditEvent.objects.filter(action="study.status").exists()
+
+
+def test_the_admin_shows_the_new_records_read_only(admin_client_, rated_study):
+    for path in ("studyrater", "invitation", "harmdecision", "practiceattempt"):
+        assert admin_client_.get(f"/admin/annotations/{path}/").status_code == 200
+        assert admin_client_.get(f"/admin/annotations/{path}/add/").status_code == 403
+    # The status moves through the study page only (checked, with a closing reason).
+    page = admin_client_.get(f"/admin/annotations/study/{rated_study.pk}/change/").content.decode()
+    assert 'name="status"' not in page and 'name="gold_rate"' in page
