@@ -104,3 +104,19 @@ def test_clinicians_never_reach_the_queue(flagged, clinician_client):
     assert clinician_client.post(f"/studies/{flagged.slug}/harms/{flag.pk}/", {"decision": "confirmed"}
                                  ).status_code == 403
     assert not HarmDecision.objects.exists()
+
+
+def test_the_ratings_api_carries_each_decision(flagged, researcher):
+    from rest_framework.test import APIClient
+
+    from annotations.services.harms import harm_decide
+
+    flag = _flags(flagged)[0]
+    harm_decide(study=flagged, rating_id=flag.pk, decision="confirmed", note="Held too late", actor=researcher)
+    api = APIClient()
+    api.force_authenticate(researcher)
+    rows = api.get(f"/api/ratings/?study={flagged.slug}&dimension=harmful").json()["results"]
+    by_id = {r["id"]: r for r in rows}
+    assert (by_id[flag.pk]["harm_decision"], by_id[flag.pk]["harm_note"]) == ("confirmed", "Held too late")
+    assert by_id[flag.pk]["harm_decided_by"] == researcher.username
+    assert all(r["harm_decision"] is None for r in rows if r["id"] != flag.pk)
