@@ -194,3 +194,38 @@ class InvitationCSVForm(forms.Form):
 
     def people(self) -> list[tuple[str, str]]:
         return self.cleaned_data["file"]
+
+
+class StudyForm(forms.ModelForm):
+    """A study's own settings, as the research team sets them on the portal's pages (the
+    rubric and task types stay in the admin, where their JSON is edited)."""
+
+    arms = forms.ModelMultipleChoiceField(queryset=ModelArm.objects.all(), required=False,
+                                          widget=forms.CheckboxSelectMultiple,
+                                          help_text="The arms compared; fixed once the study is open.")
+
+    class Meta:
+        model = Study
+        fields = ["name", "slug", "instructions", "consent_text", "raters_per_item", "seed",
+                  "assignment_timeout_minutes", "gold_rate"]
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 6}), "consent_text": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["arms"].initial = list(self.instance.study_arms.order_by("position").values_list("arm_id",
+                                                                                                      flat=True))
+            if self.instance.status != Study.Status.DRAFT:
+                self.fields["arms"].disabled = True
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        if slug == "new":  # the address of this very page
+            raise ValidationError("Choose another slug.")
+        return slug
+
+    def clean_gold_rate(self):
+        rate = self.cleaned_data["gold_rate"]
+        if not 0 <= rate <= 0.5:
+            raise ValidationError("Between 0 and 0.5.")
+        return rate

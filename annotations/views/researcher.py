@@ -3,7 +3,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotations.errors import InvalidRequest
-from annotations.forms import RatingSampleForm, errors_text
+from annotations.forms import RatingSampleForm, StudyForm, errors_text
 from annotations.selectors.studies import (
     rating_sample_makeup,
     study_get,
@@ -13,7 +13,7 @@ from annotations.selectors.studies import (
 )
 from annotations.services.lifecycle import study_set_status
 from annotations.services.planner import assignments_plan
-from annotations.services.studies import rating_sample_draw
+from annotations.services.studies import STUDY_SETTINGS, rating_sample_draw, study_save
 from evalportal.roles import ADMIN, RESEARCHER, role_required
 
 
@@ -69,3 +69,29 @@ def study_status(request, slug):
     else:
         messages.success(request, f"The study is now {study.get_status_display().lower()}.")
     return redirect("study-detail", slug=slug)
+
+
+def _study_form_page(request, study):
+    form = StudyForm(request.POST or None, instance=study)
+    if request.method == "POST" and form.is_valid():
+        values = {name: form.cleaned_data[name] for name in STUDY_SETTINGS}
+        arms = None if form.fields["arms"].disabled else list(form.cleaned_data["arms"])
+        try:
+            saved = study_save(study=study, values=values, arms=arms, actor=request.user)
+        except InvalidRequest as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Saved {saved.name}.")
+            return redirect("study-detail", slug=saved.slug)
+    return render(request, "annotations/study_form.html", {"form": form, "study": study},
+                  status=400 if form.errors else 200)
+
+
+@role_required(RESEARCHER, ADMIN)
+def study_new(request):
+    return _study_form_page(request, None)
+
+
+@role_required(RESEARCHER, ADMIN)
+def study_edit(request, slug):
+    return _study_form_page(request, study_get(slug))

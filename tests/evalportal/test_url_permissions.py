@@ -50,6 +50,9 @@ PAGES = [
     ("rate-submit", "post", "/rate/{other}/submit/", {"anonymous": LOGIN, CLINICIAN: 404, RESEARCHER: 403, ADMIN: 403}),
     ("rate-submit", "post", "/rate/{own}/submit/", {"anonymous": LOGIN, CLINICIAN: 400, RESEARCHER: 403, ADMIN: 403}),
     ("study-list", "get", "/studies/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("study-new", "get", "/studies/new/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("study-edit", "get", "/studies/{study}/settings/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200,
+                                                         ADMIN: 200}),
     ("study-detail", "get", "/studies/{study}/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     # No status posted: refused with a message, nothing changed.
     ("study-status", "post", "/studies/{study}/status/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302,
