@@ -56,7 +56,6 @@ def _answer_everything(page, n_slots, rubric):
 @pytest.fixture
 def draft_study(rated_study):
     rated_study.status = Study.Status.DRAFT
-    rated_study.instructions, rated_study.consent_text = INSTRUCTIONS, CONSENT
     rated_study.save()
     practice = CaseFactory(study=rated_study, external_id="practice-1", role=Case.Role.PRACTICE)
     responses = [ResponseFactory(case=practice, arm=sa.arm, text=f"Practice answer {i + 1}: review the platelets.")
@@ -72,6 +71,14 @@ def test_invitation_to_first_rating(browser, live_server, draft_study, researche
     team = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = team.new_page()
     _log_in(page, live_server, "res")
+    page.goto(f"{live_server.url}/studies/{study.slug}/settings/")
+    page.fill("#id_instructions", INSTRUCTIONS)
+    page.fill("#id_consent_text", CONSENT)
+    page.fill("#id_gold_rate", "0")
+    shots(page, "study-settings")
+    page.click("#study-form button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("Saved")
+
     page.goto(f"{live_server.url}/accounts/invitations/")
     page.fill("#id_one-name", "Dr Ada Osei")
     page.fill("#id_one-email", "ada.osei@example.org")
