@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from annotations.errors import InvalidRequest
 from annotations.models import Study
+from annotations.services.audit import audit_record
 
 # From each status, where a study may go next. A closed study may reopen (a study closed
 # by mistake, or extended); a study once opened never returns to draft, since raters have
@@ -22,8 +23,6 @@ MAX_REASON = 1000
 
 def study_set_status(*, study: Study, status: str, reason: str = "", actor=None) -> Study:
     """Move the study to ``status``; closing needs a reason (shown to raters)."""
-    from annotations.services.audit import audit_record
-
     reason = (reason or "").strip()
     if status not in Study.Status.values:
         raise InvalidRequest(f"Unknown study status {status!r}.")

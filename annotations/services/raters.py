@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.models import Study, StudyRater
+from annotations.errors import InvalidRequest
+from annotations.models import Assignment, Study, StudyRater
 from annotations.services.audit import audit_record
 
 
@@ -33,9 +34,6 @@ def study_rater_set_status(*, study: Study, rater, status: str, actor) -> dict:
     """Pause, remove or reinstate a rater in a study. Pausing or removing returns their
     open (unsubmitted) assignments there to the pool for other raters, drafts dropped;
     their submitted work stays. Returns how many assignments went back."""
-    from annotations.errors import InvalidRequest
-    from annotations.models import Assignment
-
     if status not in StudyRater.Status.values:
         raise InvalidRequest(f"Unknown rater status {status!r}.")
     with transaction.atomic():
