@@ -45,8 +45,9 @@ def study_progress(study: Study) -> dict:
     """Rating-sample cases x raters done, and per-rater counts."""
     n_cases = rating_sample(study).count()
     needed = n_cases * study.raters_per_item
+    # Gold cases are extra work on top of the k ratings each sample case needs.
     per_rater = list(
-        Assignment.objects.filter(study=study)
+        Assignment.objects.filter(study=study, case__role=Case.Role.STUDY)
         .values("rater__username")
         .annotate(assigned=Count("id"), submitted=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)))
         .order_by("rater__username")

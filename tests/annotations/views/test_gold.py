@@ -92,6 +92,10 @@ def test_gold_answers_are_scored_per_rater_and_kept_out_of_the_analysis(gold_stu
         for slot, rid in enumerate(assignment.slots):
             data[f"rank_{slot}"] = {"BehaviorSFT": "1", "GeneralSFT": "2", "Baseline": "3"}[arm_of[rid]]
         assignment_submit(assignment=assignment, rater=assignment.rater, data=data)
+    from annotations.selectors.studies import study_progress
+
+    progress = study_progress(study)
+    assert progress["submitted"] == progress["needed"] == 12 and progress["percent"] == 100.0
     likert, _, prefs = rating_frames(study)
     gold_ids = set(Case.objects.filter(role="gold").values_list("id", flat=True))
     assert not set(likert["case_id"]) & gold_ids and not set(prefs["case_id"]) & gold_ids
