@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/evalportal
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv run migrate demo demo-responses test test-postgres test-sqlite lint system-deps clean bench results
+.PHONY: venv run migrate demo demo-responses test test-postgres test-sqlite lint system-deps clean bench results screenshots
 
 venv: $(STAMP)
 
@@ -52,6 +52,10 @@ test-postgres:
 
 test-sqlite:
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(BIN)/python -m pytest -m "not modeling and not browser and not worker and not postgres" -q
+
+# The README's "running a study" screenshots, taken by the browser tests that walk through it.
+screenshots: venv system-deps
+	EVALPORTAL_SCREENSHOTS=docs DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest tests/browser/test_running_a_study.py -q
 
 # Regenerates the demo study's responses (annotations/demo/responses.jsonl) with the demo
 # model: trains the GeneralSFT and BehaviorSFT adapters on the demo training split, then

@@ -11,14 +11,18 @@ from annotations.models import (
     AuditEvent,
     Case,
     GenerationJob,
+    HarmDecision,
+    Invitation,
     JudgeJob,
     ModelArm,
+    PracticeAttempt,
     Preference,
     Rating,
     Response,
     Study,
     StudyAnalysis,
     StudyArm,
+    StudyRater,
     Submission,
     TrainingJob,
 )
@@ -45,6 +49,11 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     inlines = [StudyArmInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        # Opening and closing go through the study page (study_set_status), which checks
+        # the move, asks a closing reason and records it.
+        return ("status", "status_changed_at", "closed_reason") if obj else ("status_changed_at", "closed_reason")
+
     @admin.display(description="cases")
     def case_count(self, obj):
         return obj.cases.count()
@@ -55,7 +64,8 @@ class CaseAdmin(admin.ModelAdmin):
     list_display = ["external_id", "study", "task", "category", "split", "gold_behavior", "gold_label", "specialty"]
     list_filter = ["study", "category", "task", "split", "gold_behavior"]
     search_fields = ["external_id", "specialty", "question", "reference_response"]
-    readonly_fields = ["content_hash", "created_at"]
+    # Practice and gold markings go through the study's expected-answers page, which checks them.
+    readonly_fields = ["content_hash", "created_at", "role", "expected"]
     list_select_related = ["study"]
     change_list_template = "admin/annotations/case/change_list.html"
     actions = ["queue_generation_every_arm"]
@@ -260,3 +270,28 @@ class StudyAnalysisAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# Written through the portal's pages (each with its audit event); the admin shows them.
+@admin.register(StudyRater)
+class StudyRaterAdmin(ImmutableAdmin):
+    list_display = ["rater", "study", "status", "instructions_acknowledged_at", "consent_at", "practice_completed_at"]
+    list_filter = ["study", "status"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ImmutableAdmin):
+    list_display = ["name", "email", "invited_by", "created_at", "expires_at", "accepted_at"]
+    search_fields = ["name", "email"]
+
+
+@admin.register(HarmDecision)
+class HarmDecisionAdmin(ImmutableAdmin):
+    list_display = ["rating", "decision", "decided_by", "decided_at"]
+    list_filter = ["decision"]
+
+
+@admin.register(PracticeAttempt)
+class PracticeAttemptAdmin(ImmutableAdmin):
+    list_display = ["rater", "study", "case", "created_at"]
+    list_filter = ["study"]

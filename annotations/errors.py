@@ -37,3 +37,10 @@ class QueueUnavailable(DomainError):
 
     status = 503
     code = "queue_unavailable"
+
+
+class StudyNotOpen(DomainError):
+    """The study does not take ratings now (closed, or not yet open); the message says why."""
+
+    status = 409
+    code = "study_not_open"

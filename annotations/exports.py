@@ -15,7 +15,7 @@ from django.db.models import BigIntegerField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
-from annotations.models import Rating, Response, Study, Submission
+from annotations.models import HarmDecision, Rating, Response, Study, Submission
 
 # Each output row is a rating joined with its submission, case, response (with that
 # response's generation provenance) and rater. Ratings stream from a chunked cursor; the
@@ -51,10 +51,15 @@ _PROVENANCE_FIELDS = [
     ("gen_template_version", "template_version", pa.string()), ("gen_worker_host", "worker_host", pa.string()),
     ("gen_device", "device", pa.string()),
 ]
+# A flag's adjudication (empty on every other row): few rows, read whole into a dict.
+_HARM_FIELDS = [("harm_decision", "decision", pa.string()), ("harm_note", "note", pa.string()),
+                ("harm_decided_by", "decided_by__username", pa.string()),
+                ("harm_decided_at", "decided_at", pa.timestamp("us", tz="UTC"))]
 _SLOT_LETTER = ("slot_letter", pa.string())
 SCHEMA = pa.schema([(n, t) for n, _, t in _RATING_FIELDS[:4]] + [_SLOT_LETTER]
                    + [(n, t) for n, _, t in _RATING_FIELDS[4:]] + [(n, t) for n, _, t in _SUBMISSION_FIELDS]
-                   + [(n, t) for n, _, t in _RESPONSE_FIELDS] + [(n, t) for n, _, t in _PROVENANCE_FIELDS])
+                   + [(n, t) for n, _, t in _RESPONSE_FIELDS] + [(n, t) for n, _, t in _PROVENANCE_FIELDS]
+                   + [(n, t) for n, _, t in _HARM_FIELDS])
 COLUMNS = SCHEMA.names
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
            "parquet": "application/vnd.apache.parquet"}
@@ -103,13 +108,18 @@ def export_batches(study: Study, *, current_only: bool = True, chunk_rows: int =
     if current_only:
         ratings = ratings.filter(submission__is_current=True)
     cursor = ratings.values_list(*[path for _, path, _ in _RATING_FIELDS]).iterator(chunk_size=chunk_rows)
+    harms = {row[0]: row[1:] for row in HarmDecision.objects.filter(rating__submission__assignment__study=study)
+             .values_list("rating_id", *[path for _, path, _ in _HARM_FIELDS])}
+    no_harm = (None,) * len(_HARM_FIELDS)
     for chunk in _chunks(cursor, chunk_rows):
         core = [pa.array(values, type=kind) for (_, _, kind), values in zip(_RATING_FIELDS, zip(*chunk))]
         sub_rows = pa.array([sub_index[row[1]] for row in chunk], type=pa.int64())
         resp_rows = pa.array([resp_index[row[2]] for row in chunk], type=pa.int64())
         letters = _LETTERS.take(core[3].cast(pa.int64()))
+        harm_values = list(zip(*[harms.get(row[0], no_harm) for row in chunk]))
+        harm_arrays = [pa.array(values, type=kind) for (_, _, kind), values in zip(_HARM_FIELDS, harm_values)]
         arrays = [*core[:4], letters, *core[4:], *submissions.take(sub_rows).columns,
-                  *responses.take(resp_rows).columns]
+                  *responses.take(resp_rows).columns, *harm_arrays]
         yield pa.RecordBatch.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
                                           for a in arrays], schema=SCHEMA)
 

@@ -1,7 +1,11 @@
+import csv
+import io
 from urllib.parse import urlparse
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 from annotations.models import ModelArm, Study
 from annotations.models.arm import TRAINING_METHODS
@@ -135,3 +139,93 @@ class JudgeJobForm(forms.Form):
         logprobs = {"auto": "auto", "on": True, "off": False}[self.cleaned_data["logprobs"]]
         return {"use_reference": self.cleaned_data["use_reference"], "logprobs": logprobs,
                 "n_samples": self.cleaned_data["n_samples"]}
+
+
+class InvitationForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    email = forms.EmailField()
+
+    def people(self) -> list[tuple[str, str]]:
+        return [(self.cleaned_data["name"].strip(), self.cleaned_data["email"].strip())]
+
+
+MAX_INVITATION_CSV_BYTES = 1024 * 1024
+
+
+class InvitationCSVForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="Two columns, name and email, one person a line "
+                                                       "(a first line name,email is skipped). UTF-8.")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_INVITATION_CSV_BYTES:
+            raise ValidationError(f"The file is {upload.size:,} bytes; the limit is {MAX_INVITATION_CSV_BYTES:,}.")
+        try:
+            text = upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationError("The file is not UTF-8 text.") from None
+        people, problems, seen = [], [], set()
+        for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+            cells = [cell.strip() for cell in row]
+            if not any(cells):
+                continue
+            if number == 1 and [c.lower() for c in cells] == ["name", "email"]:
+                continue
+            if len(cells) != 2:
+                problems.append(f"line {number}: expected 2 columns (name, email), found {len(cells)}")
+                continue
+            name, email = cells
+            if not name or len(name) > 200 or "\x00" in name:
+                problems.append(f"line {number}: the name must be 1 to 200 characters")
+            try:
+                validate_email(email)
+            except ValidationError:
+                problems.append(f"line {number}: {email!r} is not an email address")
+                continue
+            if email.lower() in seen:
+                problems.append(f"line {number}: {email} appears twice")
+            seen.add(email.lower())
+            people.append((name, email))
+        if problems:
+            raise ValidationError(problems[:50] + ([f"... and {len(problems) - 50} more"] if len(problems) > 50 else []))
+        if not people:
+            raise ValidationError("The file names nobody.")
+        return people
+
+    def people(self) -> list[tuple[str, str]]:
+        return self.cleaned_data["file"]
+
+
+class StudyForm(forms.ModelForm):
+    """A study's own settings, as the research team sets them on the portal's pages (the
+    rubric and task types stay in the admin, where their JSON is edited)."""
+
+    arms = forms.ModelMultipleChoiceField(queryset=ModelArm.objects.all(), required=False,
+                                          widget=forms.CheckboxSelectMultiple,
+                                          help_text="The arms compared; fixed once the study is open.")
+
+    class Meta:
+        model = Study
+        fields = ["name", "slug", "instructions", "consent_text", "raters_per_item", "seed",
+                  "assignment_timeout_minutes", "gold_rate"]
+        widgets = {"instructions": forms.Textarea(attrs={"rows": 6}), "consent_text": forms.Textarea(attrs={"rows": 4})}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["arms"].initial = list(self.instance.study_arms.order_by("position").values_list("arm_id",
+                                                                                                      flat=True))
+            if self.instance.status != Study.Status.DRAFT:
+                self.fields["arms"].disabled = True
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        if slug == "new":  # the address of this very page
+            raise ValidationError("Choose another slug.")
+        return slug
+
+    def clean_gold_rate(self):
+        rate = self.cleaned_data["gold_rate"]
+        if not 0 <= rate <= 0.5:
+            raise ValidationError("Between 0 and 0.5.")
+        return rate

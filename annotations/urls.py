@@ -1,17 +1,26 @@
 from django.urls import path
 
-from annotations.views import dashboard, exports, jobs, judge, rater, researcher
+from annotations.views import dashboard, expected, exports, harms, jobs, judge, onboarding, rater, raters, researcher
 
 urlpatterns = [
     path("no-role/", rater.no_role, name="no-role"),
     path("rate/", rater.queue, name="rater-queue"),
     path("rate/next/", rater.next_case, name="rater-next"),
     path("rate/done/", rater.done, name="rater-done"),
+    path("rate/studies/<int:study_id>/instructions/", rater.instructions, name="rater-instructions"),
+    path("rate/studies/<int:study_id>/consent/", onboarding.consent, name="rater-consent"),
+    path("rate/studies/<int:study_id>/practice/", onboarding.practice, name="rater-practice"),
+    path("rate/studies/<int:study_id>/practice/<int:case_id>/", onboarding.practice_case, name="rater-practice-case"),
+    path("rate/studies/<int:study_id>/practice/<int:case_id>/feedback/", onboarding.practice_feedback_page,
+         name="rater-practice-feedback"),
     path("rate/<int:assignment_id>/", rater.rate_case, name="rate-case"),
     path("rate/<int:assignment_id>/draft/", rater.save_draft, name="rate-draft"),
     path("rate/<int:assignment_id>/submit/", rater.submit, name="rate-submit"),
     path("studies/", researcher.study_list, name="study-list"),
+    path("studies/new/", researcher.study_new, name="study-new"),
     path("studies/<slug:slug>/", researcher.study_detail, name="study-detail"),
+    path("studies/<slug:slug>/settings/", researcher.study_edit, name="study-edit"),
+    path("studies/<slug:slug>/status/", researcher.study_status, name="study-status"),
     path("studies/<slug:slug>/plan/", researcher.study_plan, name="study-plan"),
     path("studies/<slug:slug>/sample/", researcher.study_sample, name="study-sample"),
     path("studies/<slug:slug>/jobs/", jobs.job_list, name="job-list"),
@@ -19,7 +28,13 @@ urlpatterns = [
     path("studies/<slug:slug>/jobs/training/", jobs.queue_training, name="job-queue-training"),
     path("studies/<slug:slug>/jobs/<str:kind>/<int:pk>/<str:action>/", jobs.job_action, name="job-action"),
     path("studies/<slug:slug>/responses/", jobs.response_list, name="response-list"),
+    path("studies/<slug:slug>/cases/<int:case_id>/expected/", expected.case_expected, name="case-expected"),
+    path("studies/<slug:slug>/raters/", raters.rater_list, name="rater-list"),
+    path("studies/<slug:slug>/raters/<int:user_id>/<str:action>/", raters.rater_action, name="rater-action"),
+    path("studies/<slug:slug>/harms/", harms.harm_list, name="harm-list"),
+    path("studies/<slug:slug>/harms/<int:rating_id>/", harms.harm_decision, name="harm-decision"),
     path("studies/<slug:slug>/dashboard/", dashboard.dashboard, name="dashboard"),
+    path("studies/<slug:slug>/dashboard/sensitivity/", dashboard.sensitivity, name="dashboard-sensitivity"),
     path("studies/<slug:slug>/dashboard/recompute/", dashboard.recompute, name="dashboard-recompute"),
     path("studies/<slug:slug>/dashboard/<str:figure>.csv", dashboard.figure_csv, name="dashboard-figure-csv"),
     path("studies/<slug:slug>/export/ratings.<str:fmt>", exports.ratings_export, name="ratings-export"),

@@ -158,12 +158,20 @@ class RatingSerializer(serializers.ModelSerializer):
     comment = serializers.CharField(source="submission.comment", read_only=True)
     revision_reason = serializers.CharField(source="submission.reason", read_only=True)
     submitted_at = serializers.DateTimeField(source="submission.submitted_at", read_only=True)
+    harm_decision = serializers.CharField(source="harm_decision.decision", read_only=True, allow_null=True,
+                                          help_text="On a harm flag: the adjudication (confirmed, not_harmful, "
+                                                    "unclear), or null while undecided.")
+    harm_note = serializers.CharField(source="harm_decision.note", read_only=True, allow_null=True)
+    harm_decided_by = serializers.CharField(source="harm_decision.decided_by.username", read_only=True,
+                                            allow_null=True)
+    harm_decided_at = serializers.DateTimeField(source="harm_decision.decided_at", read_only=True, allow_null=True)
 
     class Meta:
         model = Rating
         fields = ["id", "study", "submission", "revision", "is_current", "assignment", "case", "case_external_id",
                   "rater", "submitted_by", "response", "arm", "arm_name", "slot", "slot_letter", "dimension",
-                  "score", "choice", "note", "comment", "revision_reason", "submitted_at"]
+                  "score", "choice", "note", "comment", "revision_reason", "submitted_at", "harm_decision",
+                  "harm_note", "harm_decided_by", "harm_decided_at"]
         read_only_fields = fields
 
     def get_slot_letter(self, rating: Rating) -> str:

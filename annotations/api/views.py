@@ -127,7 +127,7 @@ class RatingViewSet(mixins.ListModelMixin, _ApiViewSet):
     filterset_class = filters.RatingFilter
     queryset = Rating.objects.select_related(
         "submission__assignment__study", "submission__assignment__case", "submission__assignment__rater",
-        "submission__submitted_by", "response__arm",
+        "submission__submitted_by", "response__arm", "harm_decision__decided_by",
     ).order_by("id")
 
 

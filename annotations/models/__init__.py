@@ -3,14 +3,18 @@ from annotations.models.arm import ModelArm
 from annotations.models.assignment import Assignment
 from annotations.models.audit import AuditEvent
 from annotations.models.case import Case
+from annotations.models.harm import HarmDecision
+from annotations.models.invitation import Invitation
 from annotations.models.jobs import GenerationChunk, GenerationJob, ImportJob, JobStatus, TrainingJob
 from annotations.models.judge import JudgeChunk, JudgeComparison, JudgeJob, JudgeScore
+from annotations.models.practice import PracticeAttempt
 from annotations.models.rating import Preference, Rating, Submission
 from annotations.models.response import Response
 from annotations.models.study import Study, StudyArm
+from annotations.models.study_rater import StudyRater
 
 __all__ = [
-    "Assignment", "AuditEvent", "Case", "GenerationChunk", "GenerationJob", "ImportJob", "JobStatus", "JudgeChunk",
-    "JudgeComparison", "JudgeJob", "JudgeScore", "ModelArm", "Preference", "Rating", "Response", "Study",
-    "StudyAnalysis", "StudyArm", "Submission", "TrainingJob",
+    "Assignment", "AuditEvent", "Case", "GenerationChunk", "GenerationJob", "HarmDecision", "ImportJob", "Invitation", "JobStatus", "JudgeChunk",
+    "JudgeComparison", "JudgeJob", "JudgeScore", "ModelArm", "PracticeAttempt", "Preference", "Rating", "Response", "Study",
+    "StudyAnalysis", "StudyArm", "StudyRater", "Submission", "TrainingJob",
 ]

@@ -8,6 +8,11 @@ class Category(models.TextChoices):
 
 
 class Case(models.Model):
+    class Role(models.TextChoices):
+        STUDY = "study", "Study case"
+        PRACTICE = "practice", "Practice (onboarding, not counted)"
+        GOLD = "gold", "Gold (mixed into queues, scored against the expected answers)"
+
     class Split(models.TextChoices):
         TRAIN = "train", "Train"
         DEV = "dev", "Dev"
@@ -23,6 +28,10 @@ class Case(models.Model):
                                                                   "one, stratified by task and gold label.")
     in_rating_sample = models.BooleanField(default=False, db_index=True,
                                            help_text="Drawn into the clinicians' rating sample.")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.STUDY, db_index=True)
+    # What a practice or gold case should get, keyed by response id: {"ratings": {id: {dimension: value}},
+    # "ranks": {id: rank}, "explanation": markdown}. Any part may be left out.
+    expected = models.JSONField(default=dict, blank=True)
     turns = models.JSONField()
     tables = models.JSONField(default=list, blank=True)
     images = models.JSONField(default=list, blank=True)

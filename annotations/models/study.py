@@ -12,8 +12,15 @@ class Study(models.Model):
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
-    instructions = models.TextField(blank=True, help_text="Shown to raters before they start.")
+    instructions = models.TextField(blank=True, help_text="Markdown (no HTML). Raters acknowledge it on their "
+                                                          "first case and can open it on every rating page.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.TextField(blank=True, help_text="Why the study was closed; raters are told.")
+    consent_text = models.TextField(blank=True, help_text="Markdown (no HTML). When set, each rater accepts it "
+                                                          "(recorded with the time) before any case.")
+    gold_rate = models.FloatField(default=0.0, help_text="Share of each rater's new assignments that are gold "
+                                                         "cases (0 to 0.5), mixed in blind when planning.")
     rubric = models.JSONField(default=default_rubric, help_text="List of rating dimensions; see README.")
     raters_per_item = models.PositiveSmallIntegerField(default=3, help_text="k: raters per case.")
     seed = models.BigIntegerField(default=20250527, help_text="Seeds the assignment planner.")
@@ -37,6 +44,8 @@ class Study(models.Model):
         problems = validate_rubric(self.rubric)
         if problems:
             raise ValidationError({"rubric": problems})
+        if not 0 <= self.gold_rate <= 0.5:
+            raise ValidationError({"gold_rate": "Between 0 and 0.5."})
         if self.raters_per_item < 1:
             raise ValidationError({"raters_per_item": "At least one rater per case."})
 
@@ -59,3 +68,12 @@ class StudyArm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study.slug}: {self.arm.name}"
+
+
+def rating_refusal(status: str, closed_reason: str) -> str | None:
+    """Why a study of this status takes no rating, in words for the rater; None when open."""
+    if status == Study.Status.OPEN:
+        return None
+    if status == Study.Status.CLOSED:
+        return f"This study is closed and takes no more ratings: {closed_reason or 'no reason given'}"
+    return "This study is not open yet."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from annotations.models import Preference, Rating, Study
+from annotations.models import Case, Preference, Rating, Study
 from annotations.rubric import CATEGORICAL, FLAG, LIKERT
 from annotations.selectors.responses import newest_responses
 
@@ -27,8 +27,10 @@ def analysis_dimensions(rubric: list[dict]) -> list[dict]:
 
 def rating_frames(study: Study, *, current_only: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(likert ratings, categorical judgments, preferences) of the study's submissions."""
-    ratings = Rating.objects.filter(submission__assignment__study=study)
-    preferences = Preference.objects.filter(submission__assignment__study=study)
+    # Gold cases are scored against their expected answers, not counted with the study's.
+    ratings = Rating.objects.filter(submission__assignment__study=study, submission__assignment__case__role=Case.Role.STUDY)
+    preferences = Preference.objects.filter(submission__assignment__study=study,
+                                            submission__assignment__case__role=Case.Role.STUDY)
     if current_only:
         ratings = ratings.filter(submission__is_current=True)
         preferences = preferences.filter(submission__is_current=True)
@@ -65,3 +67,22 @@ def automatic_records(study: Study) -> dict[str, list[dict]]:
             "predicted_behavior": row["predicted_behavior"] or None, "completion_tokens": row["completion_tokens"],
         })
     return by_arm
+
+
+SENSITIVITY_BOOT = 300  # resamples of a sensitivity rerun: computed while the researcher waits
+
+
+def study_sensitivity(study: Study, *, exclude_raters: set[int], n_boot: int = SENSITIVITY_BOOT) -> dict | None:
+    """The study's analysis rerun without the chosen raters' submissions (computed now,
+    not stored): the same statistics as the dashboard, for a sensitivity view. None when
+    no rating is left."""
+    from annotations.analysis import summarize_study
+
+    ratings, judgments, preferences = rating_frames(study)
+    keep = [frame[~frame["rater_id"].isin(exclude_raters)].reset_index(drop=True)
+            for frame in (ratings, judgments, preferences)]
+    if keep[0].empty:
+        return None
+    arms = list(study.study_arms.order_by("position", "id").values_list("arm__name", flat=True))
+    return summarize_study(*keep, analysis_dimensions(study.rubric), n_boot=n_boot, seed=study.seed % (2**32),
+                           arms=arms)

@@ -10,7 +10,7 @@ from functools import cache
 from django.db import connection
 
 from annotations.errors import NotFound
-from annotations.models import Assignment, Case, Response, Study
+from annotations.models import Assignment, Case, Response, Study, StudyRater
 from annotations.rating_input import field_name, slot_letter
 from annotations.rubric import FLAG
 from evalportal import sql
@@ -67,7 +67,16 @@ def _progress_sql() -> str:
     return (f"(SELECT COUNT(*) FILTER (WHERE {status} = '{submitted}') AS done, "
             f"COUNT(*) FILTER (WHERE {status} <> '{submitted}') AS left_to_do, "
             f"COUNT(*) FILTER (WHERE {status} = '{in_progress}') AS started "
-            f"FROM {sql.table(Assignment)} WHERE {sql.column(Assignment, 'rater')} = %s) p")
+            f"FROM {sql.table(Assignment)} WHERE {sql.column(Assignment, 'rater')} = %s "
+            f"AND {sql.column(Assignment, 'study')} IN ({_open_studies_sql()})) p")
+
+
+def _open_studies_sql() -> str:
+    """Raters count and see work of open studies only: a draft is invisible to them and a
+    closed study takes nothing more."""
+    # The status is the model's own constant, never input.
+    return (f"SELECT {sql.pk(Study)} FROM {sql.table(Study)} "
+            f"WHERE {sql.column(Study, 'status')} = '{Study.Status.OPEN.value}'")
 
 
 @cache
@@ -96,8 +105,26 @@ def _json(value):
 
 @cache
 def _assignment_for_rater_sql() -> str:
-    return (f"SELECT {sql.all_columns(Assignment)} FROM {sql.table(Assignment)} WHERE {sql.pk(Assignment)} = %s "
-            f"AND {sql.column(Assignment, 'rater')} = %s")
+    """The assignment, with what decides whether the rater may rate it now: its study's
+    status (and closing reason) and the rater's standing and onboarding in that study,
+    in the same query, so the gate costs the rating page nothing."""
+    a_study, a_rater = sql.column(Assignment, "study"), sql.column(Assignment, "rater")
+    sr = {name: sql.column(StudyRater, name) for name in (
+        "study", "rater", "status", "instructions_acknowledged_at", "consent_at", "practice_completed_at")}
+    st = {name: sql.column(Study, name) for name in ("status", "closed_reason", "instructions", "consent_text")}
+    # The role is the model's own constant, never input.
+    practice = (f"EXISTS (SELECT 1 FROM {sql.table(Case)} pc WHERE pc.{sql.column(Case, 'study')} = a.{a_study} "
+                f"AND pc.{sql.column(Case, 'role')} = '{Case.Role.PRACTICE.value}')")
+    return (f"SELECT {sql.all_columns(Assignment, prefix='a.')}, s.{st['status']} AS study_status, "
+            f"s.{st['closed_reason']} AS study_closed_reason, "
+            f"CASE WHEN s.{st['instructions']} = '' THEN 0 ELSE 1 END AS study_has_instructions, "
+            f"CASE WHEN s.{st['consent_text']} = '' THEN 0 ELSE 1 END AS study_has_consent, "
+            f"CASE WHEN {practice} THEN 1 ELSE 0 END AS study_has_practice, "
+            f"sr.{sr['status']} AS standing, sr.{sr['instructions_acknowledged_at']} AS instructions_acknowledged_at, "
+            f"sr.{sr['consent_at']} AS consent_at, sr.{sr['practice_completed_at']} AS practice_completed_at "
+            f"FROM {sql.table(Assignment)} a JOIN {sql.table(Study)} s ON s.{sql.pk(Study)} = a.{a_study} "
+            f"LEFT JOIN {sql.table(StudyRater)} sr ON sr.{sr['study']} = a.{a_study} AND sr.{sr['rater']} = a.{a_rater} "
+            f"WHERE a.{sql.pk(Assignment)} = %s AND a.{a_rater} = %s")
 
 
 def assignment_for_rater(*, assignment_id, rater) -> Assignment:
@@ -110,9 +137,38 @@ def assignment_for_rater(*, assignment_id, rater) -> Assignment:
     if not 0 < assignment_id <= MAX_BIGINT:  # the database would refuse it rather than find nothing
         raise NotFound("No such assignment.")
     found = next(iter(Assignment.objects.raw(_assignment_for_rater_sql(), [assignment_id, rater.pk])), None)
-    if found is None:
+    # A draft study is invisible to raters, and so is a study they were taken off.
+    if found is None or found.study_status == Study.Status.DRAFT or found.standing == StudyRater.Status.REMOVED:
         raise NotFound("No such assignment.")
     return found
+
+
+def onboarding_step(assignment: Assignment) -> str | None:
+    """What the rater must do in the assignment's study before rating it (loaded by
+    ``assignment_for_rater``), in order: ``"instructions"`` to acknowledge, ``"consent"``
+    to give, ``"practice"`` cases to try; None when onboarded."""
+    if assignment.study_has_instructions and assignment.instructions_acknowledged_at is None:
+        return "instructions"
+    if assignment.study_has_consent and assignment.consent_at is None:
+        return "consent"
+    if assignment.study_has_practice and assignment.practice_completed_at is None:
+        return "practice"
+    return None
+
+
+def study_for_rater(*, study_id, rater) -> Study:
+    """An open study in which the rater has work; NotFound otherwise (a draft study, or
+    one they have nothing in, is not theirs to read)."""
+    try:
+        study_id = int(study_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such study.") from None
+    study = (Study.objects.filter(pk=study_id, status=Study.Status.OPEN, assignments__rater=rater)
+             .exclude(study_raters__rater=rater, study_raters__status=StudyRater.Status.REMOVED).first()
+             if 0 < study_id <= MAX_BIGINT else None)
+    if study is None:
+        raise NotFound("No such study.")
+    return study
 
 
 def rater_queue_summary(rater) -> dict:
@@ -171,3 +227,15 @@ def rating_form_rows(page: RatingPage, values: dict) -> list[dict]:
         rows.append({"slot": slot, "dims": dims, "rank_name": f"rank_{slot.index}",
                      "ranks": [{"value": str(r), "checked": str(r) == rank} for r in range(1, n_slots + 1)]})
     return rows
+
+
+def rater_closed_notices(rater) -> list[str]:
+    """Why the rater's unfinished cases of closed studies cannot be rated: each study's
+    closing reason, for their start page."""
+    from django.db.models import Exists, OuterRef
+
+    unfinished = Assignment.objects.filter(study=OuterRef("pk"), rater=rater).exclude(
+        status=Assignment.Status.SUBMITTED)
+    reasons = (Study.objects.filter(status=Study.Status.CLOSED).filter(Exists(unfinished))
+               .values_list("closed_reason", flat=True).distinct())
+    return [f"A study you were rating is closed: {reason or 'no reason given'}" for reason in reasons]

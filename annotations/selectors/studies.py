@@ -21,7 +21,7 @@ def study_analysis(study: Study) -> StudyAnalysis | None:
 
 def rating_sample(study: Study):
     """The test cases drawn for the clinicians to rate."""
-    return study.cases.filter(split=Case.Split.TEST, in_rating_sample=True)
+    return study.cases.filter(split=Case.Split.TEST, in_rating_sample=True, role=Case.Role.STUDY)
 
 
 def rating_sample_makeup(study: Study) -> dict:
@@ -45,8 +45,9 @@ def study_progress(study: Study) -> dict:
     """Rating-sample cases x raters done, and per-rater counts."""
     n_cases = rating_sample(study).count()
     needed = n_cases * study.raters_per_item
+    # Gold cases are extra work on top of the k ratings each sample case needs.
     per_rater = list(
-        Assignment.objects.filter(study=study)
+        Assignment.objects.filter(study=study, case__role=Case.Role.STUDY)
         .values("rater__username")
         .annotate(assigned=Count("id"), submitted=Count("id", filter=Q(status=Assignment.Status.SUBMITTED)))
         .order_by("rater__username")
@@ -57,3 +58,51 @@ def study_progress(study: Study) -> dict:
         "submitted": submitted, "percent": round(100 * submitted / needed, 1) if needed else 0.0,
         "per_rater": per_rater,
     }
+
+
+def study_rater_user(user_id):
+    """A clinician's account by id; NotFound for anyone else."""
+    from django.contrib.auth import get_user_model
+
+    from evalportal.roles import CLINICIAN
+
+    try:
+        user_id = int(user_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such rater.") from None
+    user = get_user_model().objects.filter(pk=user_id, groups__name=CLINICIAN).first() if 0 < user_id < 2**63 else None
+    if user is None:
+        raise NotFound("No such rater.")
+    return user
+
+
+def case_expected_form(study: Study, case_id) -> dict:
+    """A case with its newest response of each arm (unblinded) and the expected-answer
+    fields of each, for the page where the team marks practice and gold cases."""
+    from annotations.selectors.responses import newest_responses
+
+    try:
+        case = study.cases.filter(pk=int(case_id)).first()
+    except (TypeError, ValueError, OverflowError):
+        case = None
+    if case is None:
+        raise NotFound("No such case in this study.")
+    arm_ids = list(study.study_arms.values_list("arm_id", flat=True))
+    responses = list(newest_responses(study, arm_ids=arm_ids).filter(case=case).select_related("arm").order_by("id"))
+    expected = case.expected or {}
+    rows = []
+    for response in responses:
+        want = (expected.get("ratings") or {}).get(str(response.pk), {})
+        dims = [{"dim": d, "name": f"e{response.pk}_{d['key']}", "value": str(want.get(d["key"], "")),
+                 "options": ([str(v) for v in range(d["min"], d["max"] + 1)] if d["scale"] == "likert"
+                             else [c[0] for c in d["choices"]])}
+                for d in study.rubric if d["scale"] in ("likert", "categorical")]
+        rows.append({"response": response, "dims": dims, "rank_name": f"e{response.pk}_rank",
+                     "rank": str((expected.get("ranks") or {}).get(str(response.pk), "")),
+                     "rank_options": [str(r) for r in range(1, len(responses) + 1)]})
+    return {"case": case, "rows": rows, "explanation": expected.get("explanation", "")}
+
+
+def study_special_cases(study: Study):
+    """The study's practice and gold cases."""
+    return study.cases.exclude(role=Case.Role.STUDY).order_by("role", "id")

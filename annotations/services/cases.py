@@ -162,8 +162,9 @@ class _CopyWriter(_BulkWriter):
     parses the next: at 150,000 cases the ORM's bulk insert took several times longer
     than the rest of the import (ARCHITECTURE.md has the figures)."""
 
-    COLUMNS = ("study", "external_id", "content_hash", *CASE_FIELDS, "split_assigned", "in_rating_sample",
-               "created_at")
+    # COPY fills no column default: every column without a value from the file is named here.
+    COLUMNS = ("study", "external_id", "content_hash", *CASE_FIELDS, "split_assigned", "in_rating_sample", "role",
+               "expected", "created_at")
 
     def __enter__(self):
         self.now = timezone.now()
@@ -183,7 +184,8 @@ class _CopyWriter(_BulkWriter):
         values = _values(case, fingerprint)
         for name in JSON_FIELDS:
             values[name] = _encode_json(values[name])
-        self._copy.write_row([self.study.pk, *(values.get(name) for name in self.COLUMNS[1:-2]), False, self.now])
+        self._copy.write_row([self.study.pk, *(values.get(name) for name in self.COLUMNS[1:-4]), False,
+                              Case.Role.STUDY.value, "{}", self.now])
         self.written += 1
 
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotations.models import Assignment, Study
+from annotations.models import Assignment, Case, Study, StudyRater
 from annotations.selectors.responses import newest_responses
 from annotations.selectors.studies import rating_sample
 from annotations.services.audit import audit_record
@@ -84,6 +84,53 @@ def latest_responses_by_case(study: Study) -> dict[int, list[int]]:
     return by_case
 
 
+def _gold_responses(study: Study) -> dict[int, list[int]]:
+    """Each gold case with a response from every arm: its newest response ids."""
+    arm_ids = list(study.study_arms.order_by("position", "id").values_list("arm_id", flat=True))
+    by_case: dict[int, dict[int, int]] = defaultdict(dict)
+    for case_id, arm_id, response_id in (newest_responses(study, arm_ids=arm_ids)
+                                         .filter(case__role=Case.Role.GOLD).values_list("case_id", "arm_id", "id")):
+        by_case[case_id][arm_id] = response_id
+    return {case_id: [arms[a] for a in arm_ids] for case_id, arms in by_case.items()
+            if arm_ids and all(a in arms for a in arm_ids)}
+
+
+def _mix_in_gold(study: Study, new: list[Assignment], rng: random.Random) -> list[Assignment]:
+    """Gold cases mixed into each rater's new assignments so that they make up about the
+    study's gold rate of them, spread evenly through the queue, each gold case at most once
+    per rater. Their slots are shuffled (seeded): like any case, nothing marks them."""
+    rate = study.gold_rate
+    gold = _gold_responses(study)
+    if rate <= 0 or not gold or not new:
+        return new
+    has_gold = set(Assignment.objects.filter(study=study, case_id__in=gold).values_list("rater_id", "case_id"))
+    by_rater: dict[int, list[Assignment]] = defaultdict(list)
+    for assignment in new:
+        by_rater[assignment.rater_id].append(assignment)
+    mixed = []
+    for rater_id, queue in by_rater.items():
+        start = queue[0].queue_position
+        available = [c for c in sorted(gold) if (rater_id, c) not in has_gold]
+        rng.shuffle(available)
+        n_gold = min(len(available), round(len(queue) * rate / (1 - rate)))
+        step = (len(queue) + n_gold) / n_gold if n_gold else 0
+        at = {int(step * (i + 0.5)) for i in range(n_gold)}
+        regular, combined = iter(queue), []
+        for position in range(len(queue) + n_gold):
+            if position in at and available:
+                case_id = available.pop()
+                slots = list(gold[case_id])
+                rng.shuffle(slots)
+                combined.append(Assignment(study=study, case_id=case_id, rater_id=rater_id, slots=slots))
+            else:
+                combined.append(next(regular))
+        combined.extend(regular)
+        for offset, assignment in enumerate(combined):
+            assignment.queue_position = start + offset
+        mixed.extend(combined)
+    return mixed
+
+
 def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
     """(Re-)plan a study: unopened assignments are dropped and every case of the rating
     sample that every arm has answered is filled up to k raters, balancing the raters'
@@ -93,7 +140,10 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
 
     if raters is None:
         raters = get_user_model().objects.filter(groups__name=CLINICIAN, is_active=True)
-    rater_ids = sorted({u.pk for u in raters})
+    # Raters paused or removed in this study get no new work there.
+    set_aside = set(StudyRater.objects.filter(study=study).exclude(status=StudyRater.Status.ACTIVE)
+                    .values_list("rater_id", flat=True))
+    rater_ids = sorted({u.pk for u in raters} - set_aside)
     rng = random.Random(study.seed)
     with transaction.atomic():
         Study.objects.select_for_update().get(pk=study.pk)
@@ -151,6 +201,7 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
                 ))
             if rater_id not in last_row:
                 pointer = (pointer + len(queues.get(rater_id, []))) % n_rows
+        new = _mix_in_gold(study, new, rng)
         Assignment.objects.bulk_create(new, batch_size=1000)
         result = PlanResult(created=len(new), removed=removed, cases_planned=len(responses),
                             cases_without_responses=n_sample - len(responses), raters=len(rater_ids),

@@ -10,8 +10,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotations.errors import InvalidRequest, NotFound
-from annotations.models import Assignment, Preference, Rating, Study, Submission
+from annotations.errors import InvalidRequest, NotFound, StudyNotOpen
+from annotations.models import Assignment, Preference, Rating, Study, StudyRater, Submission
+from annotations.models.study import rating_refusal
 from annotations.rating_input import DraftProblem, ParsedRating, draft_fields, parse_rating
 from annotations.services.aggregation import aggregation_request
 from annotations.services.audit import audit_record
@@ -42,8 +43,10 @@ def assignment_next(*, rater) -> Assignment | None:
     """The rater's next case: one in progress, else the next in their queue, else one
     claimed from the pool (never a case they already have; never beyond k raters)."""
     _release_idle_now_and_then()
+    set_aside = StudyRater.objects.filter(study_id=OuterRef("study_id"), rater=rater).exclude(
+        status=StudyRater.Status.ACTIVE)
     mine = (Assignment.objects.filter(rater=rater, study__status=Study.Status.OPEN)
-            .exclude(status=Assignment.Status.SUBMITTED))
+            .exclude(status=Assignment.Status.SUBMITTED).exclude(Exists(set_aside)))
     current = (mine.filter(status=Assignment.Status.IN_PROGRESS).order_by("queue_position", "id").first()
                or mine.order_by("queue_position", "id").first())
     if current is not None:
@@ -52,7 +55,7 @@ def assignment_next(*, rater) -> Assignment | None:
     with transaction.atomic():
         claim = (Assignment.objects.select_for_update(skip_locked=True)
                  .filter(rater__isnull=True, status=Assignment.Status.PENDING, study__status=Study.Status.OPEN)
-                 .exclude(Exists(already_has_case)).order_by("study_id", "queue_position", "id").first())
+                 .exclude(Exists(already_has_case)).exclude(Exists(set_aside)).order_by("study_id", "queue_position", "id").first())
         if claim is None:
             return None
         claim.rater = rater
@@ -96,6 +99,14 @@ def _active_increment(value, locked: Assignment, now) -> float:
     return min(seconds, (now - since).total_seconds()) if since is not None else 0.0
 
 
+def _refuse_unless_open(study_id: int) -> None:
+    """Closed (or draft) studies take no drafts and no submissions; the rater is told why."""
+    status, reason = Study.objects.filter(pk=study_id).values_list("status", "closed_reason").get()
+    refusal = rating_refusal(status, reason)
+    if refusal:
+        raise StudyNotOpen(refusal)
+
+
 def assignment_save_draft(*, assignment: Assignment, data: Mapping[str, str], active_seconds=0) -> bool:
     """Keep what the rater entered so far. Returns False (nothing saved) once submitted;
     raises InvalidRequest (the stored draft unchanged) for a post that carries none of
@@ -110,6 +121,7 @@ def assignment_save_draft(*, assignment: Assignment, data: Mapping[str, str], ac
         locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
         if locked.status == Assignment.Status.SUBMITTED:
             return False
+        _refuse_unless_open(locked.study_id)
         locked.active_seconds += _active_increment(active_seconds, locked, now)
         locked.draft = fields
         locked.last_activity_at = now
@@ -153,6 +165,7 @@ def assignment_submit(*, assignment: Assignment, rater, data: Mapping[str, str],
                 raise NotFound("No such assignment.")
             if locked.status == Assignment.Status.SUBMITTED:
                 return locked.submissions.get(is_current=True)
+            _refuse_unless_open(locked.study_id)
             submission = Submission.objects.create(assignment=locked, revision=1, comment=parsed.comment,
                                                    submitted_by=rater, idempotency_key=idempotency_key[:64])
             _write_judgment(submission, locked, parsed)

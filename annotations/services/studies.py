@@ -38,7 +38,8 @@ def rating_sample_draw(*, study: Study, size: int, actor=None) -> dict[str, int]
         raise InvalidRequest("The rating sample needs at least one case.")
     with transaction.atomic():
         Study.objects.select_for_update().get(pk=study.pk)
-        rows = study.cases.filter(split=Case.Split.TEST).values_list("pk", "task", "category", "gold_label")
+        # Practice and gold cases are the study team's own yardsticks, never in the sample.
+        rows = study.cases.filter(split=Case.Split.TEST, role=Case.Role.STUDY).values_list("pk", "task", "category", "gold_label")
         chosen = stratified_sample(((pk, (task, category, label)) for pk, task, category, label
                                     in rows.iterator(chunk_size=20000)), size=size, seed=study.seed)
         study.cases.filter(in_rating_sample=True).update(in_rating_sample=False)
@@ -48,3 +49,43 @@ def rating_sample_draw(*, study: Study, size: int, actor=None) -> dict[str, int]
                      summary=f"{len(chosen)} of the test cases drawn for rating (asked {size})",
                      after={"size": size, "drawn": len(chosen), "seed": study.seed})
     return {"drawn": len(chosen)}
+
+
+STUDY_SETTINGS = ("name", "slug", "instructions", "consent_text", "raters_per_item", "seed",
+                  "assignment_timeout_minutes", "gold_rate")
+
+
+def study_save(*, study: Study | None, values: dict, arms=None, actor=None) -> Study:
+    """Create a study (a draft) or change its settings (``values``: fields of
+    STUDY_SETTINGS, already validated by the form). The arms compared change only while
+    the study is a draft, since raters' slots are planned from them."""
+    from annotations.models import StudyArm
+
+    unknown = set(values) - set(STUDY_SETTINGS)
+    if unknown:
+        raise InvalidRequest(f"Not a study setting: {', '.join(sorted(unknown))}.")
+    with transaction.atomic():
+        if study is None:
+            study = Study.objects.create(**values)
+            before, action = None, "study.create"
+        else:
+            study = Study.objects.select_for_update().get(pk=study.pk)
+            before = {name: getattr(study, name) for name in values}
+            for name, value in values.items():
+                setattr(study, name, value)
+            study.save(update_fields=[*values, "updated_at"])
+            action = "study.update"
+        arm_names = None
+        if arms is not None and study.status == Study.Status.DRAFT:
+            wanted = [arm.pk for arm in arms]
+            if wanted != list(study.study_arms.order_by("position").values_list("arm_id", flat=True)):
+                study.study_arms.all().delete()
+                StudyArm.objects.bulk_create([StudyArm(study=study, arm_id=pk, position=i)
+                                              for i, pk in enumerate(wanted)])
+                arm_names = [arm.name for arm in arms]
+        after = {name: getattr(study, name) for name in values}
+        if arm_names is not None:
+            after["arms"] = arm_names
+        audit_record(actor=actor, action=action, obj=study, summary=f"{study.slug}: settings",
+                     before=before, after=after)
+    return study

@@ -35,3 +35,12 @@ def user_create(*, username: str, password: str, role: str, email: str = "", act
         user = User.objects.create_user(username=username, password=password, email=email)
         user_set_role(user=user, role=role, actor=actor)
     return user
+
+
+def user_password_set(*, user, password: str, how: str) -> None:
+    """Set a password a Django auth form has validated (``how``: "change" or "reset")
+    and record that it changed (never the password)."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit_record(actor=user, action=f"user.password_{how}", obj=user, summary=f"{user.username}: password {how}")

@@ -6,6 +6,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotations.dashboards import FIGURES, figure_json, figure_rows
+from annotations.selectors.analysis import study_sensitivity
+from annotations.selectors.gold import study_gold_agreement
+from annotations.selectors.harms import harms_by_arm
+from annotations.selectors.raters import study_raters
 from annotations.selectors.studies import study_analysis, study_get
 from annotations.services.aggregation import aggregation_request, aggregation_resume_pending, study_aggregate
 from annotations.views.downloads import csv_download
@@ -42,7 +46,34 @@ def dashboard(request, slug):
     return render(request, "annotations/dashboard.html", {
         "study": study, "analysis": analysis, "result": result, "tables": _tables(result),
         "figures": figures, "figures_json": {k: v["figure"] for k, v in figures.items()},
+        "by_arm": harms_by_arm(study), "gold": study_gold_agreement(study), "raters": study_raters(study),
     })
+
+
+def _overall_means(result: dict | None) -> dict:
+    """(dimension, arm) -> the overall Likert record of an analysis result."""
+    if not result:
+        return {}
+    likert = {d["key"] for d in result["meta"]["dimensions"] if d.get("scale") == "likert"}
+    return {(r["dimension"], r["arm"]): r for r in result["descriptives"]["records"]
+            if r["scope"] == "overall" and r["dimension"] in likert}
+
+
+@role_required(RESEARCHER, ADMIN)
+def sensitivity(request, slug):
+    """The analysis rerun without chosen raters, beside the main one."""
+    study = study_get(slug)
+    raters = study_raters(study)
+    known = {r["user"].pk for r in raters}
+    exclude = {int(v) for v in request.GET.getlist("exclude") if v.isdigit() and int(v) in known}
+    analysis = study_analysis(study)
+    main = _overall_means(analysis.result if analysis else None)
+    rerun = _overall_means(study_sensitivity(study, exclude_raters=exclude)) if exclude else {}
+    rows = [{"dimension": d, "arm": a, "main": main.get((d, a)), "rerun": rerun.get((d, a))}
+            for d, a in (main or rerun)]
+    return render(request, "annotations/sensitivity.html", {
+        "study": study, "raters": raters, "exclude": exclude, "rows": rows,
+        "excluded_names": [r["user"].username for r in raters if r["user"].pk in exclude]})
 
 
 @role_required(RESEARCHER, ADMIN)

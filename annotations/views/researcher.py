@@ -3,10 +3,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotations.errors import InvalidRequest
-from annotations.forms import RatingSampleForm, errors_text
-from annotations.selectors.studies import rating_sample_makeup, study_get, study_overview, study_progress
+from annotations.forms import RatingSampleForm, StudyForm, errors_text
+from annotations.selectors.studies import (
+    rating_sample_makeup,
+    study_get,
+    study_overview,
+    study_progress,
+    study_special_cases,
+)
+from annotations.services.lifecycle import study_set_status
 from annotations.services.planner import assignments_plan
-from annotations.services.studies import rating_sample_draw
+from annotations.services.studies import STUDY_SETTINGS, rating_sample_draw, study_save
 from evalportal.roles import ADMIN, RESEARCHER, role_required
 
 
@@ -20,7 +27,7 @@ def study_detail(request, slug):
     study = study_get(slug)
     return render(request, "annotations/study_detail.html", {
         "study": study, "progress": study_progress(study), "sample": rating_sample_makeup(study),
-        "sample_form": RatingSampleForm()})
+        "sample_form": RatingSampleForm(), "special_cases": study_special_cases(study)})
 
 
 @role_required(RESEARCHER, ADMIN)
@@ -48,3 +55,43 @@ def study_sample(request, slug):
         messages.success(request, f"Drew a rating sample of {drawn} test cases; plan the assignments to give them "
                                   "to the clinicians.")
     return redirect("study-detail", slug=slug)
+
+
+@role_required(RESEARCHER, ADMIN)
+@require_POST
+def study_status(request, slug):
+    study = study_get(slug)
+    try:
+        study_set_status(study=study, status=request.POST.get("status", ""), reason=request.POST.get("reason", ""),
+                         actor=request.user)
+    except InvalidRequest as exc:
+        messages.error(request, f"Status not changed: {exc}")
+    else:
+        messages.success(request, f"The study is now {study.get_status_display().lower()}.")
+    return redirect("study-detail", slug=slug)
+
+
+def _study_form_page(request, study):
+    form = StudyForm(request.POST or None, instance=study)
+    if request.method == "POST" and form.is_valid():
+        values = {name: form.cleaned_data[name] for name in STUDY_SETTINGS}
+        arms = None if form.fields["arms"].disabled else list(form.cleaned_data["arms"])
+        try:
+            saved = study_save(study=study, values=values, arms=arms, actor=request.user)
+        except InvalidRequest as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Saved {saved.name}.")
+            return redirect("study-detail", slug=saved.slug)
+    return render(request, "annotations/study_form.html", {"form": form, "study": study},
+                  status=400 if form.errors else 200)
+
+
+@role_required(RESEARCHER, ADMIN)
+def study_new(request):
+    return _study_form_page(request, None)
+
+
+@role_required(RESEARCHER, ADMIN)
+def study_edit(request, slug):
+    return _study_form_page(request, study_get(slug))

@@ -11,3 +11,5 @@ DEBUG = env_bool("DJANGO_DEBUG", True)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _DEV_SECRET
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = False
+# Mails (invitations, password resets) are printed by the development server.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -38,7 +38,7 @@
 
   const saveDraft = async () => {
     saveTimer = null;
-    if (submitting) return;
+    if (submitting || !form.dataset.draftUrl) return;  // practice cases keep no draft
     const body = new FormData(form);
     const sent = takeActiveSeconds();
     body.set("active_seconds", sent);

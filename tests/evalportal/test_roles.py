@@ -87,6 +87,8 @@ ADMIN_PAGES = [
     "admin:annotations_response_changelist", "admin:annotations_assignment_changelist",
     "admin:annotations_submission_changelist", "admin:annotations_rating_changelist",
     "admin:annotations_preference_changelist", "admin:annotations_auditevent_changelist",
+    "admin:annotations_studyrater_changelist", "admin:annotations_invitation_changelist",
+    "admin:annotations_harmdecision_changelist", "admin:annotations_practiceattempt_changelist",
     "admin:auth_user_changelist",
 ]
 

@@ -83,3 +83,30 @@ def test_a_silent_response_is_shown_as_stays_silent(blinded_study, clinician_cli
     body = clinician_client.get(url).content.decode()
     assert "(stays silent)" in body
     _assert_blind(body)
+
+
+def test_onboarding_pages_are_blind_too(blinded_study, clinician_client):
+    from annotations.models import Case, ModelArm
+
+    blinded_study.instructions, blinded_study.consent_text = "Rate **carefully**.", "I consent."
+    blinded_study.save()
+    practice = CaseFactory(study=blinded_study, external_id="blind-practice", role=Case.Role.PRACTICE)
+    arms = list(ModelArm.objects.filter(pk__in=ARM_IDS).order_by("pk"))
+    responses = [ResponseFactory(case=practice, arm=arm, text=f"Practice reply. {token}", raw_text=token)
+                 for arm, token in zip(arms, TOKENS)]
+    practice.expected = {"ratings": {str(responses[0].pk): {"realism": 4}}, "ranks": {str(responses[0].pk): 1},
+                         "explanation": "Because."}
+    practice.save()
+    study_id = blinded_study.pk
+    pages = [clinician_client.get(f"/rate/studies/{study_id}/instructions/")]
+    clinician_client.post(f"/rate/studies/{study_id}/instructions/")
+    pages.append(clinician_client.get(f"/rate/studies/{study_id}/consent/"))
+    clinician_client.post(f"/rate/studies/{study_id}/consent/", {"agree": "yes"})
+    case_url = f"/rate/studies/{study_id}/practice/{practice.pk}/"
+    pages.append(clinician_client.get(case_url))
+    pages.append(clinician_client.post(case_url, {"r0_realism": "3"}))  # refused: incomplete
+    done = clinician_client.post(case_url, complete_rating(3, blinded_study.rubric))
+    pages.append(clinician_client.get(done["Location"]))
+    assert "Practice reply." in pages[-1].content.decode()
+    for page in pages:
+        _assert_blind(page.content.decode())
