@@ -17,6 +17,7 @@ Celery worker processes; generation uses the stand-in engine of bench/stand_in.p
 
     .venv/bin/python bench/scale.py                      # 150,000 cases, 5 arms (about 30 min here)
     .venv/bin/python bench/scale.py --cases 20000        # a quicker look
+    .venv/bin/python bench/scale.py --again aggregation  # again on the study the last run left
 
 Targets: import at most 3x the raw COPY with peak RSS under 500 MB; at least 2,000
 responses written per second per worker.
@@ -291,26 +292,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=150_000)
     parser.add_argument("--requests", type=int, default=40, help="requests per page measured")
+    parser.add_argument("--again", metavar="PHASE", nargs="+", choices=("aggregation", "reading"),
+                        help="measure these phases again on the study the last run left, keeping its other figures")
     args = parser.parse_args()
     import redis
 
-    redis.Redis.from_url(REDIS).flushdb()
-    log_dir = ROOT / "var" / "bench"
-    path = build_case_file(log_dir / f"cases-{args.cases}.jsonl", args.cases)
-    fresh_database()
-    from bench.results_file import write_results
+    from bench.results_file import RESULTS_DIR, write_results
 
-    results = {}
+    log_dir = ROOT / "var" / "bench"
     phases = (("import", lambda: phase_import(path)), ("generation", lambda: phase_generation(log_dir)),
               ("sample_and_ratings", phase_sample_and_ratings), ("aggregation", phase_aggregation),
               ("reading", lambda: phase_reading(args.requests)))
+    results = {}
+    if args.again:
+        results = json.loads((RESULTS_DIR / "scale.json").read_text())["results"]
+        phases = tuple((name, phase) for name, phase in phases if name in args.again)
+    else:
+        redis.Redis.from_url(REDIS).flushdb()
+        path = build_case_file(log_dir / f"cases-{args.cases}.jsonl", args.cases)
+        fresh_database()
     for name, phase in phases:
         results[name] = phase()
         # Written after every phase, so a long run that is stopped keeps what it measured.
         write_results("scale", {"benchmark": "scale", "cases": args.cases, "arms": len(ARMS), "task_types": 13,
                                 "targets": {"import_ratio": 3, "import_peak_rss_mb": 500,
                                             "responses_per_s_per_worker": 2000},
-                                "results": results, "complete": len(results) == len(phases)})
+                                "results": results, "complete": len(results) == 5})
 
 
 if __name__ == "__main__":
