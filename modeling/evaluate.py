@@ -18,7 +18,7 @@ from pathlib import Path
 from modeling.metrics import format_report, score_responses
 from modeling.task_types import DEFAULT_TASKS, TASKS_FILE_HELP, TaskType, registry_from_file
 
-GOLD_FIELDS = ("task", "category", "gold_label", "gold_behavior", "label_space", "question")
+GOLD_FIELDS = ("task", "category", "gold_label", "gold_behavior", "label_space", "question", "planted_problem")
 
 
 def read_responses(path: str | Path) -> list[dict]:

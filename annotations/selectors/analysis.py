@@ -54,14 +54,15 @@ def automatic_records(study: Study) -> dict[str, list[dict]]:
     arms = list(study.study_arms.select_related("arm").values_list("arm_id", "arm__name"))
     rows = (newest_responses(study, arm_ids=[a for a, _ in arms]).order_by("case_id", "arm_id")
             .values("arm_id", "text", "predicted_behavior", "completion_tokens", "case__external_id",
-                    "case__task", "case__gold_label", "case__gold_behavior", "case__label_space", "case__question"))
+                    "case__task", "case__gold_label", "case__gold_behavior", "case__label_space", "case__question",
+                    "case__planted_problem"))
     names = dict(arms)
     by_arm: dict[str, list[dict]] = {name: [] for _, name in arms}
     for row in rows.iterator(chunk_size=20000):
         by_arm[names[row["arm_id"]]].append({
             "external_id": row["case__external_id"], "task": row["case__task"], "gold_label": row["case__gold_label"],
             "gold_behavior": row["case__gold_behavior"], "label_space": row["case__label_space"],
-            "question": row["case__question"], "text": row["text"],
+            "question": row["case__question"], "text": row["text"], "planted_problem": row["case__planted_problem"],
             "predicted_behavior": row["predicted_behavior"] or None, "completion_tokens": row["completion_tokens"],
         })
     return by_arm

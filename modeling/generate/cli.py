@@ -26,6 +26,7 @@ def response_row(case: Mapping, arm: str, result: GenerationResult, provenance: 
         "external_id": case["external_id"], "arm": arm, "task": case["task"], "category": case["category"],
         "gold_behavior": case.get("gold_behavior"), "gold_label": case.get("gold_label"),
         "label_space": case.get("label_space"), "question": case.get("question"),
+        "planted_problem": case.get("planted_problem"),
         **{k: v for k, v in result.as_dict().items() if k != "key"}, "provenance": dict(provenance),
     }
 
