@@ -72,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = cases if args.split == "all" else getattr(splits, args.split)
     if args.limit:
         chosen = chosen[: args.limit]
-    pool = read_cases(args.fewshot_data, registry) if args.fewshot_data else splits.train
+    # Few-shot examples only ever come from a train split, never from the cases being answered.
+    pool = split_cases(read_cases(args.fewshot_data, registry), seed=args.seed).train if args.fewshot_data \
+        else splits.train
     if args.arm in ("general_sft", "behavior_sft") and not args.adapter:
         log.warning("arm %s without --adapter: generating with the base model as is", args.arm)
 

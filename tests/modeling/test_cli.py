@@ -44,7 +44,7 @@ def test_generate_then_evaluate(demo, tmp_path, capsys):
     assert "== baseline: 3 responses ==" in printed
     assert "overall (mean of tasks)" in printed and "behavior selection accuracy" in printed
     scores = json.loads(scores_file.read_text())
-    assert scores["baseline"]["n"] == 3
+    assert scores["arms"]["baseline"]["n"] == 3
 
 
 def test_evaluate_without_a_model(tmp_path, capsys):
