@@ -112,10 +112,17 @@ def _interval(values: np.ndarray, level: float) -> list[float | None]:
     return [float(lo), float(hi)]
 
 
+def _method(arm: str) -> str:
+    return arm.lower().replace("_", "").replace("-", "")
+
+
 def default_pairs(arms: Sequence[str]) -> list[tuple[str, str]]:
-    """BehaviorSFT - GeneralSFT first (the paper's comparison), then each arm - Baseline."""
-    pairs = [FOCUS_PAIR] if all(a in arms for a in FOCUS_PAIR) else []
-    base = next((a for a in arms if a.lower() == BASELINE), None)
+    """BehaviorSFT - GeneralSFT first (the paper's comparison), then each arm - Baseline;
+    arms are recognised by method ("behavior_sft") or by name ("BehaviorSFT")."""
+    by_method = {_method(a): a for a in arms}
+    focus = [by_method.get(_method(m)) for m in FOCUS_PAIR]
+    pairs = [tuple(focus)] if all(focus) else []
+    base = by_method.get(BASELINE)
     if base is not None:
         pairs += [(a, base) for a in arms if a != base]
     return pairs

@@ -28,8 +28,33 @@ def _tables(result: dict) -> dict:
         "alpha": result["agreement"]["alpha"],
         "severity": result["agreement"]["rater_severity"],
         "first_choice": result["position_bias"]["first_choice"],
-        "automatic": result.get("automatic", {}),
+        "automatic": _automatic_rows(result),
+        "automatic_differences": [d for d in (result.get("automatic_comparison") or {}).get("differences", [])
+                                  if d["scope"] in ("overall", "proactive")],
+        "automatic_comparison": result.get("automatic_comparison") or {},
     }
+
+
+def _automatic_rows(result: dict) -> list[dict]:
+    """One row per arm: Macro F1 with its CI, per category, and the proactive measures."""
+    comparison = (result.get("automatic_comparison") or {}).get("arms", {})
+    rows = []
+    for arm, s in result.get("automatic", {}).items():
+        ci = comparison.get(arm, {})
+        proactive = s.get("proactive", {})
+        behavior = s.get("behavior", {})
+        rows.append({
+            "arm": arm, "macro_f1": s["overall"]["macro_f1"], "ci": ci.get("ci") or [None, None],
+            "categories": [s["categories"].get(c, {}).get("macro_f1") for c in ("reactive", "balanced", "proactive")],
+            "proactive_ci": ci.get("categories", {}).get("proactive", {}).get("ci") or [None, None],
+            "flag_rate": proactive.get("flag_rate"), "issue_found": proactive.get("issue_found_rate"),
+            "restraint": proactive.get("restraint_accuracy"), "over": proactive.get("over_intervention_rate"),
+            "unverified": proactive.get("unverified_flags"),
+            "concern": s.get("balanced", {}).get("concern_found_rate"),
+            "behavior": behavior.get("accuracy"), "behavior_controlled": behavior.get("accuracy_question_controlled"),
+            "tokens": s.get("length", {}).get("mean_tokens"),
+        })
+    return rows
 
 
 @role_required(RESEARCHER, ADMIN)
