@@ -25,7 +25,9 @@ def _tables(result: dict) -> dict:
         "judgments": [j for j in result["judgments"] if j["scope"] == "overall"],
         "pairs": result["preferences"]["pairs"],
         "bt": result["preferences"]["bradley_terry"],
-        "alpha": result["agreement"]["alpha"],
+        "alpha": [{**a, "shown": interval_text(a.get("alpha"), a.get("ci"))} for a in result["agreement"]["alpha"]],
+        "warnings": result["meta"].get("warnings", []),
+        "pairs_ci_method": result["preferences"].get("ci_method", ""),
         "severity": result["agreement"]["rater_severity"],
         "first_choice": result["position_bias"]["first_choice"],
         "automatic": _automatic_rows(result),
@@ -33,6 +35,17 @@ def _tables(result: dict) -> dict:
                                   if d["scope"] in ("overall", "proactive")],
         "automatic_comparison": result.get("automatic_comparison") or {},
     }
+
+
+def interval_text(value, ci) -> str:
+    """"0.62 [0.41, 0.80]", or why there is no number: an undefined estimate (alpha with
+    no variation or no pairable values) reads "undefined", never "[, ]"."""
+    if value is None:
+        return "undefined (too few pairable values, or no variation)"
+    lo, hi = (ci or [None, None])[:2]
+    if lo is None or hi is None:
+        return f"{value:.2f} (no interval)"
+    return f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
 def _automatic_rows(result: dict) -> list[dict]:
