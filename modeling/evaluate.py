@@ -87,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", help="cases.jsonl to take the gold labels from")
     parser.add_argument("--tasks", help=TASKS_FILE_HELP)
     parser.add_argument("--json", help="also write the scores (with per-response predictions) to this file")
+    parser.add_argument("--reference-arms", action="store_true",
+                        help="also score rule-written arms (always flag, always silent, one letter and flag everything, "
+                             "a random label, the reference response) on the same cases, to show the floor and ceiling")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs (0: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     args = parser.parse_args(argv)
@@ -100,6 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"{args.responses} holds no responses")
     if args.data:
         rows = join_gold(rows, read_cases(args.data, registry))
+    if args.reference_arms:
+        from modeling.reference_arms import reference_arm_rows
+
+        if not args.data:
+            parser.error("--reference-arms needs --data (the cases' reference responses)")
+        answered = {row.get("external_id") for row in rows}
+        rows += reference_arm_rows([c for c in read_cases(args.data, registry) if c["external_id"] in answered],
+                                   registry, seed=args.seed)
     if not 0 <= args.n_boot <= 100_000:
         parser.error("--n-boot must be between 0 and 100000")
     try:

@@ -98,3 +98,21 @@ def test_evaluate_cli_prints_the_comparison(tmp_path, capsys):
     assert json.loads(out.read_text())["comparison"]["n_boot"] == 200
     with pytest.raises(SystemExit):
         evaluate.main([str(path), "--n-boot", "-1"])
+
+
+def test_reference_arms_need_the_cases_and_are_scored_beside_the_real_ones(tmp_path, capsys):
+    from modeling.reference_arms import REFERENCE_ARMS
+
+    cases = [{"external_id": "c1", "task": "omission_detection", "category": "proactive",
+              "turns": [{"speaker": "A", "role": "nurse", "text": "t"}], "question": None,
+              "gold_behavior": "proactive", "label_space": ["flag", "no_flag"], "gold_label": "flag",
+              "reference_response": "Give anti-D.", "planted_problem": {"terms": ["anti-D"]}}]
+    data = tmp_path / "cases.jsonl"
+    data.write_text(json.dumps(cases[0]) + "\n")
+    responses = tmp_path / "responses.jsonl"
+    responses.write_text(json.dumps({"external_id": "c1", "arm": "baseline", "text": ""}) + "\n")
+    with pytest.raises(SystemExit):
+        evaluate.main([str(responses), "--reference-arms"])
+    assert evaluate.main([str(responses), "--data", str(data), "--reference-arms", "--n-boot", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert all(f"== {arm}: 1 responses ==" in printed for arm in REFERENCE_ARMS)
