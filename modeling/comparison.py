@@ -23,7 +23,9 @@ import numpy as np
 
 from modeling.task_types import CATEGORIES, TaskType
 
-MISSING = None  # an arm without a response to the case
+# An arm without a response to the case; distinct from None, an unreadable response,
+# which is answered and wrong.
+MISSING = "\x00missing"
 # The comparisons reported when these arms are present: (arm, minus arm).
 FOCUS_PAIR = ("behavior_sft", "general_sft")
 BASELINE = "baseline"
@@ -53,7 +55,7 @@ def _indicators(patterns: list, arms: Sequence[str], registry: Mapping[str, Task
     present_keys, present = [], []
     for a, arm in enumerate(arms):
         for task in tasks:
-            answered = np.array([p[0] == task and p[2][a] is not MISSING for p in patterns], dtype=float)
+            answered = np.array([p[0] == task and p[2][a] != MISSING for p in patterns], dtype=float)
             present_keys.append((arm, task))
             present.append(answered)
             for label in registry[task].label_space:
@@ -71,7 +73,14 @@ def _scores(weights: np.ndarray, arms, registry, tasks, keys, tp, fp, fn, presen
     the rows where some task was missing."""
     t, f_p, f_n = weights @ tp, weights @ fp, weights @ fn
     denom = 2 * t + f_p + f_n
-    f1 = np.divide(2 * t, denom, out=np.zeros_like(t), where=denom > 0)
+    # A label of the fixed label space that no case has and nobody predicts scores 0, as
+    # in the point estimate; but a label the cases do have, which a resample happened to
+    # draw no case of (and which the arm did not predict there), is undefined in that
+    # resample and left out of its task's mean: counting it 0 would pull every resample
+    # below the estimate (a perfect arm's interval would not contain its 1.0).
+    supported = (tp + fn).sum(axis=0) > 0
+    empty = np.where(supported, np.nan, 0.0)
+    f1 = np.where(denom > 0, np.divide(2 * t, denom, out=np.zeros_like(t), where=denom > 0), empty)
     has = (weights @ present) > 0
     column = {key: i for i, key in enumerate(keys)}
     out = {}
@@ -80,7 +89,7 @@ def _scores(weights: np.ndarray, arms, registry, tasks, keys, tp, fp, fn, presen
         per_task = {}
         for task in tasks:
             labels = registry[task].label_space
-            task_f1 = np.mean([f1[:, column[(arm, task, label)]] for label in labels], axis=0)
+            task_f1 = _nanmean(np.array([f1[:, column[(arm, task, label)]] for label in labels]))
             index = present_keys.index((arm, task))
             if not present[:, index].any():
                 continue  # the arm answered no case of this task at all

@@ -116,3 +116,12 @@ def test_reference_arms_need_the_cases_and_are_scored_beside_the_real_ones(tmp_p
     assert evaluate.main([str(responses), "--data", str(data), "--reference-arms", "--n-boot", "20"]) == 0
     printed = capsys.readouterr().out
     assert all(f"== {arm}: 1 responses ==" in printed for arm in REFERENCE_ARMS)
+
+
+def test_an_unreadable_response_is_answered_and_wrong_not_missing():
+    patterns = PatternCounts(["a", "b"])
+    patterns.add_case("ddx_reasoning", "A", {"a": None, "b": "A"})  # a: unreadable
+    patterns.add_case("ddx_reasoning", "B", {"b": "B"})              # a: no response
+    result = compare_arms(patterns, DEFAULT_TASKS, n_boot=20)
+    # a answered one case and got it wrong: 0; b: A and B right, C and D without support: 0.5
+    assert result["arms"]["a"]["macro_f1"] == 0.0 and result["arms"]["b"]["macro_f1"] == 0.5
