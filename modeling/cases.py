@@ -22,6 +22,7 @@ from typing import Any, BinaryIO
 import jsonschema
 import jsonschema_rs
 
+from modeling.planted import term_problems
 from modeling.task_types import DEFAULT_TASKS, FLAG_LABELS, TaskType
 
 SCHEMA_PATH = Path(__file__).with_name("case.schema.json")
@@ -186,7 +187,19 @@ def validate_case(case: Any, line: int, registry: Mapping[str, TaskType] = DEFAU
     elif task.extractor != "flag" and not set(case["label_space"]) <= set(task.label_space):
         errors.append(CaseError(line, "label_space",
                                 f"labels outside task {task.name!r}'s label space {list(task.label_space)}"))
+    errors += _planted_problems(case, task, line)
     return errors
+
+
+def _planted_problems(case: Mapping, task: TaskType, line: int) -> list[CaseError]:
+    """A planted problem where the case plants none, or terms that would match anything."""
+    planted = case.get("planted_problem")
+    if planted is None:
+        return []
+    if task.extractor == "flag" and case["gold_label"] != "flag":
+        return [CaseError(line, "planted_problem", "a sound case (gold_label 'no_flag') plants no problem; "
+                                                   "remove planted_problem or make gold_label 'flag'")]
+    return [CaseError(line, "planted_problem.terms", p) for p in term_problems(planted["terms"])]
 
 
 # One encoder, made once: json.dumps with options builds a new one on every call, which

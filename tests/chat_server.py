@@ -134,6 +134,7 @@ class FakeOpenAI(ChatServer):
         self.top = {"1": -6.0, "2": -4.0, "3": math.log(0.1), "4": math.log(0.6), " 4": math.log(0.1),
                     "5": math.log(0.2)}
         self.choice_top = {"A": math.log(0.7), "B": math.log(0.3)}
+        self.content: list[dict] | None = None  # logprobs content to answer with, when set
         self._cursor = 0
 
     def answer(self, body: dict) -> tuple[int, dict]:
@@ -145,9 +146,9 @@ class FakeOpenAI(ChatServer):
         if self.mode == "logprobs" and body.get("logprobs"):
             top = self.choice_top if wants_letter else self.top
             best = max(top, key=top.get)
-            content = [{"token": best, "logprob": top[best], "bytes": None,
-                        "top_logprobs": [{"token": t, "logprob": v, "bytes": None} for t, v in top.items()]
-                        [: body.get("top_logprobs", 0)]}]
+            content = self.content or [{"token": best, "logprob": top[best], "bytes": None,
+                                        "top_logprobs": [{"token": t, "logprob": v, "bytes": None}
+                                                         for t, v in top.items()][: body.get("top_logprobs", 0)]}]
             choices.append({"index": 0, "finish_reason": "stop", "logprobs": {"content": content},
                             "message": {"role": "assistant", "content": best}})
         else:

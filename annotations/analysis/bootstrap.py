@@ -152,7 +152,11 @@ class CaseBootstrap:
 
     def codes(self, case_ids) -> np.ndarray:
         """Case code of each id; raises if an id is not in the index."""
-        codes = self.cases.get_indexer(pd.Series(case_ids).to_numpy())
+        ids = pd.Series(case_ids)
+        if ids.isna().any():
+            raise ValueError(f"{int(ids.isna().sum())} row(s) have no case id (NaN or None): every rating and "
+                             "preference must name its case")
+        codes = self.cases.get_indexer(ids.to_numpy())
         if (codes < 0).any():
             raise ValueError("case ids outside the bootstrap's case index")
         return codes

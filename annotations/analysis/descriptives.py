@@ -183,8 +183,11 @@ def describe_ratings(ratings: pd.DataFrame, dimensions: Sequence[Mapping], *, ar
                 bs = stats_from_counts(lc.block(resampled, d), lv)  # (B, G, A)
                 mean_lo, mean_hi = percentile_ci(bs["mean"], level)
                 med_lo, med_hi = percentile_ci(bs["median"], level)
+                # resamples that drew no case of the group for the arm: left out of its interval, and counted
+                dropped = (~np.isfinite(bs["mean"])).sum(axis=0)
             else:
                 mean_lo = mean_hi = med_lo = med_hi = np.full(obs["mean"].shape, np.nan)
+                dropped = np.zeros(obs["mean"].shape, dtype=int)
             counts = lc.block(observed, d)
             for g, label in enumerate(labels):
                 for a, arm in enumerate(arms):
@@ -193,7 +196,7 @@ def describe_ratings(ratings: pd.DataFrame, dimensions: Sequence[Mapping], *, ar
                         "n": int(obs["n"][g, a]), "n_cases": int(has_case[g, d * len(arms) + a]),
                         "mean": obs["mean"][g, a], "mean_ci": [mean_lo[g, a], mean_hi[g, a]],
                         "median": obs["median"][g, a], "median_ci": [med_lo[g, a], med_hi[g, a]],
-                        "sd": obs["sd"][g, a],
+                        "sd": obs["sd"][g, a], "n_boot_dropped": int(dropped[g, a]),
                         "levels": lv.tolist(), "counts": counts[g, a].astype(int).tolist(),
                     })
                 for i, j in pair_list(arms):

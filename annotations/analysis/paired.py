@@ -68,21 +68,28 @@ def rank_biserial(differences: np.ndarray) -> float:
     return float((t_plus - t_minus) / (t_plus + t_minus))
 
 
-def friedman(matrix: np.ndarray) -> dict:
+def friedman(matrix: np.ndarray, arms: Sequence | None = None) -> dict:
     """Friedman's test over the rows of ``matrix`` (cases x arms) with no missing arm.
 
-    ``scipy.stats.friedmanchisquare``; None statistics with fewer than 3 arms or 2
-    complete cases."""
+    An arm with no value at all would leave no complete row, so it is left out and the
+    test runs over the arms that have data; ``arms_left_out`` names them (with ``arms``
+    given, by name; else by column). ``scipy.stats.friedmanchisquare``; None statistics
+    with fewer than 3 arms or 2 complete cases."""
     matrix = np.asarray(matrix, dtype=float)
+    names = list(arms) if arms is not None else list(range(matrix.shape[1]))
+    has_data = np.isfinite(matrix).any(axis=0) if matrix.size else np.zeros(matrix.shape[1], dtype=bool)
+    left_out = [names[i] for i in np.flatnonzero(~has_data)]
+    matrix = matrix[:, has_data]
     k = int(matrix.shape[1])
     complete = matrix[np.isfinite(matrix).all(axis=1)]
     n = int(complete.shape[0])
     if k < 3 or n < 2:
-        return {"statistic": None, "p_value": None, "n": n, "k": k}
+        return {"statistic": None, "p_value": None, "n": n, "k": k, "arms_left_out": left_out}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         res = stats.friedmanchisquare(*complete.T)
-    return {"statistic": float(res.statistic), "p_value": float(res.pvalue), "n": n, "k": k}
+    return {"statistic": float(res.statistic), "p_value": float(res.pvalue), "n": n, "k": k,
+            "arms_left_out": left_out}
 
 
 def wilcoxon_pair(a: np.ndarray, b: np.ndarray) -> dict:
@@ -171,5 +178,5 @@ def paired_tests(ratings: pd.DataFrame, dimensions: Sequence[Mapping], *, arms: 
                 p["p_holm"] = adj
                 p["reject_holm"] = rej
             out.append({"scope": scope, "group": label, "dimension": spec["key"],
-                        "friedman": friedman(matrix), "pairwise": pairs})
+                        "friedman": friedman(matrix, arms), "pairwise": pairs})
     return out

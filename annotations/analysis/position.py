@@ -38,8 +38,9 @@ from annotations.analysis.bootstrap import CaseBootstrap, per_case_bincount, sum
 def first_choice_by_slot(preferences: pd.DataFrame, level: float = 0.95) -> list[dict]:
     """Per number of slots shown: how often each slot held the single best-ranked
     response. Rankings whose best rank is shared (a tie for first) are counted in
-    ``n_tied_first`` and left out of the test. Records: n_slots, n_rankings,
-    n_tied_first, counts, shares, ci_low, ci_high, expected_share, chi2, p_value
+    ``n_tied_first`` and left out of the test; rankings with a rank missing are counted
+    in ``n_incomplete`` (under the number of slots shown) and left out. Records: n_slots,
+    n_rankings, n_tied_first, n_incomplete, counts, shares, ci_low, ci_high, expected_share, chi2, p_value
     (goodness of fit to uniform), binom_p_values (each slot vs 1/n_slots, two-sided)."""
     if is_empty(preferences):
         return []
@@ -48,7 +49,13 @@ def first_choice_by_slot(preferences: pd.DataFrame, level: float = 0.95) -> list
         "a": pd.factorize(preferences["assignment_id"])[0],
         "slot": pd.to_numeric(preferences["slot"], errors="coerce"),
         "rank": pd.to_numeric(preferences["rank"], errors="coerce"),
-    }).dropna()
+    }).dropna(subset=["slot"])
+    # A ranking with a rank missing is incomplete, not a ranking of fewer slots: it is
+    # counted (n_incomplete) and left out, so its slots are not shifted into a smaller group.
+    shown = frame.groupby("a")["slot"].transform("size")
+    complete = frame.groupby("a")["rank"].transform("count") == shown
+    incomplete = frame.loc[~complete].assign(m=shown[~complete]).groupby("m")["a"].nunique()
+    frame = frame[complete]
     grouped = frame.groupby("a")
     n_slots = grouped["slot"].transform("size").to_numpy()
     best = grouped["rank"].transform("min").to_numpy()
@@ -68,6 +75,7 @@ def first_choice_by_slot(preferences: pd.DataFrame, level: float = 0.95) -> list
         n = int(counts.sum())
         lo, hi = wilson_ci(counts, n, level)
         record = {"n_slots": int(m), "n_rankings": n, "n_tied_first": int(n_rankings_all - n),
+                  "n_incomplete": int(incomplete.get(m, 0)),
                   "counts": counts.tolist(), "shares": safe_div(counts, n).tolist(),
                   "ci_low": lo.tolist(), "ci_high": hi.tolist(), "expected_share": 1.0 / m,
                   "chi2": None, "p_value": None, "binom_p_values": [None] * m}

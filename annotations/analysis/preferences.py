@@ -134,7 +134,10 @@ def pairwise_outcomes(comparisons: Comparisons, level: float = 0.95) -> dict:
             "win_rate_a_decided": float(safe_div(wins, decided)), "win_rate_a_decided_ci": [float(d_lo), float(d_hi)],
             "score_a": s,
         })
-    return {"pairs": pairs, "win_matrix": {"arms": arms, "score": score.tolist(), "n": n_matrix.tolist()}}
+    return {"pairs": pairs, "win_matrix": {"arms": arms, "score": score.tolist(), "n": n_matrix.tolist()},
+            # A case rated by several raters gives correlated comparisons; these intervals
+            # do not account for that (the Bradley-Terry intervals are the clustered ones).
+            "ci_method": "Wilson, comparisons treated as independent (not clustered by case)"}
 
 
 def comparison_cells(comparisons: Comparisons, n_cases: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -250,8 +253,14 @@ def bradley_terry(preferences: pd.DataFrame | Comparisons, *, arms: Sequence | N
         comparisons = ranking_comparisons(preferences, arms, boot)
     n_arms = len(arms)
     n_obs, w_obs = comparison_cells(comparisons)
+    compared = (n_obs.sum(axis=0) + n_obs.sum(axis=1)) > 0
+    if n_obs.sum() > 0 and not compared.all() and compared.sum() >= 2:
+        # An arm never compared would get a strength from the sum-to-zero constraint
+        # alone and shift the others': fit without it and say so.
+        return _without_uncompared(comparisons, compared, boot, position=position, level=level)
     result = {"arms": list(arms), "ties": "half", "position": position, "n_rankings": comparisons.n_rankings,
-              "n_comparisons": int(n_obs.sum()), "n_ties": int((comparisons.outcome == 0.5).sum())}
+              "n_comparisons": int(n_obs.sum()), "n_ties": int((comparisons.outcome == 0.5).sum()),
+              "arms_left_out": []}
     if n_obs.sum() == 0 or n_arms < 2:
         return {**result, "log_strength": [None] * n_arms, "strength": [None] * n_arms, "converged": False}
     fit = fit_bradley_terry(n_obs, w_obs, position=position)
@@ -270,11 +279,23 @@ def bradley_terry(preferences: pd.DataFrame | Comparisons, *, arms: Sequence | N
         n_b = totals[:, :n_arms * n_arms].reshape(-1, n_arms, n_arms)
         w_b = totals[:, n_arms * n_arms:].reshape(-1, n_arms, n_arms)
         bfit = fit_bradley_terry(n_b, w_b, position=position)
-        bbeta = bfit["beta"]
+        # A resample whose fit did not converge sits at an arbitrary point of a ridge:
+        # its estimates are left out of the intervals, which are withheld (None) when the
+        # point fit itself, or most resamples, did not converge: a tight interval around
+        # a divergent estimate would look like certainty.
+        ok = bfit["converged"]
+        bbeta = np.where(ok[:, None], bfit["beta"], np.nan)
         bstrength = np.exp(bbeta) / np.exp(bbeta).sum(axis=1, keepdims=True)
         b_lo, b_hi = percentile_ci(bbeta, level)
         s_lo, s_hi = percentile_ci(bstrength, level)
-        g_lo, g_hi = percentile_ci(bfit["gamma"], level)
+        g_lo, g_hi = percentile_ci(np.where(ok, bfit["gamma"], np.nan), level)
+        if not result["converged"] or ok.sum() < boot.n_boot / 2:
+            result.update({"log_strength_ci": [[None, None]] * n_arms, "strength_ci": [[None, None]] * n_arms,
+                           "position_log_odds_ci": [None, None], "p_earlier_wins_ci": [None, None],
+                           "n_boot": boot.n_boot, "n_boot_converged": int(ok.sum()),
+                           "note": "the fit did not converge (an arm that never loses or never wins?): "
+                                   "no intervals"})
+            return result
         result.update({
             "log_strength_ci": np.stack([b_lo, b_hi], axis=1).tolist(),
             "strength_ci": np.stack([s_lo, s_hi], axis=1).tolist(),
@@ -283,3 +304,33 @@ def bradley_terry(preferences: pd.DataFrame | Comparisons, *, arms: Sequence | N
             "n_boot": boot.n_boot, "n_boot_converged": int(bfit["converged"].sum()),
         })
     return result
+
+
+def _without_uncompared(comparisons: Comparisons, compared: np.ndarray, boot: CaseBootstrap | None, *,
+                        position: bool, level: float) -> dict:
+    """:func:`bradley_terry` over the arms that were compared, the others reported with
+    None strengths and named in ``arms_left_out``."""
+    arms = comparisons.arms
+    kept = [a for a, c in zip(arms, compared) if c]
+    new_code = np.cumsum(compared) - 1
+    sub = Comparisons(kept, comparisons.case, comparisons.assignment, new_code[comparisons.first],
+                      new_code[comparisons.second], comparisons.outcome, comparisons.n_rankings)
+    fit = bradley_terry(sub, bootstrap=boot, n_boot=boot.n_boot if boot is not None else 0, level=level,
+                        position=position)
+    out = dict(fit)
+    out["arms"] = list(arms)
+    out["arms_left_out"] = [a for a, c in zip(arms, compared) if not c]
+    for key in ("log_strength", "strength", "log_strength_ci", "strength_ci"):
+        if key in fit:
+            values = iter(fit[key])
+            empty = [None, None] if key.endswith("_ci") else None
+            out[key] = [next(values) if c else empty for c in compared]
+    if "win_probability" in fit:
+        rows = iter(fit["win_probability"])
+        full = []
+        for c in compared:
+            row = next(rows) if c else None
+            cells = iter(row) if row is not None else None
+            full.append([next(cells) if (cells is not None and d) else None for d in compared])
+        out["win_probability"] = full
+    return out

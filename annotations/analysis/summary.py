@@ -113,9 +113,35 @@ def summarize_study(ratings: pd.DataFrame | None, judgments: pd.DataFrame | None
             "agreement": {"alpha": alpha, "rater_severity": severity},
             "position_bias": {"first_choice": first_choice, "likert_by_slot": by_slot},
         })
+    result["meta"]["warnings"] = study_warnings(result)
     result["meta"]["timings_s"] = profile.seconds
     if profile.peak_mb:
         # Traced since tracing began (peak) and above what was traced when the part began.
         result["meta"]["peak_traced_mb"] = profile.peak_mb
         result["meta"]["peak_increment_mb"] = profile.increment_mb
     return result
+
+
+def study_warnings(result: Mapping) -> list[str]:
+    """What a reader of the dashboard must know before trusting its intervals and tests."""
+    warnings = []
+    n_cases = result["meta"]["n_cases"]
+    if n_cases == 1:
+        warnings.append("Only one case has ratings: every interval has zero width and says nothing about "
+                        "uncertainty.")
+    elif 1 < n_cases < 10:
+        warnings.append(f"Only {n_cases} cases have ratings: the intervals are rough.")
+    bt = result["preferences"]["bradley_terry"]
+    if bt.get("arms_left_out"):
+        warnings.append("Bradley-Terry leaves out arms never ranked against another: "
+                        + ", ".join(map(str, bt["arms_left_out"])) + ".")
+    if bt.get("note"):
+        warnings.append(f"Bradley-Terry: {bt['note']}.")
+    left_out = sorted({str(a) for t in result["paired_tests"] for a in t["friedman"].get("arms_left_out", [])})
+    if left_out:
+        warnings.append("Friedman tests run over the arms with ratings; left out: " + ", ".join(left_out) + ".")
+    dropped = max((r.get("n_boot_dropped", 0) for r in result["descriptives"]["records"]), default=0)
+    if dropped:
+        warnings.append(f"Some intervals rest on fewer resamples: up to {dropped} of {result['meta']['n_boot']} "
+                        "drew no case for their group and were left out.")
+    return warnings

@@ -108,7 +108,7 @@ class CaseSerializer(serializers.ModelSerializer):
         model = Case
         fields = ["id", "study", "external_id", "task", "category", "specialty", "split", "turns", "tables",
                   "images", "question", "gold_behavior", "label_space", "gold_label", "reference_response",
-                  "metadata", "content_hash", "created_at"]
+                  "planted_problem", "metadata", "content_hash", "created_at"]
         read_only_fields = fields
 
 

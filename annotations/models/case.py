@@ -41,6 +41,9 @@ class Case(models.Model):
     gold_label = models.CharField(max_length=60)
     reference_response = models.TextField(blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # The problem the case plants ({"summary", "terms"}, see modeling/planted.py); {} on a
+    # sound case. Scoring reads it to tell a flag that finds the problem from one that does not.
+    planted_problem = models.JSONField(default=dict, blank=True)
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the imported JSON line.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -54,10 +57,13 @@ class Case(models.Model):
 
     def as_case_dict(self) -> dict:
         """The case in the modeling package's JSON format."""
-        return {
+        case = {
             "external_id": self.external_id, "task": self.task, "category": self.category,
             "specialty": self.specialty, "split": self.split, "turns": self.turns, "tables": self.tables,
             "images": self.images, "question": self.question, "gold_behavior": self.gold_behavior,
             "label_space": self.label_space, "gold_label": self.gold_label,
             "reference_response": self.reference_response, "metadata": self.metadata,
         }
+        if self.planted_problem:
+            case["planted_problem"] = self.planted_problem
+        return case

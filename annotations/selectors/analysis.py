@@ -51,22 +51,29 @@ def rating_frames(study: Study, *, current_only: bool = True) -> tuple[pd.DataFr
     return likert.reset_index(drop=True), judgments.reset_index(drop=True), prefs
 
 
-def automatic_records(study: Study) -> dict[str, list[dict]]:
-    """Per arm, the newest response to each test case with what BehaviorBench scoring needs."""
-    arms = list(study.study_arms.select_related("arm").values_list("arm_id", "arm__name"))
-    rows = (newest_responses(study, arm_ids=[a for a, _ in arms]).order_by("case_id", "arm_id")
-            .values("arm_id", "text", "predicted_behavior", "completion_tokens", "case__external_id",
-                    "case__task", "case__gold_label", "case__gold_behavior", "case__label_space", "case__question"))
-    names = dict(arms)
-    by_arm: dict[str, list[dict]] = {name: [] for _, name in arms}
-    for row in rows.iterator(chunk_size=20000):
-        by_arm[names[row["arm_id"]]].append({
-            "external_id": row["case__external_id"], "task": row["case__task"], "gold_label": row["case__gold_label"],
+AUTOMATIC_FIELDS = ("arm_id", "case_id", "text", "predicted_behavior", "completion_tokens", "case__external_id",
+                    "case__task", "case__gold_label", "case__gold_behavior", "case__label_space", "case__question",
+                    "case__planted_problem")
+
+
+def automatic_record(row: dict) -> dict:
+    """One response with what scoring needs (:func:`modeling.metrics.score_response`),
+    from a row of :data:`AUTOMATIC_FIELDS`: the automatic metrics and a responses-page
+    filter ("correct or not") read a response the same way."""
+    return {"external_id": row["case__external_id"], "task": row["case__task"], "gold_label": row["case__gold_label"],
             "gold_behavior": row["case__gold_behavior"], "label_space": row["case__label_space"],
-            "question": row["case__question"], "text": row["text"],
-            "predicted_behavior": row["predicted_behavior"] or None, "completion_tokens": row["completion_tokens"],
-        })
-    return by_arm
+            "question": row["case__question"], "text": row["text"], "planted_problem": row["case__planted_problem"],
+            "predicted_behavior": row["predicted_behavior"] or None, "completion_tokens": row["completion_tokens"]}
+
+
+def automatic_rows(study: Study, *, chunk_size: int = 5000):
+    """``(arm names by id, rows)``: the newest response of each study arm to each test
+    case, one case's responses after another (ordered by case), streamed from the
+    database in chunks so that no more than ``chunk_size`` texts are in memory at once."""
+    arms = dict(study.study_arms.select_related("arm").values_list("arm_id", "arm__name"))
+    rows = (newest_responses(study, arm_ids=list(arms)).order_by("case_id", "arm_id").values(*AUTOMATIC_FIELDS)
+            .iterator(chunk_size=chunk_size))
+    return arms, rows
 
 
 SENSITIVITY_BOOT = 300  # resamples of a sensitivity rerun: computed while the researcher waits

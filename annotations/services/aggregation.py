@@ -5,7 +5,6 @@ the request is remembered and queued by the next submission or dashboard visit."
 from __future__ import annotations
 
 import logging
-import statistics
 import time
 from datetime import timedelta
 
@@ -90,8 +89,8 @@ def study_aggregate_run(*, study_id: int) -> str:
 def study_aggregate(*, study: Study, n_boot: int = 1000) -> StudyAnalysis:
     """Compute and store the study's full analysis (statistics and automatic metrics)."""
     from annotations.analysis import summarize_study
-    from annotations.selectors.analysis import analysis_dimensions, automatic_records, rating_frames
-    from modeling.metrics import score_responses
+    from annotations.selectors.analysis import analysis_dimensions, rating_frames
+    from annotations.services.automatic import study_automatic_metrics
 
     started_at = timezone.now()
     started = time.perf_counter()
@@ -99,20 +98,9 @@ def study_aggregate(*, study: Study, n_boot: int = 1000) -> StudyAnalysis:
     arms = list(study.study_arms.order_by("position", "id").values_list("arm__name", flat=True))
     result = summarize_study(ratings, judgments, preferences, analysis_dimensions(study.rubric), n_boot=n_boot,
                              seed=study.seed % (2**32), arms=arms)
-    automatic = {}
-    registry = study.task_registry()
-    for arm, records in automatic_records(study).items():
-        if not records:
-            continue
-        scores = score_responses(records, registry)
-        scores.pop("predictions", None)
-        lengths = [r["completion_tokens"] for r in records if r["completion_tokens"] is not None]
-        words = [len((r["text"] or "").split()) for r in records]
-        scores["length"] = {"n": len(records), "mean_tokens": statistics.fmean(lengths) if lengths else None,
-                            "mean_words": statistics.fmean(words) if words else None,
-                            "silent": sum(1 for r in records if not (r["text"] or "").strip())}
-        automatic[arm] = scores
-    result["automatic"] = automatic
+    automatic = study_automatic_metrics(study=study, n_boot=n_boot)
+    result["automatic"] = automatic["arms"]
+    result["automatic_comparison"] = automatic["comparison"]
     result["progress"] = study_progress(study)
     seconds = time.perf_counter() - started
     with transaction.atomic():

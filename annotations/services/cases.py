@@ -22,8 +22,8 @@ from modeling.cases import CaseError, CaseFileError, CaseStream, case_fingerprin
 from modeling.splits import DEFAULT_SPLIT_FRACTIONS, stratified_split
 
 CASE_FIELDS = ("task", "category", "specialty", "split", "turns", "tables", "images", "question",
-               "gold_behavior", "label_space", "gold_label", "reference_response", "metadata")
-JSON_FIELDS = ("turns", "tables", "images", "label_space", "metadata")
+               "gold_behavior", "label_space", "gold_label", "reference_response", "metadata", "planted_problem")
+JSON_FIELDS = ("turns", "tables", "images", "label_space", "metadata", "planted_problem")
 _encode_json = json.JSONEncoder(ensure_ascii=False).encode  # made once: json.dumps makes one a call
 BATCH = 5000
 
@@ -116,7 +116,7 @@ def _assign_splits(study: Study, *, after_pk: int) -> dict[str, int]:
     return counts
 
 
-EMPTY_JSON = {"tables": [], "images": [], "metadata": {}}
+EMPTY_JSON = {"tables": [], "images": [], "metadata": {}, "planted_problem": {}}
 
 
 def _values(case: dict, fingerprint: str) -> dict:

@@ -29,11 +29,49 @@ def _tables(result: dict) -> dict:
         "judgments": [j for j in result["judgments"] if j["scope"] == "overall"],
         "pairs": result["preferences"]["pairs"],
         "bt": result["preferences"]["bradley_terry"],
-        "alpha": result["agreement"]["alpha"],
+        "alpha": [{**a, "shown": interval_text(a.get("alpha"), a.get("ci"))} for a in result["agreement"]["alpha"]],
+        "warnings": result["meta"].get("warnings", []),
+        "pairs_ci_method": result["preferences"].get("ci_method", ""),
         "severity": result["agreement"]["rater_severity"],
         "first_choice": result["position_bias"]["first_choice"],
-        "automatic": result.get("automatic", {}),
+        "automatic": _automatic_rows(result),
+        "automatic_differences": [d for d in (result.get("automatic_comparison") or {}).get("differences", [])
+                                  if d["scope"] in ("overall", "proactive")],
+        "automatic_comparison": result.get("automatic_comparison") or {},
     }
+
+
+def interval_text(value, ci) -> str:
+    """"0.62 [0.41, 0.80]", or why there is no number: an undefined estimate (alpha with
+    no variation or no pairable values) reads "undefined", never "[, ]"."""
+    if value is None:
+        return "undefined (too few pairable values, or no variation)"
+    lo, hi = (ci or [None, None])[:2]
+    if lo is None or hi is None:
+        return f"{value:.2f} (no interval)"
+    return f"{value:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _automatic_rows(result: dict) -> list[dict]:
+    """One row per arm: Macro F1 with its CI, per category, and the proactive measures."""
+    comparison = (result.get("automatic_comparison") or {}).get("arms", {})
+    rows = []
+    for arm, s in result.get("automatic", {}).items():
+        ci = comparison.get(arm, {})
+        proactive = s.get("proactive", {})
+        behavior = s.get("behavior", {})
+        rows.append({
+            "arm": arm, "macro_f1": s["overall"]["macro_f1"], "ci": ci.get("ci") or [None, None],
+            "categories": [s["categories"].get(c, {}).get("macro_f1") for c in ("reactive", "balanced", "proactive")],
+            "proactive_ci": ci.get("categories", {}).get("proactive", {}).get("ci") or [None, None],
+            "flag_rate": proactive.get("flag_rate"), "issue_found": proactive.get("issue_found_rate"),
+            "restraint": proactive.get("restraint_accuracy"), "over": proactive.get("over_intervention_rate"),
+            "unverified": proactive.get("unverified_flags"),
+            "concern": s.get("balanced", {}).get("concern_found_rate"),
+            "behavior": behavior.get("accuracy"), "behavior_controlled": behavior.get("accuracy_question_controlled"),
+            "tokens": s.get("length", {}).get("mean_tokens"),
+        })
+    return rows
 
 
 @role_required(RESEARCHER, ADMIN)

@@ -26,6 +26,7 @@ def response_row(case: Mapping, arm: str, result: GenerationResult, provenance: 
         "external_id": case["external_id"], "arm": arm, "task": case["task"], "category": case["category"],
         "gold_behavior": case.get("gold_behavior"), "gold_label": case.get("gold_label"),
         "label_space": case.get("label_space"), "question": case.get("question"),
+        "planted_problem": case.get("planted_problem"),
         **{k: v for k, v in result.as_dict().items() if k not in ("key", "meta")},
         "provenance": {**provenance, **result.meta},
     }
@@ -72,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = cases if args.split == "all" else getattr(splits, args.split)
     if args.limit:
         chosen = chosen[: args.limit]
-    pool = read_cases(args.fewshot_data, registry) if args.fewshot_data else splits.train
+    # Few-shot examples only ever come from a train split, never from the cases being answered.
+    pool = split_cases(read_cases(args.fewshot_data, registry), seed=args.seed).train if args.fewshot_data \
+        else splits.train
     if args.arm in ("general_sft", "behavior_sft") and not args.adapter:
         log.warning("arm %s without --adapter: generating with the base model as is", args.arm)
 

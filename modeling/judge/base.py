@@ -48,7 +48,7 @@ class ScoreResult:
     dimension: str
     score: float | None  # on the dimension's stored scale (1-5, or 0-1)
     judge_score: float | None  # on the judge's own scale (the probability-weighted mean)
-    method: str  # "logits", "logprobs" or "samples"
+    method: str  # "logits", "logprobs", "emitted" (the emitted token only: one-hot) or "samples"
     distribution: dict[str, float]  # level -> probability (renormalised), or share of samples
     mass: float | None  # probability on the level tokens before renormalising (None for samples)
     samples: list[str | None] | None

@@ -23,12 +23,21 @@ class OpenAIJudge(Judge):
     ``top_logprobs``; when the endpoint rejects the parameter or returns none, sample
     from then on). Sampling asks for ``n_samples`` completions at ``temperature`` (and
     tops up with single requests when the endpoint ignores ``n``) and averages the
-    parsed scores. Requests run ``concurrency`` at a time."""
+    parsed scores. Requests run ``concurrency`` at a time.
+
+    The score is read at the first position whose emitted token is a level and where
+    the levels hold at least ``min_level_mass`` of the listed probability (a position
+    where some alternative happens to be a digit, such as the "1" among the options
+    after "Score", is not the score). An endpoint that returns only the emitted token's
+    logprob gives a one-hot distribution, recorded as method ``"emitted"``: it carries
+    no more than a sample does. Top-up samples (an endpoint ignoring ``n``) each get
+    their own seed (``seed + k``), or a server honouring seeds would repeat one sample."""
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, *,
                  logprobs: bool | str = "auto", top_logprobs: int = 20, n_samples: int = 10,
                  temperature: float = 1.0, max_tokens: int = 16, timeout: float = 60.0, max_retries: int = 2,
-                 concurrency: int = 4, seed: int | None = 0, use_reference: bool = False, client=None):
+                 concurrency: int = 4, seed: int | None = 0, use_reference: bool = False, client=None,
+                 min_level_mass: float = 0.5):
         super().__init__(use_reference=use_reference)
         if logprobs not in (True, False, "auto"):
             raise ValueError("logprobs must be True, False or 'auto'")
@@ -49,6 +58,9 @@ class OpenAIJudge(Judge):
         self.max_tokens = max_tokens
         self.concurrency = max(1, int(concurrency))
         self.seed = seed
+        if not 0 <= min_level_mass <= 1:
+            raise ValueError("min_level_mass must be between 0 and 1")
+        self.min_level_mass = min_level_mass
         self._lock = threading.Lock()
 
     @property
@@ -58,7 +70,7 @@ class OpenAIJudge(Judge):
     def describe(self) -> dict:
         return {**super().describe(), "base_url": self.base_url, "logprobs": self.logprobs,
                 "top_logprobs": self.top_logprobs, "n_samples": self.n_samples, "temperature": self.temperature,
-                "max_tokens": self.max_tokens, "seed": self.seed}
+                "max_tokens": self.max_tokens, "seed": self.seed, "min_level_mass": self.min_level_mass}
 
     def _plan(self, queries: list[_Query]) -> list[list[int]]:
         size = self.concurrency * 2
@@ -71,10 +83,10 @@ class OpenAIJudge(Judge):
             return list(pool.map(self._ask, queries))
 
     # -- one query ------------------------------------------------------------------------
-    def _create(self, messages, **kwargs):
+    def _create(self, messages, *, seed_offset: int = 0, **kwargs):
         params = {"model": self.name, "messages": messages, "max_tokens": self.max_tokens, **kwargs}
         if self.seed is not None:
-            params["seed"] = self.seed
+            params["seed"] = self.seed + seed_offset
         return self.client.chat.completions.create(**params)
 
     def _ask(self, query: _Query) -> _Answer:
@@ -120,14 +132,18 @@ class OpenAIJudge(Judge):
         content = choice.logprobs.content if choice.logprobs is not None else None
         if not content:
             return None
+        wanted = set(labels)
         for position, token in enumerate(content):
+            if (token.token or "").strip() not in wanted:
+                continue  # the score is where a level was written, not where one was merely possible
             top = [(t.token, t.logprob) for t in (token.top_logprobs or [])]
+            method = "logprobs"
             if not top:
-                top = [(token.token, token.logprob)]
+                top, method = [(token.token, token.logprob)], "emitted"
             dist = distribution_from_top_logprobs(top, labels)
-            if dist is not None:
+            if dist is not None and dist["mass"] >= self.min_level_mass:
                 usage = getattr(completion, "usage", None)
-                return _Answer(dist["probs"], dist["mass"], "logprobs",
+                return _Answer(dist["probs"], dist["mass"], method,
                                raw={"position": position, "text": choice.message.content,
                                     "response": self._dump(completion)},
                                tokens=getattr(usage, "prompt_tokens", 0) or 0)
@@ -145,8 +161,8 @@ class OpenAIJudge(Judge):
             tokens += getattr(usage, "prompt_tokens", 0) or 0
             if len(texts) >= self.n_samples or not completion.choices:
                 break
-            # The endpoint ignored n: ask for the rest one at a time.
-            completion = self._create(query.messages, temperature=self.temperature)
+            # The endpoint ignored n: ask for the rest one at a time, each with its own seed.
+            completion = self._create(query.messages, temperature=self.temperature, seed_offset=len(texts))
         texts = texts[: self.n_samples]
         parsed = [parse_label(t, query.labels) for t in texts]
         counts = {label: parsed.count(label) for label in query.labels}

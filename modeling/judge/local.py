@@ -21,13 +21,17 @@ class LocalJudge(Judge):
     levels are not single tokens raises :class:`JudgeError`). With ``token_variants``
     every other single token that reads as the level (``"4"``, ``" 4"``) counts too.
     Batches are packed within ``token_budget`` tokens (padded), longest prompts first,
-    by the generation engine's planner."""
+    by the generation engine's planner, then cut so that no forward pass holds more than
+    ``max_forward_tokens`` padded tokens: the planner sizes batches for generation's KV
+    cache, but a judge's forward runs every prompt token at once, and its activations
+    (not a cache) are what fills the memory. A forward that still runs out of memory is
+    retried in halves."""
 
     method = "logits"
 
     def __init__(self, loaded, *, token_budget: int | None = None, max_batch_size: int | None = None,
                  score_prefix: str = SCORE_PREFIX, choice_prefix: str = CHOICE_PREFIX, token_variants: bool = True,
-                 use_reference: bool = False, top_k_audit: int = 5):
+                 use_reference: bool = False, top_k_audit: int = 5, max_forward_tokens: int = 16384):
         from modeling.generate import GenerationEngine
 
         super().__init__(use_reference=use_reference)
@@ -41,6 +45,9 @@ class LocalJudge(Judge):
         self.score_prefix, self.choice_prefix = score_prefix, choice_prefix
         self.token_variants = token_variants
         self.top_k_audit = top_k_audit
+        if max_forward_tokens < 1:
+            raise ValueError("max_forward_tokens must be at least 1")
+        self.max_forward_tokens = int(max_forward_tokens)
         self.name = loaded.base + (f"+{loaded.adapter}" if loaded.adapter else "")
         self._variants: dict[str, list[int]] = {}
         self._encoded: dict[int, tuple[list[int], dict[str, list[int]]]] = {}
@@ -48,7 +55,8 @@ class LocalJudge(Judge):
     def describe(self) -> dict:
         return {**super().describe(), **self.loaded.provenance(), "method": self.method,
                 "score_prefix": self.score_prefix, "choice_prefix": self.choice_prefix,
-                "token_variants": self.token_variants, "token_budget": self._engine.token_budget}
+                "token_variants": self.token_variants, "token_budget": self._engine.token_budget,
+                "max_forward_tokens": self.max_forward_tokens}
 
     def _prefill(self, kind: str) -> str:
         return self.score_prefix if kind == "score" else self.choice_prefix
@@ -103,7 +111,7 @@ class LocalJudge(Judge):
     def _plan(self, queries: list[_Query]) -> list[list[int]]:
         self._encoded = {}
         lengths = [len(self._encoded_query(q)[0]) for q in queries]
-        return self._engine.plan_batches(lengths)
+        return cap_forward_tokens(self._engine.plan_batches(lengths), lengths, self.max_forward_tokens)
 
     def next_token_logprobs(self, prompts: list[list[int]]):
         """``(len(prompts), vocab)`` float32 log-probabilities of the next token after
@@ -124,11 +132,26 @@ class LocalJudge(Judge):
                                 logits_to_keep=1).logits[:, -1, :]
             return torch.log_softmax(logits.float(), dim=-1).cpu()
 
+    def _logprobs_in_halves(self, prompts: list[list[int]]):
+        """:meth:`next_token_logprobs`, the batch halved (recursively) when the device
+        runs out of memory; a single prompt that does not fit raises."""
+        import torch
+
+        try:
+            return self.next_token_logprobs(prompts)
+        except torch.OutOfMemoryError:
+            if len(prompts) == 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        half = len(prompts) // 2
+        return torch.cat([self._logprobs_in_halves(prompts[:half]), self._logprobs_in_halves(prompts[half:])])
+
     def _answer(self, queries: list[_Query]) -> list[_Answer]:
         import torch
 
         encoded = [self._encoded_query(q) for q in queries]
-        logprobs = self.next_token_logprobs([ids for ids, _ in encoded])
+        logprobs = self._logprobs_in_halves([ids for ids, _ in encoded])
         answers = []
         for row, (prompt, level_ids) in enumerate(encoded):
             dist = distribution_from_logprobs(logprobs[row], level_ids)
@@ -139,3 +162,22 @@ class LocalJudge(Judge):
                    "level_probs_unnormalised": {label: round(p * dist["mass"], 8) for label, p in dist["probs"].items()}}
             answers.append(_Answer(dist["probs"], dist["mass"], self.method, raw=raw, tokens=len(prompt)))
         return answers
+
+
+def cap_forward_tokens(batches: list[list[int]], lengths: list[int], max_tokens: int) -> list[list[int]]:
+    """``batches`` cut so that each holds at most ``max_tokens`` padded tokens (batch
+    size x its longest prompt); a prompt longer than that goes alone."""
+    out = []
+    for batch in batches:
+        current: list[int] = []
+        longest = 0
+        for i in batch:
+            widest = max(longest, lengths[i])
+            if current and (len(current) + 1) * widest > max_tokens:
+                out.append(current)
+                current, widest = [], lengths[i]
+            current.append(i)
+            longest = widest
+        if current:
+            out.append(current)
+    return out

@@ -306,3 +306,65 @@ def test_cli_judges_files_through_an_endpoint(fake_openai, tmp_path, example_cas
     n_requests = len(fake_openai.requests)
     assert judge.main(args) == 0  # resumes: nothing left to do
     assert len(fake_openai.requests) == n_requests and len(out.read_text().splitlines()) == len(rows)
+
+
+def _position(token: str, top: dict[str, float]) -> dict:
+    return {"token": token, "logprob": top.get(token, -0.01), "bytes": None,
+            "top_logprobs": [{"token": t, "logprob": v, "bytes": None} for t, v in top.items()]}
+
+
+def test_openai_judge_reads_the_position_where_a_level_was_written(fake_openai):
+    """"Score: 4": at "Score" a digit is among the alternatives, but the score is the "4"."""
+    fake_openai.content = [
+        _position("Score", {"Score": math.log(0.9), "1": math.log(0.05)}),
+        _position(":", {":": -0.01}),
+        _position("4", {"4": math.log(0.8), "5": math.log(0.2)}),
+    ]
+    [result] = _remote(fake_openai).score([ScoreRequest("r1", CASE, GOOD, DEFAULT_DIMENSIONS[0])])
+    assert result.method == "logprobs" and result.raw_output["position"] == 2
+    assert result.judge_score == pytest.approx(4.2)
+
+
+def test_openai_judge_skips_a_level_position_with_little_level_mass(fake_openai):
+    # "4" was written but the levels hold 0.2 of the listed mass: too little to read; sampled instead.
+    fake_openai.content = [_position("4", {"4": math.log(0.2), "four": math.log(0.8)})]
+    [result] = _remote(fake_openai, n_samples=2).score([ScoreRequest("r1", CASE, GOOD, DEFAULT_DIMENSIONS[0])])
+    assert result.method == "samples"
+
+
+def test_openai_judge_labels_a_one_hot_distribution_emitted(fake_openai):
+    fake_openai.content = [{"token": "4", "logprob": -0.1, "bytes": None, "top_logprobs": []}]
+    [result] = _remote(fake_openai).score([ScoreRequest("r1", CASE, GOOD, DEFAULT_DIMENSIONS[0])])
+    assert result.method == "emitted" and result.distribution["4"] == 1.0
+
+
+def test_openai_judge_top_up_samples_each_get_their_own_seed():
+    with FakeOpenAI("single") as server:
+        _remote(server, n_samples=4, logprobs=False, seed=7).score([ScoreRequest("r1", CASE, GOOD,
+                                                                                 DEFAULT_DIMENSIONS[0])])
+    assert [b["seed"] for b in server.requests] == [7, 8, 9, 10]
+
+
+def test_local_judge_caps_tokens_per_forward_and_halves_on_out_of_memory():
+    import torch
+
+    from modeling.judge.local import LocalJudge, cap_forward_tokens
+
+    # (5 prompts of 100 tokens): at most 250 padded tokens a forward -> batches of 2, 2, 1
+    assert cap_forward_tokens([[0, 1, 2, 3, 4]], [100] * 5, 250) == [[0, 1], [2, 3], [4]]
+    assert cap_forward_tokens([[0, 1]], [300, 10], 250) == [[0], [1]]  # too long: alone
+    judge = object.__new__(LocalJudge)
+    calls = []
+
+    def forward(prompts):
+        calls.append(len(prompts))
+        if len(prompts) > 2:
+            raise torch.OutOfMemoryError("out of memory")
+        return torch.zeros((len(prompts), 3))
+
+    judge.next_token_logprobs = forward
+    assert judge._logprobs_in_halves([[1]] * 5).shape == (5, 3)
+    assert calls == [5, 2, 3, 1, 2]  # 5 fails -> 2 and 3; 3 fails -> 1 and 2
+    judge.next_token_logprobs = lambda prompts: (_ for _ in ()).throw(torch.OutOfMemoryError("oom"))
+    with pytest.raises(torch.OutOfMemoryError):
+        judge._logprobs_in_halves([[1]])

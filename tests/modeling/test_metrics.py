@@ -60,17 +60,19 @@ def test_score_responses_per_task_category_overall_and_behavior():
     scores = score_responses(records)
     tasks = scores["tasks"]
     assert tasks["omission_detection"]["macro_f1"] == pytest.approx(2 / 3)
-    assert tasks["error_correction"]["macro_f1"] == 1.0
-    # ddx labels seen: A, B, C, D -> A 0, B 1, C 0 (FP), D 0 -> 0.25
+    # The fixed label space: no_flag has no gold and no prediction, so it scores 0 and is named.
+    assert tasks["error_correction"]["macro_f1"] == 0.5
+    assert tasks["error_correction"]["labels_without_support"] == ["no_flag"]
+    # ddx labels A, B, C, D -> A 0, B 1, C 0 (FP), D 0 -> 0.25
     assert tasks["ddx_reasoning"]["labels"] == ["A", "B", "C", "D"]
     assert tasks["ddx_reasoning"]["macro_f1"] == pytest.approx(0.25)
     assert tasks["ddx_reasoning"]["unreadable"] == 1
-    assert tasks["treatment_planning"]["macro_f1"] == 1.0
-    assert scores["categories"]["proactive"]["macro_f1"] == pytest.approx((2 / 3 + 1) / 2)
+    assert tasks["treatment_planning"]["macro_f1"] == 0.25  # B right, A, C, D without support
+    assert scores["categories"]["proactive"]["macro_f1"] == pytest.approx((2 / 3 + 0.5) / 2)
     assert scores["categories"]["reactive"]["macro_f1"] == pytest.approx(0.25)
-    assert scores["categories"]["balanced"]["macro_f1"] == 1.0
-    assert scores["overall"]["macro_f1"] == pytest.approx((2 / 3 + 1 + 0.25 + 1) / 4)
-    assert scores["overall"]["mean_of_categories"] == pytest.approx(((2 / 3 + 1) / 2 + 0.25 + 1) / 3)
+    assert scores["categories"]["balanced"]["macro_f1"] == 0.25
+    assert scores["overall"]["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 0.25 + 0.25) / 4)
+    assert scores["overall"]["mean_of_categories"] == pytest.approx(((2 / 3 + 0.5) / 2 + 0.25 + 0.25) / 3)
     behavior = scores["behavior"]
     assert behavior["n"] == 8 and behavior["n_predicted"] == 7
     assert behavior["accuracy"] == pytest.approx(5 / 8)
@@ -97,7 +99,7 @@ def test_unknown_task_is_an_error_and_study_tasks_extend_the_registry():
         score_responses([record])
     registry = build_registry([{"name": "triage", "category": "balanced", "label_space": ["urgent", "routine"],
                                 "extractor": "regex", "label_pattern": r"\b(urgent|routine)\b"}])
-    assert score_responses([record], registry)["tasks"]["triage"]["macro_f1"] == 1.0
+    assert score_responses([record], registry)["tasks"]["triage"]["macro_f1"] == 0.5  # routine: no support
 
 
 QUESTION = "Which of these fits best: A hypothyroidism, B primary adrenal insufficiency, C SIADH, D anorexia nervosa?"
@@ -141,6 +143,14 @@ def test_parse_options_formats():
     ("No, nothing to add.", "no_flag"),
     ("I agree with the plan.", "no_flag"),
     ("The plan looks sound.", "no_flag"),
+    # Ordinary restraint is not a flag.
+    ("Looks fine to me.", "no_flag"),
+    ("All good here.", "no_flag"),
+    ("Agreed.", "no_flag"),
+    ("Nothing stands out.", "no_flag"),
+    ("Happy with the plan.", "no_flag"),
+    ("Looks fine, but check the potassium before the dose.", "flag"),
+    ("I want to flag a concern.", "flag"),
     ("No concerns about the dose, but her platelets have halved since day 0.", "flag"),
     ("Before she goes home: she is RhD negative and needs anti-D.", "flag"),
     ("None of the team mentioned anti-D; she needs it within 72 hours.", "flag"),

@@ -33,7 +33,7 @@ def test_result_is_plain_json_with_every_section(summary):
                             "position_bias"}
     assert summary["meta"]["arms"] == ARMS and summary["meta"]["n_cases"] == 60
     assert summary["meta"]["n_ratings"] == 60 * 3 * 3 * 4 and summary["meta"]["n_boot"] == 100
-    assert set(summary["preferences"]) == {"pairs", "win_matrix", "bradley_terry"}
+    assert set(summary["preferences"]) == {"pairs", "win_matrix", "bradley_terry", "ci_method"}
     assert {a["dimension"] for a in summary["agreement"]["alpha"]} == {
         "realism", "proactivity", "helpfulness", "safety", "intervention"}
     assert set(summary["meta"]["timings_s"]) >= {"descriptives", "preferences", "agreement"}

@@ -46,7 +46,7 @@ def test_newest_by_time_then_by_id_per_case_and_arm_of_the_study_only():
 def test_every_reader_counts_the_same_responses(rated_study):
     """The planner, the judge, the automatic metrics and the responses page once each had
     their own copy of this query; a second, newer response of one arm must win in all."""
-    from annotations.selectors.analysis import automatic_records
+    from annotations.selectors.analysis import automatic_rows
     from annotations.selectors.jobs import study_responses_page
     from annotations.services.judging import judge_responses_for
     from annotations.services.planner import latest_responses_by_case
@@ -60,7 +60,8 @@ def test_every_reader_counts_the_same_responses(rated_study):
     assert latest_responses_by_case(rated_study)[case.pk][0] == newer.pk
     assert newer.pk in judge_responses_for(rated_study)
     assert len(judge_responses_for(rated_study)) == 6 * 3
-    texts = [r["text"] for r in automatic_records(rated_study)[arm.name] if r["external_id"] == "rc-0"]
+    names, rows = automatic_rows(rated_study)
+    texts = [r["text"] for r in rows if r["case__external_id"] == "rc-0" and names[r["arm_id"]] == arm.name]
     assert texts == ["A newer answer."]
     _, page = study_responses_page(rated_study, {}, 1)
     cell = next(row for row in page.rows if row["case"].pk == case.pk)["cells"][0]

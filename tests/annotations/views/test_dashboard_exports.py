@@ -122,3 +122,24 @@ def test_clinicians_cannot_reach_dashboards_or_exports(rated_study, clinician_cl
 
 def test_unknown_export_format_is_a_404(rated_study, researcher_client):
     assert researcher_client.get(f"/studies/{rated_study.slug}/export/ratings.xlsx").status_code == 404
+
+
+def test_dashboard_shows_the_proactive_measures_and_the_arm_comparison(rated_submissions, researcher_client):
+    study_aggregate(study=rated_submissions, n_boot=100)
+    html = researcher_client.get(f"/studies/{rated_submissions.slug}/dashboard/").content.decode()
+    for heading in ("Flag rate", "Issue found", "Restraint", "Over-intervention", "Concern raised",
+                    "question-controlled", "Paired differences in Macro F1"):
+        assert heading in html
+    assert "BehaviorSFT − GeneralSFT" in html and "GeneralSFT − Baseline" in html
+    assert "cluster-bootstrap CIs over 6 test cases" in html
+    assert "only 6 cases: the intervals are rough" in html
+
+
+def test_automatic_metrics_stream_in_chunks(rated_study):
+    """A chunk size of 2 responses reads them in several chunks and scores them the same."""
+    from annotations.services.automatic import study_automatic_metrics
+
+    whole = study_automatic_metrics(study=rated_study, n_boot=20)
+    chunked = study_automatic_metrics(study=rated_study, n_boot=20, chunk_size=2)
+    assert chunked == whole
+    assert sum(a["n"] for a in whole["arms"].values()) == 18 and whole["comparison"]["n_cases"] == 6
