@@ -39,6 +39,8 @@ class ResponseFilterForm(forms.Form):
     arm = forms.ModelChoiceField(queryset=None, required=False, empty_label="every arm")
     behavior = forms.ChoiceField(required=False, label="Predicted behavior",
                                  choices=[("", "any behavior"), ("none", "no behavior token"), *Category.choices])
+    correct = forms.ChoiceField(required=False, label="Scored", choices=[
+        ("", "correct or not"), ("yes", "correct"), ("no", "wrong")])
     q = forms.CharField(required=False, max_length=200, label="Text contains")
 
     def __init__(self, *args, study, **kwargs):

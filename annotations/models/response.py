@@ -19,6 +19,9 @@ class Response(models.Model):
     provenance = models.JSONField(default=dict, blank=True,
                                   help_text="checkpoint hash, decoding params, seed, template version, host, device")
     names_model = models.BooleanField(default=False, help_text="The text names a model; review before rating.")
+    # Scored against its case when written (modeling.metrics.score_response), so the
+    # responses page can filter on it at any study size; None where it cannot be scored.
+    correct = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

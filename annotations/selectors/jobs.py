@@ -63,7 +63,9 @@ def study_responses_page(study: Study, filters: dict, page_number) -> tuple[list
         said = said.filter(predicted_behavior="" if filters["behavior"] == "none" else filters["behavior"])
     if filters.get("q"):
         said = said.filter(text__icontains=filters["q"])
-    if filters.get("behavior") or filters.get("q"):
+    if filters.get("correct"):
+        said = said.filter(correct=filters["correct"] == "yes")
+    if filters.get("behavior") or filters.get("q") or filters.get("correct"):
         cases = cases.filter(Exists(said.filter(case_id=OuterRef("pk"))))
     page = Paginator(cases.only("id", "external_id", "task", "gold_behavior", "gold_label"),
                      RESPONSES_PER_PAGE).get_page(page_number)

@@ -6,8 +6,11 @@ import re
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import F
 
-from annotations.models import Response
+from annotations.models import Case, Response, Study
+from annotations.selectors.analysis import AUTOMATIC_FIELDS, automatic_record
+from modeling.metrics import score_response
 
 # A response that names a model or vendor would unblind the rater.
 _MODEL_NAME_RE = re.compile(
@@ -46,5 +49,25 @@ def responses_write(*, rows: Iterable[dict]) -> int:
                 continue
             existing.add(key)
             new.append(Response(**row, names_model=text_names_model(row.get("text", ""))))
+        _score(new)
         Response.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
+
+
+def _score(responses: list[Response]) -> None:
+    """Set each response's ``correct``: its case's gold label read as the automatic
+    metrics read it (one reading, :func:`automatic_record`)."""
+    cases = {row["case_id"]: row for row in Case.objects.filter(pk__in={r.case_id for r in responses}).values(
+        "study_id", case_id=F("pk"), **{field: F(field.removeprefix("case__"))
+                                        for field in AUTOMATIC_FIELDS if field.startswith("case__")})}
+    registries = {pk: study.task_registry() for pk, study in
+                  Study.objects.in_bulk({c["study_id"] for c in cases.values()}).items()}
+    for response in responses:
+        case = cases[response.case_id]
+        task = registries[case["study_id"]].get(case["case__task"])
+        if task is None or not case["case__gold_label"]:
+            continue
+        record = automatic_record({**case, "arm_id": response.arm_id, "text": response.text,
+                                   "predicted_behavior": response.predicted_behavior,
+                                   "completion_tokens": response.completion_tokens})
+        response.correct = bool(score_response(record, task)["correct"])

@@ -114,3 +114,27 @@ def test_responses_page_pages_and_filters_at_size(rated_study, researcher_client
     assert "0 test cases." in none and "No test case matches." in none
     bad = researcher_client.get(url, {"arm": "999999", "page": "x"})
     assert bad.status_code == 200 and "6 test cases" in bad.content.decode()  # a bad filter shows every case
+
+
+def test_responses_are_scored_when_written_and_the_page_filters_on_it(researcher_client):
+    from annotations.services.responses import responses_write
+    from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
+
+    study = StudyFactory(slug="scored")
+    arm = StudyArmFactory(study=study, arm__name="Only").arm
+    flagged, silent = CaseFactory(study=study, external_id="sc-flag"), CaseFactory(study=study, external_id="sc-quiet")
+    unscorable = CaseFactory(study=study, external_id="sc-none", gold_label="")
+    texts = {flagged: "Before the infusion: the platelets have halved, so please check for HIT first.",
+             silent: "Looks fine to me.", unscorable: "Something."}
+    responses_write(rows=[{"case_id": case.pk, "arm_id": arm.pk, "job_id": None, "text": text}
+                          for case, text in texts.items()])
+    stored = dict(study.cases.values_list("external_id", "responses__correct"))
+    assert stored == {"sc-flag": True, "sc-quiet": False, "sc-none": None}
+
+    url = f"/studies/{study.slug}/responses/"
+    right = researcher_client.get(url, {"correct": "yes"}).content.decode()
+    assert "1 test case." in right and "sc-flag" in right and "sc-quiet" not in right
+    wrong = researcher_client.get(url, {"correct": "no"}).content.decode()
+    assert "1 test case." in wrong and "sc-quiet" in wrong and "sc-flag" not in wrong
+    every = researcher_client.get(url).content.decode()
+    assert "3 test cases." in every
