@@ -58,20 +58,30 @@ screenshots: venv system-deps
 	EVALPORTAL_SCREENSHOTS=docs DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest tests/browser/test_running_a_study.py -q
 
 # Regenerates the demo study's responses (annotations/demo/responses.jsonl) with the demo
-# model: trains the GeneralSFT and BehaviorSFT adapters on the demo training split, then
-# generates every test case with the three arms. CPU: about 15 minutes.
-# Both arms get the same hyper-parameters; the learning rate is high because the demo
-# training split is 18 cases and the tiny model must learn to lead with a behavior token.
-DEMO_TRAIN_ARGS := --epochs 6 --lr 1e-3
+# model: writes the generated training cases (python -m modeling.synthetic, seeded),
+# generates every hand-written test case with Baseline and Instructed, trains the
+# BehaviorSFT and GeneralSFT adapters on the generated train split and generates with
+# them, then FewShot (its k=3 examples from the generated training cases). CPU, 2 shared cores:
+# about 80 minutes (each generation 9-15 minutes, each training about 12). Both
+# trained arms get the same hyper-parameters: 8 steps of 4 cases
+# (32 training examples, a sixth of an epoch) at a high learning rate, and every arm
+# writes at most 48 new tokens: what two shared CPU cores allow in the time there was.
+# The tiny model must learn to lead with a behavior token in that.
+DEMO_TRAIN_ARGS := --steps 8 --lr 1e-3 --max-length 768
 DEMO_CASES := annotations/demo/cases.jsonl
+DEMO_TRAIN := annotations/demo/train_cases.jsonl
 DEMO_OUT := annotations/demo/responses.jsonl
+DEMO_GEN_ARGS := --base demo --data $(DEMO_CASES) --out $(DEMO_OUT) --max-new-tokens 48
 demo-responses: venv
-	$(BIN)/python -m modeling.train --arm behavior_sft --base demo --data $(DEMO_CASES) --out var/adapters/demo-behavior_sft $(DEMO_TRAIN_ARGS)
-	$(BIN)/python -m modeling.train --arm general_sft --base demo --data $(DEMO_CASES) --out var/adapters/demo-general_sft $(DEMO_TRAIN_ARGS)
+	$(BIN)/python -m modeling.synthetic --seed 0 --out $(DEMO_TRAIN)
 	rm -f $(DEMO_OUT)
-	$(BIN)/python -m modeling.generate --base demo --arm baseline --data $(DEMO_CASES) --out $(DEMO_OUT) --max-new-tokens 160
-	$(BIN)/python -m modeling.generate --base demo --arm general_sft --adapter var/adapters/demo-general_sft --data $(DEMO_CASES) --out $(DEMO_OUT) --max-new-tokens 160
-	$(BIN)/python -m modeling.generate --base demo --arm behavior_sft --adapter var/adapters/demo-behavior_sft --data $(DEMO_CASES) --out $(DEMO_OUT) --max-new-tokens 160
+	$(BIN)/python -m modeling.generate --arm baseline $(DEMO_GEN_ARGS)
+	$(BIN)/python -m modeling.generate --arm instructed $(DEMO_GEN_ARGS)
+	$(BIN)/python -m modeling.train --arm behavior_sft --base demo --data $(DEMO_TRAIN) --out var/adapters/demo-behavior_sft $(DEMO_TRAIN_ARGS)
+	$(BIN)/python -m modeling.generate --arm behavior_sft --adapter var/adapters/demo-behavior_sft $(DEMO_GEN_ARGS)
+	$(BIN)/python -m modeling.train --arm general_sft --base demo --data $(DEMO_TRAIN) --out var/adapters/demo-general_sft $(DEMO_TRAIN_ARGS)
+	$(BIN)/python -m modeling.generate --arm general_sft --adapter var/adapters/demo-general_sft $(DEMO_GEN_ARGS)
+	$(BIN)/python -m modeling.generate --arm fewshot --fewshot-data $(DEMO_TRAIN) $(DEMO_GEN_ARGS)
 
 bench: venv
 	$(BIN)/python bench/analysis.py

@@ -1,4 +1,6 @@
-"""The demo study: three arms, the original demo cases, pre-generated responses, users."""
+"""The demo study: the paper's five arms, the original hand-written demo cases (its test
+split), the generated training cases (``python -m modeling.synthetic``), pre-generated
+responses, users."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from evalportal.roles import ADMIN, CLINICIAN, RESEARCHER
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 DEMO_CASES = DEMO_DIR / "cases.jsonl"
+DEMO_TRAIN_CASES = DEMO_DIR / "train_cases.jsonl"
 DEMO_RESPONSES = DEMO_DIR / "responses.jsonl"
 DEMO_SLUG = "demo"
 
@@ -35,6 +38,8 @@ DEMO_USERS = (
 
 DEMO_ARMS = (
     ("Baseline", ModelArm.Method.BASELINE, False, ""),
+    ("FewShot", ModelArm.Method.FEWSHOT, False, ""),
+    ("Instructed", ModelArm.Method.INSTRUCTED, False, ""),
     ("GeneralSFT", ModelArm.Method.GENERAL_SFT, False, "var/adapters/demo-general_sft"),
     ("BehaviorSFT", ModelArm.Method.BEHAVIOR_SFT, True, "var/adapters/demo-behavior_sft"),
 )
@@ -46,9 +51,8 @@ DEMO_INSTRUCTIONS = (
 )
 
 
-# The demo arms' adapters as `make demo-responses` trains them: the tiny model must learn
-# to lead with a behavior token from a small training split, hence the high rate.
-DEMO_TRAINING = {"epochs": 6, "learning_rate": 1e-3, "lora_r": 16, "seed": 0}
+# The demo arms' adapters as `make demo-responses` trains them (its DEMO_TRAIN_ARGS).
+DEMO_TRAINING = {"steps": 8, "learning_rate": 1e-3, "max_length": 768, "lora_r": 16, "seed": 0}
 
 
 def demo_adapters_train(*, actor=None) -> list[TrainingJob]:
@@ -76,14 +80,19 @@ def demo_load() -> str:
             defaults={"name": "Demo: proactive clinical agents", "instructions": DEMO_INSTRUCTIONS,
                       "status": Study.Status.OPEN, "raters_per_item": 3},
         )
+        generated = _generated_arms()
         for position, (name, method, tokens, adapter) in enumerate(DEMO_ARMS):
             arm, _ = ModelArm.objects.get_or_create(
                 name=name,
                 defaults={"method": method, "base_model": "demo", "uses_behavior_tokens": tokens,
                           "adapter_path": adapter, "decoding_params": {"do_sample": False, "max_new_tokens": 160}},
             )
-            StudyArm.objects.get_or_create(study=study, arm=arm, defaults={"position": position})
+            # An arm joins the study once it has responses: the planner gives clinicians only
+            # cases every study arm has answered, so an arm without any would leave nothing to rate.
+            if method in generated:
+                StudyArm.objects.get_or_create(study=study, arm=arm, defaults={"position": position})
         imported = case_import(study=study, data=DEMO_CASES.read_bytes(), source_name=DEMO_CASES.name)
+        generated = case_import(study=study, data=DEMO_TRAIN_CASES.read_bytes(), source_name=DEMO_TRAIN_CASES.name)
         n_responses = _load_demo_responses(study)
         for username, password, role in DEMO_USERS:
             user = get_user_model().objects.filter(username=username).first()
@@ -94,8 +103,16 @@ def demo_load() -> str:
         planned = ""
         if not Assignment.objects.filter(study=study).exists():
             planned = " " + assignments_plan(study=study).message
-    return (f"Demo study '{study.slug}': {imported.message} "
+    return (f"Demo study '{study.slug}': {imported.message} Generated training cases: {generated.message} "
             f"{n_responses} new responses; {len(DEMO_USERS)} demo users ready.{planned}")
+
+
+def _generated_arms() -> set[str]:
+    """The arms (by method) that annotations/demo/responses.jsonl has responses of."""
+    if not DEMO_RESPONSES.exists():
+        return set()
+    with DEMO_RESPONSES.open(encoding="utf-8") as fh:
+        return {json.loads(line)["arm"] for line in fh if line.strip()}
 
 
 def _load_demo_responses(study: Study) -> int:

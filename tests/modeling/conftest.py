@@ -12,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CASES = REPO / "annotations" / "demo" / "cases.jsonl"
+DEMO_TRAIN_CASES = REPO / "annotations" / "demo" / "train_cases.jsonl"
 EXAMPLE_CASES = REPO / "tests" / "fixtures" / "cases.example.jsonl"
 
 
@@ -60,7 +61,8 @@ def fresh_tokenizer(demo):
 def demo_cases() -> list[dict]:
     from modeling.cases import read_cases
 
-    return read_cases(DEMO_CASES)
+    # the demo set as a whole: hand-written test cases, generated train and dev cases
+    return read_cases(DEMO_CASES) + read_cases(DEMO_TRAIN_CASES)
 
 
 @pytest.fixture(scope="session")

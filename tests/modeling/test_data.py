@@ -137,7 +137,7 @@ def test_split_honours_the_split_field(demo_cases):
     splits = split_cases(demo_cases, seed=1)
     assert [c["external_id"] for c in splits.train] == [c["external_id"] for c in demo_cases if c["split"] == "train"]
     assert [c["external_id"] for c in splits.test] == [c["external_id"] for c in demo_cases if c["split"] == "test"]
-    assert splits.dev == []
+    assert [c["external_id"] for c in splits.dev] == [c["external_id"] for c in demo_cases if c["split"] == "dev"]
     assert split_cases(demo_cases, seed=2) == splits  # the seed only places cases without a split
 
 

@@ -172,3 +172,22 @@ def test_the_case_format_checks_the_planted_problem():
     assert "plants no problem" in str(validate_case({**base, "gold_label": "no_flag", "planted_problem": ANTI_D}, 1))
     assert "would match every response" in str(validate_case({**base, "planted_problem": {"terms": ["--"]}}, 1))
     assert validate_case({**base, "planted_problem": {"terms": []}}, 1)  # the schema wants one term at least
+
+
+def test_reference_arms_on_the_demo_test_set():
+    """The figures the README quotes: on the hand-written demo test cases (12 planted
+    proactive cases, 15 sound), every degenerate arm is below chance on proactive tasks
+    (0.5) and the reference response is at the top."""
+    from modeling.cases import read_cases
+    from modeling.evaluate import evaluate_with_comparison
+    from modeling.reference_arms import reference_arm_rows
+    from tests.modeling.conftest import DEMO_CASES
+
+    cases = [c for c in read_cases(DEMO_CASES) if c["split"] == "test"]
+    arms = evaluate_with_comparison(reference_arm_rows(cases), n_boot=0)["arms"]
+    proactive = {arm: s["categories"]["proactive"]["macro_f1"] for arm, s in arms.items()}
+    assert proactive == pytest.approx({"always-flag": 0.0, "always-silent": 15 / 42, "letter-A-flag-all": 0.0,
+                                       "random-label": 0.219, "reference": 1.0}, abs=0.001)
+    assert arms["always-flag"]["proactive"]["over_intervention_rate"] == 1.0
+    assert arms["letter-A-flag-all"]["overall"]["macro_f1"] == pytest.approx(0.069, abs=0.001)
+    assert arms["reference"]["overall"]["macro_f1"] >= 0.9

@@ -1,6 +1,7 @@
 """`manage.py load_demo`: the demo study a new admin sees after `make run`."""
 
 import io
+import json
 from collections import Counter
 
 import pytest
@@ -19,8 +20,16 @@ def test_load_demo_creates_the_study_arms_cases_and_users():
     call_command("load_demo", stdout=out)
 
     study = Study.objects.get(slug="demo")
-    assert [sa.arm.name for sa in study.study_arms.all()] == ["Baseline", "GeneralSFT", "BehaviorSFT"]
-    cases = Case.objects.filter(study=study)
+    from annotations.models import ModelArm
+    from annotations.services.demo import DEMO_ARMS, DEMO_RESPONSES
+
+    # The paper's five arms exist; each joins the study once the responses file has its responses.
+    names = ["Baseline", "FewShot", "Instructed", "GeneralSFT", "BehaviorSFT"]
+    assert set(names) <= set(ModelArm.objects.values_list("name", flat=True))
+    generated = {json.loads(line)["arm"] for line in DEMO_RESPONSES.read_text().splitlines() if line.strip()}
+    assert [sa.arm.name for sa in study.study_arms.all()] == [n for n, m, _, _ in DEMO_ARMS if m in generated]
+    # the hand-written cases; the generated training cases have a test of their own
+    cases = Case.objects.filter(study=study, external_id__startswith="demo-")
     assert cases.count() >= 36
     assert len(set(cases.values_list("task", flat=True))) >= 6
     assert set(cases.values_list("category", flat=True)) == {"reactive", "balanced", "proactive"}
@@ -55,18 +64,44 @@ def test_demo_cases_cover_each_task_in_both_splits():
         assert splits[(task, "train")] >= 1 and splits[(task, "test")] >= 1, task
 
 
-def test_demo_clinicians_have_every_test_case_to_rate_with_three_responses():
+def test_demo_splits_hold_every_label_of_every_task_and_the_test_split_is_hand_written():
+    from modeling.task_types import DEFAULT_TASKS
+
+    call_command("load_demo", stdout=io.StringIO())
+    cases = Case.objects.filter(study__slug="demo")
+    labels = Counter(cases.values_list("task", "split", "gold_label"))
+    for name, task in DEFAULT_TASKS.items():
+        for label in task.label_space:
+            assert labels[(name, "train", label)] >= 1 and labels[(name, "test", label)] >= 1, (name, label)
+    assert cases.filter(split="train").count() >= 150
+    assert not cases.filter(split="test").exclude(external_id__startswith="demo-").exists()
+    assert not cases.filter(external_id__startswith="demo-").exclude(split="test").exists()
+    # minimal pairs: half the proactive test cases are sound, each planted one has its twin
+    proactive = cases.filter(split="test", category="proactive")
+    planted = set(proactive.filter(gold_label="flag").values_list("external_id", flat=True))
+    twins = set(proactive.filter(external_id__endswith="-sound").values_list("external_id", flat=True))
+    assert twins == {f"{x}-sound" for x in planted}
+    assert proactive.filter(gold_label="no_flag").count() >= proactive.count() / 2
+    assert all(case.planted_problem.get("terms") for case in proactive.filter(gold_label="flag"))
+
+
+def test_demo_clinicians_have_every_test_case_to_rate_with_each_generated_arm():
     from annotations.models import Response
+    from annotations.services.demo import DEMO_RESPONSES
     from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS
 
     call_command("load_demo", stdout=io.StringIO())
     test_cases = Case.objects.filter(study__slug="demo", split="test")
     responses = Response.objects.filter(case__in=test_cases)
-    assert responses.count() == 3 * test_cases.count()  # one per arm, from annotations/demo/responses.jsonl
+    generated = {json.loads(line)["arm"] for line in DEMO_RESPONSES.read_text().splitlines() if line.strip()}
+    assert {"baseline", "behavior_sft", "general_sft"} <= generated
+    # one per generated arm and test case, from annotations/demo/responses.jsonl
+    assert responses.count() == len(generated) * test_cases.count()
     assert not any(DEFAULT_BEHAVIOR_TOKENS.contains_any(text) for text in responses.values_list("text", flat=True))
     # BehaviorSFT's predicted behavior is kept (for researchers), the other arms have none.
+    # (The demo's BehaviorSFT, trained for 8 steps on CPU, has not learnt to lead with a token.)
     behaviors = Counter(responses.values_list("arm__name", "predicted_behavior"))
-    assert sum(n for (arm, b), n in behaviors.items() if arm == "BehaviorSFT" and b) == test_cases.count()
+    assert all(b in ("", "reactive", "balanced", "proactive") for (_, b) in behaviors)
     assert not any(b for (arm, b) in behaviors if arm != "BehaviorSFT")
     for username in ("clinician1", "clinician2", "clinician3"):
         queue = Assignment.objects.filter(rater__username=username, study__slug="demo")
