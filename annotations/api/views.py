@@ -57,6 +57,15 @@ class TokenView(ObtainAuthToken):
             raise
 
 
+def _wants_input(view) -> bool:
+    """Whether a view that creates on POST to its list route should use its input
+    serializer: for the create itself, and for the form of that route (the browsable API
+    and an OPTIONS answer both ask with a POST clone of the request). Everything else
+    shows the objects."""
+    posting_to_list = not view.detail and getattr(view.request, "method", "") == "POST"
+    return view.action == "create" or posting_to_list
+
+
 class _ApiViewSet(viewsets.GenericViewSet):
     authentication_classes = AUTHENTICATION
 
@@ -98,9 +107,7 @@ class ArmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet):
     queryset = ModelArm.objects.prefetch_related("studies").order_by("id")
 
     def get_serializer_class(self):
-        posting_to_list = not self.detail and getattr(self.request, "method", "") == "POST"
-        return (serializers.RegisterArmSerializer if self.action == "create" or posting_to_list
-                else serializers.ModelArmSerializer)
+        return serializers.RegisterArmSerializer if _wants_input(self) else serializers.ModelArmSerializer
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
@@ -211,11 +218,7 @@ class _JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet)
         return self.kind.model.objects.select_related("study", *self.kind.related).order_by("-created_at", "-id")
 
     def get_serializer_class(self):
-        # A POST to the list route queues a job: its form (in the browsable API and in an
-        # OPTIONS answer, which both ask with a POST clone of the request) takes the queue
-        # parameters. Everything else shows jobs.
-        posting_to_list = not self.detail and getattr(self.request, "method", "") == "POST"
-        return self.queue_serializer if self.action == "create" or posting_to_list else self.read_serializer
+        return self.queue_serializer if _wants_input(self) else self.read_serializer
 
     def _params(self) -> dict:
         serializer = self.get_serializer(data=self.request.data)
