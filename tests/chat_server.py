@@ -163,6 +163,4 @@ class FakeOpenAI(ChatServer):
                     self._cursor += 1
                 choices.append({"index": i, "finish_reason": "stop", "logprobs": None,
                                 "message": {"role": "assistant", "content": text}})
-        return 200, {"id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": 1700000000,
-                     "model": body["model"], "choices": choices,
-                     "usage": {"prompt_tokens": 100, "completion_tokens": 1, "total_tokens": 101}}
+        return 200, _completion(body, choices, prompt_tokens=100, completion_tokens=1)
