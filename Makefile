@@ -62,7 +62,7 @@ screenshots: venv system-deps
 # generates every hand-written test case with Baseline and Instructed, trains the
 # BehaviorSFT and GeneralSFT adapters on the generated train split and generates with
 # them, then FewShot (its k=3 examples from the generated training cases). CPU, 2 shared cores:
-# about 80 minutes (each generation 9-15 minutes, each training about 12). Both
+# about 80 minutes (each generation 5-15 minutes, each training about 12). Both
 # trained arms get the same hyper-parameters: 8 steps of 4 cases
 # (32 training examples, a sixth of an epoch) at a high learning rate, and every arm
 # writes at most 48 new tokens: what two shared CPU cores allow in the time there was.

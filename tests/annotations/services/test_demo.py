@@ -23,11 +23,15 @@ def test_load_demo_creates_the_study_arms_cases_and_users():
     from annotations.models import ModelArm
     from annotations.services.demo import DEMO_ARMS, DEMO_RESPONSES
 
-    # The paper's five arms exist; each joins the study once the responses file has its responses.
+    # The paper's five arms exist, and the shipped responses file answers with each, so
+    # each is in the study (an arm the file lacks would stay out of it).
     names = ["Baseline", "FewShot", "Instructed", "GeneralSFT", "BehaviorSFT"]
     assert set(names) <= set(ModelArm.objects.values_list("name", flat=True))
     generated = {json.loads(line)["arm"] for line in DEMO_RESPONSES.read_text().splitlines() if line.strip()}
-    assert [sa.arm.name for sa in study.study_arms.all()] == [n for n, m, _, _ in DEMO_ARMS if m in generated]
+    assert generated == {m for _, m, _, _ in DEMO_ARMS}
+    assert sorted(sa.arm.name for sa in study.study_arms.all()) == sorted(names)
+    per_arm = Counter(study.cases.filter(split="test").values_list("responses__arm__name", flat=True))
+    assert all(per_arm[name] == study.cases.filter(split="test").count() for name in names), per_arm
     # the hand-written cases; the generated training cases have a test of their own
     cases = Case.objects.filter(study=study, external_id__startswith="demo-")
     assert cases.count() >= 36
