@@ -7,6 +7,11 @@ cases, and the paired differences BehaviorSFT - GeneralSFT and each arm - Baseli
 
 The gold fields are read from the responses file itself (generate copies them there);
 ``--data`` takes them from the case file instead, matched by external_id.
+
+Whether a response names its case's planted problem is read from the case's terms
+(offline, no judge). ``--planted-readings judged.jsonl`` reads it instead from an LLM
+judge's answers (``python -m modeling.judge --planted``) and reports how the judge's
+reading agrees with the terms' on the responses where the reading decides the score.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from modeling.comparison import PatternCounts, compare_arms, format_comparison
-from modeling.metrics import ScoreAccumulator, format_report
+from modeling.metrics import ScoreAccumulator, format_report, score_response
+from modeling.planted import names_problem, reading_agreement
 from modeling.task_types import DEFAULT_TASKS, TASKS_FILE_HELP, TaskType, registry_from_file
 
 GOLD_FIELDS = ("task", "category", "gold_label", "gold_behavior", "label_space", "question", "planted_problem")
@@ -47,6 +53,43 @@ def join_gold(rows: Iterable[Mapping], cases: Iterable[Mapping]) -> list[dict]:
             raise ValueError(f"response for {row.get('external_id')!r} has no case in the case file")
         joined.append({**row, **{f: case.get(f) for f in GOLD_FIELDS}})
     return joined
+
+
+def join_planted_readings(rows: Iterable[Mapping], judged: Iterable[Mapping]) -> list[dict]:
+    """Rows with ``planted_named`` set from a judge's ``"planted"`` rows (matched by
+    external_id and arm); a reading the judge left undecided is not used."""
+    readings = {(j["external_id"], j["arm"]): j["named"] for j in judged
+                if j.get("type") == "planted" and isinstance(j.get("named"), bool)}
+    return [{**row, "planted_named": readings.get((row.get("external_id"), row.get("arm")))} for row in rows]
+
+
+def planted_agreement(rows: Iterable[Mapping], registry: Mapping[str, TaskType] = DEFAULT_TASKS) -> dict | None:
+    """How the judge's readings (``planted_named``) agree with the terms' on the
+    responses whose score the reading decides (a flag on a planted case; a balanced
+    answer's concern): overall and per arm (:func:`modeling.planted.reading_agreement`).
+    None when no row carries a judge's reading."""
+    pairs: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for row in rows:
+        if not isinstance(row.get("planted_named"), bool) or row.get("task") not in registry:
+            continue
+        offline = score_response({**row, "planted_named": None}, registry[row["task"]])
+        if offline["concern_found"] is None and not (offline["flagged"] and offline["issue_found"] is not None):
+            continue
+        terms = names_problem(row.get("text") or "", row.get("planted_problem"))
+        pairs[row.get("arm") or "responses"].append((row["planted_named"], bool(terms)))
+    if not pairs:
+        return None
+    return {"all": reading_agreement(p for arm_pairs in pairs.values() for p in arm_pairs),
+            "arms": {arm: reading_agreement(arm_pairs) for arm, arm_pairs in sorted(pairs.items())}}
+
+
+def format_agreement(agreement: Mapping) -> str:
+    def line(name: str, a: Mapping) -> str:
+        kappa = "undefined" if a["kappa"] is None else f"{a['kappa']:.3f}"
+        return (f"  {name:<14} {a['n']:>5} responses, agree {a['agreement']:.1%}, Cohen's kappa {kappa}; "
+                f"named by the judge only {a['judge_only']}, by the terms only {a['terms_only']}")
+    return "\n".join(["== the planted problem named: the judge's reading vs the terms' ==",
+                      line("all arms", agreement["all"]), *(line(arm, a) for arm, a in agreement["arms"].items())])
 
 
 def evaluate(rows: Iterable[Mapping], registry: Mapping[str, TaskType] = DEFAULT_TASKS) -> dict[str, dict]:
@@ -90,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reference-arms", action="store_true",
                         help="also score rule-written arms (always flag, always silent, one letter and flag everything, "
                              "a random label, the reference response) on the same cases, to show the floor and ceiling")
+    parser.add_argument("--planted-readings", metavar="JUDGED_JSONL",
+                        help="read whether a response names the planted problem from an LLM judge's answers "
+                             "(python -m modeling.judge --planted) instead of the terms, and report their agreement")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CIs (0: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     args = parser.parse_args(argv)
@@ -111,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         answered = {row.get("external_id") for row in rows}
         rows += reference_arm_rows([c for c in read_cases(args.data, registry) if c["external_id"] in answered],
                                    registry, seed=args.seed)
+    if args.planted_readings:
+        rows = join_planted_readings(rows, read_responses(args.planted_readings))
     if not 0 <= args.n_boot <= 100_000:
         parser.error("--n-boot must be between 0 and 100000")
     try:
@@ -122,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
     if results["comparison"]:
         print(format_comparison(results["comparison"]))
+    if args.planted_readings:
+        results["planted_agreement"] = planted_agreement(rows, registry)
+        print(format_agreement(results["planted_agreement"]) if results["planted_agreement"] else
+              f"{args.planted_readings} holds no decided reading of a response whose score it would decide")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, ensure_ascii=False))
     return 0

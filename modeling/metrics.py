@@ -16,6 +16,9 @@ can also use):
   its flags count as ``flag`` and are reported as ``unverified``.
 - Balanced tasks: the answer (the option letter) and the concern raised (whether the
   response names the case's planted problem) are scored and reported separately.
+- Whether a response names the planted problem is read from the case's terms; a record
+  that carries ``planted_named`` (an LLM judge's reading, ``python -m modeling.judge
+  --planted``) is read by that instead.
 
 Macro F1 averages over each task's fixed label space (the registry's): a label nobody
 gold-labelled and nobody predicted counts as 0 (scikit-learn's ``labels=...,
@@ -103,6 +106,15 @@ def read_label(record: Mapping, task: TaskType) -> str | None:
     return extract_label(task, _text(record), options=options)
 
 
+def _names_planted(record: Mapping, planted: Mapping | None) -> bool | None:
+    """Whether the response names the planted problem: the judge's reading where the
+    record carries one (``planted_named``), else the terms'."""
+    reading = record.get("planted_named")
+    if planted and isinstance(reading, bool):
+        return reading
+    return names_problem(_text(record), planted)
+
+
 def score_response(record: Mapping, task: TaskType) -> dict:
     """One response scored against its case: ``{"predicted_label", "correct",
     "flagged", "issue_found", "concern_found", "unverified"}``. ``flagged`` is None
@@ -117,14 +129,14 @@ def score_response(record: Mapping, task: TaskType) -> dict:
         flagged = predicted == "flag"
         out["flagged"] = flagged
         if gold == "flag":
-            named = names_problem(_text(record), planted) if flagged else (False if planted else None)
+            named = _names_planted(record, planted) if flagged else (False if planted else None)
             out["issue_found"] = named
             if flagged and named is None:
                 out["unverified"] = True
             elif flagged and not named:
                 out["predicted_label"] = WRONG_FLAG
     elif task.category == "balanced":
-        out["concern_found"] = names_problem(_text(record), planted)
+        out["concern_found"] = _names_planted(record, planted)
     out["correct"] = out["predicted_label"] == gold
     return out
 

@@ -20,7 +20,7 @@ response uses ("concern", "check").
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 _NON_WORD = re.compile(r"[^0-9a-z]+")
@@ -64,3 +64,34 @@ def term_problems(terms: Sequence) -> list[str]:
         if not words or any(not _normalised_term(w).strip() for w in words):
             problems.append(f"terms[{i}] has no letter or digit, so it would match every response")
     return problems
+
+
+def reading_agreement(pairs: Iterable[tuple[bool, bool]]) -> dict:
+    """How two readings of "was the planted problem named" agree, over ``(judge, terms)``
+    pairs: ``{"n", "agreed", "agreement" (share), "kappa" (Cohen's; None when chance
+    agreement is 1, e.g. both readings constant), "judge_only" (the judge says named, the
+    terms do not), "terms_only"}``."""
+    counts = {(True, True): 0, (True, False): 0, (False, True): 0, (False, False): 0}
+    for judge, terms in pairs:
+        counts[(bool(judge), bool(terms))] += 1
+    n = sum(counts.values())
+    agreed = counts[(True, True)] + counts[(False, False)]
+    out = {"n": n, "agreed": agreed, "agreement": agreed / n if n else None, "kappa": None,
+           "judge_only": counts[(True, False)], "terms_only": counts[(False, True)]}
+    if n:
+        judge_yes = (counts[(True, True)] + counts[(True, False)]) / n
+        terms_yes = (counts[(True, True)] + counts[(False, True)]) / n
+        chance = judge_yes * terms_yes + (1 - judge_yes) * (1 - terms_yes)
+        if chance < 1:
+            out["kappa"] = (agreed / n - chance) / (1 - chance)
+    return out
+
+
+def problem_description(planted: Mapping | None) -> str | None:
+    """The planted problem in words, as a judge is told it: its summary, else its terms."""
+    if not planted:
+        return None
+    if (planted.get("summary") or "").strip():
+        return planted["summary"].strip()
+    terms = [t if isinstance(t, str) else " + ".join(t) for t in planted_terms(planted)]
+    return "any one of: " + "; ".join(terms) if terms else None

@@ -134,6 +134,8 @@ class FakeOpenAI(ChatServer):
         self.top = {"1": -6.0, "2": -4.0, "3": math.log(0.1), "4": math.log(0.6), " 4": math.log(0.1),
                     "5": math.log(0.2)}
         self.choice_top = {"A": math.log(0.7), "B": math.log(0.3)}
+        # Asked whether a response names the planted problem: Yes when it holds one of these.
+        self.named_words: list[str] = []
         self.content: list[dict] | None = None  # logprobs content to answer with, when set
         self._cursor = 0
 
@@ -141,10 +143,14 @@ class FakeOpenAI(ChatServer):
         if self.mode == "reject" and body.get("logprobs"):
             return 400, {"error": {"message": "logprobs is not supported", "type": "invalid_request_error",
                                    "param": "logprobs", "code": None}}
-        wants_letter = "A or B" in body["messages"][-1]["content"]
+        prompt = body["messages"][-1]["content"]
+        wants_letter = "A or B" in prompt
+        named = self._named(prompt) if "Yes or No" in prompt else None
         choices = []
         if self.mode == "logprobs" and body.get("logprobs"):
             top = self.choice_top if wants_letter else self.top
+            if named is not None:
+                top = {"Yes": math.log(0.9 if named else 0.2), "No": math.log(0.1 if named else 0.8)}
             best = max(top, key=top.get)
             content = self.content or [{"token": best, "logprob": top[best], "bytes": None,
                                         "top_logprobs": [{"token": t, "logprob": v, "bytes": None}
@@ -154,7 +160,9 @@ class FakeOpenAI(ChatServer):
         else:
             n = 1 if self.mode == "single" else body.get("n", 1)
             for i in range(n):
-                if wants_letter:
+                if named is not None:
+                    text = "Yes, it does." if named else "no"
+                elif wants_letter:
                     text = "A"
                 elif body.get("logprobs"):  # asked for logprobs, answered without them
                     text = "4"
@@ -164,3 +172,7 @@ class FakeOpenAI(ChatServer):
                 choices.append({"index": i, "finish_reason": "stop", "logprobs": None,
                                 "message": {"role": "assistant", "content": text}})
         return 200, _completion(body, choices, prompt_tokens=100, completion_tokens=1)
+
+    def _named(self, prompt: str) -> bool:
+        response = prompt.split("Response to evaluate:\n", 1)[1].rsplit("\n\nDoes the response", 1)[0]
+        return any(word.lower() in response.lower() for word in self.named_words)

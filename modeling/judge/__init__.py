@@ -25,6 +25,9 @@ Judge dimensions are data (:class:`JudgeDimension`): the defaults are realism,
 proactivity, helpfulness and safety on 1-5, and specificity and implicitness on 0-1
 (the judge writes 1-5; the score is mapped linearly to 0-1, as the paper's Fig. 2).
 
+Whether a response names its case's planted problem (:meth:`Judge.planted_iter`) is
+asked as a Yes/No question; ``P(Yes)`` is read as the scores are.
+
 Pairwise comparison (:meth:`Judge.compare_iter`) asks which of two responses is better
 in both orders (position swap): the judge is *consistent* on a pair when it prefers
 the same response either way round.
@@ -38,7 +41,16 @@ and position-swap consistency), :mod:`~modeling.judge.base` (requests, results a
 and :mod:`~modeling.judge.cli`. Importing it imports neither torch nor openai.
 """
 
-from modeling.judge.base import Judge, JudgeError, PairRequest, PairResult, ScoreRequest, ScoreResult
+from modeling.judge.base import (
+    Judge,
+    JudgeError,
+    PairRequest,
+    PairResult,
+    PlantedRequest,
+    PlantedResult,
+    ScoreRequest,
+    ScoreResult,
+)
 from modeling.judge.cli import judge_from_args, main, summarize
 from modeling.judge.dimensions import (
     DEFAULT_DIMENSIONS,
@@ -74,7 +86,7 @@ from modeling.judge.scoring import (
 __all__ = [
     "CHOICES", "CHOICE_PREFIX", "DEFAULT_DIMENSIONS", "DEFAULT_DIMENSIONS_BY_KEY", "JUDGE_PROMPT_VERSION", "OVERALL",
     "SCORE_PREFIX", "SYSTEM_PROMPT", "Judge", "JudgeDimension", "JudgeError", "LocalJudge", "OpenAIJudge",
-    "PairRequest", "PairResult", "ScoreRequest", "ScoreResult", "distribution_from_logprobs",
+    "PairRequest", "PairResult", "PlantedRequest", "PlantedResult", "ScoreRequest", "ScoreResult", "distribution_from_logprobs",
     "distribution_from_top_logprobs", "expected_value", "is_consistent", "judge_from_args", "level_distribution",
     "main", "pairwise_messages", "parse_label", "preference", "probability_weighted_score", "render_conversation",
     "resolve_dimensions", "score_messages", "summarize", "swap_consistency",

@@ -10,7 +10,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 from modeling.judge.dimensions import OVERALL, JudgeDimension
-from modeling.judge.prompts import CHOICES, JUDGE_PROMPT_VERSION, pairwise_messages, score_messages
+from modeling.judge.prompts import (
+    CHOICES,
+    JUDGE_PROMPT_VERSION,
+    YES_NO,
+    pairwise_messages,
+    planted_messages,
+    score_messages,
+)
 from modeling.judge.scoring import debiased_preference, expected_value, is_consistent, preference
 from modeling.progress import ProgressCallback, ProgressTracker, StopCheck
 
@@ -40,6 +47,14 @@ class PairRequest:
     response_a: str | None
     response_b: str | None
     dimension: JudgeDimension = OVERALL
+
+
+@dataclass
+class PlantedRequest:
+    key: str
+    case: Mapping
+    response: str | None
+    problem: str  # the summary of the case's planted problem
 
 
 @dataclass
@@ -98,6 +113,28 @@ class PairResult:
 
 
 @dataclass
+class PlantedResult:
+    key: str
+    prob_named: float | None  # P(the judge answers Yes), renormalised over Yes and No
+    method: str
+    mass: float | None
+    samples: list[str | None] | None
+    prompt: dict
+    raw_output: dict
+    model: str
+
+    @property
+    def named(self) -> bool | None:
+        """The judge's reading: named above one half, not named below, None when undecided."""
+        if self.prob_named is None or self.prob_named == 0.5:
+            return None
+        return self.prob_named > 0.5
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "named": self.named}
+
+
+@dataclass
 class _Query:
     messages: list[dict]
     labels: list[str]
@@ -153,6 +190,10 @@ class Judge:
         ba = _Query(pairwise_messages(request.case, request.response_b, request.response_a, dim), list(CHOICES),
                     self._prefill("choice"))
         return ab, ba
+
+    def _planted_query(self, request: PlantedRequest) -> _Query:
+        return _Query(planted_messages(request.case, request.response, request.problem), list(YES_NO),
+                      self._prefill("planted"))
 
     @staticmethod
     def _prompt_record(query: _Query) -> dict:
@@ -221,6 +262,20 @@ class Judge:
                     model=self.name))
             if results:
                 yield results
+
+    def planted_iter(self, requests: Sequence[PlantedRequest], progress: ProgressCallback | None = None,
+                     should_stop: StopCheck | None = None) -> Iterator[list[PlantedResult]]:
+        """Whether each response names its case's planted problem, yielded per batch."""
+        requests = list(requests)
+        queries = [self._planted_query(r) for r in requests]
+        for batch, answers in self._run(queries, progress, should_stop):
+            yield [PlantedResult(key=requests[i].key, prob_named=answer.probs.get(YES_NO[0]) if answer.probs else None,
+                                 method=answer.method, mass=answer.mass, samples=answer.samples,
+                                 prompt=self._prompt_record(queries[i]), raw_output=answer.raw, model=self.name)
+                   for i, answer in zip(batch, answers)]
+
+    def planted(self, requests: Sequence[PlantedRequest]) -> list[PlantedResult]:
+        return [r for batch in self.planted_iter(requests) for r in batch]
 
     def compare(self, requests: Sequence[PairRequest], progress: ProgressCallback | None = None) -> list[PairResult]:
         return [r for batch in self.compare_iter(requests, progress) for r in batch]

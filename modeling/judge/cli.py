@@ -1,6 +1,8 @@
-"""``python -m modeling.judge``: judge a responses.jsonl file (scores per dimension and,
-with ``--pairwise``, position-swapped comparisons of the arms), appending to a
-resumable judged.jsonl, then print a summary."""
+"""``python -m modeling.judge``: judge a responses.jsonl file (scores per dimension;
+with ``--pairwise``, position-swapped comparisons of the arms; with ``--planted``,
+whether each response names its case's planted problem, which ``python -m
+modeling.evaluate --planted-readings`` then reads), appending to a resumable
+judged.jsonl, then print a summary."""
 
 from __future__ import annotations
 
@@ -14,24 +16,32 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from modeling.jsonl import read_resumable_jsonl
-from modeling.judge.base import Judge, PairRequest, ScoreRequest
+from modeling.judge.base import Judge, PairRequest, PlantedRequest, ScoreRequest
 from modeling.judge.dimensions import OVERALL, resolve_dimensions
 from modeling.judge.endpoint import OpenAIJudge
 from modeling.judge.local import LocalJudge
 from modeling.judge.scoring import swap_consistency
+from modeling.planted import problem_description
 from modeling.progress import tqdm_progress
 
 log = logging.getLogger(__name__)
 
 
 def summarize(rows: Iterable[Mapping]) -> dict:
-    """Mean judge score per arm and dimension, and pairwise consistency, from the CLI's
-    output rows. Consistency is over the decided pairs
-    (:func:`~modeling.judge.scoring.swap_consistency`), as on the portal's judge page."""
+    """Mean judge score per arm and dimension, pairwise consistency, and per arm how many
+    responses the judge read as naming the planted problem, from the CLI's output rows.
+    Consistency is over the decided pairs (:func:`~modeling.judge.scoring.swap_consistency`),
+    as on the portal's judge page."""
     scores: dict[tuple[str, str], list[float]] = {}
     swaps: list[tuple[float | None, float | None]] = []
+    planted: dict[str, dict[str, int]] = {}
     for row in rows:
-        if row.get("type") == "pairwise":
+        if row.get("type") == "planted":
+            counts = planted.setdefault(row["arm"], {"n": 0, "named": 0, "undecided": 0})
+            counts["n"] += 1
+            counts["named"] += row.get("named") is True
+            counts["undecided"] += row.get("named") is None
+        elif row.get("type") == "pairwise":
             swaps.append((row.get("prob_a_first"), row.get("prob_a_second")))
         elif row.get("score") is not None:
             scores.setdefault((row["arm"], row["dimension"]), []).append(row["score"])
@@ -41,7 +51,20 @@ def summarize(rows: Iterable[Mapping]) -> dict:
     if swaps:
         consistency = swap_consistency(swaps)
         out["pairwise"] = {key: consistency[key] for key in ("n", "consistency", "first_position_rate")}
+    if planted:
+        out["planted"] = {arm: planted[arm] for arm in sorted(planted)}
     return out
+
+
+def _append(out_file, batches: Iterable[list], row_of, provenance: dict) -> None:
+    """Write each result as a row (``row_of(result)``'s identifying fields, then the
+    result's own), flushed after each batch so a stopped run resumes where it was."""
+    for batch in batches:
+        for result in batch:
+            row = {**row_of(result), **result.as_dict(), "provenance": provenance}
+            row.pop("key")
+            out_file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        out_file.flush()
 
 
 def judge_from_args(args: argparse.Namespace) -> Judge:
@@ -83,11 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=10, help="samples averaged when there are no logprobs")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--dimensions", help="comma-separated keys of the default dimensions (default: all six)")
+    parser.add_argument("--dimensions", help="comma-separated keys of the default dimensions (default: all six; "
+                                             "'none' for no scores, e.g. with --planted)")
     parser.add_argument("--dimensions-file", help="a JSON list of dimensions (dimensions as data)")
     parser.add_argument("--use-reference", action="store_true", help="show the case's reference response")
     parser.add_argument("--pairwise", action="store_true", help="also compare the arms' responses pairwise, "
                                                                  "in both orders")
+    parser.add_argument("--planted", action="store_true",
+                        help="also ask whether each response to a case with a planted problem names it "
+                             "(read by python -m modeling.evaluate --planted-readings)")
     parser.add_argument("--arms", help="comma-separated arms to judge (default: all in --responses)")
     parser.add_argument("--limit", type=int, help="only the first N responses")
     parser.add_argument("--overwrite", action="store_true", help="start the output file afresh")
@@ -100,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.dimensions_file:
         dimensions = resolve_dimensions(json.loads(Path(args.dimensions_file).read_text(encoding="utf-8")))
+    elif args.dimensions == "none":
+        dimensions = []
     elif args.dimensions:
         dimensions = resolve_dimensions([k.strip() for k in args.dimensions.split(",") if k.strip()])
     else:
@@ -139,36 +168,42 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if (case_id, a["arm"], b["arm"], OVERALL.key) not in done_pairs:
                         pair_requests.append(PairRequest(key=f"{case_id}|{a['arm']}|{b['arm']}", case=cases[case_id],
                                                          response_a=a.get("text"), response_b=b.get("text")))
-    log.info("%d score(s) and %d comparison(s) to do (%d scores already in %s)", len(requests), len(pair_requests),
-             len(done), out)
-    if not requests and not pair_requests:
+    planted_requests = []
+    if args.planted:
+        done_planted = {(r["external_id"], r["arm"]) for r in existing if r.get("type") == "planted"}
+        for r in responses:
+            problem = problem_description(cases[r["external_id"]].get("planted_problem"))
+            if problem and (r["external_id"], r["arm"]) not in done_planted:
+                planted_requests.append(PlantedRequest(key=f"{r['external_id']}|{r['arm']}", case=cases[r["external_id"]],
+                                                       response=r.get("text"), problem=problem))
+    log.info("%d score(s), %d comparison(s) and %d planted-problem reading(s) to do (%d scores already in %s)",
+             len(requests), len(pair_requests), len(planted_requests), len(done), out)
+    if not requests and not pair_requests and not planted_requests:
         print(json.dumps(summarize(existing), indent=2))
         return 0
     judge = judge_from_args(args)
     provenance = judge.describe()
     started = time.perf_counter()
+
+    def response_of(result) -> dict:
+        response = by_key[result.key]
+        return {"external_id": response["external_id"], "arm": response["arm"]}
+
+    def pair_of(result) -> dict:
+        case_id, arm_a, arm_b = result.key.split("|")
+        return {"type": "pairwise", "external_id": case_id, "arm_a": arm_a, "arm_b": arm_b}
+
     with out.open("a", encoding="utf-8") as f:
         with tqdm_progress("judge", "prompt") as bar:
-            for batch in judge.score_iter(requests, bar):
-                for result in batch:
-                    response = by_key[result.key]
-                    row = {"type": "score", "external_id": response["external_id"], "arm": response["arm"],
-                           **result.as_dict(), "provenance": provenance}
-                    row.pop("key")
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                f.flush()
+            _append(f, judge.score_iter(requests, bar), lambda r: {"type": "score", **response_of(r)}, provenance)
         with tqdm_progress("compare", "prompt") as bar:
-            for batch in judge.compare_iter(pair_requests, bar):
-                for result in batch:
-                    case_id, arm_a, arm_b = result.key.split("|")
-                    row = {"type": "pairwise", "external_id": case_id, "arm_a": arm_a, "arm_b": arm_b,
-                           **result.as_dict(), "provenance": provenance}
-                    row.pop("key")
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                f.flush()
+            _append(f, judge.compare_iter(pair_requests, bar), pair_of, provenance)
+        with tqdm_progress("planted", "prompt") as bar:
+            _append(f, judge.planted_iter(planted_requests, bar), lambda r: {"type": "planted", **response_of(r)},
+                    provenance)
     elapsed = time.perf_counter() - started
-    print(f"judged {len(requests)} score(s) and {len(pair_requests)} pair(s) in {elapsed:.1f} s; wrote {out}",
-          file=sys.stderr)
+    print(f"judged {len(requests)} score(s), {len(pair_requests)} pair(s) and {len(planted_requests)} planted-problem "
+          f"reading(s) in {elapsed:.1f} s; wrote {out}", file=sys.stderr)
     print(json.dumps(summarize(read_resumable_jsonl(out)), indent=2))
     return 0
 

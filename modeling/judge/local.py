@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 
 from modeling.judge.base import Judge, JudgeError, _Answer, _Query
-from modeling.judge.prompts import CHOICE_PREFIX, SCORE_PREFIX
+from modeling.judge.prompts import CHOICE_PREFIX, NAMED_PREFIX, SCORE_PREFIX
 from modeling.judge.scoring import distribution_from_logprobs
 
 
@@ -15,7 +15,7 @@ class LocalJudge(Judge):
     """A judge run by our own model (:class:`modeling.loading.LoadedModel`): one forward
     pass per prompt, the score read from the next-token logits.
 
-    The assistant turn is prefilled (``"Score:"`` / ``"Better response:"``); the prompt
+    The assistant turn is prefilled (``"Score:"``, ``"Better response:"``, ``"Named:"``); the prompt
     ends where the tokenizer's rendering of ``prefill + " " + level`` differs between
     levels, so each level is the single token the model would write next (a scale whose
     levels are not single tokens raises :class:`JudgeError`). With ``token_variants``
@@ -59,7 +59,7 @@ class LocalJudge(Judge):
                 "max_forward_tokens": self.max_forward_tokens}
 
     def _prefill(self, kind: str) -> str:
-        return self.score_prefix if kind == "score" else self.choice_prefix
+        return {"score": self.score_prefix, "choice": self.choice_prefix, "planted": NAMED_PREFIX}[kind]
 
     # -- tokens ---------------------------------------------------------------------------
     def _label_variants(self, labels: Sequence[str]) -> dict[str, list[int]]:

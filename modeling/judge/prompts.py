@@ -1,5 +1,6 @@
 """The judge's prompts: G-Eval's criteria and evaluation steps for scoring one response
-on one dimension, and the prompt comparing two responses (shown as A and B).
+on one dimension, the prompt comparing two responses (shown as A and B), and the
+question whether a response names its case's planted problem (Yes or No).
 
 Every change to what the judge reads must bump :data:`JUDGE_PROMPT_VERSION`: it is
 recorded with each judge result.
@@ -16,6 +17,8 @@ JUDGE_PROMPT_VERSION = "evalportal-geval-v1"
 SCORE_PREFIX = "Score:"
 CHOICE_PREFIX = "Better response:"
 CHOICES = ("A", "B")
+NAMED_PREFIX = "Named:"
+YES_NO = ("Yes", "No")
 
 SYSTEM_PROMPT = ("You are an experienced clinician who evaluates AI assistants taking part in hospital care "
                  "teams' conversations. You follow the evaluation steps carefully and answer in the form asked.")
@@ -73,5 +76,24 @@ def pairwise_messages(case: Mapping, first: str | None, second: str | None, dim:
         f"Response A:\n{shown_text(first)}\n\n"
         f"Response B:\n{shown_text(second)}\n\n"
         "Which response is better? Answer with the letter only: A or B."
+    )
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def planted_messages(case: Mapping, response: str | None, problem: str) -> list[dict]:
+    """The question whether ``response`` names ``problem`` (the summary of the case's
+    planted problem), to be answered Yes or No."""
+    user = (
+        "You will be given a clinical care team's conversation, a problem hidden in it, and one response written "
+        "by an AI assistant taking part in it. Your task is to decide whether the response names that problem.\n\n"
+        "Evaluation Steps:\n"
+        "1. Read the conversation and the problem hidden in it.\n"
+        "2. Read the response. It names the problem when it points the team to this problem (in any words: a "
+        "synonym, a drug class, the value concerned), not when it raises some other concern or a vague one.\n"
+        "3. Answer Yes if it names the problem, No if it does not.\n\n"
+        f"Conversation:\n{render_conversation(case)}\n\n"
+        f"The problem hidden in it:\n{problem.strip()}\n\n"
+        f"Response to evaluate:\n{shown_text(response)}\n\n"
+        "Does the response name the problem? Answer with one word: Yes or No."
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]

@@ -70,7 +70,7 @@ _LETTER_RE = re.compile(r"\b([AB])\b")
 def parse_label(text: str | None, labels: Sequence[str]) -> str | None:
     """The first label a sampled answer gives: for numeric labels the first number in
     range (a decimal is rounded to the nearest level), for A/B the first standalone
-    letter. None when there is none."""
+    letter, for words (Yes/No) the first one written, in any case. None when there is none."""
     if not text:
         return None
     if all(label.isdigit() for label in labels):
@@ -80,10 +80,15 @@ def parse_label(text: str | None, labels: Sequence[str]) -> str | None:
             if lo <= value <= hi:
                 return str(int(math.floor(value + 0.5)))
         return None
-    for match in _LETTER_RE.finditer(text):
-        if match.group(1) in labels:
-            return match.group(1)
-    return None
+    if all(len(label) == 1 for label in labels):
+        for match in _LETTER_RE.finditer(text):
+            if match.group(1) in labels:
+                return match.group(1)
+        return None
+    # Word labels (Yes/No): the first one written, in any case.
+    by_word = {label.lower(): label for label in labels}
+    match = re.search(r"\b(" + "|".join(re.escape(w) for w in by_word) + r")\b", text, re.IGNORECASE)
+    return by_word[match.group(1).lower()] if match else None
 
 
 # -- position-swap consistency ------------------------------------------------------------
