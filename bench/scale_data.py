@@ -30,8 +30,11 @@ def build_case_file(path: Path, n_cases: int, *, seed: int = 7) -> Path:
         return path
     templates = [json.loads(line) for line in DEMO_CASES.read_text().splitlines() if line.strip()]
     by_category: dict[str, list[dict]] = {}
+    flag_templates: dict[str, list[dict]] = {}  # proactive templates by gold label: planted or sound
     for case in templates:
         by_category.setdefault(case["category"], []).append(case)
+        if case["label_space"] == ["flag", "no_flag"]:
+            flag_templates.setdefault(case["gold_label"], []).append(case)
     from modeling.task_types import DEFAULT_TASKS
 
     tasks = [(t.name, t.category) for t in DEFAULT_TASKS.values()] + [(t["name"], t["category"]) for t in EXTRA_TASKS]
@@ -41,12 +44,12 @@ def build_case_file(path: Path, n_cases: int, *, seed: int = 7) -> Path:
     with tmp.open("w", encoding="utf-8") as out:
         for i in range(n_cases):
             task, category = tasks[i % len(tasks)]
-            case = dict(rng.choice(by_category[category]))
-            case.update(external_id=f"bb-{i:06d}", task=task, category=category, split="test")
-            if case["label_space"] != ["flag", "no_flag"]:
-                case["gold_label"] = "ABCD"[rng.randrange(4)]
+            if category == "proactive":  # a planted case's problem, or a sound case's absence of one, kept
+                case = dict(rng.choice(flag_templates[rng.choice(["flag", "no_flag"])]))
             else:
-                case["gold_label"] = rng.choice(["flag", "no_flag"])
+                case = dict(rng.choice(by_category[category]))
+                case["gold_label"] = "ABCD"[rng.randrange(4)]
+            case.update(external_id=f"bb-{i:06d}", task=task, category=category, split="test")
             case["metadata"] = {"source": "bench/scale.py", "seq": i, "padding": "x" * rng.randrange(0, 200)}
             out.write(json.dumps(case, ensure_ascii=False) + "\n")
     tmp.replace(path)
