@@ -54,13 +54,16 @@ class ChunkProgress:
     def __init__(self, job: JobBase, chunk: ChunkBase):
         self.job, self.chunk = job, chunk
         self.model = type(chunk)
-        self.last = 0.0
+        # The job's sums are written a second into the chunk and when it ends: a chunk
+        # that ends sooner writes them once.
+        self.last = time.monotonic()
         self.stop = False
 
-    def start_at(self, done: int) -> None:
-        """What an earlier attempt of this chunk already wrote."""
-        self.model.objects.filter(pk=self.chunk.pk).update(done=done)
-        self._write_job(force=True)
+    def start_at(self, done: int, units: int | None = None) -> None:
+        """What an earlier attempt of this chunk already wrote (and, where the chunk's
+        work is counted only now, its ``units``)."""
+        values = {"done": done} if units is None else {"done": done, "units": units}
+        self.model.objects.filter(pk=self.chunk.pk).update(**values)
 
     def add(self, units: int, tokens: int = 0) -> bool:
         self.model.objects.filter(pk=self.chunk.pk).update(done=F("done") + units, tokens=F("tokens") + tokens)
@@ -125,9 +128,9 @@ def chunk_run(*, kind_name: str, chunk_id: int, worker: str,
         job_settle(job=job, on_success=on_success, error=exc)
         return "failed"
     status = JobStatus.SUCCEEDED if finished else JobStatus.CANCELLED
-    kind.chunk_model.objects.filter(pk=chunk.pk).update(status=status, finished_at=timezone.now())
-    progress._write_job(force=True)
-    job_settle(job=job, on_success=on_success)
+    with transaction.atomic():  # the chunk's end, the job's sums and perhaps the job's end: one commit
+        kind.chunk_model.objects.filter(pk=chunk.pk).update(status=status, finished_at=timezone.now())
+        job_settle(job=job, on_success=on_success, progress=progress)
     return str(status)
 
 
@@ -136,14 +139,18 @@ class ChunksFailed(RuntimeError):
 
 
 def job_settle(*, job: JobBase, on_success: Callable[[JobBase], None] | None = None,
-               error: BaseException | None = None) -> None:
+               error: BaseException | None = None, progress: ChunkProgress | None = None) -> None:
     """End the job once none of its chunks is queued or running: failed if a chunk
     failed (with ``error``'s traceback, the last chunk's), cancelled if one was, else
     succeeded (after ``on_success``). Under the job's row lock, so the chunks that end
-    together end the job once."""
+    together end the job once; with ``progress`` (a chunk that ends), the job's sums are
+    written first under the same lock, so the last chunk's sums are the final ones."""
     kind = kind_of(job)
     with transaction.atomic():
         locked = kind.model.objects.select_for_update().get(pk=job.pk)
+        if progress is not None:
+            progress._write_job(force=True)
+            locked.refresh_from_db(fields=["progress_done", "progress_total", "eta_s", "tokens_per_s"])
         counts = kind.chunk_model.objects.filter(job=locked).aggregate(
             active=Count("pk", filter=Q(status__in=ACTIVE_STATUSES)),
             failed=Count("pk", filter=Q(status=JobStatus.FAILED)),
@@ -162,5 +169,5 @@ def job_settle(*, job: JobBase, on_success: Callable[[JobBase], None] | None = N
             if on_success is not None:
                 on_success(locked)
             job_finish(job=locked, status=JobStatus.SUCCEEDED)
-    if (locked.progress_total or 0) >= sql.BULK_LOAD_ROWS and kind.result_model is not None:
-        sql.statistics_refresh(kind.result_model)
+        if (locked.progress_total or 0) >= sql.BULK_LOAD_ROWS and kind.result_model is not None:
+            transaction.on_commit(lambda: sql.statistics_refresh(kind.result_model))

@@ -78,8 +78,7 @@ def _generate(job: GenerationJob, chunk, progress: ChunkProgress) -> bool:
     cases = selected_cases(job.study, arm, job.selection, job=job).filter(
         pk__gte=chunk.first_case_id, pk__lte=chunk.last_case_id).order_by("pk")
     todo = [c for c in cases if c.pk not in written]
-    type(chunk).objects.filter(pk=chunk.pk).update(units=len(written) + len(todo))
-    progress.start_at(len(written))
+    progress.start_at(len(written), units=len(written) + len(todo))
     if not todo:
         return True
     engine, provenance = worker_models.generation_engine(job)
@@ -88,12 +87,20 @@ def _generate(job: GenerationJob, chunk, progress: ChunkProgress) -> bool:
     batches = engine.generate_iter([c.as_case_dict() for c in todo], should_stop=lambda: progress.stop,
                                    arm=arm.method, fewshot_pool=fewshot_pool)
     for batch in batches:
-        new = responses_write(rows=[{
-            "case_id": by_key[r.key].pk, "arm_id": arm.pk, "job_id": job.pk, "text": r.text,
-            "raw_text": r.raw_text, "predicted_behavior": r.predicted_behavior or "",
-            "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-            "latency_s": r.latency_s, "provenance": {**provenance, **r.meta},
-        } for r in batch])
-        if progress.add(new, tokens=sum(r.completion_tokens for r in batch)):
+        with transaction.atomic():  # a batch's responses and the progress they make: one commit
+            stopping = progress.add(_write_batch(job, batch, by_key, provenance),
+                                    tokens=sum(r.completion_tokens for r in batch))
+        if stopping:
             return False
     return not progress.stop
+
+
+def _write_batch(job: GenerationJob, batch, by_key: dict[str, Case], provenance: dict) -> int:
+    """Write one batch of the engine's results as responses; returns how many were new."""
+    cases = {by_key[r.key].pk: by_key[r.key] for r in batch}
+    return responses_write(rows=[{
+        "case_id": by_key[r.key].pk, "arm_id": job.arm_id, "job_id": job.pk, "text": r.text,
+        "raw_text": r.raw_text, "predicted_behavior": r.predicted_behavior or "",
+        "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
+        "latency_s": r.latency_s, "provenance": {**provenance, **r.meta},
+    } for r in batch], cases=cases)

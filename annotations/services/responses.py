@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from django.db import transaction
 from django.db.models import F
@@ -11,6 +11,8 @@ from django.db.models import F
 from annotations.models import Case, Response, Study
 from annotations.selectors.analysis import AUTOMATIC_FIELDS, automatic_record
 from modeling.metrics import score_response
+
+_CASE_FIELDS = tuple(field for field in AUTOMATIC_FIELDS if field.startswith("case__"))
 
 # A response that names a model or vendor would unblind the rater.
 _MODEL_NAME_RE = re.compile(
@@ -24,14 +26,15 @@ def text_names_model(text: str) -> bool:
     return bool(_MODEL_NAME_RE.search(text or ""))
 
 
-def responses_write(*, rows: Iterable[dict]) -> int:
+def responses_write(*, rows: Iterable[dict], cases: Mapping[int, Case] | None = None) -> int:
     """Write response rows in one transaction; rows already written for the same
     (case, arm, job) are skipped, so a task that runs again after a crash adds no duplicates,
     and neither does one delivered twice to two workers at once (the database's unique
     constraint settles who writes).
 
     Each row holds Response field values (``case_id``, ``arm_id``, ``job_id``, ``text``...).
-    Returns how many rows were new.
+    ``cases`` (by pk), where the caller has the rows' cases loaded already, spares
+    reading them again to score the responses. Returns how many rows were new.
     """
     rows = list(rows)
     if not rows:
@@ -49,17 +52,22 @@ def responses_write(*, rows: Iterable[dict]) -> int:
                 continue
             existing.add(key)
             new.append(Response(**row, names_model=text_names_model(row.get("text", ""))))
-        _score(new)
+        _score(new, cases)
         Response.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
 
 
-def _score(responses: list[Response]) -> None:
+def _score(responses: list[Response], loaded: Mapping[int, Case] | None = None) -> None:
     """Set each response's ``correct``: its case's gold label read as the automatic
     metrics read it (one reading, :func:`automatic_record`)."""
-    cases = {row["case_id"]: row for row in Case.objects.filter(pk__in={r.case_id for r in responses}).values(
-        "study_id", case_id=F("pk"), **{field: F(field.removeprefix("case__"))
-                                        for field in AUTOMATIC_FIELDS if field.startswith("case__")})}
+    case_ids = {r.case_id for r in responses}
+    if loaded is not None and case_ids <= loaded.keys():
+        cases = {pk: {"study_id": loaded[pk].study_id, "case_id": pk,
+                      **{field: getattr(loaded[pk], field.removeprefix("case__")) for field in _CASE_FIELDS}}
+                 for pk in case_ids}
+    else:
+        cases = {row["case_id"]: row for row in Case.objects.filter(pk__in=case_ids).values(
+            "study_id", case_id=F("pk"), **{field: F(field.removeprefix("case__")) for field in _CASE_FIELDS})}
     registries = {pk: study.task_registry() for pk, study in
                   Study.objects.in_bulk({c["study_id"] for c in cases.values()}).items()}
     for response in responses:

@@ -128,8 +128,14 @@ def test_responses_are_scored_when_written_and_the_page_filters_on_it(researcher
              silent: "Looks fine to me.", unscorable: "Something."}
     responses_write(rows=[{"case_id": case.pk, "arm_id": arm.pk, "job_id": None, "text": text}
                           for case, text in texts.items()])
-    stored = dict(study.cases.values_list("external_id", "responses__correct"))
+    stored = dict(study.cases.filter(responses__arm=arm).values_list("external_id", "responses__correct"))
     assert stored == {"sc-flag": True, "sc-quiet": False, "sc-none": None}
+    # A generation job passes the cases it has loaded; they are scored the same way.
+    loaded = StudyArmFactory(study=study, arm__name="Loaded").arm
+    responses_write(rows=[{"case_id": case.pk, "arm_id": loaded.pk, "job_id": None, "text": text}
+                          for case, text in texts.items()], cases={case.pk: case for case in texts})
+    assert dict(study.cases.filter(responses__arm=loaded).values_list("external_id", "responses__correct")) == stored
+    study.study_arms.filter(arm=loaded).delete()
 
     url = f"/studies/{study.slug}/responses/"
     right = researcher_client.get(url, {"correct": "yes"}).content.decode()
