@@ -144,7 +144,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry = registry_from_file(args.tasks)
     except ValueError as exc:
         parser.error(str(exc))
-    rows = read_responses(args.responses)
+    try:
+        rows = read_responses(args.responses)
+        judged = read_responses(args.planted_readings) if args.planted_readings else None
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
     if not rows:
         parser.error(f"{args.responses} holds no responses")
     if args.data:
@@ -157,8 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         answered = {row.get("external_id") for row in rows}
         rows += reference_arm_rows([c for c in read_cases(args.data, registry) if c["external_id"] in answered],
                                    registry, seed=args.seed)
-    if args.planted_readings:
-        rows = join_planted_readings(rows, read_responses(args.planted_readings))
+    if judged is not None:
+        rows = join_planted_readings(rows, judged)
     if not 0 <= args.n_boot <= 100_000:
         parser.error("--n-boot must be between 0 and 100000")
     try:

@@ -138,3 +138,13 @@ def test_the_judges_readings_replace_the_terms_and_their_agreement_is_reported(t
     assert read["planted_agreement"]["arms"]["synonyms"]["judge_only"] == 2
     assert "the judge's reading vs the terms'" in printed and "agree 25.0%" in printed
     assert "planted_agreement" not in offline
+
+
+def test_an_unreadable_readings_file_is_a_clear_error(tmp_path, capsys):
+    responses = tmp_path / "responses.jsonl"
+    responses.write_text(json.dumps({"external_id": "demo-omission-01", "arm": "a", "text": "x"}) + "\n")
+    judged = tmp_path / "judged.jsonl"
+    judged.write_text("{not json\n")
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate.main([str(responses), "--data", str(DEMO_CASES), "--planted-readings", str(judged)])
+    assert exit_info.value.code == 2 and "judged.jsonl, line 1: not valid JSON" in capsys.readouterr().err
