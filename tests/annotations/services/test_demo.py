@@ -85,6 +85,10 @@ def test_demo_splits_hold_every_label_of_every_task_and_the_test_split_is_hand_w
     planted = set(proactive.filter(gold_label="flag").values_list("external_id", flat=True))
     twins = set(proactive.filter(external_id__endswith="-sound").values_list("external_id", flat=True))
     assert twins == {f"{x}-sound" for x in planted}
+    for name in planted:  # a twin is its planted case edited, not extended: no turn added that fixes it
+        case, twin = cases.get(external_id=name), cases.get(external_id=f"{name}-sound")
+        assert [t["speaker"] for t in twin.turns] == [t["speaker"] for t in case.turns], name
+        assert (twin.turns, twin.tables) != (case.turns, case.tables) and not twin.planted_problem, name
     assert proactive.filter(gold_label="no_flag").count() >= proactive.count() / 2
     assert all(case.planted_problem.get("terms") for case in proactive.filter(gold_label="flag"))
 
@@ -110,3 +114,27 @@ def test_demo_clinicians_have_every_test_case_to_rate_with_each_generated_arm():
     for username in ("clinician1", "clinician2", "clinician3"):
         queue = Assignment.objects.filter(rater__username=username, study__slug="demo")
         assert queue.count() == test_cases.count()
+
+
+def test_a_demo_loaded_from_older_files_is_refused_and_reset_moves_it_aside_with_its_work():
+    from django.core.management.base import CommandError
+
+    call_command("load_demo", stdout=io.StringIO())
+    old = Study.objects.get(slug="demo")
+    n_cases, n_assignments = old.cases.count(), Assignment.objects.filter(study=old).count()
+    # as if loaded from an earlier version of the demo files
+    Case.objects.filter(study=old, external_id="demo-omission-01").update(content_hash="0" * 64)
+    with pytest.raises(CommandError, match=r"holds 1 case that .*demo-omission-01.*load_demo --reset"):
+        call_command("load_demo", stdout=io.StringIO())
+    assert list(Study.objects.values_list("pk", flat=True)) == [old.pk]
+
+    out = io.StringIO()
+    call_command("load_demo", "--reset", stdout=out)
+    old.refresh_from_db()
+    assert old.slug.startswith("demo-before-") and old.status == Study.Status.CLOSED and old.closed_reason
+    assert old.cases.count() == n_cases and Assignment.objects.filter(study=old).count() == n_assignments
+    fresh = Study.objects.get(slug="demo")
+    assert fresh.pk != old.pk and fresh.cases.count() == n_cases and f"'{old.slug}'" in out.getvalue()
+    again = io.StringIO()
+    call_command("load_demo", stdout=again)
+    assert "Nothing changed" in again.getvalue()
