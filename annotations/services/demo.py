@@ -9,17 +9,22 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
+from annotations.errors import InvalidRequest
 from annotations.model_refs import adapter_present
 from annotations.models import Assignment, Case, ModelArm, Study, StudyArm, TrainingJob
 from annotations.models.arm import TRAINING_METHODS
 from annotations.selectors.jobs import adapter_training_pending
+from annotations.services.audit import audit_record
 from annotations.services.cases import case_import
+from annotations.services.lifecycle import study_set_status
 from annotations.services.planner import assignments_plan
 from annotations.services.responses import responses_write
 from annotations.services.training import training_job_queue
 from annotations.services.users import user_create, user_set_role
 from evalportal.roles import ADMIN, CLINICIAN, RESEARCHER
+from modeling.cases import case_fingerprint, read_cases
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
 DEMO_CASES = DEMO_DIR / "cases.jsonl"
@@ -72,9 +77,46 @@ def demo_adapters_train(*, actor=None) -> list[TrainingJob]:
     return jobs
 
 
-def demo_load() -> str:
-    """Create or refresh the demo study; safe to run again (nothing is duplicated)."""
+def demo_outdated(study: Study) -> list[str]:
+    """The demo study's cases whose content the shipped demo files have changed since
+    they were loaded (their external ids, sorted)."""
+    stored = dict(study.cases.values_list("external_id", "content_hash"))
+    registry = study.task_registry()
+    return sorted(case["external_id"] for path in (DEMO_CASES, DEMO_TRAIN_CASES) for case in read_cases(path, registry)
+                  if case["external_id"] in stored and stored[case["external_id"]] != case_fingerprint(case))
+
+
+def demo_archive(*, actor=None) -> Study | None:
+    """Move the demo study aside (renamed, closed; its ratings kept) so that the next
+    :func:`demo_load` builds a fresh one from the shipped files. None when there is none."""
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     with transaction.atomic():
+        study = Study.objects.select_for_update().filter(slug=DEMO_SLUG).first()
+        if study is None:
+            return None
+        before = {"slug": study.slug, "name": study.name}
+        study.slug, study.name = f"{DEMO_SLUG}-before-{stamp}", f"{study.name} (before {stamp})"[:200]
+        study.save(update_fields=["slug", "name"])
+        audit_record(actor=actor, action="study.archive", obj=study, summary=f"demo study moved aside as {study.slug}",
+                     before=before, after={"slug": study.slug, "name": study.name})
+        if study.status == Study.Status.OPEN:
+            study_set_status(study=study, status=Study.Status.CLOSED, actor=actor,
+                             reason="This is an older copy of the demo study; a fresh one replaced it.")
+    return study
+
+
+def demo_load() -> str:
+    """Create or refresh the demo study; safe to run again (nothing is duplicated). A
+    demo study loaded from older demo files is refused with what to do (``load_demo
+    --reset``), since its changed cases cannot be updated in place."""
+    with transaction.atomic():
+        existing = Study.objects.filter(slug=DEMO_SLUG).first()
+        changed = demo_outdated(existing) if existing is not None else []
+        if changed:
+            raise InvalidRequest(
+                f"The demo study holds {len(changed)} case{'s' if len(changed) > 1 else ''} that the shipped demo "
+                f"files have changed since {'they were' if len(changed) > 1 else 'it was'} loaded (e.g. {changed[0]}). Run `manage.py load_demo --reset`: it moves this demo study aside "
+                "(renamed and closed, its ratings kept) and loads a fresh one.")
         study, _ = Study.objects.get_or_create(
             slug=DEMO_SLUG,
             defaults={"name": "Demo: proactive clinical agents", "instructions": DEMO_INSTRUCTIONS,
