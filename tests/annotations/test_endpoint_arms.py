@@ -14,7 +14,7 @@ from annotations.models import AuditEvent, GenerationJob, JobStatus, ModelArm, R
 from annotations.selectors.rating import blind_text
 from annotations.services import generation
 from annotations.services.jobs import job_retry
-from tests.annotations.worker_helpers import TEST_REDIS_URL
+from tests.annotations.worker_helpers import TEST_REDIS_URL, run_generation_chunks
 from tests.chat_server import FakeChatModel
 from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
 
@@ -42,10 +42,6 @@ def endpoint_study(server, settings):
     for n in range(5):
         CaseFactory(study=study, external_id=f"srv-{n}")
     return study, arm
-
-
-def _run(job) -> list[str]:
-    return [generation.generation_chunk_run(chunk_id=c.pk, worker="cpu@host") for c in job.chunks.order_by("index")]
 
 
 def test_an_admin_registers_an_endpoint_arm_in_the_api(admin_client_, study):
@@ -103,7 +99,7 @@ def test_endpoint_jobs_go_to_the_endpoint_queue_not_the_gpus(endpoint_study):
 def test_a_job_on_an_endpoint_arm_stores_blinded_responses_with_their_provenance(endpoint_study, server):
     study, arm = endpoint_study
     job = generation.generation_job_queue(study=study, arm=arm, seed=7)
-    assert _run(job) == ["succeeded"]
+    assert run_generation_chunks(job) == ["succeeded"]
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and (job.progress_done, job.progress_total) == (5, 5)
     responses = list(Response.objects.filter(job=job))
@@ -135,7 +131,7 @@ def test_a_server_gone_mid_job_fails_the_job_cleanly_and_a_retry_finishes_it(end
     server.down = False
     job_retry(job=job, actor=None)
     job = GenerationJob.objects.get(pk=job.pk)
-    assert _run(job) == ["skipped", "succeeded", "succeeded"]
+    assert run_generation_chunks(job) == ["skipped", "succeeded", "succeeded"]
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
     assert sorted(Response.objects.filter(job=job).values_list("case__external_id", flat=True)) == [
@@ -148,7 +144,7 @@ def test_the_api_key_comes_from_the_variable_the_arm_names(endpoint_study, serve
     arm.save()
     monkeypatch.setenv("LAB_VLLM_KEY", "sk-from-the-worker")
     job = generation.generation_job_queue(study=study, arm=arm, cases=study.cases.all()[:1])
-    assert _run(job) == ["succeeded"]
+    assert run_generation_chunks(job) == ["succeeded"]
     assert server.headers[-1]["authorization"] == "Bearer sk-from-the-worker"
     assert "sk-from-the-worker" not in json.dumps(Response.objects.get(job=job).provenance)
 
@@ -175,7 +171,7 @@ def test_a_fewshot_endpoint_arm_sends_three_solved_training_cases_before_each_ca
     for n in range(4):
         CaseFactory(study=study, external_id=f"train-{n}", split="train")
     job = generation.generation_job_queue(study=study, arm=arm)
-    assert _run(job) == ["succeeded"]
+    assert run_generation_chunks(job) == ["succeeded"]
     for request in server.requests:
         roles = [m["role"] for m in request["messages"]]
         assert roles == ["system"] + ["user", "assistant"] * 3 + ["user"]

@@ -10,7 +10,7 @@ from django.db import connection
 from annotations.models import Case, ModelArm, Response
 from annotations.services import generation
 from annotations.services.cases import case_import
-from tests.annotations.test_endpoint_arms import _run
+from tests.annotations.worker_helpers import run_generation_chunks
 from tests.chat_server import FakeChatModel
 from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
 
@@ -37,7 +37,8 @@ def test_a_bulk_case_import_refreshes_the_case_table_statistics(small_bulk, exam
     assert _planner_rows(Case) == Case.objects.count()
 
 
-def test_a_big_generation_job_refreshes_the_response_table_statistics(small_bulk, settings):
+def test_a_big_generation_job_refreshes_the_response_table_statistics(small_bulk, settings,
+                                                                       django_capture_on_commit_callbacks):
     study = StudyFactory()
     with FakeChatModel() as server:
         arm = ModelArm.objects.create(name="Served", method="baseline", endpoint_url=server.base_url,
@@ -46,5 +47,7 @@ def test_a_big_generation_job_refreshes_the_response_table_statistics(small_bulk
         for n in range(6):
             CaseFactory(study=study, external_id=f"bulk-{n}")
         job = generation.generation_job_queue(study=study, arm=arm)
-        assert _run(job) == ["succeeded"]
+        # The refresh runs once the last chunk's transaction commits (in a worker, at once).
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_generation_chunks(job) == ["succeeded"]
     assert _planner_rows(Response) == Response.objects.count() == 6

@@ -1,4 +1,5 @@
-"""A real Celery worker process against the local Redis and the test database."""
+"""A real Celery worker process against the local Redis and the test database; and a
+generation job's chunks run in the test process, as a worker would run them."""
 
 from __future__ import annotations
 
@@ -84,3 +85,10 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.3):
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def run_generation_chunks(job, worker: str = "cpu@host") -> list[str]:
+    """Run each chunk of a generation job here, in order; what happened to each."""
+    from annotations.services.generation import generation_chunk_run
+
+    return [generation_chunk_run(chunk_id=c.pk, worker=worker) for c in job.chunks.order_by("index")]
