@@ -25,7 +25,7 @@ from pathlib import Path
 
 from modeling.comparison import PatternCounts, compare_arms, format_comparison
 from modeling.metrics import ScoreAccumulator, format_report, score_response
-from modeling.planted import names_problem, reading_agreement
+from modeling.planted import reading_agreement
 from modeling.task_types import DEFAULT_TASKS, TASKS_FILE_HELP, TaskType, registry_from_file
 
 GOLD_FIELDS = ("task", "category", "gold_label", "gold_behavior", "label_space", "question", "planted_problem")
@@ -73,10 +73,13 @@ def planted_agreement(rows: Iterable[Mapping], registry: Mapping[str, TaskType] 
         if not isinstance(row.get("planted_named"), bool) or row.get("task") not in registry:
             continue
         offline = score_response({**row, "planted_named": None}, registry[row["task"]])
-        if offline["concern_found"] is None and not (offline["flagged"] and offline["issue_found"] is not None):
+        if offline["concern_found"] is not None:
+            terms = offline["concern_found"]
+        elif offline["flagged"] and offline["issue_found"] is not None:
+            terms = offline["issue_found"]
+        else:
             continue
-        terms = names_problem(row.get("text") or "", row.get("planted_problem"))
-        pairs[row.get("arm") or "responses"].append((row["planted_named"], bool(terms)))
+        pairs[row.get("arm") or "responses"].append((row["planted_named"], terms))
     if not pairs:
         return None
     return {"all": reading_agreement(p for arm_pairs in pairs.values() for p in arm_pairs),

@@ -115,7 +115,8 @@ def demo_load() -> str:
         if changed:
             raise InvalidRequest(
                 f"The demo study holds {len(changed)} case{'s' if len(changed) > 1 else ''} that the shipped demo "
-                f"files have changed since {'they were' if len(changed) > 1 else 'it was'} loaded (e.g. {changed[0]}). Run `manage.py load_demo --reset`: it moves this demo study aside "
+                f"files have changed since {'they were' if len(changed) > 1 else 'it was'} loaded "
+                f"(e.g. {changed[0]}). Run `manage.py load_demo --reset`: it moves this demo study aside "
                 "(renamed and closed, its ratings kept) and loads a fresh one.")
         study, _ = Study.objects.get_or_create(
             slug=DEMO_SLUG,

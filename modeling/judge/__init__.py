@@ -86,8 +86,8 @@ from modeling.judge.scoring import (
 __all__ = [
     "CHOICES", "CHOICE_PREFIX", "DEFAULT_DIMENSIONS", "DEFAULT_DIMENSIONS_BY_KEY", "JUDGE_PROMPT_VERSION", "OVERALL",
     "SCORE_PREFIX", "SYSTEM_PROMPT", "Judge", "JudgeDimension", "JudgeError", "LocalJudge", "OpenAIJudge",
-    "PairRequest", "PairResult", "PlantedRequest", "PlantedResult", "ScoreRequest", "ScoreResult", "distribution_from_logprobs",
-    "distribution_from_top_logprobs", "expected_value", "is_consistent", "judge_from_args", "level_distribution",
+    "PairRequest", "PairResult", "PlantedRequest", "PlantedResult", "ScoreRequest", "ScoreResult",
+    "distribution_from_logprobs", "distribution_from_top_logprobs", "expected_value", "is_consistent", "judge_from_args", "level_distribution",
     "main", "pairwise_messages", "parse_label", "preference", "probability_weighted_score", "render_conversation",
     "resolve_dimensions", "score_messages", "summarize", "swap_consistency",
 ]
