@@ -40,11 +40,9 @@ def responses_write(*, rows: Iterable[dict], cases: Mapping[int, Case] | None = 
     if not rows:
         return 0
     with transaction.atomic():
-        keys = {(r["case_id"], r["arm_id"], r.get("job_id")) for r in rows}
-        existing = set(
-            Response.objects.filter(case_id__in={k[0] for k in keys}, arm_id__in={k[1] for k in keys})
-            .values_list("case_id", "arm_id", "job_id")
-        )
+        # On the cases alone, not their arm: see selectors.responses.responses_of_cases.
+        existing = set(Response.objects.filter(case_id__in={r["case_id"] for r in rows}).order_by()
+                       .values_list("case_id", "arm_id", "job_id"))
         new = []
         for row in rows:
             key = (row["case_id"], row["arm_id"], row.get("job_id"))
