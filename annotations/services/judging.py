@@ -223,15 +223,17 @@ def _clean(value):
     return value
 
 
-def _insert_new(model, job: JudgeJob, rows: list) -> int:
+def _insert_new(model, job: JudgeJob, rows: list, response_field: str) -> int:
     """Insert ``rows``, leaving alone any that the job already has (a rerun adds no
-    duplicates); returns how many were new."""
+    duplicates); returns how many were new, counted among the rows' own responses (not
+    the whole job's, which grows with every batch)."""
     if not rows:
         return 0
+    mine = model.objects.filter(job=job, **{f"{response_field}__in": {getattr(r, response_field) for r in rows}})
     with transaction.atomic():
-        before = model.objects.filter(job=job).count()
+        before = mine.count()
         model.objects.bulk_create(rows, ignore_conflicts=True)
-        return model.objects.filter(job=job).count() - before
+        return mine.count() - before
 
 
 def judge_scores_write(*, job: JudgeJob, results: Iterable) -> int:
@@ -242,7 +244,7 @@ def judge_scores_write(*, job: JudgeJob, results: Iterable) -> int:
                    judge_score=_clean(r.judge_score), method=r.method, distribution=_clean(r.distribution),
                    mass=_clean(r.mass), prompt=_clean(r.prompt),
                    raw_output=_clean({**r.raw_output, "model": r.model, "samples": r.samples}))
-        for r in results])
+        for r in results], "response_id")
 
 
 def judge_comparisons_write(*, job: JudgeJob, results: Iterable) -> int:
@@ -255,4 +257,4 @@ def judge_comparisons_write(*, job: JudgeJob, results: Iterable) -> int:
                                     prob_a_first=_clean(r.prob_a_first), prob_a_second=_clean(r.prob_a_second),
                                     method=r.method, prompt=_clean(r.prompt),
                                     raw_output=_clean({**r.raw_output, "model": r.model})))
-    return _insert_new(JudgeComparison, job, rows)
+    return _insert_new(JudgeComparison, job, rows, "response_a_id")
