@@ -115,6 +115,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     # 0.48 of the bare view's throughput (bench/web.py). Set DATABASE_PREPARED_STATEMENTS=0
     # behind a pooler in transaction mode (PgBouncer), which cannot keep them.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 3})
+    # ...which caps a query at 65,535 parameters: this backend keeps Django's batches under it.
+    DATABASES["default"]["ENGINE"] = "evalportal.db.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -20,7 +20,7 @@ TEST_REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
 
 def database_url_of_test_db() -> str:
     settings = connection.settings_dict
-    if settings["ENGINE"] != "django.db.backends.postgresql":
+    if connection.vendor != "postgresql":
         raise RuntimeError("worker tests need PostgreSQL (a worker process cannot see an in-memory test database)")
     user = settings.get("USER") or "postgres"
     auth = f"{user}:{settings['PASSWORD']}" if settings.get("PASSWORD") else user

@@ -1,0 +1,1 @@
+"""Database backends: Django's, with what this project's settings need of them."""
