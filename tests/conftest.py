@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.test import Client
 
 from evalportal.roles import ADMIN, CLINICIAN, RESEARCHER
@@ -130,3 +131,10 @@ def rated_submissions(rated_study):
             data[f"rank_{slot}"] = rank[arm_of[response_id]]
         assignment_submit(assignment=assignment, rater=assignment.rater, data=data)
     return rated_study
+
+
+@pytest.fixture
+def postgresql(db):
+    """The test database, which must be PostgreSQL (tests marked ``postgres``)."""
+    if connection.vendor != "postgresql":
+        pytest.fail("needs PostgreSQL (run with DATABASE_URL=postgres://...)")

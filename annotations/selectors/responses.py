@@ -24,13 +24,11 @@ def newest_responses(study: Study, *, arm_ids: Iterable[int] | None = None,
     return responses.filter(case__split=split) if split is not None else responses
 
 
-def responses_of_cases(first_case_id: int, last_case_id: int) -> list[tuple[int, int | None]]:
-    """(case id, job id) of every response to the cases with ids in the range, whatever
-    the arm.
+def response_keys_of_cases(case_ids: Iterable[int]) -> set[tuple[int, int, int | None]]:
+    """(case id, arm id, job id) of every response to the cases, whatever the arm.
 
     Filtered on the cases alone on purpose: while a job writes thousands of responses a
     second, PostgreSQL's statistics still count its job and arm as rare, and a filter on
     either lets the planner pick that column's index and read every response the job has
     written so far, each chunk slower than the last."""
-    return list(Response.objects.filter(case_id__gte=first_case_id, case_id__lte=last_case_id).order_by()
-                .values_list("case_id", "job_id"))
+    return set(Response.objects.filter(case_id__in=case_ids).order_by().values_list("case_id", "arm_id", "job_id"))

@@ -15,7 +15,7 @@ from annotations import worker_models
 from annotations.errors import JobStateError
 from annotations.models import Case, GenerationJob, ModelArm, Response, Study, StudyArm
 from annotations.selectors.jobs import adapter_training_pending
-from annotations.selectors.responses import responses_of_cases
+from annotations.selectors.responses import response_keys_of_cases
 from annotations.services.chunks import ChunkProgress, chunk_run, chunks_plan
 from annotations.services.jobs import job_create
 from annotations.services.responses import responses_write
@@ -74,10 +74,9 @@ def generation_chunk_run(*, chunk_id: int, worker: str) -> str:
 
 def _generate(job: GenerationJob, chunk, progress: ChunkProgress) -> bool:
     arm = job.arm
-    written = {case_id for case_id, job_id in responses_of_cases(chunk.first_case_id, chunk.last_case_id)
-               if job_id == job.pk}
-    cases = selected_cases(job.study, arm, job.selection, job=job).filter(
-        pk__gte=chunk.first_case_id, pk__lte=chunk.last_case_id).order_by("pk")
+    cases = list(selected_cases(job.study, arm, job.selection, job=job).filter(
+        pk__gte=chunk.first_case_id, pk__lte=chunk.last_case_id).order_by("pk"))
+    written = {case_id for case_id, _, job_id in response_keys_of_cases([c.pk for c in cases]) if job_id == job.pk}
     todo = [c for c in cases if c.pk not in written]
     progress.start_at(len(written), units=len(written) + len(todo))
     if not todo:

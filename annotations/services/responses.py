@@ -10,6 +10,7 @@ from django.db.models import F
 
 from annotations.models import Case, Response, Study
 from annotations.selectors.analysis import AUTOMATIC_FIELDS, automatic_record
+from annotations.selectors.responses import response_keys_of_cases
 from modeling.metrics import score_response
 
 _CASE_FIELDS = tuple(field for field in AUTOMATIC_FIELDS if field.startswith("case__"))
@@ -40,9 +41,7 @@ def responses_write(*, rows: Iterable[dict], cases: Mapping[int, Case] | None = 
     if not rows:
         return 0
     with transaction.atomic():
-        # On the cases alone, not their arm: see selectors.responses.responses_of_cases.
-        existing = set(Response.objects.filter(case_id__in={r["case_id"] for r in rows}).order_by()
-                       .values_list("case_id", "arm_id", "job_id"))
+        existing = response_keys_of_cases({r["case_id"] for r in rows})
         new = []
         for row in rows:
             key = (row["case_id"], row["arm_id"], row.get("job_id"))

@@ -6,7 +6,6 @@ and 65535", a 500 in the admin)."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection
 
 from annotations.models import Case, ModelArm, Response, Study
 from tests.factories import CaseFactory, StudyFactory
@@ -16,9 +15,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 CASES, ARMS = 350, 200  # 70,000 responses: past the 65,535 a query may carry
 
 
-def test_a_study_with_more_responses_than_a_query_has_parameters_can_be_deleted():
-    if connection.vendor != "postgresql":
-        pytest.fail("needs PostgreSQL (run with DATABASE_URL=postgres://...)")
+def test_a_study_with_more_responses_than_a_query_has_parameters_can_be_deleted(postgresql):
     study = StudyFactory()
     cases = Case.objects.bulk_create([CaseFactory.build(study=study, external_id=f"big-{n}") for n in range(CASES)])
     arms = ModelArm.objects.bulk_create([ModelArm(name=f"Arm {n}", method="baseline", base_model="demo")

@@ -24,9 +24,7 @@ def _planner_rows(model) -> float:
 
 
 @pytest.fixture
-def small_bulk(monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.fail("needs PostgreSQL (run with DATABASE_URL=postgres://...)")
+def small_bulk(postgresql, monkeypatch):
     monkeypatch.setattr("evalportal.sql.BULK_LOAD_ROWS", 2)
 
 
@@ -61,13 +59,11 @@ def _response_rows_fetched() -> int:
         return cursor.fetchone()[0]
 
 
-def test_a_chunk_reads_only_its_own_cases_responses_while_the_statistics_lag(settings):
+def test_a_chunk_reads_only_its_own_cases_responses_while_the_statistics_lag(postgresql, settings):
     """While a job writes fast, the statistics still count its job and arm as rare. A chunk
     that filtered on either let the planner take that column's index and read everything
     the job had written so far, each chunk slower than the last (at 150,000 cases the
     last chunks took twice as long as the first)."""
-    if connection.vendor != "postgresql":
-        pytest.fail("needs PostgreSQL (run with DATABASE_URL=postgres://...)")
     settings.JOB_CHUNK_CASES = 200
     study = StudyFactory()
     cases = Case.objects.bulk_create([CaseFactory.build(study=study, external_id=f"lag-{n:04d}")
