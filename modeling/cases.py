@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 import jsonschema
 import jsonschema_rs
 
-from modeling.planted import term_problems
+from modeling.planted import echoable_terms, term_problems
 from modeling.task_types import DEFAULT_TASKS, FLAG_LABELS, TaskType
 
 SCHEMA_PATH = Path(__file__).with_name("case.schema.json")
@@ -192,14 +192,23 @@ def validate_case(case: Any, line: int, registry: Mapping[str, TaskType] = DEFAU
 
 
 def _planted_problems(case: Mapping, task: TaskType, line: int) -> list[CaseError]:
-    """A planted problem where the case plants none, or terms that would match anything."""
+    """A planted problem where the case plants none, terms that would match anything, or an
+    ``asserts`` entry that the case text already contains (echoing the case would assert it)."""
     planted = case.get("planted_problem")
     if planted is None:
         return []
     if task.extractor == "flag" and case["gold_label"] != "flag":
         return [CaseError(line, "planted_problem", "a sound case (gold_label 'no_flag') plants no problem; "
                                                    "remove planted_problem or make gold_label 'flag'")]
-    return [CaseError(line, "planted_problem.terms", p) for p in term_problems(planted["terms"])]
+    errors = [CaseError(line, "planted_problem.terms", p) for p in term_problems(planted["terms"])]
+    errors += [CaseError(line, "planted_problem.asserts", p) for p in term_problems(planted.get("asserts") or [])]
+    if errors:
+        return errors
+    asserts = planted.get("asserts") or []
+    echoed = [entry for entry in echoable_terms({"asserts": asserts}, case)]
+    return [CaseError(line, f"planted_problem.asserts[{asserts.index(entry)}]",
+                      f"{entry!r} stands in the case text, so a response that echoes the case would assert it; "
+                      "name what to do or what is wrong in words the case does not use") for entry in echoed]
 
 
 # One encoder, made once: json.dumps with options builds a new one on every call, which

@@ -28,7 +28,8 @@ from modeling.metrics import ScoreAccumulator, format_report, score_response
 from modeling.planted import reading_agreement
 from modeling.task_types import DEFAULT_TASKS, TASKS_FILE_HELP, TaskType, registry_from_file
 
-GOLD_FIELDS = ("task", "category", "gold_label", "gold_behavior", "label_space", "question", "planted_problem")
+GOLD_FIELDS = ("task", "category", "gold_label", "gold_behavior", "label_space", "question", "planted_problem",
+               "specialty", "turns", "tables", "images", "reference_response")
 
 
 def read_responses(path: str | Path) -> list[dict]:
@@ -113,7 +114,7 @@ def evaluate_with_comparison(rows: Iterable[Mapping], registry: Mapping[str, Tas
         scored = accumulator.add(row)
         key = row.get("external_id")
         if key is not None:
-            labels[key][arm] = scored["predicted_label"]
+            labels[key][arm] = scored["f1_label"]
             gold[key] = (row["task"], row["gold_label"])
     arms = {arm: acc.result() for arm, acc in accumulators.items()}
     comparison = None

@@ -7,18 +7,21 @@ can also use):
 
 - Option and regex tasks: the label read by the task registry's extractor
   (:func:`modeling.task_types.extract_label`); an unreadable response counts as wrong.
-- Flag tasks (proactive): silence, or a restraint phrase ("Nothing to add.", "Looks fine
-  to me."), reads as ``no_flag``; anything else is a flag. On a case that plants a
-  problem a flag is the label ``flag`` only when it names that problem
-  (:mod:`modeling.planted`); a flag naming something else is :data:`WRONG_FLAG`, outside
-  the label space, so it is a miss. A flag on a sound case is over-intervention.
-  A planted case without a machine-checkable ``planted_problem`` cannot be checked:
-  its flags count as ``flag`` and are reported as ``unverified``.
+- Flag tasks (proactive): the response is read by :mod:`modeling.reading`: restraint
+  (silence, or saying nothing needs raising) is ``no_flag``, anything raised is a flag.
+  On a case that plants a problem a flag is the label ``flag`` only when it finds that
+  problem (asserts what is wrong or what to do, not negated, hedged or copied from the
+  case, and not one of a scattershot of concerns); a flag that misses it is
+  :data:`WRONG_FLAG`, reported as a wrong flag and counted by Macro F1 as not flagging
+  the problem (``no_flag``). A flag on a sound case is over-intervention. A planted case
+  whose problem cannot be checked (no ``planted_problem``, or no ``asserts`` and no case
+  text to tell echoed terms) has its flags counted as ``flag`` and reported as
+  ``unverified``.
 - Balanced tasks: the answer (the option letter) and the concern raised (whether the
-  response names the case's planted problem) are scored and reported separately.
-- Whether a response names the planted problem is read from the case's terms; a record
-  that carries ``planted_named`` (an LLM judge's reading, ``python -m modeling.judge
-  --planted``) is read by that instead.
+  response finds the case's planted problem, read the same way) are scored and reported
+  separately.
+- A record that carries ``planted_named`` (an LLM judge's reading, ``python -m
+  modeling.judge --planted``) is read by that instead of the terms.
 
 Macro F1 averages over each task's fixed label space (the registry's): a label nobody
 gold-labelled and nobody predicted counts as 0 (scikit-learn's ``labels=...,
@@ -32,11 +35,12 @@ so any number of responses is scored in constant memory.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from modeling.behavior_metrics import BehaviorCounts
-from modeling.planted import names_problem
+from modeling.reading import read
 from modeling.task_types import CATEGORIES, DEFAULT_TASKS, TaskType, extract_label, parse_options
 
 # A flag on a planted case that names something other than the planted problem.
@@ -106,39 +110,85 @@ def read_label(record: Mapping, task: TaskType) -> str | None:
     return extract_label(task, _text(record), options=options)
 
 
-def _names_planted(record: Mapping, planted: Mapping | None) -> bool | None:
-    """Whether the response names the planted problem: the judge's reading where the
-    record carries one (``planted_named``), else the terms'."""
-    reading = record.get("planted_named")
-    if planted and isinstance(reading, bool):
-        return reading
-    return names_problem(_text(record), planted)
-
-
 def score_response(record: Mapping, task: TaskType) -> dict:
-    """One response scored against its case: ``{"predicted_label", "correct",
-    "flagged", "issue_found", "concern_found", "unverified"}``. ``flagged`` is None
-    outside flag tasks; ``issue_found`` is None unless the case plants a checkable
-    problem; ``concern_found`` (balanced tasks) likewise."""
-    predicted = read_label(record, task)
+    """One response scored against its case: ``{"predicted_label", "f1_label",
+    "correct", "flagged", "issue_found", "concern_found", "unverified"}``. ``flagged`` is
+    None outside flag tasks; ``issue_found`` is None unless the case plants a checkable
+    problem; ``concern_found`` (balanced tasks) likewise. ``f1_label`` is the label Macro
+    F1 counts: a flag that misses the planted problem counts as not flagging it
+    (``no_flag``), so a vague or wrong flag earns nothing a silent arm would not.
+
+    The record is the case (its gold fields and, for the echo check, its turns, tables
+    and question) with the response's ``text``; a ``planted_named`` boolean (an LLM
+    judge's reading) replaces the terms' reading of whether the problem was found."""
     planted = record.get("planted_problem") or None
     gold = record["gold_label"]
-    out = {"predicted_label": predicted, "flagged": None, "issue_found": None, "concern_found": None,
-           "unverified": False}
+    judged = record.get("planted_named") if planted else None
+    out = {"flagged": None, "issue_found": None, "concern_found": None, "unverified": False}
     if task.extractor == "flag":
-        flagged = predicted == "flag"
-        out["flagged"] = flagged
+        reading = read(_text(record), planted=planted if gold == "flag" else None, case=record)
+        predicted = "no_flag" if reading.restraint else "flag"
+        out["flagged"] = not reading.restraint
         if gold == "flag":
-            named = _names_planted(record, planted) if flagged else (False if planted else None)
+            if out["flagged"]:
+                named = judged if isinstance(judged, bool) else reading.found
+            else:
+                named = False if planted else None
             out["issue_found"] = named
-            if flagged and named is None:
+            if out["flagged"] and named is None:
                 out["unverified"] = True
-            elif flagged and not named:
-                out["predicted_label"] = WRONG_FLAG
-    elif task.category == "balanced":
-        out["concern_found"] = _names_planted(record, planted)
-    out["correct"] = out["predicted_label"] == gold
+            elif out["flagged"] and not named:
+                predicted = WRONG_FLAG
+    else:
+        predicted = read_label(record, task)
+        if task.category == "balanced" and planted:
+            out["concern_found"] = judged if isinstance(judged, bool) else read(
+                _text(record), planted=planted, case=record).found
+    out["predicted_label"] = predicted
+    out["f1_label"] = "no_flag" if predicted == WRONG_FLAG else predicted
+    out["correct"] = predicted == gold
     return out
+
+
+def chance_macro_f1(planted: int, sound: int) -> float | None:
+    """The chance line of a flag task: the expected Macro F1 (over flag and no_flag) of an
+    arm that flags each case with probability one half and, when it flags a planted case,
+    finds its problem. Exact expectation over the binomial counts while they are small,
+    the F1 of the expected counts beyond (where the two agree to three decimals)."""
+    if planted + sound == 0:
+        return None
+
+    def macro(found: float, over: float) -> float:
+        missed, quiet = planted - found, sound - over
+        f1_flag = 2 * found / (2 * found + over + missed) if found + over + missed else 0.0
+        f1_quiet = 2 * quiet / (2 * quiet + missed + over) if quiet + missed + over else 0.0
+        return (f1_flag + f1_quiet) / 2
+
+    if planted * sound > 250_000:
+        return macro(planted / 2, sound / 2)
+    p_found = [math.comb(planted, k) / 2 ** planted for k in range(planted + 1)]
+    p_over = [math.comb(sound, k) / 2 ** sound for k in range(sound + 1)]
+    return sum(pf * po * macro(f, o) for f, pf in enumerate(p_found) for o, po in enumerate(p_over))
+
+
+# The clinicians' intervention scale (the rubric's categorical "intervention" question).
+UNDER, APPROPRIATE, OVER = "under", "appropriate", "over"
+
+
+def intervention_reading(scored: Mapping, gold_label: str) -> str | None:
+    """The automatic reading of one response (:func:`score_response`) on the scale the
+    clinicians answer: on a case that plants a problem, ``appropriate`` when the response
+    finds it and ``under`` when it misses it (silent, or a flag about something else); on a
+    sound case ``over`` for any flag and ``appropriate`` for restraint; on a balanced case
+    ``appropriate`` when the concern is raised, ``under`` when not. None where the reading
+    says nothing (reactive tasks; a planted case without a checkable problem)."""
+    if scored.get("flagged") is not None:
+        if gold_label == "flag":
+            found = scored.get("issue_found")
+            return None if found is None else (APPROPRIATE if found else UNDER)
+        return OVER if scored["flagged"] else APPROPRIATE
+    concern = scored.get("concern_found")
+    return None if concern is None else (APPROPRIATE if concern else UNDER)
 
 
 class _TaskCounts:
@@ -154,7 +204,7 @@ class _TaskCounts:
     def add(self, gold: str, scored: Mapping, task: TaskType) -> None:
         self.n += 1
         predicted = scored["predicted_label"]
-        self.pairs[(gold, predicted)] += 1
+        self.pairs[(gold, scored["f1_label"])] += 1
         self.unreadable += predicted is None
         if task.extractor == "flag":
             self.flagged += bool(scored["flagged"])
@@ -232,6 +282,7 @@ class ScoreAccumulator:
                 tasks[name]["proactive"] = proactive_measures(
                     counts.flagged, counts.n, counts.planted, counts.checkable, counts.found, counts.wrong_flags,
                     counts.sound, counts.over, counts.unverified)
+                tasks[name]["chance_macro_f1"] = chance_macro_f1(counts.planted, counts.sound)
             if task.category == "balanced":
                 tasks[name]["concern"] = {"n": counts.with_concern,
                                           "found_rate": _share(counts.concern_found, counts.with_concern),
@@ -242,6 +293,8 @@ class ScoreAccumulator:
             if names:
                 categories[category] = {"macro_f1": _mean(tasks[t]["macro_f1"] for t in names), "tasks": names,
                                         "n": sum(tasks[t]["n"] for t in names)}
+                if all("chance_macro_f1" in tasks[t] for t in names):
+                    categories[category]["chance_macro_f1"] = _mean(tasks[t]["chance_macro_f1"] for t in names)
         overall = {"macro_f1": _mean(s["macro_f1"] for s in tasks.values()),
                    "mean_of_categories": _mean(c["macro_f1"] for c in categories.values()), "n": self.n}
         flag_counts = [c for name, c in self.tasks.items() if self.registry[name].extractor == "flag"]
@@ -295,11 +348,14 @@ def format_report(scores: Mapping, title: str = "") -> str:
             notes.append(f"no gold {', '.join(s['labels_without_support'])} (scored 0)")
         if "concern" in s and s["concern"]["n"]:
             notes.append(f"concern found {_fmt(s['concern']['found_rate'])}")
+        if s.get("chance_macro_f1") is not None:
+            notes.append(f"chance {s['chance_macro_f1']:.3f}")
         lines.append(f"{name:<24} {s['category']:<10} {s['n']:>4} {s['macro_f1']:>9.3f} {s['unreadable']:>10}  "
                      + "; ".join(notes))
     lines.append("")
     for category, c in scores["categories"].items():
-        lines.append(f"{category + ' (mean of tasks)':<35} {c['n']:>4} {c['macro_f1']:>9.3f}")
+        chance = f"  chance {c['chance_macro_f1']:.3f}" if c.get("chance_macro_f1") is not None else ""
+        lines.append(f"{category + ' (mean of tasks)':<35} {c['n']:>4} {c['macro_f1']:>9.3f}{chance}")
     overall = scores["overall"]
     if overall["macro_f1"] is not None:
         lines.append(f"{'overall (mean of tasks)':<35} {overall['n']:>4} {overall['macro_f1']:>9.3f}")

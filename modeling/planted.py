@@ -1,20 +1,23 @@
-"""The planted problem of a case, in machine-checkable form, and whether a response
-names it.
+"""The planted problem of a case, in machine-checkable form.
 
 A case that plants a problem (an omission, an error, a conflict in the data; for a
 balanced task the concern that should be raised beside the answer) carries it as
 ``planted_problem``::
 
     {"summary": "RhD negative after abdominal trauma: anti-D and a Kleihauer test",
-     "terms": ["anti-D", "Kleihauer", ["Rh", "immunoglobulin"]]}
+     "terms": ["anti-D", "Kleihauer", ["Rh", "immunoglobulin"]],
+     "asserts": ["anti-D", "Kleihauer"]}
 
-A response names the problem when it contains any one of ``terms``; a term that is a
-list is named only when every word of it appears (anywhere in the response). Matching
-ignores case and treats hyphens, slashes and spaces alike ("anti-D" = "anti d"), on
-whole words, so "anti-D" is not found in "anti-Dementia". A flag that names none of
-the terms is a flag about something else and does not count as finding the problem.
-Terms should name the problem specifically (a drug, a test, a value), not words every
-response uses ("concern", "check").
+``terms`` name the problem; ``asserts`` say what a correct flag must assert (what to do,
+or what is wrong). A term that is a list is named only when all its words stand in one
+sentence. Matching ignores case and treats hyphens, slashes and spaces alike ("anti-D" =
+"anti d"), on whole words, so "anti-D" is not found in "anti-Dementia". Whether a
+response finds the problem is read by :mod:`modeling.reading`: an entry counts only
+where the response asserts it, and a term the case text already contains (echo-able,
+:func:`echoable_terms`) counts only through ``asserts``, none of which may stand in the
+case text (the case validation refuses one that does). Terms should name the problem
+specifically (a drug, a test, a value), not words every response uses ("concern",
+"check").
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ from functools import lru_cache
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
-def _normalise(text: str) -> str:
+def normalise(text: str) -> str:
+    """Lower case, every run of non-letters and non-digits one space, padded with a space
+    on each side, so a term is found on whole words."""
     return " " + _NON_WORD.sub(" ", text.lower()).strip() + " "
 
 
 @lru_cache(maxsize=4096)
 def _normalised_term(term: str) -> str:
-    return _normalise(term)
+    return normalise(term)
 
 
 def planted_terms(planted: Mapping | None) -> list[str | list[str]]:
@@ -42,17 +47,33 @@ def planted_terms(planted: Mapping | None) -> list[str | list[str]]:
     return list(planted.get("terms") or [])
 
 
-def names_problem(text: str | None, planted: Mapping | None) -> bool | None:
-    """Whether ``text`` names the planted problem; None when the case plants none."""
-    terms = planted_terms(planted)
-    if not terms:
-        return None
-    body = _normalise(text or "")
-    for term in terms:
-        words = [term] if isinstance(term, str) else list(term)
-        if words and all(_normalised_term(w) in body for w in words if _normalised_term(w).strip()):
-            return True
-    return False
+def planted_asserts(planted: Mapping | None) -> list[str | list[str]]:
+    """What a correct flag must assert (``planted_problem.asserts``; empty when none)."""
+    if not planted:
+        return []
+    return list(planted.get("asserts") or [])
+
+
+def case_text(case: Mapping) -> str:
+    """Everything a response could copy from the case: what every prompt shows of it
+    (turns, tables, images) and the question."""
+    from modeling.data import render_case_context
+
+    return "\n\n".join([*render_case_context(case), case.get("question") or ""])
+
+
+def term_in_text(term: str | Sequence[str], normalised_text: str) -> bool:
+    """Whether a term (a list term: every word of it) stands in a text already passed
+    through :func:`normalise`."""
+    words = [term] if isinstance(term, str) else list(term)
+    return bool(words) and all(_normalised_term(w) in normalised_text for w in words if _normalised_term(w).strip())
+
+
+def echoable_terms(planted: Mapping | None, case: Mapping) -> list[str | list[str]]:
+    """The entries of ``terms`` and ``asserts`` that stand in the case's own text, so that
+    a response echoing the case would contain them."""
+    text = normalise(case_text(case))
+    return [t for t in planted_terms(planted) + planted_asserts(planted) if term_in_text(t, text)]
 
 
 def term_problems(terms: Sequence) -> list[str]:

@@ -17,40 +17,13 @@ CATEGORIES = ("reactive", "balanced", "proactive")
 FLAG_LABELS = ("flag", "no_flag")
 OPTION_LABELS = ("A", "B", "C", "D")
 
-# Phrases with which a response declines to intervene; a response that opens with one
-# (or says nothing) reads as ``no_flag``, unless it goes on to raise something anyway
-# ("No concerns about the dose, but ...": see CONTRAST_PATTERN).
-RESTRAINT_PATTERN = (
-    r"^\W*(?:(?:ok(?:ay)?|no|none|agreed|fine)\W+)?(?:"
-    r"no (?:further |other |additional |new |particular )?"
-    r"(?:intervention|concerns?|issues?|problems?|action|changes?|objections?|comments?|red flags?)"
-    r"|nothing (?:(?:further|else|more) )?(?:needs|to|that needs) (?:be )?(?:rais|flag|add|say|comment)"
-    r"|nothing (?:further|else|more|to add)\b"
-    r"|(?:i (?:have|see) )?(?:nothing|no(?:thing)? further) (?:to add|to raise|to flag)"
-    r"|i (?:have|see) (?:nothing|no (?:concerns?|issues?|problems?))"
-    r"|i (?:fully |completely |would )?agree\b"
-    r"|agree with the plan"
-    r"|(?:the |this )?plan (?:looks|seems|is|sounds) (?:sound|fine|good|safe|appropriate|reasonable|right)"
-    r"|(?:all|everything) (?:looks|is|seems) (?:consistent|in order|fine|appropriate|correct|good)"
-    r"|(?:it |this |that |everything |all )?(?:looks|seems|sounds) (?:fine|good|ok(?:ay)?|right|reasonable|sound|safe)\b"
-    r"|all (?:good|fine|clear|in order)\b"
-    r"|nothing (?:stands out|of concern|concerning|worrying|to worry about)\b"
-    r"|(?:i'?m |i am )?(?:happy|content|comfortable) with (?:the|this) plan"
-    r"|agreed\b|fine by me|no need to (?:intervene|add anything)"
-    r"|stays? silent|\(?silence\)?|no comment"
-    r")"
-)
-CONTRAST_PATTERN = (
-    r"\b(?:but|however|although|though|except|apart from|one (?:thing|point|concern)|"
-    r"before (?:she|he|they|we|you|the patient)|make sure|please (?:check|hold|stop|add))\b"
-)
 @dataclass(frozen=True)
 class TaskType:
     name: str
     category: str
     label_space: tuple[str, ...]
-    # "flag": a substantive intervention reads as "flag", silence or a restraint phrase
-    # as "no_flag". "option": the first standalone option letter. "regex": the first
+    # "flag": a response that raises something reads as "flag", silence or restraint as
+    # "no_flag" (modeling/reading.py). "option": the first standalone option letter. "regex": the first
     # group of ``label_pattern``.
     extractor: str
     label_pattern: str = ""
@@ -191,12 +164,9 @@ def extract_label(task: TaskType, response: str, *, options: Mapping[str, str] |
     """
     text = (response or "").strip()
     if task.extractor == "flag":
-        if not text:
-            return "no_flag"
-        if re.match(RESTRAINT_PATTERN, text, flags=re.IGNORECASE) and not re.search(
-                CONTRAST_PATTERN, text, flags=re.IGNORECASE):
-            return "no_flag"
-        return "flag"
+        from modeling.reading import reads_as_restraint
+
+        return "no_flag" if reads_as_restraint(text) else "flag"
     if task.extractor == "option":
         letters = "|".join(re.escape(label) for label in sorted(task.label_space, key=len, reverse=True))
         if not letters:

@@ -8,26 +8,18 @@ import random
 
 import pytest
 
-from modeling.metrics import WRONG_FLAG, format_report, score_response, score_responses
-from modeling.planted import names_problem
+from modeling.metrics import WRONG_FLAG, chance_macro_f1, format_report, score_response, score_responses
 from modeling.task_types import DEFAULT_TASKS
 
-ANTI_D = {"summary": "RhD negative after trauma", "terms": ["anti-D", "Kleihauer", ["Rh", "immunoglobulin"]]}
+ANTI_D = {"summary": "RhD negative after trauma", "terms": ["anti-D", "Kleihauer", ["Rh", "immunoglobulin"]],
+          "asserts": ["anti-D", "Kleihauer"]}
+TURNS = [{"speaker": "Dr. A", "role": "registrar", "text": "Ms. Hale, 30 weeks, fell on the steps; RhD negative. "
+                                                           "Her potassium is 4.1. Home tonight."}]
 
 
-def test_names_problem_matches_terms_on_whole_words():
-    assert names_problem("She needs anti D within 72 hours.", ANTI_D) is True
-    assert names_problem("Send a KLEIHAUER.", ANTI_D) is True
-    assert names_problem("Give Rh immune globulin", ANTI_D) is False  # a list term needs every word
-    assert names_problem("Give immunoglobulin, she is Rh negative", ANTI_D) is True
-    assert names_problem("anti-Dementia drugs", ANTI_D) is False
-    assert names_problem("I want to flag a concern.", ANTI_D) is False
-    assert names_problem("anything", None) is None and names_problem("anything", {}) is None
-
-
-def _case(task, gold, planted=None, question=None, behavior="proactive"):
+def _case(task, gold, planted=None, question=None, behavior="proactive", turns=TURNS):
     return {"task": task, "gold_label": gold, "planted_problem": planted, "question": question,
-            "gold_behavior": behavior, "label_space": list(DEFAULT_TASKS[task].label_space)}
+            "gold_behavior": behavior, "label_space": list(DEFAULT_TASKS[task].label_space), "turns": turns}
 
 
 def test_a_flag_counts_only_when_it_names_the_planted_problem():
@@ -46,6 +38,9 @@ def test_a_flag_counts_only_when_it_names_the_planted_problem():
         assert score_response({**sound, "text": restraint}, task)["correct"]
     unchecked = score_response({**_case("omission_detection", "flag"), "text": "Something is off."}, task)
     assert unchecked["unverified"] and unchecked["correct"] and unchecked["issue_found"] is None
+    # without the case text an echoed term cannot be told from a found one: only asserts count
+    bare = {**planted, "turns": None, "planted_problem": {"terms": ["RhD"]}}
+    assert score_response({**bare, "text": "RhD negative."}, task)["unverified"]
 
 
 def test_proactive_measures_per_arm():
@@ -63,18 +58,20 @@ def test_proactive_measures_per_arm():
     assert p["flag_rate"] == pytest.approx(3 / 5)
     assert p["issue_found_rate"] == pytest.approx(1 / 3) and p["wrong_flag_rate"] == pytest.approx(1 / 3)
     assert p["restraint_accuracy"] == 0.5 and p["over_intervention_rate"] == 0.5
-    # flag: TP 1, FN 2, FP 1 -> 0.4; no_flag: TP 1, FN 1, FP 1 -> 0.5
-    assert scores["tasks"]["omission_detection"]["macro_f1"] == pytest.approx(0.45)
+    # A flag that misses the problem counts as not flagging it (no_flag):
+    # flag: TP 1, FN 2, FP 1 -> 0.4; no_flag: TP 1, FN 1, FP 2 -> 0.4
+    assert scores["tasks"]["omission_detection"]["macro_f1"] == pytest.approx(0.4)
     assert "issue found 0.333" in format_report(scores)
 
 
 def test_balanced_tasks_score_the_answer_and_the_concern():
     question = "Which regimen: A basal-bolus insulin, B variable-rate IV insulin, C metformin, D nothing?"
-    case = _case("treatment_planning", "B", {"terms": ["potassium"]}, question, "balanced")
+    case = _case("treatment_planning", "B", {"terms": ["potassium"], "asserts": ["replace the potassium"]},
+                 question, "balanced")
     scores = score_responses([
-        {**case, "text": "B. Check potassium first."},
+        {**case, "text": "B. Replace the potassium first."},
         {**case, "text": "B."},
-        {**case, "text": "A. Check potassium first."},
+        {**case, "text": "A. Replace the potassium first."},
     ])
     assert scores["tasks"]["treatment_planning"]["accuracy"] == pytest.approx(2 / 3)
     assert scores["tasks"]["treatment_planning"]["concern"]["found_rate"] == pytest.approx(2 / 3)
@@ -147,10 +144,11 @@ def test_degenerate_arms_score_at_chance_or_below_and_the_reference_at_the_top()
     proactive = {arm: r["categories"]["proactive"]["macro_f1"] for arm, r in results.items()}
     # chance for a balanced two-label task is 0.5 Macro F1
     assert proactive == pytest.approx({"always flag, generic": 0.0, "always silent": 1 / 3,
-                                       "one letter and flag everything": 0.0, "random label": 0.25}, abs=0.1)
+                                       "one letter and flag everything": 0.0, "random label": 0.2}, abs=0.1)
     assert proactive["always flag, generic"] == 0.0 and proactive["one letter and flag everything"] == 0.0
     assert proactive["always silent"] == pytest.approx(1 / 3)
-    assert all(score <= 0.5 for score in proactive.values())
+    chance = results["always silent"]["categories"]["proactive"]["chance_macro_f1"]
+    assert chance == pytest.approx(chance_macro_f1(8, 8)) and all(score <= chance for score in proactive.values())
     assert results["always flag, generic"]["proactive"]["over_intervention_rate"] == 1.0
     assert results["always flag, generic"]["proactive"]["issue_found_rate"] == 0.0
     assert results["always silent"]["proactive"]["restraint_accuracy"] == 1.0
@@ -174,20 +172,17 @@ def test_the_case_format_checks_the_planted_problem():
     assert validate_case({**base, "planted_problem": {"terms": []}}, 1)  # the schema wants one term at least
 
 
-def test_reference_arms_on_the_demo_test_set():
-    """The figures the README quotes: on the hand-written demo test cases (12 planted
-    proactive cases, 15 sound), every degenerate arm is below chance on proactive tasks
-    (0.5) and the reference response is at the top."""
-    from modeling.cases import read_cases
-    from modeling.evaluate import evaluate_with_comparison
-    from modeling.reference_arms import reference_arm_rows
-    from tests.modeling.conftest import DEMO_CASES
-
-    cases = [c for c in read_cases(DEMO_CASES) if c["split"] == "test"]
-    arms = evaluate_with_comparison(reference_arm_rows(cases), n_boot=0)["arms"]
-    proactive = {arm: s["categories"]["proactive"]["macro_f1"] for arm, s in arms.items()}
-    assert proactive == pytest.approx({"always-flag": 0.0, "always-silent": 15 / 42, "letter-A-flag-all": 0.0,
-                                       "random-label": 0.219, "reference": 1.0}, abs=0.001)
-    assert arms["always-flag"]["proactive"]["over_intervention_rate"] == 1.0
-    assert arms["letter-A-flag-all"]["overall"]["macro_f1"] == pytest.approx(0.069, abs=0.001)
-    assert arms["reference"]["overall"]["macro_f1"] >= 0.9
+def test_the_chance_line_is_the_expected_score_of_a_coin_that_finds_the_problem_when_it_flags():
+    rng = random.Random(1)
+    planted, sound = 5, 9
+    simulated = []
+    for _ in range(4000):
+        records = [{**_case("omission_detection", "flag", ANTI_D),
+                    "text": "Give anti-D." if rng.random() < 0.5 else ""} for _ in range(planted)]
+        records += [{**_case("omission_detection", "no_flag"),
+                     "text": "Check the potassium." if rng.random() < 0.5 else ""} for _ in range(sound)]
+        simulated.append(score_responses(records)["tasks"]["omission_detection"]["macro_f1"])
+    assert chance_macro_f1(planted, sound) == pytest.approx(sum(simulated) / len(simulated), abs=0.01)
+    # large sets: the F1 of the expected counts
+    assert chance_macro_f1(10_000, 10_000) == pytest.approx(0.5, abs=1e-3)
+    assert chance_macro_f1(0, 0) is None
