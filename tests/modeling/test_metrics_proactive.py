@@ -170,6 +170,13 @@ def test_the_case_format_checks_the_planted_problem():
     assert "plants no problem" in str(validate_case({**base, "gold_label": "no_flag", "planted_problem": ANTI_D}, 1))
     assert "would match every response" in str(validate_case({**base, "planted_problem": {"terms": ["--"]}}, 1))
     assert validate_case({**base, "planted_problem": {"terms": []}}, 1)  # the schema wants one term at least
+    # what a correct flag must assert may not stand in the case text: echoing the case would assert it
+    echoed = validate_case({**base, "turns": [{"speaker": "A", "role": "nurse", "text": "Anti-D was given."}],
+                            "planted_problem": {"terms": ["Kleihauer"], "asserts": ["Kleihauer", "anti D"]}}, 1)
+    assert [e.field for e in echoed] == ["planted_problem.asserts[1]"] and "stands in the case text" in str(echoed[0])
+    in_a_table = {**base, "tables": [{"title": "Plan", "columns": ["x"], "rows": [["once daily"]]}],
+                  "planted_problem": {"terms": ["x"], "asserts": [["enoxaparin", "once daily"], "once daily"]}}
+    assert [e.field for e in validate_case(in_a_table, 1)] == ["planted_problem.asserts[1]"]
 
 
 def test_the_chance_line_is_the_expected_score_of_a_coin_that_finds_the_problem_when_it_flags():
