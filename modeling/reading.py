@@ -149,8 +149,8 @@ def _term_key(term: str | Sequence[str]) -> str:
     return term if isinstance(term, str) else " + ".join(term)
 
 
-def _add_spans(doc, spans: list, label: str, regex: re.Pattern, key: str = "") -> None:
-    for match in regex.finditer(doc.text):
+def _add_spans(doc, text: str, spans: list, label: str, regex: re.Pattern, key: str = "") -> None:
+    for match in regex.finditer(text):
         span = doc.char_span(match.start(), match.end(), label=label, alignment_mode="expand", kb_id=key)
         if span is not None:
             spans.append(span)
@@ -160,24 +160,31 @@ def _asserted(span) -> bool:
     return not (span._.is_negated or span._.is_uncertain or span._.is_hypothetical)
 
 
-def finding_terms(planted: Mapping | None, case: Mapping | None) -> list:
+def finding_terms(planted: Mapping | None, case_words: str) -> list:
     """The entries whose assertion finds the planted problem: every ``asserts`` entry, and
-    the ``terms`` the case text does not contain (all the terms only where no case text is
-    given and no asserts exist, then :func:`read` reports the finding as unchecked)."""
+    the ``terms`` the case text (``case_words``, normalised) does not contain; only the
+    asserts where no case text is known (without them :func:`read` reports the finding
+    as unchecked)."""
     asserts = planted_asserts(planted)
-    if case is None or not case.get("turns"):
+    if not case_words:
         return asserts
-    text = normalise(case_text(case))
-    return asserts + [t for t in planted_terms(planted) if not term_in_text(t, text)]
+    return asserts + [t for t in planted_terms(planted) if not term_in_text(t, case_words)]
 
 
-def _own_families(planted: Mapping | None) -> set[str]:
+def _own_families(planted: Mapping | None) -> frozenset[str]:
     """The concern families a planted problem is about (its words name one of their terms)."""
     if not planted:
-        return set()
+        return frozenset()
+    return _own_families_of(json.dumps(planted, sort_keys=True))
+
+
+@lru_cache(maxsize=4096)
+def _own_families_of(planted_json: str) -> frozenset[str]:
+    planted = json.loads(planted_json)
     own_text = normalise(" ".join([planted.get("summary") or "", *(" ".join(_words(t)) for t in
                                                                  planted_terms(planted) + planted_asserts(planted))]))
-    return {name for name, terms in concern_families().items() if any(term_in_text(t, own_text) for t in terms)}
+    return frozenset(name for name, terms in concern_families().items()
+                     if any(term_in_text(t, own_text) for t in terms))
 
 
 def read(text: str | None, *, planted: Mapping | None = None, case: Mapping | None = None) -> Reading:
@@ -191,17 +198,17 @@ def read(text: str | None, *, planted: Mapping | None = None, case: Mapping | No
     doc = sentencizer(nlp.make_doc(text))
     spans: list = []
     for label, regex in _WORD_REGEXES:
-        _add_spans(doc, spans, label, regex)
-    entries = finding_terms(planted, case)
+        _add_spans(doc, text, spans, label, regex)
+    case_words = normalise(case_text(case)) if case and case.get("turns") else ""
+    entries = finding_terms(planted, case_words)
     for index, term in enumerate(entries):
         for word in _words(term):
             regex = _term_regex(word)
             if regex is not None:
-                _add_spans(doc, spans, _PLANTED, regex, f"{index}")
-    case_words = normalise(case_text(case)) if case and case.get("turns") else ""
+                _add_spans(doc, text, spans, _PLANTED, regex, f"{index}")
     own = _own_families(planted)
     words, regex = _family_words()
-    for match in regex.finditer(doc.text):
+    for match in regex.finditer(text):
         span = doc.char_span(match.start(), match.end(), alignment_mode="expand")
         for name, term in words.get(normalise(match.group()), ()):
             if span is not None and name not in own and not (case_words and term_in_text(term, case_words)):
