@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, BehaviorTokens
+from modeling.case_text import render_case_context
 from modeling.cases import case_fingerprint
 from modeling.task_types import CATEGORIES
 
@@ -54,62 +55,6 @@ FALLBACK_CHAT_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
     " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
-
-
-# -- rendering a case ---------------------------------------------------------------
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def render_table(table: Mapping) -> str:
-    lines = []
-    if table.get("title"):
-        lines.append(f"Table: {table['title']}")
-    columns = [_cell(c) for c in table["columns"]]
-    lines.append("| " + " | ".join(columns) + " |")
-    lines.append("|" + "|".join("---" for _ in columns) + "|")
-    for row in table["rows"]:
-        cells = [_cell(c) for c in row]
-        cells += [""] * (len(columns) - len(cells))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def render_image(image: Mapping) -> str:
-    label = image.get("title") or "Image"
-    if image.get("modality"):
-        label += f" ({image['modality']})"
-    return f"{label}, described: {image['description']}"
-
-
-def render_case_context(case: Mapping, *, heading: str | None = None) -> list[str]:
-    """What every prompt shows of a case, as parts to be joined by blank lines: the
-    specialty, the team conversation (each turn's speaker, role and text, then its
-    tables and image descriptions; under ``heading`` when given), the case's own tables
-    and its images. The caller adds what the assistant was asked.
-
-    The judge's prompts (:func:`modeling.judge.prompts.render_conversation`) show the
-    case through this function too: a change here must bump both
-    :data:`PROMPT_TEMPLATE_VERSION` and ``modeling.judge.JUDGE_PROMPT_VERSION``."""
-    parts = []
-    if case.get("specialty"):
-        parts.append(f"Specialty: {case['specialty']}")
-    lines = [heading] if heading else []
-    for turn in case.get("turns") or ():
-        lines.append(f"{turn['speaker']} ({turn['role']}): {turn['text']}")
-        lines.extend(render_table(t) for t in turn.get("tables") or ())
-        lines.extend(render_image(i) for i in turn.get("images") or ())
-    parts.append("\n".join(lines))
-    if case.get("tables"):
-        parts.append("\n\n".join(render_table(t) for t in case["tables"]))
-    if case.get("images"):
-        parts.append("Images:\n" + "\n".join(f"- {render_image(i)}" for i in case["images"]))
-    return parts
 
 
 def render_case(case: Mapping) -> str:

@@ -40,7 +40,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 from modeling.behavior_metrics import BehaviorCounts
-from modeling.reading import read
+from modeling.reading import read, reads_as_restraint
 from modeling.task_types import CATEGORIES, DEFAULT_TASKS, TaskType, extract_label, parse_options
 
 # A flag on a planted case that names something other than the planted problem.
@@ -102,8 +102,12 @@ def _text(record: Mapping) -> str:
 
 
 def read_label(record: Mapping, task: TaskType) -> str | None:
-    """The label a response expresses, read with its task's extractor; for option tasks
-    limited to the case's own label space, and helped by the options the question lists."""
+    """The label a response expresses: on a flag task ``no_flag`` for restraint and
+    ``flag`` for anything raised (:mod:`modeling.reading`); otherwise read with its task's
+    extractor, for option tasks limited to the case's own label space and helped by the
+    options the question lists."""
+    if task.extractor == "flag":
+        return "no_flag" if reads_as_restraint(_text(record)) else "flag"
     if record.get("label_space") and task.extractor == "option":
         task = dataclasses.replace(task, label_space=tuple(record["label_space"]))
     options = parse_options(record.get("question") or "", task.label_space) if task.extractor == "option" else None

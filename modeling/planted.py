@@ -26,6 +26,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
+from modeling.case_text import case_text
+
 _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 
@@ -52,14 +54,6 @@ def planted_asserts(planted: Mapping | None) -> list[str | list[str]]:
     if not planted:
         return []
     return list(planted.get("asserts") or [])
-
-
-def case_text(case: Mapping) -> str:
-    """Everything a response could copy from the case: what every prompt shows of it
-    (turns, tables, images) and the question."""
-    from modeling.data import render_case_context
-
-    return "\n\n".join([*render_case_context(case), case.get("question") or ""])
 
 
 def term_in_text(term: str | Sequence[str], normalised_text: str) -> bool:

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
-from modeling.planted import case_text, normalise, planted_asserts, planted_terms, term_in_text
+from modeling.case_text import case_text
+from modeling.planted import normalise, planted_asserts, planted_terms, term_in_text
 
 RULES_PATH = Path(__file__).with_name("context_rules.json")
 CONCERNS_PATH = Path(__file__).with_name("concerns.json")

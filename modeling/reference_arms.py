@@ -30,7 +30,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping
 
-from modeling.planted import case_text, planted_asserts, planted_terms
+from modeling.case_text import case_text
+from modeling.planted import planted_asserts, planted_terms
 from modeling.task_types import DEFAULT_TASKS, TaskType
 
 GENERIC_FLAG = "I want to flag a concern about this plan."

@@ -156,7 +156,8 @@ def _option_by_text(options: Mapping[str, str], text: str) -> str | None:
 
 
 def extract_label(task: TaskType, response: str, *, options: Mapping[str, str] | None = None) -> str | None:
-    """Read the task's label from a response (behavior token already stripped).
+    """Read an option or regex task's label from a response (behavior token already
+    stripped); a flag task's is read by :func:`modeling.metrics.read_label`.
 
     ``options`` ({letter: option text}, see :func:`parse_options`) lets an option task
     recognise an answer that names the option without its letter.
@@ -164,9 +165,8 @@ def extract_label(task: TaskType, response: str, *, options: Mapping[str, str] |
     """
     text = (response or "").strip()
     if task.extractor == "flag":
-        from modeling.reading import reads_as_restraint
-
-        return "no_flag" if reads_as_restraint(text) else "flag"
+        raise ValueError(f"task {task.name!r}: a flag task's label is read by modeling.reading (restraint or a flag), "
+                         "through modeling.metrics.read_label")
     if task.extractor == "option":
         letters = "|".join(re.escape(label) for label in sorted(task.label_space, key=len, reverse=True))
         if not letters:

@@ -26,10 +26,10 @@ SYSTEM_PROMPT = ("You are an experienced clinician who evaluates AI assistants t
 
 def render_conversation(case: Mapping) -> str:
     """The case as the judge reads it: the team conversation with its tables and
-    images (:func:`modeling.data.render_case_context`, as the generating model saw
+    images (:func:`modeling.case_text.render_case_context`, as the generating model saw
     them), then what the assistant was asked (or that nobody asked it anything)."""
     # Imported here: modeling.data imports jsonschema, which importing the judge does not need.
-    from modeling.data import render_case_context
+    from modeling.case_text import render_case_context
 
     parts = render_case_context(case)
     question = case.get("question")

@@ -8,7 +8,7 @@ import random
 import pytest
 from sklearn.metrics import f1_score
 
-from modeling.metrics import format_report, macro_f1, score_responses
+from modeling.metrics import format_report, macro_f1, read_label, score_responses
 from modeling.task_types import DEFAULT_TASKS, build_registry, extract_label, parse_options
 
 
@@ -156,7 +156,7 @@ def test_parse_options_formats():
     ("None of the team mentioned anti-D; she needs it within 72 hours.", "flag"),
 ])
 def test_flag_extraction(response, expected):
-    assert extract_label(DEFAULT_TASKS["omission_detection"], response) == expected
+    assert read_label({"text": response}, DEFAULT_TASKS["omission_detection"]) == expected
 
 
 def test_demo_reference_responses_read_as_their_gold_labels(demo_cases):
