@@ -114,6 +114,8 @@ class CaseAdmin(admin.ModelAdmin):
                 errors, error_total = [str(e) for e in exc.errors[:SHOWN_IMPORT_ERRORS]], exc.total
             else:
                 self.message_user(request, result.message, messages.SUCCESS)
+                for line in result.warning_lines:  # the first few; the message counts them all
+                    self.message_user(request, f"Warning: {line}", messages.WARNING)
                 return redirect(reverse("admin:annotations_case_changelist"))
         context = {**self.admin_site.each_context(request), "form": form, "errors": errors, "error_total": error_total,
                    "title": "Import cases (JSON Lines)", "opts": self.model._meta}

@@ -123,6 +123,12 @@ class ImportJob(JobBase):
         done = f": {self.result['message']}" if self.result.get("message") else ""
         return f"{self.source_name} ({self.size / 1e6:,.1f} MB){done}"
 
+    @property
+    def warning_lines(self) -> list[str]:
+        """The import's warnings listed on the jobs page (the first few; the summary counts
+        them all)."""
+        return list((self.result.get("warnings") or {}).get("examples") or [])
+
 
 class ChunkBase(models.Model):
     """A slice of a job that any free worker takes: the cases with ids from ``first_case_id``

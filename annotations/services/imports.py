@@ -62,6 +62,6 @@ def _import(job: ImportJob) -> bool:
         raise
     ImportJob.objects.filter(pk=job.pk).update(result={
         "message": result.message, "created": result.created, "unchanged": result.unchanged,
-        "assigned_splits": result.assigned_splits, "split_seed": result.split_seed})
+        "assigned_splits": result.assigned_splits, "split_seed": result.split_seed, "warnings": result.warnings})
     path.unlink(missing_ok=True)
     return True

@@ -41,6 +41,8 @@ class Command(BaseCommand):
             except CaseFileError as exc:
                 raise CommandError(f"Nothing was imported.\n{exc}") from None
         self.stdout.write(self.style.SUCCESS(result.message))
+        for line in result.warning_lines:  # the first few; the message counts them all
+            self.stdout.write(self.style.WARNING(f"warning: {line}"))
 
 
 class _progress_bar:

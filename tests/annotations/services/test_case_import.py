@@ -1,4 +1,6 @@
-"""Case import: good files land whole, bad files change nothing and say where and why."""
+"""Case import: good files land whole, bad files change nothing and say where and why, and
+what a good file should still be told (planted terms its case text holds, sex clashes)
+comes back as warnings, counted in full and listed up to a cap."""
 
 import io
 import json
@@ -161,6 +163,57 @@ def test_a_study_can_add_its_own_task_type(study, example_cases):
     assert case_import(study=study, data=_jsonl([case])).created == 1
 
 
+def _warned(example_cases) -> list[dict]:
+    """The example cases with two that a good import warns about: planted terms the case
+    text holds (line 2), and a male patient with a pregnancy test (line 4)."""
+    echo = dict(example_cases[0], external_id="warn-echo",
+                planted_problem={"terms": ["enoxaparin", "HIT"], "summary": "heparin-induced thrombocytopenia"})
+    clash = dict(example_cases[0], external_id="warn-clash", reference_response="Check a pregnancy test first.")
+    return [example_cases[1], echo, example_cases[2], clash]
+
+
+def test_a_good_file_imports_with_its_warnings_named_by_line(study, example_cases):
+    result = case_import(study=study, data=_jsonl(_warned(example_cases)))
+
+    assert result.created == 4 and Case.objects.count() == 4  # warnings stop nothing
+    assert result.warnings["by_kind"] == {"echoed_terms": 1, "sex_clash": 1}
+    assert (result.warnings["total"], result.warnings["cases"]) == (2, 2)
+    assert result.warning_lines == [
+        "line 2 (warn-echo): planted term 'enoxaparin' stands in the case's own text (a response that repeats "
+        "the case contains it)",
+        "line 4 (warn-clash): Mr. Lindqvist is male (called Mr. Lindqvist) but reference_response mentions "
+        "'pregnancy'."]
+    assert result.message == ("Imported 4 new cases. Warnings: 2 warnings on 2 cases (planted terms that stand in "
+                              "the case's own text: 1; sex or pronoun clashes: 1).")
+    audit = AuditEvent.objects.get(action="cases.import")
+    assert audit.after["warnings"] == result.warnings and "Warnings: 2 warnings" in audit.summary
+
+    again = case_import(study=study, data=_jsonl(_warned(example_cases)))  # the file still says so
+    assert again.created == 0 and again.warnings["total"] == 2 and "Warnings:" in again.message
+
+
+def test_a_file_without_anything_to_warn_about_says_nothing_of_warnings(study, example_cases_bytes):
+    result = case_import(study=study, data=example_cases_bytes)
+    assert result.warnings == {} and result.warning_lines == [] and "Warning" not in result.message
+
+
+def test_warnings_of_a_large_file_are_counted_in_full_and_listed_up_to_a_cap(study, example_cases):
+    from modeling.case_checks import WARNING_EXAMPLES
+
+    clash = dict(example_cases[0], reference_response="Check a pregnancy test first.")
+    result = case_import(study=study, data=_jsonl([dict(clash, external_id=f"w-{i}") for i in range(60)]))
+    assert result.warnings["total"] == 60 and len(result.warning_lines) == WARNING_EXAMPLES == 20
+    assert result.warning_lines[-1].startswith("line 20 (w-19): ")
+    assert "60 warnings on 60 cases (sex or pronoun clashes: 60); the first 20 are listed." in result.message
+
+
+def test_a_refused_file_reports_its_problems_not_its_warnings(study, example_cases):
+    lines = [*_warned(example_cases), dict(example_cases[1], external_id="bad", task="nope")]
+    with pytest.raises(CaseFileError) as info:
+        case_import(study=study, data=_jsonl(lines))
+    assert [(e.line, e.field) for e in info.value.errors] == [(5, "task")] and "warn" not in str(info.value)
+
+
 class TestImportCommand:
     def test_command_imports_and_reports(self, study, tmp_path, example_cases_bytes):
         path = tmp_path / "cases.jsonl"
@@ -170,6 +223,15 @@ class TestImportCommand:
         assert "Imported 3 new cases" in out.getvalue()
         call_command("import_cases", str(path), "--study", "trial", stdout=out)
         assert "Nothing changed: all 3 cases were already imported" in out.getvalue()
+
+    def test_command_prints_the_warnings(self, study, tmp_path, example_cases):
+        path = tmp_path / "cases.jsonl"
+        path.write_bytes(_jsonl(_warned(example_cases)))
+        out = io.StringIO()
+        call_command("import_cases", str(path), "--study", "trial", stdout=out)
+        assert "Imported 4 new cases. Warnings: 2 warnings on 2 cases" in out.getvalue()
+        assert "warning: line 2 (warn-echo): planted term 'enoxaparin'" in out.getvalue()
+        assert "warning: line 4 (warn-clash): Mr. Lindqvist is male" in out.getvalue()
 
     def test_command_names_the_bad_line_and_imports_nothing(self, study, tmp_path, example_cases):
         path = tmp_path / "cases.jsonl"
@@ -198,6 +260,17 @@ class TestAdminUpload:
         assert response.status_code == 200
         assert "Imported 3 new cases." in response.content.decode()
         assert Case.objects.filter(study=study).count() == 3
+
+    def test_admin_is_shown_the_warnings_of_a_good_upload(self, admin_client_, study, example_cases):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        response = admin_client_.post(self.url, {"study": study.pk, "file": SimpleUploadedFile(
+            "cases.jsonl", _jsonl(_warned(example_cases)))}, follow=True)
+        html = response.content.decode()
+        assert response.status_code == 200 and Case.objects.filter(study=study).count() == 4
+        assert "Imported 4 new cases. Warnings: 2 warnings on 2 cases" in html
+        assert "Warning: line 2 (warn-echo): planted term &#x27;enoxaparin&#x27;" in html
+        assert "Warning: line 4 (warn-clash): Mr. Lindqvist is male" in html
 
     def test_bad_upload_lists_every_problem_and_imports_nothing(self, admin_client_, study, example_cases):
         from django.core.files.uploadedfile import SimpleUploadedFile

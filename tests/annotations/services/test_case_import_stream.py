@@ -1,7 +1,7 @@
 """Importing at BehaviorBench's size: the file is streamed (COPY on PostgreSQL), all or
 nothing however far the bad line is, progress reported, cases without a split given a
 seeded split stratified by task and gold label, a study's own task types declared once,
-and a large upload from the admin page imported by a worker."""
+and a large upload from the admin page imported by a worker, its warnings on the jobs page."""
 
 from __future__ import annotations
 
@@ -90,6 +90,25 @@ def test_a_studys_own_task_types_are_declared_once_for_the_command_line(study, t
         call_command("import_cases", str(cases), "--study", study.slug, "--tasks", str(tasks))
 
 
+def test_a_background_imports_warnings_are_on_the_jobs_page(admin_client_, study, tmp_path):
+    from annotations.services.imports import import_job_run
+
+    clash = {"speaker": "Dr. A", "role": "attending", "text": "Mr. Tran, 58, had a positive pregnancy test."}
+    lines = [_line(i) for i in range(30)] + [_line(30 + i, turns=[clash]) for i in range(25)]
+    path = tmp_path / "upload.jsonl"
+    path.write_bytes(_file(lines))
+    job = ImportJob.objects.create(study=study, source_name="w.jsonl", path=str(path), size=path.stat().st_size)
+    assert import_job_run(job_id=job.pk) == "succeeded"
+    job.refresh_from_db()
+    assert job.result["warnings"]["total"] == 25 and len(job.warning_lines) == 20
+    assert job.warning_lines[0] == ("line 31 (c-30): Mr. Tran is male (called Mr. Tran) but turns[0].text mentions "
+                                    "'pregnancy'.")
+    html = admin_client_.get(f"/studies/{study.slug}/jobs/").content.decode()
+    assert f'id="job-import-{job.pk}-warnings"' in html and html.count("Mr. Tran is male") == 20
+    assert "25 warnings on 25 cases (sex or pronoun clashes: 25); the first 20 are listed." in html
+    assert "The first 20 warnings of 25" in html
+
+
 @pytest.mark.django_db(transaction=True)  # the job is queued when its transaction commits
 def test_a_large_upload_is_imported_by_a_worker_with_its_progress_on_the_jobs_page(admin_client_, study, settings):
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -112,6 +131,7 @@ def test_a_large_upload_is_imported_by_a_worker_with_its_progress_on_the_jobs_pa
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and job.progress_done == job.progress_total == len(data)
     assert job.result["created"] == 50 and Case.objects.count() == 50 and not Path(job.path).exists()
+    assert job.result["warnings"] == {} and job.warning_lines == []
 
     bad = ImportJob.objects.create(study=study, source_name="bad.jsonl", path=str(Path(job.path).with_name("b.jsonl")),
                                    size=10)
