@@ -128,6 +128,18 @@ FIGURES: dict[str, tuple[str, FigureBuilder]] = {
 }
 
 
+def reading_agreement_rows(result: dict) -> list[dict]:
+    """The automatic reading against the clinicians' intervention answers (and the harm
+    flags), one row per reading and arm, then each reading's overall."""
+    from annotations.analysis.reading_agreement import agreement_rows
+
+    return agreement_rows(result.get("reading_agreement"))
+
+
+# Tables whose rows download as CSV beside the figures' (``<key>.csv`` on the dashboard).
+TABLES: dict[str, Callable[[dict], list[dict]]] = {"reading-agreement": reading_agreement_rows}
+
+
 def figure_json(result: dict) -> dict[str, dict]:
     """Each figure as plotly JSON (a dict), for the page's plotly.js."""
     import json
@@ -140,4 +152,5 @@ def figure_json(result: dict) -> dict[str, dict]:
 
 
 def figure_rows(result: dict, key: str) -> list[dict]:
-    return FIGURES[key][1](result)[1]
+    """The rows behind a figure, or a table of :data:`TABLES`."""
+    return TABLES[key](result) if key in TABLES else FIGURES[key][1](result)[1]

@@ -16,6 +16,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
 from annotations.models import HarmDecision, Rating, Response, Study, Submission
+from annotations.selectors.readings import planted_reading_job, response_readings
 
 # Each output row is a rating joined with its submission, case, response (with that
 # response's generation provenance) and rater. Ratings stream from a chunked cursor; the
@@ -55,11 +56,16 @@ _PROVENANCE_FIELDS = [
 _HARM_FIELDS = [("harm_decision", "decision", pa.string()), ("harm_note", "note", pa.string()),
                 ("harm_decided_by", "decided_by__username", pa.string()),
                 ("harm_decided_at", "decided_at", pa.timestamp("us", tz="UTC"))]
+# The automatic reading of the rated response on the clinicians' intervention scale
+# (under / appropriate / over; empty where it says nothing): the terms' (ConText), and the
+# LLM judge's planted reading where a judge job read the response (the study's chosen
+# job, else its newest that read planted problems; selectors/readings.py).
+_READING_FIELDS = [("automatic_intervention", pa.string()), ("judge_intervention", pa.string())]
 _SLOT_LETTER = ("slot_letter", pa.string())
 SCHEMA = pa.schema([(n, t) for n, _, t in _RATING_FIELDS[:4]] + [_SLOT_LETTER]
                    + [(n, t) for n, _, t in _RATING_FIELDS[4:]] + [(n, t) for n, _, t in _SUBMISSION_FIELDS]
                    + [(n, t) for n, _, t in _RESPONSE_FIELDS] + [(n, t) for n, _, t in _PROVENANCE_FIELDS]
-                   + [(n, t) for n, _, t in _HARM_FIELDS])
+                   + _READING_FIELDS + [(n, t) for n, _, t in _HARM_FIELDS])
 COLUMNS = SCHEMA.names
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
            "parquet": "application/vnd.apache.parquet"}
@@ -111,6 +117,11 @@ def export_batches(study: Study, *, current_only: bool = True, chunk_rows: int =
     harms = {row[0]: row[1:] for row in HarmDecision.objects.filter(rating__submission__assignment__study=study)
              .values_list("rating_id", *[path for _, path, _ in _HARM_FIELDS])}
     no_harm = (None,) * len(_HARM_FIELDS)
+    # Each rated response is read once, when its first rating is exported (a chunk's new
+    # responses in one query), so the first bytes leave before the whole study is read.
+    judge_job = planted_reading_job(study)
+    readings: dict[int, tuple] = {}
+    no_reading = (None, None)
     for chunk in _chunks(cursor, chunk_rows):
         core = [pa.array(values, type=kind) for (_, _, kind), values in zip(_RATING_FIELDS, zip(*chunk))]
         sub_rows = pa.array([sub_index[row[1]] for row in chunk], type=pa.int64())
@@ -118,8 +129,13 @@ def export_batches(study: Study, *, current_only: bool = True, chunk_rows: int =
         letters = _LETTERS.take(core[3].cast(pa.int64()))
         harm_values = list(zip(*[harms.get(row[0], no_harm) for row in chunk]))
         harm_arrays = [pa.array(values, type=kind) for (_, _, kind), values in zip(_HARM_FIELDS, harm_values)]
+        new = {row[2] for row in chunk} - readings.keys()
+        if new:
+            readings.update(response_readings(study, Response.objects.filter(pk__in=new), judge_job=judge_job))
+        reading_values = list(zip(*[readings.get(row[2], no_reading) for row in chunk]))
+        reading_arrays = [pa.array(values, type=kind) for (_, kind), values in zip(_READING_FIELDS, reading_values)]
         arrays = [*core[:4], letters, *core[4:], *submissions.take(sub_rows).columns,
-                  *responses.take(resp_rows).columns, *harm_arrays]
+                  *responses.take(resp_rows).columns, *reading_arrays, *harm_arrays]
         yield pa.RecordBatch.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
                                           for a in arrays], schema=SCHEMA)
 

@@ -113,9 +113,14 @@ class JudgeJobForm(forms.Form):
     base_url = forms.CharField(max_length=500, required=False, label="Base URL",
                                help_text="Endpoint only, e.g. http://gpu-node:8000/v1 (default: the "
                                          "JUDGE_OPENAI_BASE_URL setting). The API key comes from the settings.")
-    dimensions = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    dimensions = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, required=False)
     pairwise = forms.BooleanField(required=False, help_text="Also compare each case's responses pairwise, in both "
                                                             "orders (position-swap consistency).")
+    planted = forms.BooleanField(
+        required=False, label="Read whether each response names its case's planted problem",
+        help_text="For the responses to cases with a planted problem: the judge answers Yes or No. With no "
+                  "dimension ticked, the job asks only this. The dashboard can then score the automatic metrics "
+                  "with this reading.")
     use_reference = forms.BooleanField(required=False, help_text="Show the judge the case's reference response.")
     logprobs = forms.ChoiceField(choices=[("auto", "auto"), ("on", "required"), ("off", "never (sample)")],
                                  initial="auto", help_text="Endpoint only: score from top_logprobs when offered, "
@@ -130,6 +135,12 @@ class JudgeJobForm(forms.Form):
         self.fields["dimensions"].choices = [(d.key, f"{d.label} ({d.out_min:g}-{d.out_max:g})")
                                              for d in DEFAULT_DIMENSIONS]
         self.fields["dimensions"].initial = [d.key for d in DEFAULT_DIMENSIONS]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("dimensions") and not cleaned.get("planted"):
+            raise forms.ValidationError("Tick at least one dimension, or the planted-problem reading.")
+        return cleaned
 
     def clean_base_url(self):
         url = self.cleaned_data["base_url"].strip()

@@ -36,6 +36,8 @@ urlpatterns = [
     path("studies/<slug:slug>/dashboard/", dashboard.dashboard, name="dashboard"),
     path("studies/<slug:slug>/dashboard/sensitivity/", dashboard.sensitivity, name="dashboard-sensitivity"),
     path("studies/<slug:slug>/dashboard/recompute/", dashboard.recompute, name="dashboard-recompute"),
+    path("studies/<slug:slug>/dashboard/planted-reading/", dashboard.planted_reading,
+         name="dashboard-planted-reading"),
     path("studies/<slug:slug>/dashboard/<str:figure>.csv", dashboard.figure_csv, name="dashboard-figure-csv"),
     path("studies/<slug:slug>/export/ratings.<str:fmt>", exports.ratings_export, name="ratings-export"),
     path("studies/<slug:slug>/judge/", judge.judge_page, name="judge"),

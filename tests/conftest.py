@@ -9,6 +9,8 @@ from evalportal.roles import ADMIN, CLINICIAN, RESEARCHER
 from tests.factories import StudyFactory, UserFactory
 
 EXAMPLE_CASES = Path(__file__).resolve().parent / "fixtures" / "cases.example.jsonl"
+# planted_study, planted_judge: a rated study whose automatic reading is known by construction
+pytest_plugins = ["tests.annotations.reading_fixtures"]
 
 
 @pytest.fixture

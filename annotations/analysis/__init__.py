@@ -14,6 +14,8 @@ The parts, usable alone:
 - :mod:`.preferences`: win/tie/loss from rankings, Bradley-Terry with a position term.
 - :mod:`.agreement`: Krippendorff's alpha with bootstrap CI, rater severity.
 - :mod:`.position`: position-bias audit (first choices by slot, Likert by slot).
+- :mod:`.reading_agreement`: the automatic reading of responses against the clinicians'
+  intervention answers (agreement, Cohen's kappa with bootstrap CIs, harm flags).
 """
 
 from annotations.analysis._common import to_jsonable

@@ -23,6 +23,7 @@ from annotations.models import (
     Rating,
     Response,
     Study,
+    StudyAnalysis,
     StudyArm,
     TrainingJob,
 )
@@ -95,6 +96,27 @@ class StudySerializer(serializers.ModelSerializer):
         model = Study
         fields = ["id", "slug", "name", "status", "instructions", "rubric", "raters_per_item", "seed",
                   "assignment_timeout_minutes", "extra_tasks", "arms", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class StudyAnalysisSerializer(serializers.ModelSerializer):
+    """A study's stored analysis: what its dashboard shows, computed after submissions or
+    on demand (``result`` is null until then)."""
+
+    study = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    stale = serializers.BooleanField(read_only=True, help_text="Submissions newer than the analysis: an update is "
+                                                               "queued.")
+    result = serializers.JSONField(read_only=True, help_text=(
+        "meta, descriptives, paired_tests, judgments, preferences, agreement, position_bias (the clinicians' "
+        "ratings); automatic and automatic_comparison (the automatic metrics per arm); automatic_reading (what "
+        "they read \"was the planted problem named\" from: the terms' reading or a judge job's); "
+        "reading_agreement (the automatic reading against each clinician's intervention answer: agreement, "
+        "Cohen's kappa with cluster-bootstrap CIs and harm flags, per arm and overall; the judge's planted "
+        "reading beside it where a judge job read the responses); progress."))
+
+    class Meta:
+        model = StudyAnalysis
+        fields = ["study", "computed_at", "compute_seconds", "n_ratings", "stale", "error", "result"]
         read_only_fields = fields
 
 
@@ -217,7 +239,8 @@ class JudgeJobSerializer(_JobSerializer):
     class Meta:
         model = JudgeJob
         fields = (_JOB_FIELDS[:3] + ["kind", "model_ref", "adapter_path", "base_url", "dimensions", "pairwise",
-                                     "params", "judge_provenance", "analysis", "analysed_at"] + _JOB_FIELDS[3:])
+                                     "planted", "params", "judge_provenance", "analysis", "analysed_at"]
+                  + _JOB_FIELDS[3:])
         read_only_fields = fields
 
 
@@ -350,10 +373,19 @@ class QueueJudgeSerializer(serializers.Serializer):
     base_url = serializers.URLField(max_length=500, required=False, default="", allow_blank=True,
                                     help_text="Endpoint only (default: JUDGE_OPENAI_BASE_URL).")
     dimensions = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
-                                       allow_empty=False, max_length=20,
-                                       help_text="Keys of the judge dimensions (default: all six).")
+                                       allow_empty=True, max_length=20,
+                                       help_text="Keys of the judge dimensions (default: all six); empty only with "
+                                                 "planted, for a job that only reads planted problems.")
     pairwise = serializers.BooleanField(default=False)
+    planted = serializers.BooleanField(
+        default=False, help_text="Also read whether each response to a case with a planted problem names it "
+                                 "(stored per response; the dashboard can score the automatic metrics with it).")
     params = JudgeParamsSerializer(required=False)
+
+    def validate(self, attrs):
+        if attrs.get("dimensions") == [] and not attrs.get("planted"):
+            raise serializers.ValidationError({"dimensions": ["Name at least one dimension, or set planted."]})
+        return attrs
 
 
 # --- assignments --------------------------------------------------------------------------

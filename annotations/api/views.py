@@ -28,7 +28,8 @@ from rest_framework.response import Response as ApiResponse
 
 from annotations.api import filters, permissions, serializers
 from annotations.job_kinds import JOB_KINDS, JobKind
-from annotations.models import Assignment, Case, ModelArm, Rating, Response, Study, StudyArm
+from annotations.models import Assignment, Case, ModelArm, Rating, Response, Study, StudyAnalysis, StudyArm
+from annotations.selectors.studies import study_analysis
 from annotations.services.arms import arm_register
 from annotations.services.generation import generation_job_queue
 from annotations.services.jobs import job_cancel, job_retry
@@ -84,6 +85,15 @@ class StudyViewSet(_ReadOnly):
     queryset = Study.objects.prefetch_related(
         Prefetch("study_arms", queryset=StudyArm.objects.select_related("arm").order_by("position", "id"))
     ).order_by("-created_at", "-id")
+
+    @extend_schema(summary="The study's stored analysis (the dashboard's statistics, the automatic metrics and "
+                           "the automatic reading against the clinicians)",
+                   responses={200: serializers.StudyAnalysisSerializer})
+    @action(detail=True, methods=["get"], url_path="analysis")
+    def analysis(self, request, slug=None):
+        study = self.get_object()
+        analysis = study_analysis(study) or StudyAnalysis(study=study)
+        return ApiResponse(serializers.StudyAnalysisSerializer(analysis, context=self.get_serializer_context()).data)
 
 
 @extend_schema_view(list=extend_schema(summary="Cases (unblinded: gold behavior and label included)"),
@@ -301,5 +311,5 @@ class JudgeJobViewSet(_JobViewSet):
     def queue(self, data: dict):
         return judge_job_queue(study=data["study"], kind=data["kind"], model_ref=data["model_ref"],
                                adapter_path=data["adapter_path"], base_url=data["base_url"],
-                               dimensions=data.get("dimensions"), pairwise=data["pairwise"],
+                               dimensions=data.get("dimensions"), pairwise=data["pairwise"], planted=data["planted"],
                                params=dict(data.get("params") or {}), actor=self.request.user)

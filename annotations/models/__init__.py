@@ -6,7 +6,7 @@ from annotations.models.case import Case
 from annotations.models.harm import HarmDecision
 from annotations.models.invitation import Invitation
 from annotations.models.jobs import GenerationChunk, GenerationJob, ImportJob, JobStatus, TrainingJob
-from annotations.models.judge import JudgeChunk, JudgeComparison, JudgeJob, JudgeScore
+from annotations.models.judge import JudgeChunk, JudgeComparison, JudgeJob, JudgePlantedReading, JudgeScore
 from annotations.models.practice import PracticeAttempt
 from annotations.models.rating import Preference, Rating, Submission
 from annotations.models.response import Response
@@ -15,6 +15,6 @@ from annotations.models.study_rater import StudyRater
 
 __all__ = [
     "Assignment", "AuditEvent", "Case", "GenerationChunk", "GenerationJob", "HarmDecision", "ImportJob", "Invitation", "JobStatus", "JudgeChunk",
-    "JudgeComparison", "JudgeJob", "JudgeScore", "ModelArm", "PracticeAttempt", "Preference", "Rating", "Response", "Study",
+    "JudgeComparison", "JudgeJob", "JudgePlantedReading", "JudgeScore", "ModelArm", "PracticeAttempt", "Preference", "Rating", "Response", "Study",
     "StudyAnalysis", "StudyArm", "StudyRater", "Submission", "TrainingJob",
 ]

@@ -25,6 +25,8 @@ class JudgeJob(JobBase):
     dimensions = models.JSONField(default=list, help_text="The judge dimensions (full specs, as data).")
     pairwise = models.BooleanField(default=False, help_text="Also compare each case's responses pairwise, "
                                                             "in both orders (position swap).")
+    planted = models.BooleanField(default=False, help_text="Also read whether each response to a case with a "
+                                                           "planted problem names it (JudgePlantedReading).")
     params = models.JSONField(default=dict, blank=True,
                               help_text="n_samples, temperature, logprobs, top_logprobs, use_reference, "
                                         "token_budget, pairwise_dimensions...")
@@ -46,7 +48,8 @@ class JudgeJob(JobBase):
     @property
     def summary(self) -> str:
         pairwise = ", pairwise" if self.pairwise else ""
-        return f"{self.model_ref} judging {len(self.dimensions)} dimensions{pairwise}"
+        planted = ", planted-problem reading" if self.planted else ""
+        return f"{self.model_ref} judging {len(self.dimensions)} dimensions{pairwise}{planted}"
 
     @property
     def dimension_keys(self) -> list[str]:
@@ -76,6 +79,31 @@ class JudgeScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dimension}={self.score}"
+
+
+class JudgePlantedReading(models.Model):
+    """The judge's reading of whether one response names its case's planted problem
+    (:meth:`modeling.judge.Judge.planted_iter`), with its prompt and raw output. The
+    automatic metrics can read ``named`` instead of the terms (``Study.planted_reading_job``)."""
+
+    job = models.ForeignKey(JudgeJob, on_delete=models.CASCADE, related_name="planted_readings")
+    response = models.ForeignKey("annotations.Response", on_delete=models.CASCADE,
+                                 related_name="judge_planted_readings")
+    prob_named = models.FloatField(null=True, blank=True, help_text="P(Yes), renormalised over Yes and No; empty "
+                                                                    "when the judge's answer was unreadable.")
+    named = models.BooleanField(null=True, blank=True, help_text="prob_named above one half; empty when undecided.")
+    method = models.CharField(max_length=20, help_text="logits, logprobs or samples")
+    mass = models.FloatField(null=True, blank=True, help_text="Probability on Yes and No.")
+    prompt = models.JSONField(default=dict)
+    raw_output = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "response"]
+        constraints = [models.UniqueConstraint(fields=["job", "response"], name="one_planted_reading_per_response")]
+
+    def __str__(self) -> str:
+        return f"{self.response_id} named={self.named}"
 
 
 class JudgeComparison(models.Model):

@@ -30,6 +30,10 @@ class Study(models.Model):
                                    help_text="Task types this study adds to the registry.")
     arms = models.ManyToManyField("annotations.ModelArm", through="annotations.StudyArm",
                                   related_name="studies", blank=True)
+    planted_reading_job = models.ForeignKey(
+        "annotations.JudgeJob", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The judge job whose reading of \"was the planted problem named\" the automatic metrics use; "
+                  "empty: the terms' reading (ConText).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

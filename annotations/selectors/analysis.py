@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pandas as pd
+from django.db.models import OuterRef, Subquery
 
-from annotations.models import Case, Preference, Rating, Study
+from annotations.models import Case, JudgePlantedReading, Preference, Rating, Study
 from annotations.rubric import CATEGORICAL, FLAG, LIKERT
 from annotations.selectors.responses import newest_responses
 
@@ -53,26 +54,42 @@ def rating_frames(study: Study, *, current_only: bool = True) -> tuple[pd.DataFr
 
 AUTOMATIC_FIELDS = ("arm_id", "case_id", "text", "predicted_behavior", "completion_tokens", "case__external_id",
                     "case__task", "case__gold_label", "case__gold_behavior", "case__label_space", "case__question",
-                    "case__planted_problem")
+                    "case__planted_problem", "case__specialty", "case__turns", "case__tables", "case__images")
 
 
 def automatic_record(row: dict) -> dict:
     """One response with what scoring needs (:func:`modeling.metrics.score_response`),
     from a row of :data:`AUTOMATIC_FIELDS`: the automatic metrics and a responses-page
-    filter ("correct or not") read a response the same way."""
+    filter ("correct or not") read a response the same way. The case's text goes with
+    it: words a response copies from the case find nothing (:mod:`modeling.reading`)."""
     return {"external_id": row["case__external_id"], "task": row["case__task"], "gold_label": row["case__gold_label"],
             "gold_behavior": row["case__gold_behavior"], "label_space": row["case__label_space"],
             "question": row["case__question"], "text": row["text"], "planted_problem": row["case__planted_problem"],
-            "predicted_behavior": row["predicted_behavior"] or None, "completion_tokens": row["completion_tokens"]}
+            "predicted_behavior": row["predicted_behavior"] or None, "completion_tokens": row["completion_tokens"],
+            "specialty": row["case__specialty"], "turns": row["case__turns"], "tables": row["case__tables"],
+            "images": row["case__images"], "planted_named": row.get("planted_named")}
 
 
-def automatic_rows(study: Study, *, chunk_size: int = 5000):
+def judge_named(job) -> Subquery:
+    """The judge job's reading of "was the planted problem named" for the response of
+    each row (None where the job did not read it or left it undecided), to annotate a
+    response queryset with as ``planted_named``."""
+    return Subquery(JudgePlantedReading.objects.filter(job=job, response_id=OuterRef("pk")).values("named")[:1])
+
+
+def automatic_rows(study: Study, *, chunk_size: int = 5000, planted_job=None):
     """``(arm names by id, rows)``: the newest response of each study arm to each test
     case, one case's responses after another (ordered by case), streamed from the
-    database in chunks so that no more than ``chunk_size`` texts are in memory at once."""
+    database in chunks so that no more than ``chunk_size`` texts are in memory at once.
+    With ``planted_job`` (a judge job) each row carries that judge's reading of "was
+    the planted problem named" (``planted_named``), which scoring then reads instead of
+    the terms."""
     arms = dict(study.study_arms.select_related("arm").values_list("arm_id", "arm__name"))
-    rows = (newest_responses(study, arm_ids=list(arms)).order_by("case_id", "arm_id").values(*AUTOMATIC_FIELDS)
-            .iterator(chunk_size=chunk_size))
+    responses = newest_responses(study, arm_ids=list(arms)).order_by("case_id", "arm_id")
+    if planted_job is not None:
+        responses = responses.annotate(planted_named=judge_named(planted_job))
+    fields = (*AUTOMATIC_FIELDS, "planted_named") if planted_job is not None else AUTOMATIC_FIELDS
+    rows = responses.values(*fields).iterator(chunk_size=chunk_size)
     return arms, rows
 
 

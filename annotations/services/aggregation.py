@@ -90,7 +90,7 @@ def study_aggregate(*, study: Study, n_boot: int = 1000) -> StudyAnalysis:
     """Compute and store the study's full analysis (statistics and automatic metrics)."""
     from annotations.analysis import summarize_study
     from annotations.selectors.analysis import analysis_dimensions, rating_frames
-    from annotations.services.automatic import study_automatic_metrics
+    from annotations.services.automatic import study_automatic_metrics, study_reading_agreement
 
     started_at = timezone.now()
     started = time.perf_counter()
@@ -101,6 +101,8 @@ def study_aggregate(*, study: Study, n_boot: int = 1000) -> StudyAnalysis:
     automatic = study_automatic_metrics(study=study, n_boot=n_boot)
     result["automatic"] = automatic["arms"]
     result["automatic_comparison"] = automatic["comparison"]
+    result["automatic_reading"] = automatic["reading"]
+    result["reading_agreement"] = study_reading_agreement(study=study, n_boot=n_boot)
     result["progress"] = study_progress(study)
     seconds = time.perf_counter() - started
     with transaction.atomic():

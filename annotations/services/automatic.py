@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from annotations.models import Study
 from annotations.selectors.analysis import automatic_record, automatic_rows
+from annotations.selectors.readings import reading_source
 from modeling.comparison import PatternCounts, compare_arms, default_pairs
 from modeling.metrics import ScoreAccumulator
 
@@ -48,10 +49,14 @@ def _by_case(rows) -> Iterator[list[dict]]:
 
 
 def study_automatic_metrics(*, study: Study, n_boot: int = 1000, chunk_size: int = 5000) -> dict:
-    """``{"arms": {arm name: scores + "length"}, "comparison": compare_arms(...)}``; arms
-    without a response are left out."""
+    """``{"arms": {arm name: scores + "length"}, "comparison": compare_arms(...),
+    "reading": what "was the planted problem named" was read from}``; arms without a
+    response are left out. Where the study chose a judge job's planted reading
+    (``Study.planted_reading_job``), scoring reads it for the responses it read, and
+    the terms elsewhere."""
     registry = study.task_registry()
-    names, rows = automatic_rows(study, chunk_size=chunk_size)
+    planted_job = planted_reading_choice(study)
+    names, rows = automatic_rows(study, chunk_size=chunk_size, planted_job=planted_job)
     order = list(names.values())
     scores = {name: ScoreAccumulator(registry) for name in order}
     lengths = {name: _Length() for name in order}
@@ -61,7 +66,7 @@ def study_automatic_metrics(*, study: Study, n_boot: int = 1000, chunk_size: int
         for row in group:
             name = names[row["arm_id"]]
             record = automatic_record(row)
-            labels[name] = scores[name].add(record)["predicted_label"]
+            labels[name] = scores[name].add(record)["f1_label"]
             lengths[name].add(record)
         patterns.add_case(group[0]["case__task"], group[0]["case__gold_label"], labels)
     arms = {}
@@ -77,5 +82,31 @@ def study_automatic_metrics(*, study: Study, n_boot: int = 1000, chunk_size: int
             subset.counts[(task, gold, tuple(labels[i] for i in index))] += count
         comparison = compare_arms(subset, registry, n_boot=n_boot, seed=study.seed % (2**32),
                                   pairs=default_pairs(answered))
-    return {"arms": arms, "comparison": comparison}
+    return {"arms": arms, "comparison": comparison, "reading": reading_source(planted_job)}
+
+
+def planted_reading_choice(study: Study):
+    """The judge job the study's automatic metrics read "was the planted problem named"
+    from, or None for the terms' reading."""
+    from annotations.models.judge import JudgeJob
+
+    job_id = Study.objects.filter(pk=study.pk).values_list("planted_reading_job_id", flat=True).first()
+    return JudgeJob.objects.filter(pk=job_id).first() if job_id else None
+
+
+def study_reading_agreement(*, study: Study, n_boot: int = 1000) -> dict:
+    """The automatic reading of each rated response against the clinicians'
+    intervention answers, per arm and overall, with the harm flags
+    (:func:`annotations.analysis.reading_agreement.reading_agreement`); the judge's
+    planted reading beside it where a judge job read the responses."""
+    from annotations.analysis.reading_agreement import reading_agreement
+    from annotations.selectors.readings import intervention_key, planted_reading_job, reading_units
+
+    judge_job = planted_reading_job(study)
+    units = reading_units(study, judge_job=judge_job)
+    arms = list(study.study_arms.order_by("position", "id").values_list("arm__name", flat=True))
+    result = reading_agreement(units, arms=arms, n_boot=n_boot, seed=study.seed % (2**32))
+    result["meta"]["intervention_dimension"] = intervention_key(study.rubric)
+    result["meta"]["judge"] = reading_source(judge_job) if judge_job is not None else None
+    return result
 

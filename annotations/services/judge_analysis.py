@@ -25,6 +25,8 @@ def judge_analyse(*, job: JudgeJob, n_boot: int = 1000) -> dict:
     result = judge_analysis(judge, ratings, job.dimensions, analysis_dimensions(job.study.rubric),
                             comparisons=comparisons, arms=arms, n_boot=n_boot, seed=job.study.seed % (2**32),
                             unit_columns=("case_id", "response_id"))
+    if job.planted:
+        result["planted"] = _planted_summary(job)
     result["meta"].update({"job": job.pk, "kind": job.kind, "model": job.model_ref,
                            "computed_at": timezone.now().isoformat(),
                            "compute_seconds": round(time.perf_counter() - started, 3),
@@ -33,3 +35,14 @@ def judge_analyse(*, job: JudgeJob, n_boot: int = 1000) -> dict:
     JudgeJob.objects.filter(pk=job.pk).update(analysis=result, analysed_at=timezone.now())
     job.analysis, job.analysed_at = result, timezone.now()
     return result
+
+
+def _planted_summary(job: JudgeJob) -> dict:
+    """The job's planted-problem readings: per arm how many it read and read as named,
+    and how they agree with the terms' reading where the reading decides a score
+    (:func:`modeling.evaluate.planted_agreement`)."""
+    from annotations.selectors.readings import planted_reading_counts, planted_reading_records
+    from modeling.evaluate import planted_agreement
+
+    return {"counts": planted_reading_counts(job),
+            "agreement_with_terms": planted_agreement(planted_reading_records(job), job.study.task_registry())}

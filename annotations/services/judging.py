@@ -1,8 +1,14 @@
 """Judge jobs: an LLM judge (:mod:`modeling.judge`) scores a study's responses on a GPU
 worker or through an OpenAI-compatible endpoint. Queued here; :func:`judge_job_run`
-writes scores idempotently per (job, response, dimension) and comparisons per (job,
-pair, dimension), so a retried job asks only what is missing, then analyses the scores
-against the clinicians' ratings (:mod:`annotations.services.judge_analysis`).
+writes scores idempotently per (job, response, dimension), comparisons per (job, pair,
+dimension) and planted-problem readings per (job, response), so a retried job asks only
+what is missing, then analyses the scores against the clinicians' ratings
+(:mod:`annotations.services.judge_analysis`).
+
+A job with ``planted`` also asks, for each response to a case with a planted problem,
+whether the response names it (:meth:`modeling.judge.Judge.planted_iter`), stored as
+:class:`~annotations.models.judge.JudgePlantedReading`; with no dimensions it asks only
+that. The study's automatic metrics can then read it (``Study.planted_reading_job``).
 
 Judge output is researcher-only: nothing here is read by a clinician page."""
 
@@ -19,8 +25,8 @@ from django.db.models import Count, QuerySet
 from annotations import worker_models
 from annotations.errors import JobStateError
 from annotations.model_refs import model_ref_check
-from annotations.models import Response, Study, StudyArm
-from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
+from annotations.models import Case, Response, Study, StudyArm
+from annotations.models.judge import JudgeComparison, JudgeJob, JudgePlantedReading, JudgeScore
 from annotations.selectors.responses import newest_responses
 from annotations.services.chunks import ChunkProgress, chunk_run, chunks_plan
 from annotations.services.jobs import job_create
@@ -65,13 +71,30 @@ def judge_pairs(responses: Sequence[Response], study: Study) -> list[tuple[Respo
 
 # -- queue ----------------------------------------------------------------------------------------
 
+def planted_problems(study: Study, case_ids: Iterable[int]) -> dict[int, str]:
+    """Case id -> the planted problem in words (what the judge is told), for the study's
+    cases among ``case_ids`` that plant a problem."""
+    from modeling.planted import problem_description
+
+    wanted = set(case_ids)
+    out = {}
+    for pk, planted in Case.objects.filter(study=study).values_list("pk", "planted_problem").iterator(
+            chunk_size=5000):
+        problem = problem_description(planted) if pk in wanted else None
+        if problem:
+            out[pk] = problem
+    return out
+
+
 def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref: str = "",
                     dimensions: Sequence | None = None, pairwise: bool = False, params: dict | None = None,
                     base_url: str = "", adapter_path: str = "", responses: Iterable | None = None,
-                    actor=None) -> JudgeJob:
+                    planted: bool = False, actor=None) -> JudgeJob:
     """Queue a judge job over ``responses`` (default: the newest response of each study
-    arm to each test case). Raises JobStateError for a bad request and QueueUnavailable
-    (leaving no job) when the broker is down."""
+    arm to each test case). With ``planted`` the judge also reads whether each response
+    to a case with a planted problem names it; ``planted`` with ``dimensions=[]`` asks
+    only that. Raises JobStateError for a bad request and QueueUnavailable (leaving no
+    job) when the broker is down."""
     from modeling.judge import resolve_dimensions
 
     if kind not in JudgeJob.Kind.values:
@@ -88,8 +111,11 @@ def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref:
             adapter_path = model_ref_check(adapter_path, what="judge adapter", allow_demo=False)
         if base_url:
             raise JobStateError("A base URL only applies to an OpenAI-compatible judge.")
+    only_planted = planted and dimensions is not None and not list(dimensions)
+    if only_planted and pairwise:
+        raise JobStateError("Pairwise comparisons need a dimension to compare on.")
     try:
-        dims = resolve_dimensions(dimensions)
+        dims = [] if only_planted else resolve_dimensions(dimensions)
         pair_dims = resolve_dimensions((params or {}).get("pairwise_dimensions") or ["overall"]) if pairwise else []
     except ValueError as exc:
         raise JobStateError(str(exc)) from exc
@@ -103,17 +129,23 @@ def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref:
     per_case = dict(selected_responses(study, selection).order_by().values_list("case_id").annotate(n=Count("id")))
     if not per_case:
         raise JobStateError("No responses to judge: generate or import responses first.")
+    with_problem = set(planted_problems(study, per_case)) if planted else set()
+    if only_planted:
+        per_case = {c: n for c, n in per_case.items() if c in with_problem}
+        if not per_case:
+            raise JobStateError("No response to a case with a planted problem: there is nothing for the judge "
+                                "to read.")
 
-    def units(case_ids: list[int]) -> int:  # a prompt per score, two per pair (both orders)
+    def units(case_ids: list[int]) -> int:  # a prompt per score and per planted reading, two per pair (both orders)
         return sum(per_case[c] * len(dims) + (per_case[c] * (per_case[c] - 1) if pairwise else 0) * len(pair_dims)
-                   for c in case_ids)
+                   + (per_case[c] if c in with_problem else 0) for c in case_ids)
 
     merged = {**DEFAULT_PARAMS, **(params or {})}
     merged["pairwise_dimensions"] = [d.key for d in pair_dims] or merged["pairwise_dimensions"]
     with transaction.atomic():
         job = job_create(kind_name="judge", actor=actor, study=study, kind=kind, model_ref=model_ref,
                          adapter_path=adapter_path, base_url=base_url, dimensions=[d.as_dict() for d in dims],
-                         pairwise=pairwise, params=merged, selection=selection)
+                         pairwise=pairwise, planted=planted, params=merged, selection=selection)
         job.progress_total = chunks_plan(job=job, case_ids=sorted(per_case), units=units)
         JudgeJob.objects.filter(pk=job.pk).update(progress_total=job.progress_total)
     return job
@@ -157,9 +189,9 @@ def judge_chunk_run(*, chunk_id: int, worker: str) -> str:
 
 
 def _judge(job: JudgeJob, chunk, progress: ChunkProgress) -> bool:
-    from modeling.judge import PairRequest, ScoreRequest, resolve_dimensions
+    from modeling.judge import PairRequest, PlantedRequest, ScoreRequest, resolve_dimensions
 
-    dims = resolve_dimensions(job.dimensions)
+    dims = resolve_dimensions(job.dimensions) if job.dimensions else []
     pair_dims = resolve_dimensions(job.params.get("pairwise_dimensions") or ["overall"]) if job.pairwise else []
     use_reference = bool(job.params.get("use_reference"))
     responses = list(selected_responses(job.study, job.selection).filter(
@@ -176,14 +208,26 @@ def _judge(job: JudgeJob, chunk, progress: ChunkProgress) -> bool:
                              dimension=d)
                  for a, b in judge_pairs(responses, job.study) for d in pair_dims
                  if (a.pk, b.pk, d.key) not in compared]
-    progress.start_at(len(scored) + 2 * len(compared))
-    if not score_todo and not pair_todo:
+    read: set[int] = set()
+    planted_todo = []
+    if job.planted:
+        from modeling.planted import problem_description
+
+        problems = {r.case_id: problem_description(r.case.planted_problem) for r in responses}
+        read = set(JudgePlantedReading.objects.filter(job=job, response_id__in=ids).values_list("response_id",
+                                                                                                  flat=True))
+        planted_todo = [PlantedRequest(key=str(r.pk), case=cases[r.case_id], response=r.text,
+                                       problem=problems[r.case_id])
+                        for r in responses if problems[r.case_id] and r.pk not in read]
+    progress.start_at(len(scored) + 2 * len(compared) + len(read))
+    if not score_todo and not pair_todo and not planted_todo:
         return True
     judge = judge_for_job(job)
     JudgeJob.objects.filter(pk=job.pk).update(judge_provenance={
         **judge.describe(), "worker_host": worker_models.worker_host(), "device": worker_models.device_name()})
     for run, todo, write, units_each in ((judge.score_iter, score_todo, judge_scores_write, 1),
-                                         (judge.compare_iter, pair_todo, judge_comparisons_write, 2)):
+                                         (judge.compare_iter, pair_todo, judge_comparisons_write, 2),
+                                         (judge.planted_iter, planted_todo, judge_planted_write, 1)):
         if not todo:
             continue
         for batch in run(todo, should_stop=lambda: progress.stop):
@@ -197,7 +241,9 @@ def _judge(job: JudgeJob, chunk, progress: ChunkProgress) -> bool:
 
 def _analyse(job: JudgeJob) -> None:
     """After the last chunk: the judge page's analysis; a failure leaves the scores as
-    they are and the page offers to recompute."""
+    they are and the page offers to recompute. A job that read planted problems also
+    asks for the study's analysis again (its reading-vs-clinician agreement)."""
+    from annotations.services.aggregation import aggregation_request
     from annotations.services.judge_analysis import judge_analyse
 
     try:
@@ -205,6 +251,8 @@ def _analyse(job: JudgeJob) -> None:
     except Exception as exc:
         logger.exception("analysis of judge job %s failed", job.pk)
         JudgeJob.objects.filter(pk=job.pk).update(analysis={"error": f"{exc.__class__.__name__}: {exc}"})
+    if job.planted:
+        aggregation_request(study_id=job.study_id)
 
 
 # -- writes (called by the run) ------------------------------------------------------------------
@@ -244,6 +292,16 @@ def judge_scores_write(*, job: JudgeJob, results: Iterable) -> int:
                    judge_score=_clean(r.judge_score), method=r.method, distribution=_clean(r.distribution),
                    mass=_clean(r.mass), prompt=_clean(r.prompt),
                    raw_output=_clean({**r.raw_output, "model": r.model, "samples": r.samples}))
+        for r in results], "response_id")
+
+
+def judge_planted_write(*, job: JudgeJob, results: Iterable) -> int:
+    """Store :class:`modeling.judge.PlantedResult` s (``key`` = the response id),
+    idempotent per (job, response). Returns how many rows were new."""
+    return _insert_new(JudgePlantedReading, job, [
+        JudgePlantedReading(job=job, response_id=int(r.key), prob_named=_clean(r.prob_named), named=r.named,
+                            method=r.method, mass=_clean(r.mass), prompt=_clean(r.prompt),
+                            raw_output=_clean({**r.raw_output, "model": r.model, "samples": r.samples}))
         for r in results], "response_id")
 
 

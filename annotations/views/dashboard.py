@@ -5,13 +5,16 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotations.dashboards import FIGURES, figure_json, figure_rows
+from annotations.dashboards import FIGURES, TABLES, figure_json, figure_rows, reading_agreement_rows
+from annotations.errors import InvalidRequest
 from annotations.selectors.analysis import study_sensitivity
 from annotations.selectors.gold import study_gold_agreement
 from annotations.selectors.harms import harms_by_arm
 from annotations.selectors.raters import study_raters
+from annotations.selectors.readings import TERMS_LABEL, planted_jobs
 from annotations.selectors.studies import study_analysis, study_get
 from annotations.services.aggregation import aggregation_request, aggregation_resume_pending, study_aggregate
+from annotations.services.planted_reading import study_planted_reading_set
 from annotations.views.downloads import csv_download
 from evalportal.roles import ADMIN, RESEARCHER, role_required
 
@@ -38,7 +41,25 @@ def _tables(result: dict) -> dict:
         "automatic_differences": [d for d in (result.get("automatic_comparison") or {}).get("differences", [])
                                   if d["scope"] in ("overall", "proactive")],
         "automatic_comparison": result.get("automatic_comparison") or {},
+        "automatic_reading": (result.get("automatic_reading") or {}).get("label") or TERMS_LABEL,
+        "reading_agreement": _reading_tables(result),
     }
+
+
+def _reading_tables(result: dict) -> dict:
+    """The reading-vs-clinician agreement as the dashboard shows it: one table per
+    reading (the terms', then the judge's), rows per arm and the overall last."""
+    agreement = result.get("reading_agreement") or {}
+    rows = reading_agreement_rows(result)
+    judge = (agreement.get("meta") or {}).get("judge") or {}
+    titles = {"automatic": TERMS_LABEL, "judge": judge.get("label") or "the LLM judge's planted reading"}
+    titles = {key: label[:1].upper() + label[1:] for key, label in titles.items()}
+    tables = [{"reading": key, "title": titles.get(key, key), "rows": [r for r in rows if r["reading"] == key]}
+              for key in (agreement.get("readings") or {})]
+    same = ((agreement.get("readings") or {}).get("judge") or {}).get("terms_same_units")
+    return {"computed": bool(agreement), "tables": [t for t in tables if t["rows"]],
+            "dimension": (agreement.get("meta") or {}).get("intervention_dimension"),
+            "terms_same_units": same["overall"] if same else None}
 
 
 def interval_text(value, ci) -> str:
@@ -85,6 +106,7 @@ def dashboard(request, slug):
         "study": study, "analysis": analysis, "result": result, "tables": _tables(result),
         "figures": figures, "figures_json": {k: v["figure"] for k, v in figures.items()},
         "by_arm": harms_by_arm(study), "gold": study_gold_agreement(study), "raters": study_raters(study),
+        "planted_jobs": planted_jobs(study),
     })
 
 
@@ -128,9 +150,32 @@ def recompute(request, slug):
 
 
 @role_required(RESEARCHER, ADMIN)
+@require_POST
+def planted_reading(request, slug):
+    """Choose what the automatic metrics read "was the planted problem named" from."""
+    study = study_get(slug)
+    choice = request.POST.get("job", "")
+    try:
+        queued = study_planted_reading_set(study=study, job_id=int(choice) if choice.isdigit() else None,
+                                           actor=request.user)
+    except InvalidRequest as exc:
+        messages.error(request, str(exc))
+        return redirect("dashboard", slug=slug)
+    source = f"judge job #{choice}" if choice.isdigit() else TERMS_LABEL
+    if queued:
+        messages.success(request, f"The automatic metrics now read the planted problem from {source}; "
+                                  "recomputing in the background, reload in a moment.")
+    else:
+        analysis = study_aggregate(study=study)
+        messages.warning(request, f"The automatic metrics now read the planted problem from {source}. The task "
+                                  f"queue is unreachable, so the analysis ran here ({analysis.compute_seconds:.1f} s).")
+    return redirect("dashboard", slug=slug)
+
+
+@role_required(RESEARCHER, ADMIN)
 def figure_csv(request, slug, figure):
     study = study_get(slug)
-    if figure not in FIGURES:
+    if figure not in FIGURES and figure not in TABLES:
         raise Http404("No such figure.")
     analysis = study_analysis(study)
     if not analysis or not analysis.result:

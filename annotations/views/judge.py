@@ -49,6 +49,7 @@ def judge_page(request, slug):
         "concordance": concordance_rows(analysis) if analysis else [],
         "means": analysis["means"] if analysis else [],
         "pairwise": analysis.get("pairwise") if analysis else None,
+        "planted": analysis.get("planted") if analysis else None,
         "score_keys": keys, "score_rows": score_rows, "max_score_rows": MAX_SCORE_ROWS,
         "any_active": any(j.is_active for j in jobs),
         "form": JudgeJobForm() if has_role(request.user, [ADMIN]) else None,
@@ -69,12 +70,13 @@ def judge_queue(request, slug):
         job = judge_job_queue(
             study=study, kind=data["kind"], model_ref=data["model_ref"].strip(),
             adapter_path=data["adapter_path"].strip(), base_url=data["base_url"], dimensions=data["dimensions"],
-            pairwise=data["pairwise"], params=form.params(), actor=request.user)
+            pairwise=data["pairwise"], planted=data["planted"], params=form.params(), actor=request.user)
     except (QueueUnavailable, JobStateError) as exc:
         messages.error(request, str(exc))
         return redirect("judge", slug=slug)
+    planted = " and the planted-problem reading" if job.planted else ""
     messages.success(request, f"Queued judge job #{job.pk} ({job.progress_total} prompts over "
-                              f"{len(job.dimensions)} dimensions).")
+                              f"{len(job.dimensions)} dimensions{planted}).")
     return redirect(f"{reverse('judge', args=[slug])}?job={job.pk}")
 
 

@@ -31,6 +31,7 @@ JUDGE = {"study": "{study}", "dimensions": ["realism"], "params": {"use_referenc
 ROUTES = [
     ("GET", "/api/studies/", None, READ),
     ("GET", "/api/studies/{study}/", None, READ),
+    ("GET", "/api/studies/{study}/analysis/", None, READ),
     ("DELETE", "/api/studies/{study}/", None, NOT_ALLOWED),
     ("POST", "/api/studies/", {"slug": "new"}, NOT_ALLOWED),
     ("GET", "/api/cases/", None, READ),

@@ -144,3 +144,26 @@ def test_responses_are_scored_when_written_and_the_page_filters_on_it(researcher
     assert "1 test case." in wrong and "sc-quiet" in wrong and "sc-flag" not in wrong
     every = researcher_client.get(url).content.decode()
     assert "3 test cases." in every
+
+
+def test_a_stored_score_reads_the_case_text_so_an_echo_finds_nothing():
+    """The write path scores with the case's turns: a response that copies a planted term
+    from the case, or denies one, is not a correct flag; one that asserts a term the case
+    does not hold is (which only the case text can tell)."""
+    from annotations.services.responses import responses_write
+    from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
+
+    study = StudyFactory(slug="echoed")
+    arms = [StudyArmFactory(study=study, arm__name=name).arm for name in ("Echo", "Denial", "Finding")]
+    case = CaseFactory(study=study, external_id="hit", planted_problem={
+        "summary": "heparin-induced thrombocytopenia", "terms": ["heparin", "heparin-induced thrombocytopenia"],
+        "asserts": [["check", "platelet count"]]})
+    texts = ["Plan: start the heparin infusion at 18:00.", "There is no heparin-induced thrombocytopenia here.",
+             "This is heparin-induced thrombocytopenia: stop the heparin."]
+    for loaded in (None, {case.pk: case}):
+        for arm, text in zip(arms, texts, strict=True):
+            responses_write(rows=[{"case_id": case.pk, "arm_id": arm.pk, "job_id": None, "text": text}],
+                            cases=loaded)
+        stored = dict(case.responses.values_list("arm__name", "correct"))
+        assert stored == {"Echo": False, "Denial": False, "Finding": True}
+        case.responses.all().delete()
