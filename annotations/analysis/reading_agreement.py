@@ -164,7 +164,10 @@ def agreement_rows(result: Mapping | None) -> list[dict]:
     rows: list[dict] = []
     if not result:
         return rows
-    for reading, parts in (result.get("readings") or {}).items():
+    readings = result.get("readings") or {}
+    # In a fixed order: a stored result comes back from PostgreSQL's jsonb with its keys re-sorted.
+    for reading in sorted(readings, key=lambda r: (READINGS.index(r) if r in READINGS else len(READINGS), r)):
+        parts = readings[reading]
         scopes = [*parts["arms"], {**parts["overall"], "arm": "all arms"}]
         for s in scopes:
             if not s["n"]:

@@ -55,7 +55,7 @@ def _reading_tables(result: dict) -> dict:
     titles = {"automatic": TERMS_LABEL, "judge": judge.get("label") or "the LLM judge's planted reading"}
     titles = {key: label[:1].upper() + label[1:] for key, label in titles.items()}
     tables = [{"reading": key, "title": titles.get(key, key), "rows": [r for r in rows if r["reading"] == key]}
-              for key in (agreement.get("readings") or {})]
+              for key in dict.fromkeys(r["reading"] for r in rows)]
     same = ((agreement.get("readings") or {}).get("judge") or {}).get("terms_same_units")
     return {"computed": bool(agreement), "tables": [t for t in tables if t["rows"]],
             "dimension": (agreement.get("meta") or {}).get("intervention_dimension"),

@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotations.services.aggregation import study_aggregate
+from tests.browser.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -12,11 +13,7 @@ def test_dashboard_draws_every_figure(page, live_server, rated_submissions, rese
     study_aggregate(study=rated_submissions, n_boot=100)
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "res")
-    page.fill("#id_password", "pw-for-tests-123")
-    page.keyboard.press("Enter")
-    expect(page.locator("h1")).to_have_text("Studies")
+    log_in(page, live_server.url, "res")
     page.goto(f"{live_server.url}/studies/{rated_submissions.slug}/dashboard/")
     for key in ("means", "distribution", "radar", "wins", "raters"):
         expect(page.locator(f"#plot-{key} .main-svg").first).to_be_visible()

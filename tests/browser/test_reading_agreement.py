@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotations.services.aggregation import study_aggregate
+from tests.browser.helpers import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_broker")]
 
@@ -15,11 +16,7 @@ def test_dashboard_shows_the_reading_against_the_clinicians(page, live_server, p
     study_aggregate(study=study, n_boot=100)
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", "res")
-    page.fill("#id_password", "pw-for-tests-123")
-    page.keyboard.press("Enter")
-    expect(page.locator("h1")).to_have_text("Studies")
+    log_in(page, live_server.url, "res")
     page.goto(f"{live_server.url}/studies/{study.slug}/dashboard/")
 
     section = page.locator("#reading-agreement")
