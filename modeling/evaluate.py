@@ -135,8 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", help=TASKS_FILE_HELP)
     parser.add_argument("--json", help="also write the scores (with per-response predictions) to this file")
     parser.add_argument("--reference-arms", action="store_true",
-                        help="also score rule-written arms (always flag, always silent, one letter and flag everything, "
-                             "a random label, the reference response) on the same cases, to show the floor and ceiling")
+                        help="also score rule-written arms on the same cases: the floor (always flag, always silent, one "
+                             "letter and flag everything, a random label), the chance arm, the reference response, and "
+                             "arms that try to game the reading (echo, every planted term, a shotgun; modeling/reference_arms.py)")
     parser.add_argument("--planted-readings", metavar="JUDGED_JSONL",
                         help="read whether a response names the planted problem from an LLM judge's answers "
                              "(python -m modeling.judge --planted) instead of the terms, and report their agreement")
