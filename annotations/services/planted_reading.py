@@ -21,7 +21,7 @@ def study_planted_reading_set(*, study: Study, job_id: int | None, actor=None) -
     recomputation is queued (False when the task queue is unreachable)."""
     job = None
     if job_id is not None:
-        job = JudgeJob.objects.filter(study=study, pk=job_id).first()
+        job = JudgeJob.objects.filter(study=study, pk=job_id).first() if 0 < job_id < 2**31 else None
         if job is None or not job.planted:
             raise InvalidRequest(f"Judge job #{job_id} of this study did not read planted problems.")
         if job.status != JobStatus.SUCCEEDED:

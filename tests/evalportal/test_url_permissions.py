@@ -93,6 +93,8 @@ PAGES = [
     ("dashboard", "get", "/studies/{study}/dashboard/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("dashboard-recompute", "post", "/studies/{study}/dashboard/recompute/",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302, ADMIN: 302}),
+    ("dashboard-planted-reading", "post", "/studies/{study}/dashboard/planted-reading/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 302, ADMIN: 302}),
     ("dashboard-figure-csv", "get", "/studies/{study}/dashboard/means.csv",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 404, ADMIN: 404}),  # 404: nothing computed yet
     ("ratings-export", "get", "/studies/{study}/export/ratings.csv",

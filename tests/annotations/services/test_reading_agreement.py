@@ -112,6 +112,18 @@ def test_dashboard_shows_the_agreement_table_and_which_reading_the_metrics_use(p
     assert f'<option value="{planted_judge.pk}" selected>' in html
 
 
+def test_a_refused_choice_is_a_message_never_a_500(planted_judge, researcher_client):
+    study = planted_judge.study
+    url = f"/studies/{study.slug}/dashboard/planted-reading/"
+    JudgeJob.objects.filter(pk=planted_judge.pk).update(status=JobStatus.RUNNING)
+    refusals = {planted_judge.pk: "has not finished", 10**30: "did not read planted problems",
+                "\u00b2": "Choose the terms&#x27; reading or one of the study&#x27;s judge jobs"}
+    for job, message in refusals.items():  # unfinished, beyond any id, a digit int() refuses
+        response = researcher_client.post(url, {"job": job}, follow=True)
+        assert response.status_code == 200 and message in response.content.decode()
+    assert Study.objects.get(pk=study.pk).planted_reading_job_id is None
+
+
 def test_clinicians_cannot_choose_the_reading(planted_judge, clinician_client):
     slug = planted_judge.study.slug
     assert clinician_client.post(f"/studies/{slug}/dashboard/planted-reading/", {"job": planted_judge.pk}
