@@ -358,29 +358,32 @@ def sex_clashes(case: Mapping) -> list[str]:
 # A case whose one titled person is its patient (not a speaking parent), and which names
 # nobody of the other sex (no relative, no other title, no baby): every pronoun of the
 # other sex in it, and in its reference response, can only be the patient's.
-_LONE_TITLE = re.compile(r"\b(Mr|Mrs|Ms|Miss)\.?\s+([A-Z][\w'-]*)")
-_LONE_WORDS = {MALE: frozenset({"he", "him", "his", "himself", "man", "gentleman"}),
-               FEMALE: frozenset({"she", "her", "hers", "herself", "woman", "lady"})}
-_LONE_OTHERS = {MALE: frozenset("husband son boy brother father dad grandson grandfather uncle nephew".split()),
-                FEMALE: frozenset("wife daughter girl sister mother mum granddaughter grandmother aunt niece".split()),
-                None: frozenset("baby child children partner fetus foetus twins sibling parent parents".split())}
+_LONE_TITLE = re.compile(r"(?<![A-Za-z])M(r|rs|s|iss)\.?\s+([A-Z][\w'-]*)")
+_LONE_WORDS = {MALE: re.compile(r"\b(?:he|him|his|himself|man|gentleman)\b"),
+               FEMALE: re.compile(r"\b(?:she|her|hers|herself|woman|lady)\b")}
+_LONE_OTHERS = {MALE: r"husband|son|boy|brother|father|dad|grandson|grandfather|uncle|nephew",
+                FEMALE: r"wife|daughter|girl|sister|mother|mum|granddaughter|grandmother|aunt|niece"}
+_LONE_EITHER = r"baby|child|children|partner|fetus|foetus|twins|sibling|parents?"
+_LONE_OTHER_PEOPLE = {sex: re.compile(rf"\b(?:{words}|{_LONE_EITHER})\b") for sex, words in _LONE_OTHERS.items()}
 
 
 def _lone_patient_clashes(case: Mapping) -> list[str]:
     turns = case.get("turns") or ()
-    titles = {(t, name) for turn in turns for t, name in _LONE_TITLE.findall(f"{turn.get('speaker')} {turn.get('text')}")}
+    titles = {(t, name) for turn in turns for part in (turn.get("speaker"), turn.get("text"))
+              for t, name in _LONE_TITLE.findall(str(part))}
     if len({name for _, name in titles}) != 1:
         return []
     title, name = next(iter(titles))
+    title = "M" + title
     if any(name in str(turn.get("speaker")) and turn.get("role") != "patient" for turn in turns):
         return []  # the titled person speaks as someone else: a parent, a relative
     sex = MALE if title == "Mr" else FEMALE
     other = _OTHER_SEX[sex]
-    text = case_text(case) + "\n" + (case.get("reference_response") or "")
-    words = set(_WORD.findall(text.lower()))
-    if words & (_LONE_OTHERS[other] | _LONE_OTHERS[None]):
+    text = (case_text(case) + "\n" + (case.get("reference_response") or "")).lower()
+    if _LONE_OTHER_PEOPLE[other].search(text):
         return []
-    return [f"{title}. {name} is {sex} but the case says {word!r}." for word in sorted(words & _LONE_WORDS[other])]
+    return [f"{title}. {name} is {sex} but the case says {word!r}."
+            for word in sorted(set(_LONE_WORDS[other].findall(text)))]
 
 
 def _sex_clashes(view: _CaseView) -> list[str]:
