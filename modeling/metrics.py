@@ -255,11 +255,14 @@ class ScoreAccumulator:
             raise ValueError(f"record {record.get('external_id', self.n)!r}: unknown task {name!r}")
         return task
 
-    def add(self, record: Mapping) -> dict:
+    def add(self, record: Mapping, scored: Mapping | None = None) -> dict:
+        """Count one response; ``scored`` is its :func:`score_response` when already
+        known (the portal stores it with the response), else it is scored here."""
         self.n += 1
         name = record["task"]
         task = self.task(name, record)
-        scored = score_response(record, task)
+        if scored is None:
+            scored = score_response(record, task)
         self.tasks[name].add(record["gold_label"], scored, task)
         if record.get("gold_behavior"):
             self.behavior.add(record["gold_behavior"], record.get("predicted_behavior") or None,

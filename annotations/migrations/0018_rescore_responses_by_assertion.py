@@ -1,9 +1,10 @@
 """Every stored response scored again with the reading that finds rather than matches
 (modeling/reading.py): a mention of the planted problem now counts only where the
 response asserts it in words the case does not already hold, and restraint is read by
-meaning. Needs the case's text, which the earlier scoring did not read."""
+meaning. Needs the case's text, which the earlier scoring did not read. The whole reading
+is stored with each response (``Response.reading``) for the automatic metrics to count."""
 
-from django.db import migrations
+from django.db import migrations, models
 
 CHUNK = 2000
 
@@ -25,11 +26,12 @@ def rescore(apps, schema_editor):
             continue
         record = {key.removeprefix("case__"): value for key, value in row.items() if key.startswith("case__")}
         record.update(text=row["text"], predicted_behavior=row["predicted_behavior"] or None)
-        batch.append(Response(pk=row["pk"], correct=bool(score_response(record, task)["correct"])))
+        reading = score_response(record, task)
+        batch.append(Response(pk=row["pk"], correct=bool(reading["correct"]), reading=reading))
         if len(batch) >= CHUNK:
-            Response.objects.bulk_update(batch, ["correct"])
+            Response.objects.bulk_update(batch, ["correct", "reading"])
             batch = []
-    Response.objects.bulk_update(batch, ["correct"])
+    Response.objects.bulk_update(batch, ["correct", "reading"])
 
 
 class Migration(migrations.Migration):
@@ -39,5 +41,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name="response",
+            name="reading",
+            field=models.JSONField(blank=True, null=True),
+        ),
         migrations.RunPython(rescore, migrations.RunPython.noop),
     ]

@@ -22,6 +22,10 @@ class Response(models.Model):
     # Scored against its case when written (modeling.metrics.score_response), so the
     # responses page can filter on it at any study size; None where it cannot be scored.
     correct = models.BooleanField(null=True, blank=True)
+    # The whole reading of that scoring (modeling.metrics.score_response: the label read,
+    # flagged, issue found, concern found...), so the automatic metrics count stored
+    # readings instead of reading every response again; None where it cannot be scored.
+    reading = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -54,7 +54,8 @@ def rating_frames(study: Study, *, current_only: bool = True) -> tuple[pd.DataFr
 
 AUTOMATIC_FIELDS = ("arm_id", "case_id", "text", "predicted_behavior", "completion_tokens", "case__external_id",
                     "case__task", "case__gold_label", "case__gold_behavior", "case__label_space", "case__question",
-                    "case__planted_problem", "case__specialty", "case__turns", "case__tables", "case__images")
+                    "case__planted_problem", "case__specialty", "case__turns", "case__tables", "case__images",
+                    "reading")
 
 
 def automatic_record(row: dict) -> dict:
@@ -67,7 +68,14 @@ def automatic_record(row: dict) -> dict:
             "question": row["case__question"], "text": row["text"], "planted_problem": row["case__planted_problem"],
             "predicted_behavior": row["predicted_behavior"] or None, "completion_tokens": row["completion_tokens"],
             "specialty": row["case__specialty"], "turns": row["case__turns"], "tables": row["case__tables"],
-            "images": row["case__images"], "planted_named": row.get("planted_named")}
+            "images": row["case__images"], "planted_named": row.get("planted_named"),
+            "stored_reading": row.get("reading")}
+
+
+def stored_reading(record: dict) -> dict | None:
+    """The reading stored with the response when it was written (the terms'), where it is
+    the one to count: None where the record carries a judge's reading, or none was stored."""
+    return record["stored_reading"] if record.get("planted_named") is None else None
 
 
 def judge_named(job) -> Subquery:

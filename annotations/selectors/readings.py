@@ -16,7 +16,7 @@ from django.db.models import Count, Q, QuerySet
 from annotations.models import Case, JobStatus, Rating, Response, Study
 from annotations.models.judge import JudgeJob
 from annotations.rubric import CATEGORICAL
-from annotations.selectors.analysis import AUTOMATIC_FIELDS, automatic_record, judge_named
+from annotations.selectors.analysis import AUTOMATIC_FIELDS, automatic_record, judge_named, stored_reading
 from annotations.selectors.harms import harm_flags_all
 from modeling.metrics import intervention_reading, score_response
 
@@ -86,7 +86,8 @@ def response_readings(study: Study, responses: QuerySet[Response], *, judge_job:
 
 
 def _reading(record: Mapping, task) -> str | None:
-    return intervention_reading(score_response(record, task), record["gold_label"])
+    scored = stored_reading(record) or score_response(record, task)
+    return intervention_reading(scored, record["gold_label"])
 
 
 def reading_units(study: Study, *, judge_job: JudgeJob | None = None) -> pd.DataFrame:

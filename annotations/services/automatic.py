@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from annotations.models import Study
-from annotations.selectors.analysis import automatic_record, automatic_rows
+from annotations.selectors.analysis import automatic_record, automatic_rows, stored_reading
 from annotations.selectors.readings import reading_source
 from modeling.comparison import PatternCounts, compare_arms, default_pairs
 from modeling.metrics import ScoreAccumulator
@@ -66,7 +66,7 @@ def study_automatic_metrics(*, study: Study, n_boot: int = 1000, chunk_size: int
         for row in group:
             name = names[row["arm_id"]]
             record = automatic_record(row)
-            labels[name] = scores[name].add(record)["f1_label"]
+            labels[name] = scores[name].add(record, stored_reading(record))["f1_label"]
             lengths[name].add(record)
         patterns.add_case(group[0]["case__task"], group[0]["case__gold_label"], labels)
     arms = {}

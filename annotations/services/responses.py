@@ -55,7 +55,7 @@ def responses_write(*, rows: Iterable[dict], cases: Mapping[int, Case] | None = 
 
 
 def _score(responses: list[Response], loaded: Mapping[int, Case] | None = None) -> None:
-    """Set each response's ``correct``: its case's gold label read as the automatic
+    """Set each response's ``reading`` and ``correct``: its case's gold label read as the automatic
     metrics read it (one reading, :func:`automatic_record`)."""
     case_ids = {r.case_id for r in responses}
     if loaded is not None and case_ids <= loaded.keys():
@@ -75,4 +75,5 @@ def _score(responses: list[Response], loaded: Mapping[int, Case] | None = None) 
         record = automatic_record({**case, "arm_id": response.arm_id, "text": response.text,
                                    "predicted_behavior": response.predicted_behavior,
                                    "completion_tokens": response.completion_tokens})
-        response.correct = bool(score_response(record, task)["correct"])
+        response.reading = score_response(record, task)
+        response.correct = bool(response.reading["correct"])

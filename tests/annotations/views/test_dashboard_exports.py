@@ -143,3 +143,38 @@ def test_automatic_metrics_stream_in_chunks(rated_study):
     chunked = study_automatic_metrics(study=rated_study, n_boot=20, chunk_size=2)
     assert chunked == whole
     assert sum(a["n"] for a in whole["arms"].values()) == 18 and whole["comparison"]["n_cases"] == 6
+
+
+def test_the_automatic_metrics_count_the_readings_stored_when_responses_were_written():
+    """Each response's reading is stored when written (the same scoring as the metrics'),
+    and the metrics count the stored readings: the same figures as reading every response
+    again, without the reading's cost at every recompute."""
+    from annotations.models import Response
+    from annotations.selectors.analysis import AUTOMATIC_FIELDS, automatic_record
+    from annotations.services.automatic import study_automatic_metrics
+    from annotations.services.responses import responses_write
+    from modeling.metrics import score_response
+    from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
+
+    study = StudyFactory(slug="stored-readings")
+    arms = [StudyArmFactory(study=study, arm__name=name).arm for name in ("Quiet", "Finder")]
+    planted = {"terms": ["heparin-induced thrombocytopenia"], "asserts": [["check", "platelet count"]]}
+    cases = [CaseFactory(study=study, external_id=f"sr-{i}", planted_problem=planted if i % 2 else {},
+                         gold_label="flag" if i % 2 else "no_flag") for i in range(4)]
+    texts = {"Quiet": "Nothing to raise.", "Finder": "Check the platelet count before the heparin starts."}
+    responses_write(rows=[{"case_id": case.pk, "arm_id": arm.pk, "job_id": None, "text": texts[arm.name]}
+                          for case in cases for arm in arms])
+    registry = study.task_registry()
+    for row in Response.objects.filter(case__study=study).values(*AUTOMATIC_FIELDS):
+        record = automatic_record(row)
+        assert row["reading"] == score_response(record, registry[record["task"]])
+    stored = study_automatic_metrics(study=study, n_boot=20)
+    assert stored["arms"]["Finder"]["proactive"]["issue_found_rate"] == 1.0
+    assert stored["arms"]["Quiet"]["proactive"]["restraint_accuracy"] == 1.0
+    Response.objects.filter(case__study=study).update(reading=None)  # as responses written before it was stored
+    assert study_automatic_metrics(study=study, n_boot=20) == stored
+    # the metrics read what is stored: a stored reading that says the problem was not found is counted so
+    Response.objects.filter(case__study=study, arm__name="Finder", case__gold_label="flag").update(
+        reading={**row["reading"], "issue_found": False, "predicted_label": "flag:other", "f1_label": "no_flag",
+                 "correct": False, "flagged": True, "concern_found": None, "unverified": False})
+    assert study_automatic_metrics(study=study, n_boot=20)["arms"]["Finder"]["proactive"]["issue_found_rate"] == 0.0
