@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {kind:<10} {figures}")
     print(f"checking {len(cases)} demo cases x {args.rounds} (validation and warnings): {checking}")
     figures = {"benchmark": "reading", "rounds": args.rounds, "responses": len(rows), "cases": len(cases),
-               "scoring": scoring, "case_checks": checking}
+               **{f"us_per_response_{kind}": figures["mean_us"] for kind, figures in scoring.items()},
+               "responses_per_s": scoring["all"]["responses_per_s"], "us_per_case_check": checking["mean_us"]}
     write_results("reading", figures, args.out)
     return figures
 
