@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -290,7 +290,3 @@ def _verdict(doc, entries: list, planted: Mapping | None) -> Reading:
 def reads_as_restraint(text: str | None) -> bool:
     """Whether a response says nothing needs raising (see the module's docstring)."""
     return read(text).restraint
-
-
-def read_many(texts: Iterable[str]) -> list[Reading]:
-    return [read(t) for t in texts]
