@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
-import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,14 +20,13 @@ from typing import Any, BinaryIO
 import jsonschema
 import jsonschema_rs
 
+from modeling.json_text import MAX_NESTING, json_path, loads_json, may_be_unstorable
+from modeling.json_text import storable_problems as json_storable_problems
 from modeling.planted import echoable_terms, term_problems
 from modeling.task_types import DEFAULT_TASKS, FLAG_LABELS, TaskType
 
 SCHEMA_PATH = Path(__file__).with_name("case.schema.json")
 MAX_LINE_BYTES = 1_000_000
-# Far deeper than any case needs (turns[i].tables[j].rows[k][l] is 6 levels), shallow
-# enough that every reader of the stored JSON (the admin, the exports) can walk it.
-MAX_NESTING = 32
 # The errors a CaseFileError keeps to show; the count covers them all.
 MAX_ERRORS_KEPT = 1000
 
@@ -78,74 +75,16 @@ def _fast_validator():
     return jsonschema_rs.validator_for(case_schema())
 
 
-def _json_path(path: Iterable[Any]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a number (JSON has no NaN or Infinity)")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"the number {text[:40]} is out of range")
-    return value
-
-
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
-
-
 def loads_case_line(raw: str):
     """One line as JSON, refusing what the database could not store as given: NaN and
-    Infinity, and numbers too large for a float."""
-    return _DECODER.decode(raw)
-
-
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def may_be_unstorable(text: str) -> bool:
-    """Whether a JSON line could hold what :func:`storable_problems` looks for; False
-    lets a reader skip the walk. JSON text can carry a NUL or a surrogate only as a
-    ``\\u`` escape (a raw control character is not JSON, and UTF-8 has no surrogates),
-    and nesting only as brackets."""
-    return ("\\u0000" in text or bool(_SURROGATE_ESCAPE.search(text))
-            or text.count("[") + text.count("{") > MAX_NESTING)
+    Infinity, numbers too large for a float, and a key twice in one object."""
+    return loads_json(raw)
 
 
 def storable_problems(value: Any, line: int) -> list[CaseError]:
-    """What in a parsed line no database column could keep as it is: nesting deeper than
-    MAX_NESTING, NUL characters (PostgreSQL refuses them) and unpaired surrogates (not
-    UTF-8), in keys and in strings, each naming its field."""
-    problems: list[CaseError] = []
-    stack: list[tuple[Any, tuple, int]] = [(value, (), 0)]
-    while stack and len(problems) < 20:
-        item, path, depth = stack.pop()
-        if depth > MAX_NESTING:
-            problems.append(CaseError(line, _json_path(path), f"nested more than {MAX_NESTING} levels deep"))
-            continue
-        if isinstance(item, dict):
-            for key, child in item.items():
-                problems += _text_problems(key, line, path, "a key")
-                stack.append((child, (*path, key), depth + 1))
-        elif isinstance(item, list):
-            stack.extend((child, (*path, i), depth + 1) for i, child in enumerate(item))
-        elif isinstance(item, str):
-            problems += _text_problems(item, line, path, "the text")
-    return problems
-
-
-def _text_problems(text: str, line: int, path: tuple, what: str) -> list[CaseError]:
-    field = _json_path(path)
-    if "\x00" in text:
-        return [CaseError(line, field, f"{what} contains a NUL character (\\u0000), which cannot be stored")]
-    if any("\ud800" <= ch <= "\udfff" for ch in text):
-        return [CaseError(line, field, f"{what} contains an unpaired surrogate (a broken \\u escape)")]
-    return []
+    """What in a parsed line no database column could keep as it is (see
+    :mod:`modeling.json_text`), each naming its field."""
+    return [CaseError(line, place, message) for place, message in json_storable_problems(value)]
 
 
 def validate_case(case: Any, line: int, registry: Mapping[str, TaskType] = DEFAULT_TASKS, *,
@@ -161,7 +100,7 @@ def validate_case(case: Any, line: int, registry: Mapping[str, TaskType] = DEFAU
     errors = []
     schema_errors = [] if _fast_validator().is_valid(case) else _validator().iter_errors(case)
     for err in sorted(schema_errors, key=lambda e: list(e.absolute_path)):
-        field = _json_path(err.absolute_path)
+        field = json_path(err.absolute_path)
         if err.validator == "required":
             missing = err.message.split("'")[1] if "'" in err.message else ""
             field = f"{field}.{missing}" if field and missing else (missing or field)

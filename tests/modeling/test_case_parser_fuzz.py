@@ -49,6 +49,26 @@ def test_text_no_database_can_store_is_refused_naming_its_field(patch, field, me
     assert f"field '{field}'" in problem and message in problem
 
 
+@pytest.mark.parametrize(("extra", "key"), [
+    (b', "external_id": "c-2"', "external_id"),
+    (b', "metadata": {"site": 1, "site": 2}', "site"),
+    (b', "turns": [{"speaker": "A", "speaker": "B", "role": "r", "text": "x"}]', "speaker"),
+])
+def test_a_key_given_twice_in_one_object_is_refused_naming_it(extra, key):
+    """The reader would keep the last silently: which of two ids or texts the author
+    meant is theirs to say."""
+    [problem] = _problems(_line(GOOD)[:-1] + extra + b"}")
+    assert problem.startswith("line 1: not valid JSON") and f"the key '{key}' appears twice" in problem
+
+
+def test_a_field_named_by_an_unpaired_surrogate_key_is_shown_escaped():
+    """A problem inside a key that is itself not UTF-8 still names its place in text an
+    error page can encode."""
+    problems = _problems(_line({**GOOD, "metadata": {"\ud800": "a\x00b"}}))
+    assert problems and all(p.encode("utf-8") for p in problems)
+    assert any("\\ud800" in p for p in problems)
+
+
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "9" * 5000])
 def test_numbers_that_are_not_finite_or_too_long_are_refused(number):
     line = _line(GOOD)[:-1] + b', "metadata": {"x": ' + number.encode() + b"}}"
