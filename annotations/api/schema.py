@@ -20,8 +20,9 @@ TOKEN_ANSWERS = {
 def document_error_responses(result, generator, request, public):
     """drf-spectacular postprocessing hook: add the error answers to every operation."""
     for path, operations in result.get("paths", {}).items():
-        answers = TOKEN_ANSWERS if path.endswith("/token/") else ANSWERS
-        for operation in operations.values():
+        for method, operation in operations.items():
+            # Taking a token answers only its own errors; the rest (revoking one) as any other.
+            answers = TOKEN_ANSWERS if path.endswith("/token/") and method == "post" else ANSWERS
             responses = operation.setdefault("responses", {})
             for code, description in answers.items():
                 responses.setdefault(code, {"description": description,

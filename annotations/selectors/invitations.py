@@ -7,7 +7,3 @@ def invitation_list(limit: int = 500):
     """The newest invitations, with who sent them."""
     return Invitation.objects.select_related("user", "invited_by").order_by("-created_at", "-id")[:limit]
 
-
-def invitation_accepted(user) -> bool:
-    """Whether the user already accepted an invitation (their link is spent)."""
-    return user is not None and Invitation.objects.filter(user=user, accepted_at__isnull=False).exists()

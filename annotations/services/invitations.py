@@ -4,27 +4,33 @@ shown to whoever invited them; accepting the link sets the password."""
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from annotations.errors import InvalidRequest
-from annotations.invitation_tokens import invitation_token_generator
+from annotations.invitation_tokens import invitation_made, invitation_open, invitation_token_generator
 from annotations.models import Invitation
 from annotations.services.audit import audit_record
-from annotations.services.users import user_set_role
+from annotations.services.users import user_password_set, user_set_role
 from evalportal.roles import CLINICIAN
 
 logger = logging.getLogger(__name__)
 MAX_INVITATIONS = 1000  # in one go; a CSV of more is refused before anything is made
+# One answer for every link that does not work: telling a used link from a wrong one would
+# say which accounts accepted.
+INVALID_LINK = "This invitation link does not work: it was already used, has expired, or is not a valid link."
 
 
 @dataclass(frozen=True)
@@ -41,45 +47,71 @@ def invitation_link(*, user, base_url: str) -> str:
     return base_url.rstrip("/") + path
 
 
-def _problems(people: list[tuple[str, str]]) -> list[str]:
+def _accounts(people: list[tuple[str, str]]) -> tuple[dict[str, object], list[str]]:
+    """The account each address may re-invite (keyed by the address in lower case) and
+    what refuses the list. An address matches an account whose username or email is that
+    address in any case; an invitation reuses only an account an invitation made that
+    never set a password and is a clinician only (``invitation_made``). Any other match is
+    someone's account, which a link shown to the inviter would hand over."""
     User = get_user_model()
     emails = [email.lower() for _, email in people]
-    # An account with a usable password is someone's; one without is an invitation not yet accepted.
-    taken = {u.lower() for u in User.objects.filter(username__in=emails).exclude(password__startswith="!")
-             .values_list("username", flat=True)}
-    return [f"{email}: already has an account" for email in emails if email in taken]
+    problems = [f"{email}: appears more than once" for email, n in Counter(emails).items() if n > 1]
+    longest = User._meta.get_field("username").max_length
+    problems += [f"{email}: longer than {longest} characters, the most a username may have"
+                 for email in dict.fromkeys(emails) if len(email) > longest]
+    matches: dict[str, list] = defaultdict(list)
+    wanted = set(emails)
+    for user in (User.objects.annotate(lower_username=Lower("username"), lower_email=Lower("email"))
+                 .filter(Q(lower_username__in=wanted) | Q(lower_email__in=wanted))
+                 .prefetch_related("groups", "invitations")):
+        for email in {user.lower_username, user.lower_email} & wanted:
+            matches[email].append(user)
+    reuse = {}
+    for email in dict.fromkeys(emails):
+        users = matches.get(email, [])
+        if len(users) == 1 and invitation_made(users[0]):
+            reuse[email] = users[0]
+        elif users:
+            problems.append(f"{email}: already has an account (only a clinician invited here who never "
+                            f"set a password can be invited again)")
+    return reuse, problems
 
 
 def invitations_create(*, people: list[tuple[str, str]], actor, base_url: str) -> list[InvitationSent]:
-    """Invite each (name, email) as a clinician, all or none: an email that already has an
-    account refuses the whole list. Someone invited before who never set a password gets
-    a new link. The mails go out once the accounts are committed; a mail that cannot be
-    sent is reported, and the link is there to pass on by hand."""
+    """Invite each (name, email) as a clinician, all or none. An invitation makes a new
+    account, or gives a new link to a clinician an earlier invitation made who never set
+    a password; an address that matches any other account (username or email, in any
+    case), or appears twice, refuses the whole list. The mails go out once the accounts
+    are committed; a mail that cannot be sent is reported, and the link is there to pass
+    on by hand."""
     if not people:
         raise InvalidRequest("Nobody to invite.")
     if len(people) > MAX_INVITATIONS:
         raise InvalidRequest(f"At most {MAX_INVITATIONS} invitations at once ({len(people)} given).")
-    problems = _problems(people)
-    if problems:
-        raise InvalidRequest("Nobody was invited: " + "; ".join(problems))
     User = get_user_model()
     expires = timezone.now() + timedelta(days=settings.INVITATION_VALID_DAYS)
     made: list[tuple[Invitation, str]] = []
-    with transaction.atomic():
-        for name, email in people:
-            username = email.lower()
-            user = User.objects.filter(username=username).first()
-            if user is None:
-                user = User(username=username, email=email, first_name=name[:150])
-                user.set_unusable_password()
-                user.save()
-                user_set_role(user=user, role=CLINICIAN, actor=actor)
-            invitation = Invitation.objects.create(user=user, name=name, email=email, invited_by=actor,
-                                                   expires_at=expires)
-            audit_record(actor=actor, action="invitation.create", obj=invitation,
-                         summary=f"{name} <{email}> invited as clinician",
-                         after={"user": user.pk, "expires_at": expires.isoformat()})
-            made.append((invitation, invitation_link(user=user, base_url=base_url)))
+    try:
+        with transaction.atomic():
+            reuse, problems = _accounts(people)
+            if problems:
+                raise InvalidRequest("Nobody was invited: " + "; ".join(problems))
+            for name, email in people:
+                user = reuse.get(email.lower())
+                if user is None:
+                    user = User(username=email.lower(), email=email, first_name=name[:150])
+                    user.set_unusable_password()
+                    user.save()
+                    user_set_role(user=user, role=CLINICIAN, actor=actor)
+                invitation = Invitation.objects.create(user=user, name=name, email=email, invited_by=actor,
+                                                       expires_at=expires)
+                audit_record(actor=actor, action="invitation.create", obj=invitation,
+                             summary=f"{name} <{email}> invited as clinician",
+                             after={"user": user.pk, "expires_at": expires.isoformat()})
+                made.append((invitation, invitation_link(user=user, base_url=base_url)))
+    except IntegrityError:
+        # Someone made one of these accounts between the check and the insert.
+        raise InvalidRequest("Nobody was invited: one of these accounts was made meanwhile; try again.") from None
     return [_mail(invitation, link) for invitation, link in made]
 
 
@@ -96,12 +128,15 @@ def _mail(invitation: Invitation, link: str) -> InvitationSent:
 
 
 def invitation_accept(*, user, password: str) -> None:
-    """The invited clinician chose a password (already validated by the form): it is set,
-    which spends the link, and the invitation is marked accepted."""
+    """The invited clinician chose a password (already validated by the form): it is set
+    through ``user_password_set``, which spends the link, and the invitation is marked
+    accepted. Checked again under the account's lock: a link whose account has since
+    become someone's (a role given, a password set) sets nothing."""
     with transaction.atomic():
         locked = get_user_model().objects.select_for_update().get(pk=user.pk)
-        locked.set_password(password)
-        locked.save(update_fields=["password"])
+        if not invitation_open(locked):
+            raise InvalidRequest(INVALID_LINK)
+        user_password_set(user=locked, password=password, how="invitation")
         now = timezone.now()
         pending = Invitation.objects.filter(user=locked, accepted_at__isnull=True)
         ids = list(pending.values_list("id", flat=True))

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
+from annotations.models import AuditEvent
 from annotations.services.audit import audit_record
 from evalportal.roles import ADMIN, ROLES, ensure_role_groups, user_role
 
@@ -38,9 +44,62 @@ def user_create(*, username: str, password: str, role: str, email: str = "", act
 
 
 def user_password_set(*, user, password: str, how: str) -> None:
-    """Set a password a Django auth form has validated (``how``: "change" or "reset")
-    and record that it changed (never the password)."""
+    """Set a password a Django auth form has validated (``how``: "change", "reset" or
+    "invitation") and record that it changed (never the password). The user's API token
+    goes with the old password: a token taken by whoever knew it must not outlive it."""
     with transaction.atomic():
+        revoked = Token.objects.filter(user=user).exists()  # deleted by the save (TokensGoWithPassword)
         user.set_password(password)
         user.save(update_fields=["password"])
-        audit_record(actor=user, action=f"user.password_{how}", obj=user, summary=f"{user.username}: password {how}")
+        audit_record(actor=user, action=f"user.password_{how}", obj=user, summary=f"{user.username}: password {how}",
+                     after={"api_token_revoked": True} if revoked else None)
+
+
+class TokensGoWithPassword:
+    """Listed in AUTH_PASSWORD_VALIDATORS for Django's ``password_changed`` hook, which
+    runs on every save of a new password (the pages, the Django admin's password form,
+    ``manage.py changepassword``): the user's API token is deleted with the old password.
+    It refuses no password; its help text tells the user what a new one does."""
+
+    def validate(self, password, user=None) -> None:
+        return None
+
+    def password_changed(self, password, user) -> None:
+        if user is not None and user.pk is not None:
+            Token.objects.filter(user=user).delete()
+
+    def get_help_text(self) -> str:
+        return "A new password also revokes your API token, if you have one."
+
+
+def user_token_revoke(*, user) -> bool:
+    """Delete the user's API token (their scripts need a new one); False when they had none."""
+    with transaction.atomic():
+        revoked = Token.objects.filter(user=user).delete()[0] > 0
+        if revoked:
+            audit_record(actor=user, action="user.token_revoke", obj=user, summary=f"{user.username}: API token revoked")
+    return revoked
+
+
+RESET_MAIL_ACTION = "user.password_reset_mail"
+
+
+def password_reset_mail_claim(*, email: str) -> bool:
+    """Whether a password-reset mail may go to this address now, counting it if so: at most
+    PASSWORD_RESET_MAILS_PER_HOUR in any hour, for an address in any case. Counted in the
+    audit log, so every web process sees the same count; the accounts of the address are
+    locked while counting, so requests at the same moment cannot all pass. An address with
+    no account that could get a mail is not counted (nothing is sent to it)."""
+    address = email.strip().lower()
+    with transaction.atomic():
+        accounts = [user for user in get_user_model().objects.select_for_update().filter(email__iexact=address)
+                    if user.is_active and user.has_usable_password()]
+        if not accounts:
+            return True
+        sent = AuditEvent.objects.filter(action=RESET_MAIL_ACTION, after__email=address,
+                                         created_at__gte=timezone.now() - timedelta(hours=1)).count()
+        if sent >= settings.PASSWORD_RESET_MAILS_PER_HOUR:
+            return False
+        audit_record(actor=None, action=RESET_MAIL_ACTION, obj=accounts[0],
+                     summary=f"password-reset mail to {address}", after={"email": address})
+    return True

@@ -13,9 +13,9 @@ from django.urls import reverse_lazy
 from annotations.errors import InvalidRequest
 from annotations.forms import InvitationCSVForm, InvitationForm, errors_text
 from annotations.invitation_tokens import invitation_token_generator
-from annotations.selectors.invitations import invitation_accepted, invitation_list
+from annotations.selectors.invitations import invitation_list
 from annotations.services.invitations import invitation_accept, invitations_create
-from annotations.services.users import user_password_set
+from annotations.services.users import password_reset_mail_claim, user_password_set, user_token_revoke
 from evalportal.roles import ADMIN, RESEARCHER, role_required
 
 
@@ -48,23 +48,34 @@ def invitations(request):
 
 
 class InvitationAcceptView(auth_views.PasswordResetConfirmView):
-    """The invitation link: Django's reset-confirm view with the invitation's own token."""
+    """The invitation link: Django's reset-confirm view with the invitation's own token.
+    Every link that does not work gets the same page, whatever the reason."""
 
     token_generator = invitation_token_generator
     template_name = "accounts/invitation_accept.html"
     success_url = reverse_lazy("login")
 
     def form_valid(self, form):
-        invitation_accept(user=self.user, password=form.cleaned_data["new_password1"])
+        try:
+            invitation_accept(user=self.user, password=form.cleaned_data["new_password1"])
+        except InvalidRequest:
+            # The account changed since the link was opened (a role given, a password set).
+            self.validlink = False
         del self.request.session[INTERNAL_RESET_SESSION_TOKEN]
+        if not self.validlink:
+            return self.render_to_response(self.get_context_data())
         messages.success(self.request, f"Your password is set. Log in as {self.user.username}.")
         return HttpResponseRedirect(self.get_success_url())
 
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        if not context.get("validlink"):
-            context["used"] = invitation_accepted(self.user)
-        return context
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset form, with at most PASSWORD_RESET_MAILS_PER_HOUR mails to one
+    address an hour; past that no mail goes, and the page says what it always says."""
+
+    def form_valid(self, form):
+        if password_reset_mail_claim(email=form.cleaned_data["email"]):
+            return super().form_valid(form)
+        return HttpResponseRedirect(self.get_success_url())
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
@@ -77,6 +88,18 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
+    """The password form, and the user's API token: the button of its section posts here
+    with ``token-revoke``."""
+
+    def post(self, request, *args, **kwargs):
+        if "token-revoke" in request.POST:
+            if user_token_revoke(user=request.user):
+                messages.success(request, "Your API token is revoked; scripts that used it are refused from now on.")
+            else:
+                messages.info(request, "You had no API token.")
+            return HttpResponseRedirect(request.path)
+        return super().post(request, *args, **kwargs)
+
     def form_valid(self, form):
         user_password_set(user=self.request.user, password=form.cleaned_data["new_password1"], how="change")
         update_session_auth_hash(self.request, self.request.user)  # stay logged in here, out elsewhere
