@@ -8,7 +8,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import os
 import platform
 import socket
 import threading
@@ -16,6 +15,7 @@ import threading
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from annotations.endpoint_policy import address_policy, endpoint_key
 from annotations.model_refs import model_ref_check
 
 logger = logging.getLogger(__name__)
@@ -60,15 +60,15 @@ def generation_engine(job):
 
 def endpoint_api_key(arm) -> str | None:
     """The key for an endpoint arm's server, from the worker's side only: the variable
-    the arm names, else the EVALPORTAL_ENDPOINT_API_KEYS setting for its URL, else
-    OPENAI_API_KEY."""
-    if arm.api_key_env:
-        return os.environ.get(arm.api_key_env)
-    return settings.EVALPORTAL_ENDPOINT_API_KEYS.get(arm.endpoint_url) or os.environ.get("OPENAI_API_KEY")
+    the arm names, when EVALPORTAL_ENDPOINT_KEYS lets it go to the arm's server (else the
+    job fails, saying so); none for an arm that names none."""
+    return endpoint_key(arm.api_key_env, arm.endpoint_url)
 
 
 def endpoint_engine(job):
-    """Chat completions against the arm's server, ``max_concurrency`` requests at a time."""
+    """Chat completions against the arm's server, ``max_concurrency`` requests at a time,
+    on no internal address the deployment does not allow (checked now and on each
+    connection)."""
     from modeling.generate import EndpointEngine
 
     arm = job.arm
@@ -78,7 +78,8 @@ def endpoint_engine(job):
         max_new_tokens=int(decoding.get("max_new_tokens", 160)), do_sample=bool(decoding.get("do_sample", False)),
         temperature=float(decoding.get("temperature", 1.0)), top_p=float(decoding.get("top_p", 1.0)),
         seed=job.seed, concurrency=arm.max_concurrency, timeout=settings.EVALPORTAL_ENDPOINT_TIMEOUT_S,
-        max_retries=settings.EVALPORTAL_ENDPOINT_MAX_RETRIES, keep_special_tokens=arm.uses_behavior_tokens)
+        max_retries=settings.EVALPORTAL_ENDPOINT_MAX_RETRIES, keep_special_tokens=arm.uses_behavior_tokens,
+        address_policy=address_policy())
     provenance = {"endpoint": arm.endpoint_url, "served_model": arm.served_model, "base_model": arm.base_model,
                   "decoding": engine.decoding_params(), "seed": job.seed, "worker_host": worker_host(),
                   "arm_method": arm.method}

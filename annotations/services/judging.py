@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 
 from annotations import worker_models
+from annotations.endpoint_policy import address_policy, endpoint_url_problem, key_origins
 from annotations.errors import JobStateError
 from annotations.model_refs import model_ref_check
 from annotations.models import Case, Response, Study, StudyArm
@@ -30,9 +31,11 @@ from annotations.models.judge import JudgeComparison, JudgeJob, JudgePlantedRead
 from annotations.selectors.responses import newest_responses
 from annotations.services.chunks import ChunkProgress, chunk_run, chunks_plan
 from annotations.services.jobs import job_create
+from modeling.endpoint_policy import url_origin
 
 logger = logging.getLogger(__name__)
 
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_PARAMS = {"use_reference": False, "logprobs": "auto", "top_logprobs": 20, "n_samples": 10,
                   "temperature": 1.0, "concurrency": 4, "pairwise_dimensions": ["overall"]}
 
@@ -44,6 +47,25 @@ def judge_setting(name: str, default: str = "") -> str:
     if value in (None, ""):
         value = os.environ.get(name, "")
     return value or default
+
+
+def judge_base_url() -> str:
+    """The deployment's judge endpoint: ``JUDGE_OPENAI_BASE_URL``, else OpenAI's."""
+    return judge_setting("JUDGE_OPENAI_BASE_URL", OPENAI_BASE_URL)
+
+
+def judge_api_key(base_url: str) -> str | None:
+    """``JUDGE_OPENAI_API_KEY`` when ``base_url`` is on a server the key belongs to: the
+    deployment's judge endpoint (:func:`judge_base_url`) or an origin
+    ``EVALPORTAL_ENDPOINT_KEYS`` lists for it. A job naming another server gets no key."""
+    key = judge_setting("JUDGE_OPENAI_API_KEY")
+    if not key:
+        return None
+    allowed = {url_origin(judge_base_url()), *key_origins("JUDGE_OPENAI_API_KEY")}
+    if url_origin(base_url) not in allowed:
+        logger.info("judge endpoint %s is not among %s: no API key sent", url_origin(base_url), sorted(allowed))
+        return None
+    return key
 
 
 # -- what a job judges ----------------------------------------------------------------------
@@ -105,6 +127,9 @@ def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref:
             raise JobStateError("Name the endpoint's model (or set JUDGE_OPENAI_MODEL).")
         if adapter_path:
             raise JobStateError("An adapter only applies to a local judge.")
+        problem = endpoint_url_problem(base_url or judge_base_url())
+        if problem:
+            raise JobStateError(f"Base URL{'' if base_url else ' (JUDGE_OPENAI_BASE_URL)'}: {problem}")
     else:
         model_ref = model_ref_check(model_ref or "demo", what="judge model")
         if adapter_path:
@@ -164,8 +189,8 @@ def selected_responses(study: Study, selection: dict) -> QuerySet[Response]:
 def judge_for_job(job: JudgeJob):
     """The :class:`modeling.judge.Judge` a job asks for. A local model is the worker's
     one kept model (:mod:`annotations.worker_models`); an endpoint's base URL is the
-    job's or the ``JUDGE_OPENAI_BASE_URL`` setting, its API key the
-    ``JUDGE_OPENAI_API_KEY`` setting (never stored with the job)."""
+    job's or :func:`judge_base_url`, its API key :func:`judge_api_key` (never stored with
+    the job), and its address is checked again here and on each connection."""
     from modeling.judge import LocalJudge, OpenAIJudge
 
     params = job.params or {}
@@ -174,8 +199,8 @@ def judge_for_job(job: JudgeJob):
         return LocalJudge(loaded, token_budget=params.get("token_budget"), max_batch_size=params.get("max_batch_size"),
                           use_reference=bool(params.get("use_reference")))
     logprobs = params.get("logprobs", "auto")
-    return OpenAIJudge(job.model_ref, job.base_url or judge_setting("JUDGE_OPENAI_BASE_URL") or None,
-                       judge_setting("JUDGE_OPENAI_API_KEY") or None,
+    base_url = job.base_url or judge_base_url()
+    return OpenAIJudge(job.model_ref, base_url, judge_api_key(base_url), address_policy=address_policy(),
                        logprobs=logprobs if logprobs in (True, False, "auto") else "auto",
                        top_logprobs=int(params.get("top_logprobs", 20)), n_samples=int(params.get("n_samples", 10)),
                        temperature=float(params.get("temperature", 1.0)),

@@ -8,7 +8,11 @@ between batches. Retries with exponential backoff on 408/409/429/5xx, connection
 and timeouts are the ``openai`` client's own (``max_retries``; it honours
 ``Retry-After``). A request that still fails ends the batch: the results that came back
 are yielded first, then :class:`EndpointError` is raised, so a retried job redoes only
-what is missing.
+what is missing. Its message holds the server's status, never the body it answered with
+(:func:`~modeling.endpoint_policy.remote_failure`).
+
+The key is the caller's (none: a placeholder, no key); with an ``address_policy`` the engine
+connects to no address the policy refuses (:mod:`modeling.endpoint_policy`).
 
 Behavior tokens are special tokens: a server drops them from the text unless asked to
 keep them (``skip_special_tokens: false``, understood by vLLM and SGLang, sent when
@@ -19,13 +23,13 @@ does.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, BehaviorTokens
 from modeling.data import PROMPT_TEMPLATE_VERSION, build_messages
+from modeling.endpoint_policy import AddressPolicy, EndpointRefused, openai_client, remote_failure, url_origin
 from modeling.generate.engine import GenerationResult
 from modeling.progress import ProgressCallback, ProgressTracker, StopCheck
 
@@ -40,22 +44,26 @@ class EndpointEngine:
     """Chat completions against ``base_url`` for the served model ``model``.
 
     Greedy decoding (``temperature`` 0) unless ``do_sample``; ``seed`` is sent for servers
-    that honour it. ``api_key`` defaults to the ``OPENAI_API_KEY`` environment variable
-    (local servers need none)."""
+    that honour it. ``api_key`` is sent as given (local servers need none); none is read
+    from the environment. ``address_policy``: the internal addresses the engine may
+    connect to (None: any; EndpointRefused when the URL's host is refused now)."""
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, *, max_new_tokens: int = 256,
                  do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, seed: int | None = 0,
                  concurrency: int = 8, max_retries: int = 5, timeout: float = 120.0,
-                 keep_special_tokens: bool = True, behavior_tokens: BehaviorTokens | None = None, client=None):
+                 keep_special_tokens: bool = True, behavior_tokens: BehaviorTokens | None = None, client=None,
+                 address_policy: AddressPolicy | None = None):
         if int(max_new_tokens) < 1:
             raise ValueError("max_new_tokens must be at least 1")
         if client is None:
-            import openai
-
-            client = openai.OpenAI(base_url=base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY")
-                                   or "not-needed", timeout=timeout, max_retries=max_retries)
+            client = openai_client(base_url, api_key, timeout=timeout, max_retries=max_retries,
+                                   policy=address_policy)
         self.client = client
         self.base_url = base_url
+        try:
+            self.origin = url_origin(base_url)
+        except ValueError:
+            self.origin = base_url
         self.model = model
         self.max_new_tokens = int(max_new_tokens)
         self.do_sample = do_sample
@@ -100,9 +108,12 @@ class EndpointEngine:
         try:
             completion = self.client.chat.completions.create(**self._request(messages))
         except openai.APIError as exc:
-            raise EndpointError(f"{self.base_url}: {exc.__class__.__name__}: {exc}") from exc
+            log.warning("endpoint %s: %s", self.origin, exc)  # the worker's log may hold the server's words
+            raise EndpointError(remote_failure(self.origin, exc)) from None
+        except EndpointRefused as exc:
+            raise EndpointError(f"{self.origin}: {exc}") from None
         if not completion.choices:
-            raise EndpointError(f"{self.base_url}: an answer without choices")
+            raise EndpointError(f"{self.origin}: an answer without choices")
         choice = completion.choices[0]
         raw = choice.message.content or ""
         behavior, _ = self.behavior_tokens.parse(raw)

@@ -1,14 +1,16 @@
 """The judge behind an OpenAI-compatible chat completions endpoint: probabilities from
-``top_logprobs``, or averaged samples where the endpoint offers none."""
+``top_logprobs``, or averaged samples where the endpoint offers none. A request that
+fails raises :class:`~modeling.judge.base.JudgeError` with the server's status, never the
+body it answered with."""
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from modeling.endpoint_policy import AddressPolicy, EndpointRefused, openai_client, remote_failure, url_origin
 from modeling.judge.base import Judge, JudgeError, _Answer, _Query
 from modeling.judge.scoring import distribution_from_top_logprobs, parse_label
 
@@ -31,25 +33,29 @@ class OpenAIJudge(Judge):
     after "Score", is not the score). An endpoint that returns only the emitted token's
     logprob gives a one-hot distribution, recorded as method ``"emitted"``: it carries
     no more than a sample does. Top-up samples (an endpoint ignoring ``n``) each get
-    their own seed (``seed + k``), or a server honouring seeds would repeat one sample."""
+    their own seed (``seed + k``), or a server honouring seeds would repeat one sample.
+
+    ``api_key`` is sent as given (none: a placeholder; the environment is not read for one).
+    ``address_policy``: the internal addresses the judge may connect to (None: any)."""
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, *,
                  logprobs: bool | str = "auto", top_logprobs: int = 20, n_samples: int = 10,
                  temperature: float = 1.0, max_tokens: int = 16, timeout: float = 60.0, max_retries: int = 2,
                  concurrency: int = 4, seed: int | None = 0, use_reference: bool = False, client=None,
-                 min_level_mass: float = 0.5):
+                 min_level_mass: float = 0.5, address_policy: AddressPolicy | None = None):
         super().__init__(use_reference=use_reference)
         if logprobs not in (True, False, "auto"):
             raise ValueError("logprobs must be True, False or 'auto'")
         if client is None:
-            import openai
-
-            client = openai.OpenAI(base_url=base_url or None,
-                                   api_key=api_key or os.environ.get("OPENAI_API_KEY") or "not-needed",
-                                   timeout=timeout, max_retries=max_retries)
+            client = openai_client(base_url or None, api_key, timeout=timeout, max_retries=max_retries,
+                                   policy=address_policy)
         self.client = client
         self.name = model
         self.base_url = str(getattr(client, "base_url", base_url or ""))
+        try:
+            self.origin = url_origin(self.base_url)
+        except ValueError:
+            self.origin = self.base_url
         self.logprobs = logprobs
         self._use_logprobs: bool | None = {True: True, False: False}.get(logprobs) if logprobs != "auto" else None
         self.top_logprobs = top_logprobs
@@ -84,10 +90,22 @@ class OpenAIJudge(Judge):
 
     # -- one query ------------------------------------------------------------------------
     def _create(self, messages, *, seed_offset: int = 0, **kwargs):
+        import openai
+
         params = {"model": self.name, "messages": messages, "max_tokens": self.max_tokens, **kwargs}
         if self.seed is not None:
             params["seed"] = self.seed + seed_offset
-        return self.client.chat.completions.create(**params)
+        try:
+            return self.client.chat.completions.create(**params)
+        except openai.BadRequestError:
+            if kwargs.get("logprobs"):
+                raise  # the logprobs may be what the endpoint refused: _ask decides
+            raise JudgeError(f"{self.origin}: the endpoint answered HTTP 400") from None
+        except openai.APIError as exc:
+            log.warning("endpoint %s: %s", self.origin, exc)  # the worker's log may hold the server's words
+            raise JudgeError(remote_failure(self.origin, exc)) from None
+        except EndpointRefused as exc:
+            raise JudgeError(f"{self.origin}: {exc}") from None
 
     def _ask(self, query: _Query) -> _Answer:
         if self._use_logprobs is not False:
@@ -98,7 +116,8 @@ class OpenAIJudge(Judge):
                                           top_logprobs=self.top_logprobs)
             except openai.BadRequestError as exc:
                 if self.logprobs is True:
-                    raise JudgeError(f"the endpoint refused logprobs: {exc}") from exc
+                    raise JudgeError(f"{self.origin}: the endpoint refused logprobs "
+                                     f"(HTTP {exc.status_code})") from None
                 log.info("endpoint %s refused logprobs (%s); sampling instead", self.base_url, exc)
                 with self._lock:
                     self._use_logprobs = False

@@ -14,6 +14,7 @@ from annotations.models import AuditEvent, GenerationJob, JobStatus, ModelArm, R
 from annotations.selectors.rating import blind_text
 from annotations.services import generation
 from annotations.services.jobs import job_retry
+from modeling.endpoint_policy import url_origin
 from tests.annotations.worker_helpers import TEST_REDIS_URL, run_generation_chunks
 from tests.chat_server import FakeChatModel
 from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
@@ -44,7 +45,10 @@ def endpoint_study(server, settings):
     return study, arm
 
 
-def test_an_admin_registers_an_endpoint_arm_in_the_api(admin_client_, study):
+def test_an_admin_registers_an_endpoint_arm_in_the_api(admin_client_, study, settings):
+    study.status = study.Status.DRAFT  # arms join a study while it is a draft
+    study.save()
+    settings.EVALPORTAL_ENDPOINT_KEYS = {"LAB_VLLM_KEY": ("http://gpu-7:8000",)}
     answer = admin_client_.post("/api/arms/", {**ENDPOINT_ARM, "studies": [study.slug]}, content_type="application/json")
     assert answer.status_code == 201, answer.content
     body = answer.json()
@@ -138,8 +142,9 @@ def test_a_server_gone_mid_job_fails_the_job_cleanly_and_a_retry_finishes_it(end
         f"srv-{n}" for n in range(5)]
 
 
-def test_the_api_key_comes_from_the_variable_the_arm_names(endpoint_study, server, monkeypatch):
+def test_the_api_key_comes_from_the_variable_the_arm_names(endpoint_study, server, monkeypatch, settings):
     study, arm = endpoint_study
+    settings.EVALPORTAL_ENDPOINT_KEYS = {"LAB_VLLM_KEY": (url_origin(server.base_url),)}
     arm.api_key_env = "LAB_VLLM_KEY"
     arm.save()
     monkeypatch.setenv("LAB_VLLM_KEY", "sk-from-the-worker")
