@@ -1,6 +1,12 @@
-from django.conf import settings
-from django.db import models
+from datetime import timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from annotations.models import bounds
 from annotations.models.arm import TRAINING_METHODS, ModelArm
 
 
@@ -13,9 +19,40 @@ class JobStatus(models.TextChoices):
 
 
 # Seeds reach numpy, which takes 0 to 2^32 - 1.
-MAX_SEED = 2**32 - 1
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED)
+# Cases a generation job may list by id (the API, the jobs page's form and the service
+# all refuse more): every query over the list stays under PostgreSQL's 65,535 parameters.
+MAX_LISTED_CASES = 50_000
+
+
+def listed_cases_check(text: str) -> None:
+    """A form's list of case ids, separated by spaces or lines: at most MAX_LISTED_CASES."""
+    count = len(text.split())
+    if count > MAX_LISTED_CASES:
+        raise ValidationError(f"{count:,} cases listed; a job lists at most {MAX_LISTED_CASES:,}. Queue the rest as "
+                              f"another job, or choose all test cases instead.")
+
+
+def worker_lost_s() -> float:
+    """Seconds without a heartbeat after which a running job's (or chunk's) worker is taken
+    for lost (the JOB_WORKER_LOST_S setting). Generous, since a worker busy on a long
+    batch beats from a thread that has to get the interpreter and the database now and
+    then."""
+    return float(settings.JOB_WORKER_LOST_S)
+
+
+def heartbeat_every_s() -> float:
+    """How often a running job or chunk beats: a dozen beats fit in the lost limit."""
+    return min(30.0, max(0.1, worker_lost_s() / 12))
+
+
+def worker_lost_q() -> Q:
+    """Running rows (jobs without chunks, or chunks) whose worker stopped beating. A row
+    that never beat counts from its start; one with neither time is left alone."""
+    cutoff = timezone.now() - timedelta(seconds=worker_lost_s())
+    return Q(status=JobStatus.RUNNING) & (Q(heartbeat_at__lt=cutoff)
+                                          | Q(heartbeat_at__isnull=True, started_at__lt=cutoff))
 
 
 class JobBase(models.Model):
@@ -31,6 +68,10 @@ class JobBase(models.Model):
     worker_host = models.CharField(max_length=200, blank=True)
     device_name = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # A job without chunks: the run that holds it (a late message or a worker that was
+    # only frozen finds another token and writes nothing) and when it last beat.
+    run_token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -61,7 +102,7 @@ class GenerationJob(JobBase):
                                  help_text='Which cases: {"case_ids": [...]}, or {"split": "test"} with '
                                            '"only_missing": true for those the arm has not answered yet.')
     decoding_params = models.JSONField(default=dict, blank=True)
-    seed = models.BigIntegerField(default=0)
+    seed = models.BigIntegerField(default=0, validators=bounds.SEED.validators)
 
     class Meta(JobBase.Meta):
         pass
@@ -146,6 +187,9 @@ class ChunkBase(models.Model):
     worker = models.CharField(max_length=200, blank=True, help_text="The Celery worker that ran it last.")
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
+    # The run that holds the chunk and when its worker last beat (see JobBase).
+    run_token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -10,7 +10,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from annotations.errors import NotFound
 from annotations.job_kinds import JOB_KINDS, JobKind, job_kind
 from annotations.models import Case, JobStatus, ModelArm, Study, TrainingJob
-from annotations.models.jobs import ACTIVE_STATUSES, JobBase
+from annotations.models.jobs import ACTIVE_STATUSES, JobBase, worker_lost_q
 from annotations.selectors.responses import newest_responses
 
 
@@ -18,20 +18,33 @@ from annotations.selectors.responses import newest_responses
 class JobRow:
     kind: JobKind
     job: JobBase
-    chunks: dict | None = None  # of a chunked job: how many chunks in all, done, running
+    chunks: dict | None = None  # of a chunked job: how many chunks in all, done, running, lost
+    worker_lost: bool = False  # running, but its worker (of a chunked job, a chunk's) stopped beating
+
+    @property
+    def retryable(self) -> bool:
+        return self.job.is_retryable or (self.worker_lost and not self.job.cancel_requested)
 
 
-def study_jobs(study: Study, limit: int = 50) -> list[JobRow]:
-    """Jobs of every kind, newest first, with their chunks counted."""
+def study_jobs(study: Study, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[JobRow]:
+    """Jobs of every kind, newest first, with their chunks counted and those whose worker
+    was lost (JOB_WORKER_LOST_S without a heartbeat) told apart."""
     rows = []
     for kind in JOB_KINDS.values():
+        if kinds is not None and kind.name not in kinds:
+            continue
         jobs = list(kind.model.objects.filter(study=study).select_related(*kind.related)[:limit])
-        counts = {}
+        counts, lost = {}, set()
         if kind.chunk_model is not None and jobs:
             counts = {c["job"]: c for c in kind.chunk_model.objects.filter(job__in=jobs).values("job").annotate(
                 all=Count("pk"), done=Count("pk", filter=Q(status=JobStatus.SUCCEEDED)),
-                running=Count("pk", filter=Q(status=JobStatus.RUNNING)))}
-        rows += [JobRow(kind, job, counts.get(job.pk)) for job in jobs]
+                running=Count("pk", filter=Q(status=JobStatus.RUNNING)), lost=Count("pk", filter=worker_lost_q()))}
+            lost = {pk for pk, c in counts.items() if c["lost"]}
+        elif jobs:
+            lost = set(kind.model.objects.filter(worker_lost_q(), pk__in=[job.pk for job in jobs])
+                       .values_list("pk", flat=True))
+        rows += [JobRow(kind, job, counts.get(job.pk), job.pk in lost and job.status == JobStatus.RUNNING)
+                 for job in jobs]
     return sorted(rows, key=lambda row: row.job.created_at, reverse=True)[:limit]
 
 

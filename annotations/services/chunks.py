@@ -6,12 +6,18 @@ Celery task: N GPU workers share a job, a worker killed mid-chunk has its messag
 redelivered (acks late), and the chunk runs again, skipping what it wrote (writes are
 idempotent per (job, case)). The job's progress is the sum over its chunks; when the
 last chunk ends, the job ends: succeeded, or failed or cancelled if a chunk was.
+
+A running chunk beats (:class:`~annotations.services.jobs.Heartbeat`) and is held by its
+run's token: once its worker is taken for lost, a cancel ends it and a retry sends it
+again at once, and whatever the lost worker (or its message, delivered late) does
+afterwards changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 
 from django.conf import settings
@@ -23,7 +29,8 @@ from annotations import worker_models
 from annotations.job_kinds import job_kind, kind_of
 from annotations.models import JobStatus
 from annotations.models.jobs import ACTIVE_STATUSES, ChunkBase, JobBase
-from annotations.services.jobs import PROGRESS_EVERY_S, job_finish
+from annotations.services.jobs import PROGRESS_EVERY_S, Heartbeat, RunLost, job_finish
+from annotations.services.queue import current_task_id
 from evalportal import sql
 
 logger = logging.getLogger(__name__)
@@ -33,14 +40,16 @@ def chunks_plan(*, job: JobBase, case_ids: Sequence[int], units: Callable[[list[
                 size: int | None = None) -> int:
     """Cut the job's cases (ids, sorted) into chunks of ``size`` cases (the
     JOB_CHUNK_CASES setting); ``units(ids)`` is the work a chunk holds (default: its
-    cases). Returns the job's total units. Call inside the job's transaction."""
+    cases). Each chunk is sent as ``<job's task id>.<index>``. Returns the job's total
+    units. Call inside the job's transaction."""
     size = size or settings.JOB_CHUNK_CASES
     model = kind_of(job).chunk_model
     chunks, total = [], 0
     for index, start in enumerate(range(0, len(case_ids), size)):
         ids = list(case_ids[start:start + size])
         n = units(ids)
-        chunks.append(model(job=job, index=index, first_case_id=ids[0], last_case_id=ids[-1], units=n))
+        chunks.append(model(job=job, index=index, first_case_id=ids[0], last_case_id=ids[-1], units=n,
+                            celery_task_id=f"{job.celery_task_id}.{index}" if job.celery_task_id else ""))
         total += n
     model.objects.bulk_create(chunks, batch_size=1000)
     return total
@@ -59,14 +68,22 @@ class ChunkProgress:
         self.last = time.monotonic()
         self.stop = False
 
+    def _held(self):
+        """The chunk's row, as long as this run holds it."""
+        return self.model.objects.filter(pk=self.chunk.pk, run_token=self.chunk.run_token)
+
     def start_at(self, done: int, units: int | None = None) -> None:
         """What an earlier attempt of this chunk already wrote (and, where the chunk's
         work is counted only now, its ``units``)."""
         values = {"done": done} if units is None else {"done": done, "units": units}
-        self.model.objects.filter(pk=self.chunk.pk).update(**values)
+        if not self._held().update(**values):
+            raise RunLost(f"chunk {self.chunk.index} of {self.job} has passed to another run")
 
     def add(self, units: int, tokens: int = 0) -> bool:
-        self.model.objects.filter(pk=self.chunk.pk).update(done=F("done") + units, tokens=F("tokens") + tokens)
+        """Count ``units`` done; raises RunLost when the chunk has passed to another run
+        (inside the batch's transaction, which then writes nothing)."""
+        if not self._held().update(done=F("done") + units, tokens=F("tokens") + tokens):
+            raise RunLost(f"chunk {self.chunk.index} of {self.job} has passed to another run")
         self._write_job()
         self.stop = type(self.job).objects.filter(pk=self.job.pk, cancel_requested=True).exists()
         return self.stop
@@ -88,48 +105,72 @@ class ChunkProgress:
             tokens_per_s=round((totals["tokens"] or 0) / elapsed, 2) if elapsed > 0 else None)
 
 
+def _chunk_take(kind, chunk_id: int, worker: str, task_id: str):
+    """Under the chunk's and the job's row locks: ``(job, chunk, outcome)``, where the
+    outcome is None when this run now holds the chunk, else what to answer. Only a queued
+    chunk runs, or a running one whose message came again (its worker is presumed lost:
+    if it is not, it stops at its next write), and only for the message it was last sent
+    with."""
+    chunk = kind.chunk_model.objects.select_for_update().filter(pk=chunk_id).select_related("job").first()
+    if chunk is not None and task_id and chunk.celery_task_id and task_id != chunk.celery_task_id:
+        return None, chunk, "superseded"
+    if chunk is None or chunk.status == JobStatus.SUCCEEDED:
+        return None, chunk, "skipped"
+    job = kind.model.objects.select_for_update().get(pk=chunk.job_id)
+    if job.cancel_requested or job.status == JobStatus.CANCELLED:
+        if chunk.status in ACTIVE_STATUSES:
+            chunk.status, chunk.finished_at, chunk.run_token = JobStatus.CANCELLED, timezone.now(), ""
+            chunk.save(update_fields=["status", "finished_at", "run_token"])
+        return job, chunk, "cancelled"
+    if job.status not in ACTIVE_STATUSES or chunk.status not in ACTIVE_STATUSES:
+        return job, chunk, "skipped"
+    now = timezone.now()
+    chunk.status, chunk.worker, chunk.attempts = JobStatus.RUNNING, worker[:200], chunk.attempts + 1
+    chunk.started_at = chunk.heartbeat_at = now
+    chunk.run_token = uuid.uuid4().hex
+    chunk.save(update_fields=["status", "worker", "attempts", "started_at", "heartbeat_at", "run_token"])
+    if job.status != JobStatus.RUNNING:
+        job.status, job.started_at = JobStatus.RUNNING, job.started_at or now
+        job.worker_host, job.device_name = worker_models.worker_host(), worker_models.device_name()
+        job.attempts += 1
+        job.save(update_fields=["status", "started_at", "worker_host", "device_name", "attempts"])
+    return job, chunk, None
+
+
 def chunk_run(*, kind_name: str, chunk_id: int, worker: str,
               work: Callable[[JobBase, ChunkBase, ChunkProgress], bool],
-              on_success: Callable[[JobBase], None] | None = None) -> str:
+              on_success: Callable[[JobBase], None] | None = None, task_id: str | None = None) -> str:
     """Run ``work(job, chunk, progress)`` as chunk ``chunk_id``: mark it (and its job, if
     first) running, then succeeded, cancelled (``work`` returned False) or failed; then
     end the job if this was its last chunk (``on_success(job)`` after the last chunk of a
-    job that succeeded). Returns what happened to the chunk."""
+    job that succeeded). ``task_id`` (by default the current Celery message's) must be
+    the one the chunk was last sent under. Returns what happened to the chunk
+    ("superseded" when another run or a later message has it)."""
     kind = job_kind(kind_name)
     with transaction.atomic():
-        chunk = kind.chunk_model.objects.select_for_update().filter(pk=chunk_id).select_related("job").first()
-        if chunk is None or chunk.status == JobStatus.SUCCEEDED:
-            return "skipped"
-        job = kind.model.objects.select_for_update().get(pk=chunk.job_id)
-        if job.cancel_requested or job.status == JobStatus.CANCELLED:
-            chunk.status, chunk.finished_at = JobStatus.CANCELLED, timezone.now()
-            chunk.save(update_fields=["status", "finished_at"])
-            cancelled = True
-        else:
-            cancelled = False
-            chunk.status, chunk.worker, chunk.attempts = JobStatus.RUNNING, worker[:200], chunk.attempts + 1
-            chunk.started_at = timezone.now()
-            chunk.save(update_fields=["status", "worker", "attempts", "started_at"])
-            if job.status != JobStatus.RUNNING:
-                job.status, job.started_at = JobStatus.RUNNING, job.started_at or timezone.now()
-                job.worker_host, job.device_name = worker_models.worker_host(), worker_models.device_name()
-                job.attempts += 1
-                job.save(update_fields=["status", "started_at", "worker_host", "device_name", "attempts"])
-    if cancelled:
+        job, chunk, outcome = _chunk_take(kind, chunk_id, worker, current_task_id() if task_id is None else task_id)
+    if outcome == "cancelled":
         job_settle(job=job, on_success=on_success)
-        return "cancelled"
+    if outcome is not None:
+        return outcome
+    held = kind.chunk_model.objects.filter(pk=chunk.pk, run_token=chunk.run_token)
     progress = ChunkProgress(job, chunk)
-    try:
-        finished = work(job, chunk, progress)
-    except Exception as exc:
-        logger.exception("%s job %s, chunk %s failed", kind_name, job.pk, chunk.index)
-        kind.chunk_model.objects.filter(pk=chunk.pk).update(
-            status=JobStatus.FAILED, finished_at=timezone.now(), error=f"{exc.__class__.__name__}: {exc}"[:5000])
-        job_settle(job=job, on_success=on_success, error=exc)
-        return "failed"
+    with Heartbeat(kind.chunk_model, chunk.pk, chunk.run_token):
+        try:
+            finished = work(job, chunk, progress)
+        except RunLost:
+            return "superseded"
+        except Exception as exc:
+            logger.exception("%s job %s, chunk %s failed", kind_name, job.pk, chunk.index)
+            if not held.update(status=JobStatus.FAILED, finished_at=timezone.now(),
+                               error=f"{exc.__class__.__name__}: {exc}"[:5000]):
+                return "superseded"
+            job_settle(job=job, on_success=on_success, error=exc)
+            return "failed"
     status = JobStatus.SUCCEEDED if finished else JobStatus.CANCELLED
     with transaction.atomic():  # the chunk's end, the job's sums and perhaps the job's end: one commit
-        kind.chunk_model.objects.filter(pk=chunk.pk).update(status=status, finished_at=timezone.now())
+        if not held.update(status=status, finished_at=timezone.now()):
+            return "superseded"
         job_settle(job=job, on_success=on_success, progress=progress)
     return str(status)
 

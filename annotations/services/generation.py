@@ -6,6 +6,7 @@ as it comes, idempotent per (job, case)."""
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -14,6 +15,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from annotations import worker_models
 from annotations.errors import JobStateError
 from annotations.models import Case, GenerationJob, ModelArm, Response, Study, StudyArm
+from annotations.models.jobs import MAX_LISTED_CASES
 from annotations.selectors.jobs import adapter_training_pending
 from annotations.selectors.responses import response_keys_of_cases
 from annotations.services.chunks import ChunkProgress, chunk_run, chunks_plan
@@ -23,14 +25,18 @@ from annotations.services.responses import responses_write
 DEFAULT_DECODING = {"max_new_tokens": 160, "do_sample": False}
 
 
-def selected_cases(study: Study, arm: ModelArm, selection: dict, *, job: GenerationJob | None = None
-                   ) -> QuerySet[Case]:
-    """The cases a selection covers: ``{"case_ids": [...]}``, or ``{"split": "test"}``,
-    with ``"only_missing": true`` leaving out the cases the arm has answered in another
-    job (what ``job`` itself wrote stays in: a rerun skips it by itself)."""
+def selected_cases(study: Study, arm: ModelArm, selection: dict, *, first_id: int = 0, last_id: int = 2**63 - 1,
+                   job: GenerationJob | None = None) -> QuerySet[Case]:
+    """The cases with ids from ``first_id`` to ``last_id`` (a chunk's) that a selection
+    covers: ``{"case_ids": [...]}`` (sorted: only those in the range reach the query,
+    and there are at most MAX_LISTED_CASES, well under PostgreSQL's 65,535 parameters),
+    or ``{"split": "test"}``, with ``"only_missing": true`` leaving out the cases the arm
+    has answered in another job (what ``job`` itself wrote stays in: a rerun skips it by
+    itself)."""
     if "case_ids" in selection:
-        return study.cases.filter(pk__in=selection["case_ids"])
-    cases = study.cases.filter(split=selection.get("split", Case.Split.TEST))
+        ids = selection["case_ids"]
+        return study.cases.filter(pk__in=ids[bisect_left(ids, first_id):bisect_right(ids, last_id)])
+    cases = study.cases.filter(split=selection.get("split", Case.Split.TEST), pk__gte=first_id, pk__lte=last_id)
     if selection.get("only_missing"):
         answered = Response.objects.filter(case_id=OuterRef("pk"), arm=arm)
         if job is not None:
@@ -51,12 +57,11 @@ def generation_job_queue(*, study: Study, arm: ModelArm, cases: Iterable[Case] |
         raise JobStateError(f"{arm.name}'s adapter is still being trained (training job #{training.pk}, "
                             f"{training.progress_percent}% done, on the jobs page); queue generation when it is done.")
     if cases is not None:
-        selection = {"case_ids": sorted({c.pk for c in cases})}
-        if Case.objects.filter(pk__in=selection["case_ids"]).exclude(study=study).exists():
-            raise JobStateError("Some cases belong to another study.")
+        case_ids = _listed_case_ids(study, cases)
+        selection = {"case_ids": case_ids}
     else:
         selection = {"split": Case.Split.TEST, "only_missing": only_missing}
-    case_ids = list(selected_cases(study, arm, selection).order_by("pk").values_list("pk", flat=True))
+        case_ids = list(selected_cases(study, arm, selection).order_by("pk").values_list("pk", flat=True))
     if not case_ids:
         raise JobStateError("No cases to generate for: every case already has a response from this arm?"
                             if only_missing else "No cases to generate for.")
@@ -68,14 +73,25 @@ def generation_job_queue(*, study: Study, arm: ModelArm, cases: Iterable[Case] |
     return job
 
 
+def _listed_case_ids(study: Study, cases: Iterable[Case]) -> list[int]:
+    """The listed cases' ids, sorted: at most MAX_LISTED_CASES, every one the study's."""
+    ids = sorted({c.pk for c in cases})
+    if len(ids) > MAX_LISTED_CASES:
+        raise JobStateError(f"{len(ids):,} cases listed; a job lists at most {MAX_LISTED_CASES:,}. Queue the rest "
+                            f"as another job, or choose all test cases instead.")
+    if study.cases.filter(pk__in=ids).count() != len(ids):
+        raise JobStateError("Some cases belong to another study.")
+    return ids
+
+
 def generation_chunk_run(*, chunk_id: int, worker: str) -> str:
     return chunk_run(kind_name="generation", chunk_id=chunk_id, worker=worker, work=_generate)
 
 
 def _generate(job: GenerationJob, chunk, progress: ChunkProgress) -> bool:
     arm = job.arm
-    cases = list(selected_cases(job.study, arm, job.selection, job=job).filter(
-        pk__gte=chunk.first_case_id, pk__lte=chunk.last_case_id).order_by("pk"))
+    cases = list(selected_cases(job.study, arm, job.selection, first_id=chunk.first_case_id,
+                                last_id=chunk.last_case_id, job=job).order_by("pk"))
     written = {case_id for case_id, _, job_id in response_keys_of_cases([c.pk for c in cases]) if job_id == job.pk}
     todo = [c for c in cases if c.pk not in written]
     progress.start_at(len(written), units=len(written) + len(todo))

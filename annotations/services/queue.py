@@ -15,13 +15,16 @@ def _redacted(url: str) -> str:
     return maybe_sanitize_url(url or "")
 
 
-def task_send(name: str, *, args: list, queue: str, countdown: float | None = None, timeout: float = 3) -> str:
-    """Send task ``name`` with ``args`` to ``queue``; returns the Celery task id.
+def task_send(name: str, *, args: list, queue: str, task_id: str | None = None, countdown: float | None = None,
+              timeout: float = 3) -> str:
+    """Send task ``name`` with ``args`` to ``queue`` (under ``task_id`` when given);
+    returns the Celery task id.
 
     Fails within about ``timeout`` seconds, raising :class:`QueueUnavailable`, when the
     broker cannot be reached: Celery would otherwise keep retrying for minutes while an
     admin waits on the page."""
-    return tasks_send(name, args_list=[args], queue=queue, countdown=countdown, timeout=timeout)[0]
+    return tasks_send(name, args_list=[args], queue=queue, task_ids=[task_id] if task_id else None,
+                      countdown=countdown, timeout=timeout)[0]
 
 
 def tasks_send(name: str, *, args_list: list[list], queue: str, task_ids: list[str] | None = None,
@@ -40,3 +43,13 @@ def tasks_send(name: str, *, args_list: list[list], queue: str, task_ids: list[s
         raise QueueUnavailable(
             f"The task queue at {_redacted(app.conf.broker_url)} cannot be reached ({exc.__class__.__name__}: "
             f"{exc}). Nothing was queued; start Redis (or check REDIS_URL) and try again.") from exc
+
+
+def current_task_id() -> str:
+    """The id of the Celery message the calling code runs for ("" outside a task): a job's
+    runner compares it with the id its job (or chunk) was last sent under, and leaves
+    alone what a later send has taken over."""
+    from celery import current_task
+
+    request = getattr(current_task, "request", None) if current_task else None
+    return (getattr(request, "id", None) or "") if request is not None else ""

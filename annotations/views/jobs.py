@@ -16,7 +16,8 @@ from annotations.services.training import training_job_queue
 from evalportal.roles import ADMIN, RESEARCHER, role_required
 
 JOB_ACTIONS = {
-    "cancel": (job_cancel, "Cancel requested for job #{pk}: it stops after the current chunk."),
+    "cancel": (job_cancel, "Cancel requested for job #{pk}: work under way stops after its current batch, work whose worker "
+               "was lost ends now."),
     "retry": (job_retry, "Job #{pk} queued again; it resumes where it stopped."),
 }
 

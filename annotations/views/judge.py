@@ -17,6 +17,7 @@ from annotations.errors import JobStateError, QueueUnavailable
 from annotations.forms import JudgeJobForm, errors_text
 from annotations.judge_dashboard import FIGURES, concordance_rows, figure_json, figure_rows
 from annotations.models.judge import JudgeScore
+from annotations.selectors.jobs import study_jobs
 from annotations.selectors.judge import (
     MAX_SCORE_ROWS,
     judge_job_get,
@@ -52,6 +53,7 @@ def judge_page(request, slug):
         "planted": analysis.get("planted") if analysis else None,
         "score_keys": keys, "score_rows": score_rows, "max_score_rows": MAX_SCORE_ROWS,
         "any_active": any(j.is_active for j in jobs),
+        "retryable": {row.job.pk for row in study_jobs(study, kinds=("judge",)) if row.retryable},
         "form": JudgeJobForm() if has_role(request.user, [ADMIN]) else None,
     }
     return render(request, "annotations/judge.html", context)

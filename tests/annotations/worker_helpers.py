@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -92,3 +93,16 @@ def run_generation_chunks(job, worker: str = "cpu@host") -> list[str]:
     from annotations.services.generation import generation_chunk_run
 
     return [generation_chunk_run(chunk_id=c.pk, worker=worker) for c in job.chunks.order_by("index")]
+
+
+@contextmanager
+def redis_down():
+    """The Celery app's broker pointed at a port nothing listens on, for the block."""
+    from evalportal.celery import app
+
+    original = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        yield
+    finally:
+        app.conf.broker_url = original

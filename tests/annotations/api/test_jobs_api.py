@@ -3,25 +3,12 @@ Redis (test db 15; nothing consumes, messages are flushed)."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import pytest
 
 from annotations.models import AuditEvent, GenerationJob, JobStatus, TrainingJob
+from tests.annotations.worker_helpers import redis_down
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_broker")]
-
-
-@contextmanager
-def redis_down():
-    from evalportal.celery import app
-
-    original = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
-    try:
-        yield
-    finally:
-        app.conf.broker_url = original
 
 
 # The job is sent to the broker when its transaction commits: this test commits.
