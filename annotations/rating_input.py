@@ -8,6 +8,7 @@ Field names: ``r{slot}_{dimension}`` for each response's dimensions,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -132,3 +133,23 @@ def draft_fields(rubric: list[dict], n_slots: int, data: Mapping[str, str]) -> d
         if problem:
             raise DraftProblem(problem)
     return fields
+
+
+_REASON_FIELD = re.compile(r"r([0-9]{1,2})_\w+_reason")
+
+
+def typed_texts(data: Mapping[str, str]) -> list[tuple[str, str]]:
+    """The free texts of a posted rating form (each flag's reason, then the comment), for
+    a page that could not store the post and shows them back so that nothing typed is
+    lost. Needs no rubric: read from the field names."""
+    texts = []
+    for name, value in data.items():
+        found = _REASON_FIELD.fullmatch(name)
+        text = str(value).strip()
+        # One slot per response, lettered A, B, C...: a higher number is none of the form's.
+        if found and text and int(found[1]) < 26:
+            texts.append((f"Response {slot_letter(int(found[1]))}: reason for the flag", text))
+    comment = str(data.get("comment", "")).strip()
+    if comment:
+        texts.append(("Comment", comment))
+    return texts

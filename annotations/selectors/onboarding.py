@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import random
 
+from django.db.models import Exists, OuterRef
+
 from annotations.models import Case, PracticeAttempt, Study
 from annotations.rating_input import slot_letter
 from annotations.rubric import FLAG, LIKERT
@@ -29,8 +31,10 @@ def practice_case_for_rater(*, study: Study, case_id) -> Case:
 
 
 def practice_next(*, study: Study, rater) -> Case | None:
-    """The first practice case the rater has not tried yet."""
-    return practice_cases(study).exclude(practice_attempts__rater=rater).first()
+    """The first practice case the rater has not tried yet (judged on the rater's own
+    attempts alone, whoever else tried it)."""
+    tried = PracticeAttempt.objects.filter(case=OuterRef("pk"), rater=rater)
+    return practice_cases(study).exclude(Exists(tried)).first()
 
 
 def practice_attempt(*, study: Study, case: Case, rater) -> PracticeAttempt:

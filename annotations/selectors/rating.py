@@ -7,7 +7,9 @@ import json
 from dataclasses import dataclass
 from functools import cache
 
+from django.core import signing
 from django.db import connection
+from django.db.models import Exists, OuterRef
 
 from annotations.errors import NotFound
 from annotations.models import Assignment, Case, Response, Study, StudyRater
@@ -51,6 +53,7 @@ class RatingPage:
     total: int
     submitted: bool
     instructions: str
+    shown: str = ""  # proof that this page was shown to this rater (``shown_token``)
 
 
 # The rating page is the portal's hottest page. Its reads are plain SQL, built once per
@@ -158,17 +161,38 @@ def onboarding_step(assignment: Assignment) -> str | None:
 
 def study_for_rater(*, study_id, rater) -> Study:
     """An open study in which the rater has work; NotFound otherwise (a draft study, or
-    one they have nothing in, is not theirs to read)."""
+    one they have nothing in or were removed from, is not theirs to read)."""
     try:
         study_id = int(study_id)
     except (TypeError, ValueError):
         raise NotFound("No such study.") from None
-    study = (Study.objects.filter(pk=study_id, status=Study.Status.OPEN, assignments__rater=rater)
-             .exclude(study_raters__rater=rater, study_raters__status=StudyRater.Status.REMOVED).first()
+    # Each condition is on the rater's own rows: joined over all of the study's raters,
+    # one rater removed would hide the study from every other.
+    has_work = Assignment.objects.filter(study=OuterRef("pk"), rater=rater)
+    removed = StudyRater.objects.filter(study=OuterRef("pk"), rater=rater, status=StudyRater.Status.REMOVED)
+    study = (Study.objects.filter(Exists(has_work), ~Exists(removed), pk=study_id, status=Study.Status.OPEN).first()
              if 0 < study_id <= MAX_BIGINT else None)
     if study is None:
         raise NotFound("No such study.")
     return study
+
+
+_SHOWN_SALT = "annotations.rating.shown"
+
+
+def shown_token(*, assignment_id: int, rater_id: int) -> str:
+    """A signed note that the rating page of this assignment was shown to this rater. A
+    post that carries it may claim the assignment back if it went to the pool meanwhile
+    (left idle past the study's timeout) and nobody else took it."""
+    return signing.dumps([assignment_id, rater_id], salt=_SHOWN_SALT)
+
+
+def shown_to(token, *, assignment_id, rater) -> bool:
+    """Whether ``token`` says the page of ``assignment_id`` was shown to ``rater``."""
+    try:
+        return signing.loads(str(token or ""), salt=_SHOWN_SALT) == [int(assignment_id), rater.pk]
+    except (signing.BadSignature, ValueError, TypeError):
+        return False
 
 
 def rater_queue_summary(rater) -> dict:
@@ -196,6 +220,7 @@ def rating_page(assignment: Assignment) -> RatingPage:
         total=total,
         submitted=assignment.status == Assignment.Status.SUBMITTED,
         instructions=instructions,
+        shown=shown_token(assignment_id=assignment.pk, rater_id=assignment.rater_id),
     )
 
 
@@ -232,8 +257,6 @@ def rating_form_rows(page: RatingPage, values: dict) -> list[dict]:
 def rater_closed_notices(rater) -> list[str]:
     """Why the rater's unfinished cases of closed studies cannot be rated: each study's
     closing reason, for their start page."""
-    from django.db.models import Exists, OuterRef
-
     unfinished = Assignment.objects.filter(study=OuterRef("pk"), rater=rater).exclude(
         status=Assignment.Status.SUBMITTED)
     reasons = (Study.objects.filter(status=Study.Status.CLOSED).filter(Exists(unfinished))

@@ -14,6 +14,7 @@ from annotations.errors import InvalidRequest, NotFound, StudyNotOpen
 from annotations.models import Assignment, Preference, Rating, Study, StudyRater, Submission
 from annotations.models.study import rating_refusal
 from annotations.rating_input import DraftProblem, ParsedRating, draft_fields, parse_rating
+from annotations.selectors.rating import assignment_for_rater, shown_to
 from annotations.services.aggregation import aggregation_request
 from annotations.services.audit import audit_record
 from annotations.services.planner import assignments_release_idle
@@ -28,6 +29,22 @@ class IncompleteRating(InvalidRequest):
     def __init__(self, parsed: ParsedRating):
         self.parsed = parsed
         super().__init__(f"{len(parsed.errors)} field(s) still need an answer")
+
+
+class AssignmentGone(NotFound):
+    """The assignment is not, or no longer, the rater's; the message says why. Its status
+    is 409 where the rater was shown the case and 404 otherwise, so that nothing is
+    confirmed about an assignment they never saw."""
+
+    def __init__(self, message: str, *, status: int = 404):
+        super().__init__(message)
+        self.status = status
+
+
+NOT_YOURS = ("This case is not assigned to you. If you had it open, it may have gone back to the pool "
+             "after it was left idle.")
+TAKEN = ("This case was left idle past the study's time limit and went back to the pool, and another rater "
+         "has taken it since.")
 
 
 def _release_idle_now_and_then() -> None:
@@ -59,14 +76,53 @@ def assignment_next(*, rater) -> Assignment | None:
         if claim is None:
             return None
         claim.rater = rater
-        claim.queue_position = (Assignment.objects.filter(rater=rater).order_by("-queue_position")
-                                .values_list("queue_position", flat=True).first() or 0) + 1
+        claim.queue_position = _queue_end(rater)
         try:
             with transaction.atomic():
                 claim.save(update_fields=["rater", "queue_position"])
         except IntegrityError:
             return None
     return claim
+
+
+def _queue_end(rater) -> int:
+    """The queue position after the rater's last: where a case claimed from the pool goes."""
+    return (Assignment.objects.filter(rater=rater).order_by("-queue_position")
+            .values_list("queue_position", flat=True).first() or 0) + 1
+
+
+def assignment_reclaim(*, assignment_id, rater, shown) -> Assignment:
+    """The assignment whose page was shown to ``rater`` (``shown``, the page's token) and
+    that went back to the pool since (left idle past the study's timeout), claimed for
+    them again: what they typed meanwhile is then stored as usual. Refused, nothing
+    changed, when another rater took it, the rater was paused or removed in the study,
+    or the study no longer takes ratings."""
+    if not shown_to(shown, assignment_id=assignment_id, rater=rater):
+        raise AssignmentGone(NOT_YOURS)
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().filter(pk=int(assignment_id)).first()
+        if locked is None:
+            raise AssignmentGone("This case is no longer in the study's plan.", status=409)
+        _refuse_unless_open(locked.study_id)
+        standing = StudyRater.objects.filter(study_id=locked.study_id, rater=rater).values_list("status", flat=True)
+        if standing.first() not in (None, StudyRater.Status.ACTIVE):
+            raise AssignmentGone("The study team has paused or ended your rating in this study, and your open "
+                                 "cases went back to the pool.", status=409)
+        if locked.rater_id not in (None, rater.pk) or locked.status == Assignment.Status.SUBMITTED:
+            raise AssignmentGone(TAKEN, status=409)
+        if locked.rater_id is None:
+            locked.rater = rater
+            locked.queue_position = _queue_end(rater)
+            try:
+                with transaction.atomic():
+                    locked.save(update_fields=["rater", "queue_position"])
+            except IntegrityError:
+                # They took another rater's copy of the same case from the pool meanwhile.
+                raise AssignmentGone("This case is already in your queue again: open it from your next case.",
+                                     status=409) from None
+            audit_record(actor=rater, action="assignment.reclaim", obj=locked,
+                         summary=f"case {locked.case_id} claimed back from the pool by {rater.get_username()}")
+    return assignment_for_rater(assignment_id=locked.pk, rater=rater)
 
 
 def assignment_open(*, assignment: Assignment) -> None:
@@ -80,7 +136,9 @@ def assignment_open(*, assignment: Assignment) -> None:
     elif (assignment.last_activity_at is not None
           and (now - assignment.last_activity_at).total_seconds() < ACTIVITY_TOUCH_INTERVAL_S):
         return
-    Assignment.objects.filter(pk=assignment.pk).exclude(status=Assignment.Status.SUBMITTED).update(**updates)
+    # Only while it is still the rater's: one released to the pool meanwhile stays as it is.
+    (Assignment.objects.filter(pk=assignment.pk, rater_id=assignment.rater_id)
+     .exclude(status=Assignment.Status.SUBMITTED).update(**updates))
     for key, value in updates.items():
         setattr(assignment, key, value)
 
@@ -110,7 +168,8 @@ def _refuse_unless_open(study_id: int) -> None:
 def assignment_save_draft(*, assignment: Assignment, data: Mapping[str, str], active_seconds=0) -> bool:
     """Keep what the rater entered so far. Returns False (nothing saved) once submitted;
     raises InvalidRequest (the stored draft unchanged) for a post that carries none of
-    the form's fields or a text that cannot be stored as typed."""
+    the form's fields or a text that cannot be stored as typed, and AssignmentGone when
+    the assignment went back to the pool since it was loaded."""
     rubric = assignment.study.rubric
     try:
         fields = draft_fields(rubric, len(assignment.slots), data)
@@ -118,7 +177,9 @@ def assignment_save_draft(*, assignment: Assignment, data: Mapping[str, str], ac
         raise InvalidRequest(str(exc)) from None
     now = timezone.now()
     with transaction.atomic():
-        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        locked = Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
+        if locked is None or locked.rater_id != assignment.rater_id:
+            raise AssignmentGone(TAKEN if locked and locked.rater_id else NOT_YOURS, status=409)
         if locked.status == Assignment.Status.SUBMITTED:
             return False
         _refuse_unless_open(locked.study_id)
@@ -160,9 +221,9 @@ def assignment_submit(*, assignment: Assignment, rater, data: Mapping[str, str],
     now = timezone.now()
     try:
         with transaction.atomic():
-            locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
-            if locked.rater_id != rater.pk:
-                raise NotFound("No such assignment.")
+            locked = Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
+            if locked is None or locked.rater_id != rater.pk:
+                raise AssignmentGone(TAKEN if locked and locked.rater_id else NOT_YOURS, status=409)
             if locked.status == Assignment.Status.SUBMITTED:
                 return locked.submissions.get(is_current=True)
             _refuse_unless_open(locked.study_id)

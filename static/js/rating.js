@@ -1,17 +1,96 @@
 // The rating page: digit keys set the focused rating, Ctrl+Enter submits, drafts save as
 // the rater goes, and active time is counted while the page is visible and in use.
+// What the rater enters is also kept in this browser (localStorage, per assignment) on
+// every change, until the case is submitted: an ended session, a lost connection or a
+// case gone back to the pool never loses what was typed.
 (() => {
+  const KEPT_PREFIX = "evalportal:rating:";
+  const KEPT_DAYS = 30;
+  const storage = (() => { try { return window.localStorage; } catch (err) { return null; } })();
+  const readKept = (id) => {
+    try { return storage && JSON.parse(storage.getItem(KEPT_PREFIX + id)); } catch (err) { return null; }
+  };
+  const writeKept = (id, entry) => {
+    try { if (storage) storage.setItem(KEPT_PREFIX + id, JSON.stringify(entry)); } catch (err) { /* full or refused: the page still holds it */ }
+  };
+  // A case marked as being submitted, seen from the page of another case or the done page,
+  // was stored: the server moves on from a case only once its submission is.
+  const pruneKept = (currentId) => {
+    if (!storage) return;
+    for (let i = storage.length - 1; i >= 0; i -= 1) {
+      const key = storage.key(i);
+      if (!key || !key.startsWith(KEPT_PREFIX)) continue;
+      const id = key.slice(KEPT_PREFIX.length);
+      const entry = readKept(id);
+      const stale = !entry || Date.now() - (entry.at || 0) > KEPT_DAYS * 86400000;
+      if (stale || (entry.submitting && id !== currentId)) storage.removeItem(key);
+    }
+  };
+  const textLabel = (name) => {
+    const slot = /^r([0-9]+)_/.exec(name);
+    return slot ? "Response " + String.fromCharCode(65 + parseInt(slot[1], 10)) + ": reason for the flag" : "Comment";
+  };
+
+  // A page saying the case cannot be stored here shows what was posted; opened without a
+  // post (after logging in again), it shows what this browser kept for the case.
+  const typedBox = document.getElementById("typed-text");
+  if (typedBox && !typedBox.dataset.posted) {
+    const kept = readKept(typedBox.dataset.assignmentId);
+    const texts = Object.entries((kept && kept.values) || {})
+      .filter(([name, value]) => (name === "comment" || /_reason$/.test(name)) && String(value).trim());
+    const list = typedBox.querySelector(".typed-list");
+    texts.forEach(([name, value]) => {
+      const heading = document.createElement("h3");
+      const area = document.createElement("textarea");
+      heading.textContent = textLabel(name);
+      area.readOnly = true;
+      area.rows = 4;
+      area.className = "typed";
+      area.setAttribute("aria-label", heading.textContent);
+      area.value = value;
+      list.append(heading, area);
+    });
+    if (texts.length) typedBox.hidden = false;
+  }
+
   const form = document.getElementById("rating-form");
-  if (!form) return;
+  if (!form) {
+    if (document.getElementById("all-done")) pruneKept(null);
+    return;
+  }
+  const assignmentId = form.dataset.assignmentId || "";  // practice cases keep nothing
   const status = document.getElementById("draft-status");
   const activeField = document.getElementById("active-seconds");
-  const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const csrfField = form.querySelector("input[name=csrfmiddlewaretoken]");
+  const errorSummary = document.getElementById("error-summary");
   const IDLE_AFTER_MS = 60000;
   let lastActivity = performance.now();
   let lastTick = performance.now();
   let activeMs = 0;
   let saveTimer = null;
   let submitting = false;
+
+  // Logging in again (in another tab too) gives the browser a new CSRF token; the one the
+  // page was served with would then be refused.
+  const csrfToken = () => {
+    const cookie = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+    if (cookie) csrfField.value = decodeURIComponent(cookie.slice("csrftoken=".length));
+    return csrfField.value;
+  };
+
+  const NOT_ANSWERS = new Set(["csrfmiddlewaretoken", "active_seconds", "idempotency_key", "shown"]);
+  const answers = () => {
+    const values = {};
+    new FormData(form).forEach((value, name) => { if (!NOT_ANSWERS.has(name)) values[name] = String(value); });
+    return values;
+  };
+  const sameAnswers = (a, b) => {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((k) => b[k] === a[k]);
+  };
+  const keep = (fields) => {
+    if (assignmentId) writeKept(assignmentId, Object.assign({ values: answers(), at: Date.now(), synced: false }, fields));
+  };
 
   // Time counts while the page is visible and the rater did something in the last minute.
   const tick = () => {
@@ -36,30 +115,55 @@
     if (anchor && input.dataset.anchor !== undefined) anchor.textContent = input.value + ": " + input.dataset.anchor;
   };
 
+  const showError = (text) => {
+    status.textContent = text;
+    status.dataset.state = "error";
+  };
+  // Logged out (the session ended or was ended elsewhere): say so, with a way to log in
+  // that keeps this page and what it holds.
+  const showLoggedOut = () => {
+    if (status.querySelector("#log-in-again")) return;  // already said, and its link may be in use
+    showError("Not saved: log in again. ");
+    const link = document.createElement("a");
+    link.href = form.dataset.loginUrl;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.id = "log-in-again";
+    link.textContent = "Log in (opens a new tab)";
+    status.appendChild(link);
+    status.appendChild(document.createTextNode(", then come back here. What you typed is kept in this browser."));
+  };
+
   const saveDraft = async () => {
     saveTimer = null;
     if (submitting || !form.dataset.draftUrl) return;  // practice cases keep no draft
+    const token = csrfToken();
     const body = new FormData(form);
+    const sentAnswers = answers();
     const sent = takeActiveSeconds();
     body.set("active_seconds", sent);
     try {
+      // A redirect (to the login page) is never followed: its 200 is not a save.
       const response = await fetch(form.dataset.draftUrl, {
-        method: "POST", body, headers: { "X-CSRFToken": csrf }, credentials: "same-origin",
+        method: "POST", body, headers: { "X-CSRFToken": token }, credentials: "same-origin", redirect: "manual",
       });
       if (response.ok) {
         status.textContent = "Draft saved " + new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
         status.dataset.state = "saved";
-      } else {
-        activeMs += parseFloat(sent) * 1000;
-        let reason = "(" + response.status + ")";
-        try { reason = (await response.json()).reason || reason; } catch (err) { /* not JSON */ }
-        status.textContent = "Draft not saved: " + reason;
-        status.dataset.state = "error";
+        if (sameAnswers(sentAnswers, answers())) keep({ synced: true });
+        return;
       }
+      activeMs += parseFloat(sent) * 1000;
+      if (response.type === "opaqueredirect") {  // to the login page: no session
+        showLoggedOut();
+        return;
+      }
+      let reason = "(" + response.status + ")";
+      try { reason = (await response.json()).reason || reason; } catch (err) { /* not JSON */ }
+      showError("Draft not saved: " + reason);
     } catch (err) {
       activeMs += parseFloat(sent) * 1000;
-      status.textContent = "Draft not saved: offline? Your answers stay on this page.";
-      status.dataset.state = "error";
+      showError("Draft not saved: offline? Your answers stay on this page and in this browser.");
     }
   };
   // A text's length against its limit, shown as the rater nears it: over the limit the
@@ -78,15 +182,23 @@
   });
 
   const scheduleSave = (delay) => {
-    status.textContent = "Saving…";
-    status.dataset.state = "pending";
+    // Logged out, the message and its link stay until a save goes through (leaving the
+    // comment box for the link is a change, and saves again).
+    if (!status.querySelector("#log-in-again")) {
+      status.textContent = "Saving…";
+      status.dataset.state = "pending";
+    }
     if (saveTimer) clearTimeout(saveTimer);
     saveTimer = setTimeout(saveDraft, delay);
   };
+  // Back from logging in elsewhere, or online again: try what could not be saved.
+  // The message stays up meanwhile, its link included.
+  window.addEventListener("focus", () => {
+    if (!submitting && !saveTimer && status.dataset.state === "error") saveTimer = setTimeout(saveDraft, 0);
+  });
 
   // After a refused submit, each answer given takes its line off the list of what is
   // missing, so the list always says what is left.
-  const errorSummary = document.getElementById("error-summary");
   const markAnswered = (field) => {
     if (!field) return;
     field.classList.remove("invalid");
@@ -108,6 +220,7 @@
       markAnswered(event.target.closest(".flag.invalid"));
     }
     syncFlags();
+    keep();
     scheduleSave(300);
   });
   form.addEventListener("input", (event) => {
@@ -115,6 +228,7 @@
     if (event.target.classList.contains("reason") && event.target.value.trim()) {
       markAnswered(event.target.closest(".flag.invalid"));
     }
+    keep();
     scheduleSave(800);
   });
   form.addEventListener("focusin", (event) => {
@@ -150,12 +264,44 @@
       box.querySelector(".reason").required = checked;
     });
   };
+
+  const restore = (values) => {
+    Array.from(form.elements).forEach((field) => {
+      if (!field.name || NOT_ANSWERS.has(field.name)) return;
+      if (field.type === "radio" || field.type === "checkbox") field.checked = values[field.name] === field.value;
+      else if (field.tagName === "TEXTAREA") field.value = values[field.name] || "";
+    });
+    form.querySelectorAll("input[type=radio]:checked").forEach(showAnchor);
+    form.querySelectorAll("textarea[data-limit]").forEach(showCount);
+  };
+
+  // What this browser kept comes back when the server lacks it: typed while the draft
+  // could not be saved, or dropped when the case went back to the pool. A page showing a
+  // refused submission already shows what was posted; a draft saved from elsewhere wins
+  // over one this browser had saved too.
+  if (assignmentId) {
+    pruneKept(assignmentId);
+    const kept = readKept(assignmentId);
+    const serverHasDraft = form.dataset.hasDraft === "1";
+    if (kept && kept.values && !errorSummary && (!kept.synced || !serverHasDraft)
+        && !sameAnswers(kept.values, answers())) {
+      restore(kept.values);
+      keep();
+      status.textContent = "Restored what you typed in this browser";
+      status.dataset.state = "restored";
+      saveTimer = setTimeout(saveDraft, 300);
+    } else {
+      keep({ synced: !errorSummary });
+    }
+  }
   syncFlags();
 
   form.addEventListener("submit", (event) => {
     if (submitting) { event.preventDefault(); return; }
     submitting = true;
     if (saveTimer) clearTimeout(saveTimer);
+    csrfToken();
+    keep({ submitting: true });
     activeField.value = takeActiveSeconds();
     const button = document.getElementById("submit-button");
     button.disabled = true;
