@@ -1,11 +1,15 @@
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import JSONField
+from django.forms.models import BaseInlineFormSet
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from annotations.errors import JobStateError, QueueUnavailable
+from annotations.errors import InvalidRequest, JobStateError, QueueUnavailable
 from annotations.forms import CaseImportForm
+from annotations.json_fields import StorableJSONField
 from annotations.models import (
     Assignment,
     AuditEvent,
@@ -26,6 +30,7 @@ from annotations.models import (
     Submission,
     TrainingJob,
 )
+from annotations.services.arms import study_arms_check
 from annotations.services.cases import CaseFileError, case_import
 from annotations.services.generation import generation_job_queue
 from annotations.services.imports import import_job_queue
@@ -33,26 +38,58 @@ from annotations.services.jobs import job_cancel, job_retry
 
 # A file of thousands of bad lines would otherwise make a page of megabytes.
 SHOWN_IMPORT_ERRORS = 200
+# The JSON typed into the admin's forms is read by the rules every JSON input follows.
+JSON_TEXT_FIELDS = {JSONField: {"form_class": StorableJSONField}}
+
+
+class StudyArmFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors) or not self.has_changed():
+            return
+        kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        try:
+            study_arms_check(study=self.instance, count=len(kept))
+        except InvalidRequest as exc:
+            raise forms.ValidationError(str(exc)) from None
 
 
 class StudyArmInline(admin.TabularInline):
+    """A study's arms, editable while it is a draft (the rule of ``study_arms_check``,
+    which the formset asks as well: the study may have been opened meanwhile)."""
+
     model = StudyArm
+    formset = StudyArmFormSet
     extra = 0
     autocomplete_fields = ["arm"]
+
+    @staticmethod
+    def _editable(obj) -> bool:
+        return obj is None or obj.status == Study.Status.DRAFT
+
+    def has_add_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._editable(obj) and super().has_delete_permission(request, obj)
 
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_TEXT_FIELDS
     list_display = ["name", "slug", "status", "raters_per_item", "case_count", "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [StudyArmInline]
 
-    def get_readonly_fields(self, request, obj=None):
-        # Opening and closing go through the study page (study_set_status), which checks
-        # the move, asks a closing reason and records it.
-        return ("status", "status_changed_at", "closed_reason") if obj else ("status_changed_at", "closed_reason")
+    # Opening and closing go through the study page (study_set_status), which checks the
+    # move, asks a closing reason and records it; a new study starts as a draft, its arms
+    # still open to change.
+    readonly_fields = ("status", "status_changed_at", "closed_reason")
 
     @admin.display(description="cases")
     def case_count(self, obj):
@@ -61,6 +98,7 @@ class StudyAdmin(admin.ModelAdmin):
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_TEXT_FIELDS
     list_display = ["external_id", "study", "task", "category", "split", "gold_behavior", "gold_label", "specialty"]
     list_filter = ["study", "category", "task", "split", "gold_behavior"]
     search_fields = ["external_id", "specialty", "question", "reference_response"]
@@ -124,6 +162,7 @@ class CaseAdmin(admin.ModelAdmin):
 
 @admin.register(ModelArm)
 class ModelArmAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_TEXT_FIELDS
     list_display = ["name", "method", "served_by", "uses_behavior_tokens", "checkpoint_hash_short"]
     list_filter = ["method", "uses_behavior_tokens"]
     search_fields = ["name", "base_model", "adapter_path", "endpoint_url", "served_model", "checkpoint_hash"]
@@ -149,6 +188,7 @@ class ModelArmAdmin(admin.ModelAdmin):
 
 
 class JobAdminBase(admin.ModelAdmin):
+    formfield_overrides = JSON_TEXT_FIELDS
     list_filter = ["status", "study"]
     actions = ["cancel_jobs", "retry_jobs"]
 
@@ -196,6 +236,7 @@ class JudgeJobAdmin(JobAdminBase):
 
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_TEXT_FIELDS
     list_display = ["id", "case", "arm", "job", "predicted_behavior", "completion_tokens", "names_model", "created_at"]
     list_filter = ["arm", "predicted_behavior", "names_model", "case__study"]
     search_fields = ["case__external_id", "text"]
@@ -205,6 +246,7 @@ class ResponseAdmin(admin.ModelAdmin):
 
 @admin.register(Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
+    formfield_overrides = JSON_TEXT_FIELDS
     list_display = ["id", "study", "case", "rater", "status", "queue_position", "submitted_at", "active_seconds"]
     list_filter = ["study", "status"]
     search_fields = ["case__external_id", "rater__username"]

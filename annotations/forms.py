@@ -7,11 +7,33 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from annotations.models import ModelArm, Study
+from annotations.ids import strict_id
+from annotations.models import ModelArm, Study, bounds
 from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
-from annotations.models.jobs import MAX_SEED
+from annotations.models.jobs import listed_cases_check
 from annotations.models.judge import JudgeJob
+
+
+class IdChoiceField(forms.ModelChoiceField):
+    """An object chosen by its id, read strictly (``annotations.ids``): a value that is no
+    id is an invalid choice before any query, so a number past 64 bits is not a 500."""
+
+    def to_python(self, value):
+        if value not in self.empty_values and strict_id(str(value)) is None:
+            raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
+        return super().to_python(value)
+
+
+class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Objects chosen by their ids, each read as :class:`IdChoiceField` reads one."""
+
+    def clean(self, value):
+        for item in value if isinstance(value, list | tuple) else ():
+            if strict_id(str(item)) is None:
+                raise ValidationError(self.error_messages["invalid_pk_value"], code="invalid_pk_value",
+                                      params={"pk": str(item)[:20]})
+        return super().clean(value)
 
 
 def errors_text(form: forms.Form) -> str:
@@ -20,7 +42,7 @@ def errors_text(form: forms.Form) -> str:
 
 
 class CaseImportForm(forms.Form):
-    study = forms.ModelChoiceField(queryset=Study.objects.all())
+    study = IdChoiceField(queryset=Study.objects.all())
     file = forms.FileField(help_text="JSON Lines, UTF-8, one case per line (see the README).")
 
     def clean_file(self):
@@ -36,7 +58,7 @@ class ResponseFilterForm(forms.Form):
 
     task = forms.ChoiceField(required=False)
     category = forms.ChoiceField(required=False, choices=[("", "any category"), *Category.choices])
-    arm = forms.ModelChoiceField(queryset=None, required=False, empty_label="every arm")
+    arm = IdChoiceField(queryset=None, required=False, empty_label="every arm")
     behavior = forms.ChoiceField(required=False, label="Predicted behavior",
                                  choices=[("", "any behavior"), ("none", "no behavior token"), *Category.choices])
     correct = forms.ChoiceField(required=False, label="Scored", choices=[
@@ -51,7 +73,7 @@ class ResponseFilterForm(forms.Form):
 
 
 class RatingSampleForm(forms.Form):
-    size = forms.IntegerField(min_value=1, max_value=1_000_000, initial=300, label="Cases to rate",
+    size = forms.IntegerField(**bounds.RATING_SAMPLE_SIZE.limits, initial=300, label="Cases to rate",
                               help_text="Drawn from the test cases, stratified by task, category and gold label "
                                         "(seeded by the study's seed).")
 
@@ -59,11 +81,12 @@ class RatingSampleForm(forms.Form):
 class GenerationJobForm(forms.Form):
     SCOPES = [("missing", "Test cases without a response from this arm"), ("test", "All test cases"),
               ("ids", "The cases listed below")]
-    arm = forms.ModelChoiceField(queryset=None)
+    arm = IdChoiceField(queryset=None)
     scope = forms.ChoiceField(choices=SCOPES, initial="missing")
     external_ids = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                                   validators=[listed_cases_check],
                                    help_text="external_id of each case, separated by spaces or lines")
-    max_new_tokens = forms.IntegerField(min_value=1, max_value=4096, initial=160)
+    max_new_tokens = forms.IntegerField(**bounds.MAX_NEW_TOKENS.limits, initial=160)
 
     def __init__(self, *args, study, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,7 +98,7 @@ class GenerationJobForm(forms.Form):
         cleaned = super().clean()
         scope = cleaned.get("scope")
         cleaned["cases"], cleaned["only_missing"] = None, scope == "missing"
-        if scope == "ids":
+        if scope == "ids" and "external_ids" not in self.errors:  # past the bound: that error says it
             ids = cleaned.get("external_ids", "").split()
             if not ids:
                 raise forms.ValidationError("List the external_id of each case to generate for.")
@@ -94,10 +117,10 @@ class TrainingJobForm(forms.Form):
     method = forms.ChoiceField(choices=TRAINING_METHODS)
     base_model = forms.CharField(initial="demo", max_length=500,
                                  help_text='"demo", a Hugging Face directory or a .gguf file on the GPU workers')
-    epochs = forms.FloatField(min_value=0.1, max_value=100, initial=3)
-    learning_rate = forms.FloatField(min_value=1e-7, max_value=1e-1, initial=2e-4)
-    lora_r = forms.IntegerField(min_value=1, max_value=256, initial=16)
-    seed = forms.IntegerField(initial=0, min_value=0, max_value=MAX_SEED)
+    epochs = forms.FloatField(**bounds.EPOCHS.limits, initial=3)
+    learning_rate = forms.FloatField(**bounds.LEARNING_RATE.limits, initial=2e-4)
+    lora_r = forms.IntegerField(**bounds.LORA_R.limits, initial=16)
+    seed = forms.IntegerField(initial=0, **bounds.SEED.limits)
 
     def hyperparameters(self) -> dict:
         return {k: self.cleaned_data[k] for k in ("epochs", "learning_rate", "lora_r", "seed")}
@@ -125,7 +148,7 @@ class JudgeJobForm(forms.Form):
     logprobs = forms.ChoiceField(choices=[("auto", "auto"), ("on", "required"), ("off", "never (sample)")],
                                  initial="auto", help_text="Endpoint only: score from top_logprobs when offered, "
                                                            "else average samples.")
-    n_samples = forms.IntegerField(min_value=1, max_value=50, initial=10,
+    n_samples = forms.IntegerField(**bounds.JUDGE_SAMPLES.limits, initial=10,
                                    help_text="Endpoint only: samples averaged when there are no logprobs.")
 
     def __init__(self, *args, **kwargs):
@@ -163,6 +186,29 @@ class InvitationForm(forms.Form):
 
 
 MAX_INVITATION_CSV_BYTES = 1024 * 1024
+# Far above any name or address: a longer field is a broken file (an unclosed quote, say).
+MAX_CSV_FIELD_CHARS = 1000
+
+
+def csv_records(text: str) -> list[tuple[int, list[str]]]:
+    """Each record of a CSV text with the line it ends on. A field longer than
+    MAX_CSV_FIELD_CHARS, or text that is not CSV (a stray or unclosed quote), is a
+    ValidationError naming the line, and the limit for a field."""
+    too_long = f"a field is longer than {MAX_CSV_FIELD_CHARS:,} characters, the most a field may hold"
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, skipinitialspace=True)
+    records = []
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return records
+        except csv.Error as exc:
+            # The csv module's own field limit (far above ours) is reached before the row ends.
+            reason = too_long if "field limit" in str(exc) else f"not valid CSV ({exc})"
+            raise ValidationError(f"line {reader.line_num}: {reason}.") from None
+        if any(len(cell) > MAX_CSV_FIELD_CHARS for cell in row):
+            raise ValidationError(f"line {reader.line_num}: {too_long}.")
+        records.append((reader.line_num, row))
 
 
 class InvitationCSVForm(forms.Form):
@@ -178,11 +224,11 @@ class InvitationCSVForm(forms.Form):
         except UnicodeDecodeError:
             raise ValidationError("The file is not UTF-8 text.") from None
         people, problems, seen = [], [], set()
-        for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        for index, (number, row) in enumerate(csv_records(text)):
             cells = [cell.strip() for cell in row]
             if not any(cells):
                 continue
-            if number == 1 and [c.lower() for c in cells] == ["name", "email"]:
+            if index == 0 and [c.lower() for c in cells] == ["name", "email"]:
                 continue
             if len(cells) != 2:
                 problems.append(f"line {number}: expected 2 columns (name, email), found {len(cells)}")
@@ -196,7 +242,7 @@ class InvitationCSVForm(forms.Form):
                 problems.append(f"line {number}: {email!r} is not an email address")
                 continue
             if email.lower() in seen:
-                problems.append(f"line {number}: {email} appears twice")
+                problems.append(f"line {number}: {email} appears twice (addresses are compared in any case)")
             seen.add(email.lower())
             people.append((name, email))
         if problems:
@@ -213,7 +259,7 @@ class StudyForm(forms.ModelForm):
     """A study's own settings, as the research team sets them on the portal's pages (the
     rubric and task types stay in the admin, where their JSON is edited)."""
 
-    arms = forms.ModelMultipleChoiceField(queryset=ModelArm.objects.all(), required=False,
+    arms = IdMultipleChoiceField(queryset=ModelArm.objects.all(), required=False,
                                           widget=forms.CheckboxSelectMultiple,
                                           help_text="The arms compared; fixed once the study is open.")
 
@@ -237,8 +283,3 @@ class StudyForm(forms.ModelForm):
             raise ValidationError("Choose another slug.")
         return slug
 
-    def clean_gold_rate(self):
-        rate = self.cleaned_data["gold_rate"]
-        if not 0 <= rate <= 0.5:
-            raise ValidationError("Between 0 and 0.5.")
-        return rate

@@ -1,4 +1,5 @@
-"""django-filter filter sets of the REST API. Studies are named by slug, raters by
+"""django-filter filter sets of the REST API, and what an id is wherever the API takes one
+(a filter, a request body, an object's path). Studies are named by slug, raters by
 username, everything else by id."""
 
 from __future__ import annotations
@@ -6,7 +7,9 @@ from __future__ import annotations
 import django_filters as filters
 from django import forms
 from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
+from annotations.ids import ID_RULE, MAX_ID, strict_id
 from annotations.models import (
     Assignment,
     Case,
@@ -22,15 +25,38 @@ from annotations.models import (
 from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
 
-MAX_ID = 2**63 - 1  # a database id is a signed 64-bit integer
+
+class IdField(serializers.PrimaryKeyRelatedField):
+    """An object named by its id, strictly (:func:`strict_id`)."""
+
+    default_error_messages = {"not_an_id": f"Not an id: {ID_RULE}."}
+
+    def to_internal_value(self, data):
+        pk = strict_id(data)
+        if pk is None:
+            self.fail("not_an_id")
+        return super().to_internal_value(pk)
+
+
+class IdFormField(forms.IntegerField):
+    """Django reads "1.0", " 1" and "+1" as 1; an id is digits only."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        number = strict_id(value)
+        if number is None:
+            raise forms.ValidationError(f"Not an id: {ID_RULE}.", code="invalid")
+        return number
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(filters.NumberFilter):
-    """An object id: a whole number from 1 to 2^63 - 1. Anything else (a decimal, a number
-    too large for the database) is a 400 that names the parameter, not a guess."""
+    """An object id: a whole number from 1 to 2^63 - 1, in digits. Anything else (a
+    decimal, a sign, a number too large for the database) is a 400 that names the
+    parameter, not a guess."""
 
-    field_class = forms.IntegerField
+    field_class = IdFormField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)

@@ -13,6 +13,7 @@ import re
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from annotations.api.filters import IdField
 from annotations.models import (
     Assignment,
     Case,
@@ -26,16 +27,16 @@ from annotations.models import (
     StudyAnalysis,
     StudyArm,
     TrainingJob,
+    bounds,
 )
-from annotations.models.arm import MAX_ENDPOINT_CONCURRENCY, TRAINING_METHODS
+from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
-from annotations.models.jobs import MAX_SEED
+from annotations.models.jobs import MAX_LISTED_CASES
 from annotations.rating_input import slot_letter
 from annotations.selectors.rating import blind_text
 from modeling.behavior import SILENT_TEXT
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
-
 
 def _enum_field(component: str, choices) -> type[serializers.ChoiceField]:
     """A choice field whose OpenAPI enum is one named component, so choice sets that
@@ -246,12 +247,12 @@ class JudgeJobSerializer(_JobSerializer):
 
 class QueueGenerationSerializer(serializers.Serializer):
     study = StudySlugField(help_text="Study slug.")
-    arm = serializers.PrimaryKeyRelatedField(queryset=ModelArm.objects.all(), help_text="Id of an arm of the study.")
+    arm = IdField(queryset=ModelArm.objects.all(), help_text="Id of an arm of the study.")
     cases = serializers.ListField(
-        child=serializers.CharField(max_length=200), required=False, allow_empty=False, max_length=100_000,
+        child=serializers.CharField(max_length=200), required=False, allow_empty=False, max_length=MAX_LISTED_CASES,
         help_text="external_id of each case to generate for; default: every test case of the study.")
-    max_new_tokens = serializers.IntegerField(required=False, min_value=1, max_value=4096)
-    seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=MAX_SEED)
+    max_new_tokens = serializers.IntegerField(required=False, **bounds.MAX_NEW_TOKENS.limits)
+    seed = serializers.IntegerField(required=False, default=0, **bounds.SEED.limits)
 
     def validate(self, attrs):
         ids = attrs.get("cases")
@@ -286,10 +287,10 @@ class ArmDecodingSerializer(_KnownKeysSerializer):
 
     unknown_message = "Unknown decoding parameter"
 
-    max_new_tokens = serializers.IntegerField(required=False, min_value=1, max_value=4096)
+    max_new_tokens = serializers.IntegerField(required=False, **bounds.MAX_NEW_TOKENS.limits)
     do_sample = serializers.BooleanField(required=False)
-    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
-    top_p = serializers.FloatField(required=False, min_value=0, max_value=1)
+    temperature = serializers.FloatField(required=False, **bounds.TEMPERATURE.limits)
+    top_p = serializers.FloatField(required=False, **bounds.TOP_P.limits)
 
 
 class RegisterArmSerializer(serializers.Serializer):
@@ -304,8 +305,7 @@ class RegisterArmSerializer(serializers.Serializer):
     endpoint_url = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
     served_model = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     api_key_env = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
-    max_concurrency = serializers.IntegerField(required=False, default=8, min_value=1,
-                                               max_value=MAX_ENDPOINT_CONCURRENCY)
+    max_concurrency = serializers.IntegerField(required=False, default=8, **bounds.ENDPOINT_CONCURRENCY.limits)
     uses_behavior_tokens = serializers.BooleanField(required=False, default=False)
     decoding_params = ArmDecodingSerializer(required=False, default=dict)
     description = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)
@@ -318,23 +318,23 @@ class HyperparametersSerializer(_KnownKeysSerializer):
 
     unknown_message = "Unknown hyperparameter"
 
-    epochs = serializers.FloatField(required=False, min_value=0.1, max_value=100)
-    steps = serializers.IntegerField(required=False, min_value=1, max_value=1_000_000,
-                                     help_text="Optimizer steps; overrides epochs.")
-    learning_rate = serializers.FloatField(required=False, min_value=1e-7, max_value=1e-1)
-    lora_r = serializers.IntegerField(required=False, min_value=1, max_value=256)
-    lora_alpha = serializers.IntegerField(required=False, min_value=1, max_value=4096)
-    lora_dropout = serializers.FloatField(required=False, min_value=0, max_value=0.9)
-    token_lr = serializers.FloatField(required=False, min_value=1e-7, max_value=1)
-    batch_size = serializers.IntegerField(required=False, min_value=1, max_value=1024)
-    grad_accum = serializers.IntegerField(required=False, min_value=1, max_value=1024)
-    max_length = serializers.IntegerField(required=False, min_value=16, max_value=131072)
+    epochs = serializers.FloatField(required=False, **bounds.EPOCHS.limits)
+    steps = serializers.IntegerField(required=False, help_text="Optimizer steps; overrides epochs.",
+                                     **bounds.STEPS.limits)
+    learning_rate = serializers.FloatField(required=False, **bounds.LEARNING_RATE.limits)
+    lora_r = serializers.IntegerField(required=False, **bounds.LORA_R.limits)
+    lora_alpha = serializers.IntegerField(required=False, **bounds.LORA_ALPHA.limits)
+    lora_dropout = serializers.FloatField(required=False, **bounds.LORA_DROPOUT.limits)
+    token_lr = serializers.FloatField(required=False, **bounds.TOKEN_LR.limits)
+    batch_size = serializers.IntegerField(required=False, **bounds.BATCH_SIZE.limits)
+    grad_accum = serializers.IntegerField(required=False, **bounds.GRAD_ACCUM.limits)
+    max_length = serializers.IntegerField(required=False, **bounds.MAX_LENGTH.limits)
     lr_schedule = serializers.ChoiceField(required=False, choices=["cosine", "constant"])
-    warmup_ratio = serializers.FloatField(required=False, min_value=0, max_value=1)
-    weight_decay = serializers.FloatField(required=False, min_value=0, max_value=1)
-    max_grad_norm = serializers.FloatField(required=False, min_value=0, max_value=10_000)
+    warmup_ratio = serializers.FloatField(required=False, **bounds.RATIO.limits)
+    weight_decay = serializers.FloatField(required=False, **bounds.RATIO.limits)
+    max_grad_norm = serializers.FloatField(required=False, **bounds.MAX_GRAD_NORM.limits)
     gradient_checkpointing = serializers.BooleanField(required=False, allow_null=True)
-    seed = serializers.IntegerField(required=False, min_value=0, max_value=MAX_SEED)
+    seed = serializers.IntegerField(required=False, **bounds.SEED.limits)
 
 
 class QueueTrainingSerializer(serializers.Serializer):
@@ -352,10 +352,10 @@ class JudgeParamsSerializer(_KnownKeysSerializer):
     logprobs = serializers.ChoiceField(required=False, choices=["auto", "on", "off"],
                                        help_text="Endpoint only: score from top_logprobs (on), sample (off), or "
                                                  "whichever the endpoint offers (auto).")
-    top_logprobs = serializers.IntegerField(required=False, min_value=1, max_value=20)
-    n_samples = serializers.IntegerField(required=False, min_value=1, max_value=50)
-    temperature = serializers.FloatField(required=False, min_value=0, max_value=2)
-    concurrency = serializers.IntegerField(required=False, min_value=1, max_value=64)
+    top_logprobs = serializers.IntegerField(required=False, **bounds.TOP_LOGPROBS.limits)
+    n_samples = serializers.IntegerField(required=False, **bounds.JUDGE_SAMPLES.limits)
+    temperature = serializers.FloatField(required=False, **bounds.TEMPERATURE.limits)
+    concurrency = serializers.IntegerField(required=False, **bounds.JUDGE_CONCURRENCY.limits)
     pairwise_dimensions = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
                                                 allow_empty=False, max_length=20)
 
@@ -428,11 +428,11 @@ class BlindedAssignmentSerializer(serializers.ModelSerializer):
 
 
 class UnblindedSlotSerializer(serializers.Serializer):
-    slot = serializers.IntegerField()
-    letter = serializers.CharField()
-    response = serializers.IntegerField()
-    arm = serializers.IntegerField(allow_null=True)
-    arm_name = serializers.CharField(allow_null=True)
+    slot = serializers.IntegerField(read_only=True)
+    letter = serializers.CharField(read_only=True)
+    response = serializers.IntegerField(read_only=True)
+    arm = serializers.IntegerField(read_only=True, allow_null=True)
+    arm_name = serializers.CharField(read_only=True, allow_null=True)
 
 
 class AssignmentSerializer(serializers.ModelSerializer):

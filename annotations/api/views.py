@@ -5,14 +5,14 @@ become HTTP answers in :mod:`annotations.http_errors`.
 Who gets what:
 - researchers and admins read studies, cases, arms, responses, ratings and jobs
   (unblinded); only admins queue, cancel and retry jobs;
-- a clinician reads only their own assignments, blinded, and nothing else (403);
+- a clinician reads only their own assignments, blinded, and only those the rating page
+  would show them (``selectors.raters.rater_assignments``); nothing else (403);
 - anonymous requests get 401 (``WWW-Authenticate: Token``).
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Prefetch
 from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
@@ -24,17 +24,23 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response as ApiResponse
+from rest_framework.settings import api_settings
 
 from annotations.api import filters, permissions, serializers
+from annotations.errors import NotFound
+from annotations.ids import strict_id
 from annotations.job_kinds import JOB_KINDS, JobKind
-from annotations.models import Assignment, Case, ModelArm, Rating, Response, Study, StudyAnalysis, StudyArm
-from annotations.selectors.studies import study_analysis
+from annotations.models import Assignment, Case, ModelArm, Rating, Response, StudyAnalysis
+from annotations.selectors.raters import rater_assignments
+from annotations.selectors.studies import assignments_for_team, studies_with_arms, study_analysis
 from annotations.services.arms import arm_register
 from annotations.services.generation import generation_job_queue
 from annotations.services.jobs import job_cancel, job_retry
 from annotations.services.judging import judge_job_queue
 from annotations.services.training import training_job_queue
+from annotations.services.users import user_token_revoke
 from evalportal.roles import CLINICIAN, user_role
 
 # Token first: an anonymous request then gets 401 with ``WWW-Authenticate: Token``
@@ -45,7 +51,17 @@ AUTHENTICATION = (TokenAuthentication, SessionAuthentication)
 class TokenView(ObtainAuthToken):
     """A token for a username and password (``POST username=... password=...``): 400 for
     wrong credentials, 429 with ``Retry-After`` while too many failed logins have them
-    locked out (django-axes, as on the login page)."""
+    locked out (django-axes, as on the login page). ``DELETE`` revokes the caller's own
+    token. A password set in any way revokes it too; logging out does not, so that
+    scripts keep working."""
+
+    authentication_classes = AUTHENTICATION
+    # ObtainAuthToken names DRF's own parsers; the portal's JSON reader is the one to use.
+    parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+
+    def get_permissions(self):
+        # Anyone may ask for a token with a password; only its owner may revoke it.
+        return [IsAuthenticated()] if self.request.method == "DELETE" else []
 
     def post(self, request, *args, **kwargs):
         try:
@@ -56,6 +72,17 @@ class TokenView(ObtainAuthToken):
                 raise Throttled(wait=round(float(settings.AXES_COOLOFF_TIME) * 3600),
                                 detail="Too many failed logins for this username from this address.") from None
             raise
+
+    @extend_schema(summary="Revoke your API token", request=None,
+                   description="Deletes the token of whoever calls (by token or session); scripts that use it are "
+                               "refused from then on. A new `POST` gives a new token. 204 also when there was none.",
+                   responses={204: OpenApiResponse(description="Revoked; nothing is returned."),
+                              401: OpenApiResponse(
+                                  response={"type": "object", "properties": {"detail": {"type": "string"}}},
+                                  description="No valid credentials: nothing to revoke.")})
+    def delete(self, request, *args, **kwargs):
+        user_token_revoke(user=request.user)
+        return ApiResponse(status=status.HTTP_204_NO_CONTENT)
 
 
 def _wants_input(view) -> bool:
@@ -70,6 +97,13 @@ def _wants_input(view) -> bool:
 class _ApiViewSet(viewsets.GenericViewSet):
     authentication_classes = AUTHENTICATION
 
+    def get_object(self):
+        # Django would read "+1", " 1" or "1.0" as 1 and find object 1, and a number past
+        # the database's range would fail there; an id is digits, in range, or nothing.
+        if self.lookup_field == "pk" and strict_id(self.kwargs.get(self.lookup_url_kwarg or "pk")) is None:
+            raise NotFound("Not found.")
+        return super().get_object()
+
 
 class _ReadOnly(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet):
     permission_classes = [permissions.IsResearcherOrAdmin]
@@ -82,9 +116,9 @@ class StudyViewSet(_ReadOnly):
     filterset_class = filters.StudyFilter
     lookup_field = "slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
-    queryset = Study.objects.prefetch_related(
-        Prefetch("study_arms", queryset=StudyArm.objects.select_related("arm").order_by("position", "id"))
-    ).order_by("-created_at", "-id")
+
+    def get_queryset(self):
+        return studies_with_arms()
 
     @extend_schema(summary="The study's stored analysis (the dashboard's statistics, the automatic metrics and "
                            "the automatic reading against the clinicians)",
@@ -173,12 +207,10 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiVi
         return user_role(self.request.user) == CLINICIAN
 
     def get_queryset(self):
-        queryset = Assignment.objects.select_related("study", "case", "rater")
         if getattr(self, "swagger_fake_view", False):
-            return queryset.none()
-        if self._blinded():
-            queryset = queryset.filter(rater=self.request.user)
-        return queryset.order_by("study_id", "queue_position", "id")
+            return Assignment.objects.none()
+        # A clinician sees what the rating pages would show them, and nothing more.
+        return rater_assignments(self.request.user) if self._blinded() else assignments_for_team()
 
     def get_serializer_class(self):
         if not getattr(self, "swagger_fake_view", False) and self._blinded():

@@ -1,25 +1,42 @@
-import re
-from urllib.parse import urlsplit
-
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from annotations.endpoint_policy import api_key_env_problem, endpoint_url_format_problem, endpoint_url_problem
 from annotations.errors import InvalidRequest
 from annotations.model_refs import model_ref_check
+from annotations.models import bounds
 from modeling.data import TRAINABLE_ARMS
+
+# The numbers an arm's default decoding may hold, and their bounds; the engine reads other
+# keys by name, so they are left to it.
+DECODING_BOUNDS = {"max_new_tokens": bounds.MAX_NEW_TOKENS, "temperature": bounds.TEMPERATURE, "top_p": bounds.TOP_P}
+
+
+def decoding_params_check(value) -> None:
+    """An arm's default decoding: an object whose numbers are within their bounds (a huge
+    ``max_new_tokens`` would only fail on a worker, with a job running)."""
+    if not isinstance(value, dict):
+        raise ValidationError("Decoding parameters are a JSON object.")
+    problems = []
+    for key, limits in DECODING_BOUNDS.items():
+        if key not in value:
+            continue
+        number, whole = value[key], key == "max_new_tokens"
+        # NaN and infinities fail the range test too.
+        if isinstance(number, bool) or not isinstance(number, int if whole else (int, float)) or number not in limits:
+            problems.append(f"{key}: {'a whole number' if whole else 'a number'} from {limits.low} to {limits.high}")
+    if "do_sample" in value and not isinstance(value["do_sample"], bool):
+        problems.append("do_sample: true or false")
+    if problems:
+        raise ValidationError("; ".join(problems) + ".")
 
 
 def endpoint_url_check(value: str) -> None:
-    """An http(s) base URL with a host; cluster host names without a dot (``gpu-7``,
-    ``vllm``) are fine, which Django's URLValidator refuses."""
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 (raises on a port that is not a number)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
-            or any(c.isspace() for c in value):
-        raise ValidationError("Enter an http:// or https:// base URL, e.g. http://gpu-node:8000/v1.")
+    """The endpoint URL's form (:func:`~annotations.endpoint_policy.endpoint_url_format_problem`);
+    where it points is checked by :meth:`ModelArm.clean`."""
+    problem = endpoint_url_format_problem(value)
+    if problem:
+        raise ValidationError(problem)
 
 
 class ModelArm(models.Model):
@@ -45,12 +62,13 @@ class ModelArm(models.Model):
     served_model = models.CharField(max_length=200, blank=True, help_text="The model name the server serves.")
     api_key_env = models.CharField(max_length=100, blank=True, help_text=(
         "Name of the environment variable on the worker that holds the API key (the key itself is never "
-        "stored). Blank: EVALPORTAL_ENDPOINT_API_KEYS, then OPENAI_API_KEY."))
-    max_concurrency = models.PositiveSmallIntegerField(default=8, help_text=(
-        "Requests in flight at once per worker, for an endpoint arm (1 to 256)."))
+        "stored), one that EVALPORTAL_ENDPOINT_KEYS lets this server use. Blank: no key is sent."))
+    max_concurrency = models.PositiveSmallIntegerField(default=8, validators=bounds.ENDPOINT_CONCURRENCY.validators,
+                                                       help_text=("Requests in flight at once per worker, for an "
+                                                                  "endpoint arm (1 to 256)."))
     uses_behavior_tokens = models.BooleanField(default=False)
     prompt_template = models.CharField(max_length=40, blank=True, help_text="Prompt template version.")
-    decoding_params = models.JSONField(default=dict, blank=True)
+    decoding_params = models.JSONField(default=dict, blank=True, validators=[decoding_params_check])
     checkpoint_hash = models.CharField(max_length=64, blank=True)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -87,16 +105,15 @@ class ModelArm(models.Model):
         if self.adapter_path:
             errors["adapter_path"] = ("An endpoint arm cannot take an adapter: export the merged model "
                                       "(python -m modeling.export) and serve that.")
-        if not 1 <= self.max_concurrency <= MAX_ENDPOINT_CONCURRENCY:
-            errors["max_concurrency"] = f"Between 1 and {MAX_ENDPOINT_CONCURRENCY}."
-        if self.api_key_env and not ENV_NAME.fullmatch(self.api_key_env):
-            errors["api_key_env"] = "The name of an environment variable (letters, digits, underscores)."
+        if not endpoint_url_format_problem(self.endpoint_url):
+            problem = endpoint_url_problem(self.endpoint_url)
+            if problem:
+                errors["endpoint_url"] = problem
+        problem = self.api_key_env and api_key_env_problem(self.api_key_env, self.endpoint_url)
+        if problem:
+            errors["api_key_env"] = problem
         if errors:
             raise ValidationError(errors)
-
-
-MAX_ENDPOINT_CONCURRENCY = 256
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # The methods a training job can train (the arm it makes gets the same method).

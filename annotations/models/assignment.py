@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from annotations.models import bounds
+
 
 class Assignment(models.Model):
     """One rater's task to rate one case. ``slots`` holds response ids in display order."""
@@ -16,8 +18,10 @@ class Assignment(models.Model):
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                               related_name="assignments")
     slots = models.JSONField(default=list, help_text="Response ids in the order shown (A, B, C...).")
-    square_row = models.PositiveSmallIntegerField(default=0, help_text="Row of the balanced Latin square used.")
-    queue_position = models.PositiveIntegerField(default=0)
+    square_row = models.PositiveSmallIntegerField(default=0, validators=bounds.SQUARE_ROW.validators,
+                                                  help_text="Row of the rater's balanced square the slot order "
+                                                            "was drawn from.")
+    queue_position = models.PositiveIntegerField(default=0, validators=bounds.QUEUE_POSITION.validators)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
     draft = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -25,7 +29,7 @@ class Assignment(models.Model):
     first_input_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
-    active_seconds = models.FloatField(default=0)
+    active_seconds = models.FloatField(default=0, validators=bounds.ACTIVE_SECONDS.validators)
 
     class Meta:
         ordering = ["study", "rater", "queue_position"]

@@ -1,5 +1,6 @@
 from django.db import models
 
+from annotations.models import bounds
 from modeling.behavior import shown_text
 
 
@@ -13,9 +14,9 @@ class Response(models.Model):
     text = models.TextField(blank=True)
     raw_text = models.TextField(blank=True)
     predicted_behavior = models.CharField(max_length=10, blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    latency_s = models.FloatField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True, validators=bounds.TOKEN_COUNT.validators)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True, validators=bounds.TOKEN_COUNT.validators)
+    latency_s = models.FloatField(null=True, blank=True, validators=bounds.LATENCY_SECONDS.validators)
     provenance = models.JSONField(default=dict, blank=True,
                                   help_text="checkpoint hash, decoding params, seed, template version, host, device")
     names_model = models.BooleanField(default=False, help_text="The text names a model; review before rating.")

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from annotations.models import bounds
 from annotations.rubric import default_rubric, validate_rubric
 
 
@@ -19,13 +20,17 @@ class Study(models.Model):
     closed_reason = models.TextField(blank=True, help_text="Why the study was closed; raters are told.")
     consent_text = models.TextField(blank=True, help_text="Markdown (no HTML). When set, each rater accepts it "
                                                           "(recorded with the time) before any case.")
-    gold_rate = models.FloatField(default=0.0, help_text="Share of each rater's new assignments that are gold "
-                                                         "cases (0 to 0.5), mixed in blind when planning.")
+    gold_rate = models.FloatField(default=0.0, validators=bounds.GOLD_RATE.validators,
+                                  help_text="Share of each rater's new assignments that are gold cases (0 to 0.5), "
+                                            "mixed in blind when planning.")
     rubric = models.JSONField(default=default_rubric, help_text="List of rating dimensions; see README.")
-    raters_per_item = models.PositiveSmallIntegerField(default=3, help_text="k: raters per case.")
-    seed = models.BigIntegerField(default=20250527, help_text="Seeds the assignment planner.")
+    raters_per_item = models.PositiveSmallIntegerField(default=3, validators=bounds.RATERS_PER_ITEM.validators,
+                                                       help_text="k: raters per case (1 to 50).")
+    seed = models.BigIntegerField(default=20250527, validators=bounds.SEED.validators,
+                                  help_text="Seeds the assignment planner (0 to 2^32 - 1).")
     assignment_timeout_minutes = models.PositiveIntegerField(
-        default=120, help_text="An untouched assignment returns to the pool after this long.")
+        default=120, validators=bounds.ASSIGNMENT_TIMEOUT_MINUTES.validators,
+        help_text="An untouched assignment returns to the pool after this long (1 minute to 7 days).")
     extra_tasks = models.JSONField(default=list, blank=True,
                                    help_text="Task types this study adds to the registry.")
     arms = models.ManyToManyField("annotations.ModelArm", through="annotations.StudyArm",
@@ -48,10 +53,6 @@ class Study(models.Model):
         problems = validate_rubric(self.rubric)
         if problems:
             raise ValidationError({"rubric": problems})
-        if not 0 <= self.gold_rate <= 0.5:
-            raise ValidationError({"gold_rate": "Between 0 and 0.5."})
-        if self.raters_per_item < 1:
-            raise ValidationError({"raters_per_item": "At least one rater per case."})
 
     def task_registry(self):
         from modeling.task_types import build_registry
@@ -64,7 +65,7 @@ class StudyArm(models.Model):
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="study_arms")
     arm = models.ForeignKey("annotations.ModelArm", on_delete=models.PROTECT, related_name="study_arms")
-    position = models.PositiveSmallIntegerField(default=0)
+    position = models.PositiveSmallIntegerField(default=0, validators=bounds.ARM_POSITION.validators)
 
     class Meta:
         ordering = ["study", "position", "id"]

@@ -1,4 +1,5 @@
-"""The research team's view of a study's raters: standing, progress, pace and time on task."""
+"""The research team's view of a study's raters: standing, progress, pace and time on task;
+and what a rater may see of their own work, the same through the pages and the API."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from annotations.models import Assignment, Study, StudyRater
+from annotations.models import Assignment, Case, Study, StudyRater
 
 RECENT_DAYS = 7
 
@@ -52,3 +54,27 @@ def study_raters(study: Study) -> list[dict]:
             "instructions_acknowledged_at": standing.instructions_acknowledged_at if standing else None,
         })
     return out
+
+
+def studies_open_to_rater(rater):
+    """The studies whose cases the rater may be shown now, as the rating page decides: open
+    ones, unless they were removed there, once onboarded there (instructions acknowledged,
+    consent given, practice done, for a study that has each). Every condition reads the
+    rater's own standing row: joined over all of a study's raters, another rater's row
+    would decide for them."""
+    standing = StudyRater.objects.filter(study=OuterRef("pk"), rater=rater)
+    practice = Case.objects.filter(study=OuterRef("pk"), role=Case.Role.PRACTICE)
+    return Study.objects.filter(
+        ~Exists(standing.filter(status=StudyRater.Status.REMOVED)),
+        Q(instructions="") | Exists(standing.filter(instructions_acknowledged_at__isnull=False)),
+        Q(consent_text="") | Exists(standing.filter(consent_at__isnull=False)),
+        ~Exists(practice) | Exists(standing.filter(practice_completed_at__isnull=False)),
+        status=Study.Status.OPEN,
+    )
+
+
+def rater_assignments(rater):
+    """The rater's own assignments that the rating pages would show them: those of
+    :func:`studies_open_to_rater`, blinded by whoever renders them."""
+    return (Assignment.objects.filter(rater=rater, study__in=studies_open_to_rater(rater))
+            .select_related("study", "case").order_by("study_id", "queue_position", "id"))

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 
 from annotations.errors import NotFound
-from annotations.models import Assignment, Case, Study, StudyAnalysis
+from annotations.models import Assignment, Case, Study, StudyAnalysis, StudyArm
 
 
 def study_get(slug: str) -> Study:
@@ -32,6 +32,20 @@ def rating_sample_makeup(study: Study) -> dict:
             .order_by("category", "task", "gold_label"))
     rows = list(rows)
     return {"rows": rows, "n_test": sum(r["n_test"] for r in rows), "n_sample": sum(r["n_sample"] for r in rows)}
+
+
+def studies_with_arms():
+    """Every study, newest first, each with its arms in their order (the research team's
+    list; drafts too)."""
+    return Study.objects.prefetch_related(
+        Prefetch("study_arms", queryset=StudyArm.objects.select_related("arm").order_by("position", "id"))
+    ).order_by("-created_at", "-id")
+
+
+def assignments_for_team():
+    """Every assignment, unblinded, for researchers and admins; a rater's own are
+    ``selectors.raters.rater_assignments``."""
+    return Assignment.objects.select_related("study", "case", "rater").order_by("study_id", "queue_position", "id")
 
 
 def study_overview():

@@ -1,5 +1,7 @@
 """Registering model arms: a model our workers load (base model, optional adapter), or a
-model an OpenAI-compatible server serves (an endpoint arm)."""
+model an OpenAI-compatible server serves (an endpoint arm); and the rule for a study's
+arms, which every way of changing them (the study's settings page, the API, the Django
+admin) goes through: they change only while the study is a draft."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from django.db import transaction
 
 from annotations.errors import InvalidRequest
 from annotations.models import ModelArm, Study, StudyArm
+from annotations.models.bounds import MAX_STUDY_ARMS
 from annotations.services.audit import audit_record
 
 # What an arm's registration records of it (never an API key: only the variable's name).
@@ -17,9 +20,31 @@ ARM_FIELDS = ("name", "method", "base_model", "adapter_path", "endpoint_url", "s
               "max_concurrency", "uses_behavior_tokens", "prompt_template", "decoding_params", "description")
 
 
+def study_arms_check(*, study: Study, count: int | None = None) -> None:
+    """Refuse (InvalidRequest) to change the arms of ``study`` unless it is a draft, or to
+    give it more than MAX_STUDY_ARMS (``count``: how many it would have). Raters' cases
+    are planned from the arms: an arm added to an open study has no responses yet, so the
+    next plan finds no case every arm answered and empties every rater's queue."""
+    if study.status != Study.Status.DRAFT:
+        raise InvalidRequest(f"The arms of study {study.slug!r} are fixed: it is "
+                             f"{study.get_status_display().lower()}, and its raters' cases are planned from them. "
+                             "Compare another arm in a new study.")
+    if count is not None and count > MAX_STUDY_ARMS:
+        raise InvalidRequest(f"A study compares at most {MAX_STUDY_ARMS} arms (one letter each on the rating page).")
+
+
+def _studies_locked(studies: Sequence[Study]) -> list[Study]:
+    """The studies, locked for this transaction, each checked to take one more arm."""
+    locked = list(Study.objects.select_for_update().filter(pk__in=[s.pk for s in studies]).order_by("pk"))
+    for study in locked:
+        study_arms_check(study=study, count=study.study_arms.count() + 1)
+    return locked
+
+
 def arm_register(*, actor, name: str, method: str, studies: Sequence[Study] = (), **fields) -> ModelArm:
     """Create an arm (validated as the admin page validates it) and add it to ``studies``
-    after their current arms. ``fields``: any of :data:`ARM_FIELDS`."""
+    after their current arms; each must be a draft (:func:`study_arms_check`), or nothing
+    is created. ``fields``: any of :data:`ARM_FIELDS`."""
     unknown = set(fields) - set(ARM_FIELDS)
     if unknown:
         raise InvalidRequest(f"Unknown arm field(s): {', '.join(sorted(unknown))}.")
@@ -30,6 +55,7 @@ def arm_register(*, actor, name: str, method: str, studies: Sequence[Study] = ()
         raise InvalidRequest(" ".join(f"{field}: {' '.join(messages)}"
                                       for field, messages in exc.message_dict.items())) from None
     with transaction.atomic():
+        studies = _studies_locked(studies)
         arm.save()
         for study in studies:
             last = StudyArm.objects.filter(study=study).order_by("-position").values_list("position", flat=True).first()

@@ -1,6 +1,7 @@
-"""The assignment planner: k raters per case, no rater twice on a case, and arms rotated
-through the display positions with a balanced Latin square (Williams design), so each arm
-sits in each position equally often over each rater's queue and over the study.
+"""The assignment planner: k raters per case, no rater twice on a case, and each
+assignment's slot order (which arm's response is A, B, C...) drawn at random, balanced so
+that each arm sits in each position equally often, within one, over each rater's new
+assignments and over all of a plan's, with nothing tying one case's order to another's.
 
 Planning is seeded and reproducible: the same study, raters, responses and seed give
 the same assignments and slot orders.
@@ -46,6 +47,43 @@ def williams_square(n: int) -> list[list[int]]:
             first.append(high)
             high -= 1
     return [[(x + r) % n for x in first] for r in range(n)]
+
+
+def random_square(n: int, rng: random.Random) -> list[list[int]]:
+    """A Latin square drawn afresh: Williams' square with its rows, its columns and its
+    arms each shuffled. Every arm is once in each position over its n rows, and each row
+    alone is a uniformly random order of the arms."""
+    columns, arms = list(range(n)), list(range(n))
+    rng.shuffle(columns)
+    rng.shuffle(arms)
+    rows = [[arms[row[c]] for c in columns] for row in williams_square(n)]
+    rng.shuffle(rows)
+    return rows
+
+
+def slot_orders(lengths: dict[int, int], n: int, rng: random.Random) -> dict[int, list[tuple[int, list[int]]]]:
+    """For each rater (``lengths``: rater -> new assignments, in a fixed order), one
+    (square row, arm order) per new assignment, in queue order.
+
+    A queue of q*n + m assignments takes the rows of q fresh random squares, and m rows of
+    one square the whole plan shares, dealt in turn from a random start so that the raters'
+    remainders cover it evenly; the rows are then shuffled through the queue. Each arm is in
+    each position equally often, within one, over each queue and over the plan; an order
+    reveals nothing of the next (a cycle would: one arm recognised placed all the later
+    ones), and no two raters share a sequence."""
+    if n < 1:
+        return {rater: [(0, [])] * length for rater, length in lengths.items()}
+    shared = random_square(n, rng)
+    turn = rng.randrange(n)
+    orders = {}
+    for rater, length in lengths.items():
+        whole, rest = divmod(length, n)
+        rows = [(i, row) for _ in range(whole) for i, row in enumerate(random_square(n, rng))]
+        rows += [((turn + i) % n, shared[(turn + i) % n]) for i in range(rest)]
+        turn = (turn + rest) % n
+        rng.shuffle(rows)
+        orders[rater] = rows
+    return orders
 
 
 @dataclass(frozen=True)
@@ -98,7 +136,8 @@ def _gold_responses(study: Study) -> dict[int, list[int]]:
 def _mix_in_gold(study: Study, new: list[Assignment], rng: random.Random) -> list[Assignment]:
     """Gold cases mixed into each rater's new assignments so that they make up about the
     study's gold rate of them, spread evenly through the queue, each gold case at most once
-    per rater. Their slots are shuffled (seeded): like any case, nothing marks them."""
+    per rater. Their slots are in arm order here: their slot orders are drawn with the
+    other cases' (``slot_orders``), so nothing marks them."""
     rate = study.gold_rate
     gold = _gold_responses(study)
     if rate <= 0 or not gold or not new:
@@ -119,9 +158,8 @@ def _mix_in_gold(study: Study, new: list[Assignment], rng: random.Random) -> lis
         for position in range(len(queue) + n_gold):
             if position in at and available:
                 case_id = available.pop()
-                slots = list(gold[case_id])
-                rng.shuffle(slots)
-                combined.append(Assignment(study=study, case_id=case_id, rater_id=rater_id, slots=slots))
+                combined.append(Assignment(study=study, case_id=case_id, rater_id=rater_id,
+                                           slots=list(gold[case_id])))
             else:
                 combined.append(next(regular))
         combined.extend(regular)
@@ -129,6 +167,18 @@ def _mix_in_gold(study: Study, new: list[Assignment], rng: random.Random) -> lis
             assignment.queue_position = start + offset
         mixed.extend(combined)
     return mixed
+
+
+def _draw_slot_orders(new: list[Assignment], rater_ids: list[int], n_arms: int, rng: random.Random) -> None:
+    """Each new assignment's slots (its responses in arm order) put in the order drawn for
+    it, gold cases and study cases alike."""
+    by_rater: dict[int, list[Assignment]] = defaultdict(list)
+    for assignment in new:
+        by_rater[assignment.rater_id].append(assignment)
+    orders = slot_orders({r: len(by_rater[r]) for r in rater_ids if by_rater[r]}, n_arms, rng)
+    for rater_id, draws in orders.items():
+        for assignment, (row, order) in zip(sorted(by_rater[rater_id], key=lambda a: a.queue_position), draws):
+            assignment.square_row, assignment.slots = row, [assignment.slots[arm] for arm in order]
 
 
 def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
@@ -144,7 +194,9 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
     set_aside = set(StudyRater.objects.filter(study=study).exclude(status=StudyRater.Status.ACTIVE)
                     .values_list("rater_id", flat=True))
     rater_ids = sorted({u.pk for u in raters} - set_aside)
-    rng = random.Random(study.seed)
+    # The study's id beside its seed: two studies left at the default seed, with the same
+    # raters, would otherwise show each rater the same sequence of slot orders in both.
+    rng = random.Random(f"{study.seed}:{study.pk}")
     with transaction.atomic():
         Study.objects.select_for_update().get(pk=study.pk)
         drawn = None
@@ -154,20 +206,17 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
                                                status=Assignment.Status.PENDING).delete()
         responses = latest_responses_by_case(study)
         n_sample = rating_sample(study).count()
-        kept = list(Assignment.objects.filter(study=study).values_list("case_id", "rater_id", "square_row",
-                                                                       "queue_position"))
+        kept = list(Assignment.objects.filter(study=study).values_list("case_id", "rater_id", "queue_position"))
         raters_of_case: dict[int, set] = defaultdict(set)
         n_assigned: dict[int, int] = defaultdict(int)  # pool assignments (no rater) count too
         load: dict[int, int] = {r: 0 for r in rater_ids}
-        last_row: dict[int, int] = {}
         last_position: dict[int, int] = defaultdict(int)
-        for case_id, rater_id, row, position in kept:
+        for case_id, rater_id, position in kept:
             n_assigned[case_id] += 1
             if rater_id is not None:
                 raters_of_case[case_id].add(rater_id)
                 load[rater_id] = load.get(rater_id, 0) + 1
-                if position >= last_position[rater_id]:
-                    last_position[rater_id], last_row[rater_id] = position, row
+                last_position[rater_id] = max(last_position[rater_id], position)
 
         k = study.raters_per_item
         case_order = sorted(responses)
@@ -184,24 +233,11 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
                 n_assigned[case_id] += 1
                 load[rater_id] += 1
 
-        square = williams_square(len(study.study_arms.all()))
-        n_rows = len(square) or 1
-        # Rows are dealt along one cycle, rater after rater, so each rater's queue and the
-        # whole study each cover a contiguous arc of the square: balanced within one.
-        pointer = rng.randrange(n_rows)
-        new = []
-        for rater_id in rater_ids:
-            start = (last_row[rater_id] + 1) % n_rows if rater_id in last_row else pointer
-            for offset, case_id in enumerate(queues.get(rater_id, [])):
-                row = (start + offset) % n_rows
-                new.append(Assignment(
-                    study=study, case_id=case_id, rater_id=rater_id, square_row=row,
-                    slots=[responses[case_id][arm_index] for arm_index in square[row]],
-                    queue_position=last_position[rater_id] + 1 + offset,
-                ))
-            if rater_id not in last_row:
-                pointer = (pointer + len(queues.get(rater_id, []))) % n_rows
+        new = [Assignment(study=study, case_id=case_id, rater_id=rater_id, slots=list(responses[case_id]),
+                          queue_position=last_position[rater_id] + 1 + offset)
+               for rater_id in rater_ids for offset, case_id in enumerate(queues.get(rater_id, []))]
         new = _mix_in_gold(study, new, rng)
+        _draw_slot_orders(new, rater_ids, len(study.study_arms.all()), rng)
         Assignment.objects.bulk_create(new, batch_size=1000)
         result = PlanResult(created=len(new), removed=removed, cases_planned=len(responses),
                             cases_without_responses=n_sample - len(responses), raters=len(rater_ids),

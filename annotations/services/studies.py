@@ -6,6 +6,7 @@ from django.db import transaction
 
 from annotations.errors import InvalidRequest
 from annotations.models import Case, Study
+from annotations.services.arms import study_arms_check
 from annotations.services.audit import audit_record
 from modeling.splits import stratified_sample
 from modeling.task_types import build_registry
@@ -57,8 +58,9 @@ STUDY_SETTINGS = ("name", "slug", "instructions", "consent_text", "raters_per_it
 
 def study_save(*, study: Study | None, values: dict, arms=None, actor=None) -> Study:
     """Create a study (a draft) or change its settings (``values``: fields of
-    STUDY_SETTINGS, already validated by the form). The arms compared change only while
-    the study is a draft, since raters' slots are planned from them."""
+    STUDY_SETTINGS, already validated by the form). The arms compared (``arms``; None
+    leaves them) change only while the study is a draft (``study_arms_check``); other
+    arms for a study that is not is InvalidRequest, and nothing changes."""
     from annotations.models import StudyArm
 
     unknown = set(values) - set(STUDY_SETTINGS)
@@ -76,9 +78,10 @@ def study_save(*, study: Study | None, values: dict, arms=None, actor=None) -> S
             study.save(update_fields=[*values, "updated_at"])
             action = "study.update"
         arm_names = None
-        if arms is not None and study.status == Study.Status.DRAFT:
+        if arms is not None:
             wanted = [arm.pk for arm in arms]
             if wanted != list(study.study_arms.order_by("position").values_list("arm_id", flat=True)):
+                study_arms_check(study=study, count=len(wanted))
                 study.study_arms.all().delete()
                 StudyArm.objects.bulk_create([StudyArm(study=study, arm_id=pk, position=i)
                                               for i, pk in enumerate(wanted)])

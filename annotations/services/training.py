@@ -12,6 +12,7 @@ from annotations.errors import JobStateError
 from annotations.model_refs import model_ref_check
 from annotations.models import Case, ModelArm, Study, StudyArm, TrainingJob
 from annotations.models.arm import TRAINING_METHODS
+from annotations.services.arms import study_arms_check
 from annotations.services.generation import DEFAULT_DECODING
 from annotations.services.jobs import JobProgress, job_create, job_run
 
@@ -58,8 +59,10 @@ def _train(job: TrainingJob) -> bool:
 
 
 def training_arm_register(*, job: TrainingJob, adapter_dir: str, checkpoint_hash: str) -> ModelArm:
-    """The trained adapter becomes a new arm of the study (once, however often the task
-    ran), or the job's target arm's adapter."""
+    """The trained adapter becomes a new arm (once, however often the task ran), or the
+    job's target arm's adapter. The new arm joins the study only while the study is a
+    draft (``study_arms_check``): an open study's arms are fixed, and an arm trained for
+    it is there to compare in a new study."""
     label = ModelArm.Method(job.method).label
     if job.target_arm_id:
         with transaction.atomic():
@@ -75,8 +78,10 @@ def training_arm_register(*, job: TrainingJob, adapter_dir: str, checkpoint_hash
                       "checkpoint_hash": checkpoint_hash, "decoding_params": dict(DEFAULT_DECODING),
                       "description": f"Trained by job {job.pk} on study {job.study.slug}'s training split."},
         )
-        position = StudyArm.objects.filter(study=job.study).count()
-        StudyArm.objects.get_or_create(study=job.study, arm=arm, defaults={"position": position})
+        study = Study.objects.select_for_update().get(pk=job.study_id)
+        if study.status == Study.Status.DRAFT and not StudyArm.objects.filter(study=study, arm=arm).exists():
+            study_arms_check(study=study, count=study.study_arms.count() + 1)
+            StudyArm.objects.create(study=study, arm=arm, position=study.study_arms.count())
         TrainingJob.objects.filter(pk=job.pk).update(result_arm=arm, adapter_path=adapter_dir)
     return arm
 

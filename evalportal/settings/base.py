@@ -7,13 +7,15 @@ embedded defaults for one machine: SQLite under var/, an embedded Redis started 
 
 from __future__ import annotations
 
-import json
 import os
 from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
+
+from modeling.endpoint_policy import AddressPolicy, parse_key_origins
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("EVALPORTAL_VAR_DIR", BASE_DIR / "var"))
@@ -123,10 +125,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    # Not a rule: deletes the user's API token whenever a password is saved, by any path.
+    {"NAME": "annotations.services.users.TokensGoWithPassword"},
 ]
 # Invitation links and password-reset links: one use each, then refused.
 INVITATION_VALID_DAYS = int(os.environ.get("INVITATION_VALID_DAYS", "7"))
 PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT_HOURS", "24")) * 3600
+# Reset mails one address may get in an hour (counted in the audit log); past that the
+# reset page answers as always and sends nothing, so it cannot be used to flood a mailbox.
+PASSWORD_RESET_MAILS_PER_HOUR = int(os.environ.get("PASSWORD_RESET_MAILS_PER_HOUR", "3"))
 
 # Mail (invitations, password resets) through Django's backends: SMTP unless told
 # otherwise; the development settings print mails to the console.
@@ -208,9 +215,25 @@ EVALPORTAL_ADAPTER_DIR = Path(os.environ.get("EVALPORTAL_ADAPTER_DIR", VAR_DIR /
 EVALPORTAL_MODEL_DEVICE = os.environ.get("EVALPORTAL_MODEL_DEVICE", "")
 # What runs a generation job's chunks on a worker: a function job -> (engine, provenance).
 EVALPORTAL_GENERATION_ENGINE = os.environ.get("EVALPORTAL_GENERATION_ENGINE", "annotations.worker_models.local_engine")
-# API keys of endpoint arms' servers, by base URL, as JSON in the worker's environment
-# ({"https://api.example.com/v1": "sk-..."}); an arm may name its own variable instead.
-EVALPORTAL_ENDPOINT_API_KEYS = json.loads(os.environ.get("EVALPORTAL_ENDPOINT_API_KEYS") or "{}")
+# The environment variables whose API keys endpoints may use, and the servers (base URLs,
+# compared by origin) each key may be sent to, as JSON: {"LAB_VLLM_KEY": ["http://gpu-7:8000"]}.
+# An arm names one of them (api_key_env); the judge's JUDGE_OPENAI_API_KEY goes to the origin
+# of JUDGE_OPENAI_BASE_URL and to those listed for it here. No other key leaves a worker.
+try:
+    EVALPORTAL_ENDPOINT_KEYS = parse_key_origins(os.environ.get("EVALPORTAL_ENDPOINT_KEYS"))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"EVALPORTAL_ENDPOINT_KEYS: {exc}") from None
+if os.environ.get("EVALPORTAL_ENDPOINT_API_KEYS"):
+    raise ImproperlyConfigured(
+        "EVALPORTAL_ENDPOINT_API_KEYS is no longer read: put each key in its own environment variable, name it "
+        "on the arm (api_key_env) and list the servers it may go to in EVALPORTAL_ENDPOINT_KEYS.")
+# Internal addresses (loopback, private, link-local) endpoints may be on: 1 for all, or IP
+# networks separated by commas (10.0.5.0/24). Off here; the local and test settings allow all.
+try:
+    EVALPORTAL_ENDPOINT_ALLOW_PRIVATE = AddressPolicy.from_setting(
+        os.environ.get("EVALPORTAL_ENDPOINT_ALLOW_PRIVATE")).allowed
+except ValueError as exc:
+    raise ImproperlyConfigured(f"EVALPORTAL_ENDPOINT_ALLOW_PRIVATE: {exc}") from None
 # Seconds an endpoint may take for one answer, and how often the client retries (with
 # exponential backoff) on 429, 5xx, timeouts and lost connections.
 EVALPORTAL_ENDPOINT_TIMEOUT_S = float(os.environ.get("EVALPORTAL_ENDPOINT_TIMEOUT_S", "120"))
@@ -225,6 +248,10 @@ JOB_CHUNK_CASES = int(os.environ.get("JOB_CHUNK_CASES", "512"))
 EVALPORTAL_MODEL_ROOTS = [EVALPORTAL_ADAPTER_DIR, *[Path(root) for root in os.environ.get(
     "EVALPORTAL_MODEL_ROOTS", str(VAR_DIR / "models")).split(os.pathsep) if root]]
 
+# A running job (or chunk) whose worker has not beaten for this long is shown as "worker
+# lost" and can be cancelled or retried at once; web and workers read the same value.
+JOB_WORKER_LOST_S = float(os.environ.get("JOB_WORKER_LOST_S", "120"))
+
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -232,6 +259,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["annotations.api.parsers.StorableJSONParser",
+                               "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,

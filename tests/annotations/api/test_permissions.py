@@ -24,8 +24,8 @@ ANY_ROLE = (401, 200, 200, 200)
 
 GENERATION = {"study": "{study}", "arm": "{arm}", "cases": ["rc-0", "rc-1"], "max_new_tokens": 32}
 TRAINING = {"study": "{study}", "method": "behavior_sft", "base_model": "demo", "hyperparameters": {"epochs": 1}}
-ENDPOINT_ARM = {"name": "Served", "method": "baseline", "endpoint_url": "http://vllm:8000/v1", "served_model": "m",
-                "studies": ["{study}"]}
+# The world's study is open, and an open study's arms are fixed: the arm is registered on its own.
+ENDPOINT_ARM = {"name": "Served", "method": "baseline", "endpoint_url": "http://vllm:8000/v1", "served_model": "m"}
 JUDGE = {"study": "{study}", "dimensions": ["realism"], "params": {"use_reference": True}}
 
 ROUTES = [
