@@ -108,7 +108,7 @@ def local_engine(job):
 
 def fewshot_pool(study) -> list[dict]:
     """The study's training cases as the fewshot arm's examples, read once per worker and
-    study (a chunk of 256 cases would otherwise read the whole training split again);
+    study (each chunk of JOB_CHUNK_CASES cases would otherwise read the whole training split again);
     read again when the training split changes."""
     from annotations.models import Case
 

@@ -1,5 +1,7 @@
-"""The Celery app. Queues: ``default`` (aggregation, exports) and ``gpu`` (generation,
-training, judging). GPU workers run with concurrency 1 and prefetch 1 (see README)."""
+"""The Celery app. Queues (named in ``annotations.job_kinds``): ``default`` (imports,
+aggregation, exports), ``gpu`` (generation, training, judging) and ``endpoint``
+(generation by an arm served over an inference server's HTTP API). GPU workers run with
+concurrency 1 and prefetch 1 (see README)."""
 
 import gc
 import os

@@ -15,7 +15,6 @@ LIKERT = "likert"
 CATEGORICAL = "categorical"
 
 RATING_COLUMNS = ("case_id", "rater_id", "arm", "slot", "dimension", "value")
-PREFERENCE_COLUMNS = ("assignment_id", "case_id", "arm", "slot", "rank")
 
 
 def require_columns(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:

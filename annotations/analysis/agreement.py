@@ -39,8 +39,6 @@ from annotations.analysis._common import (
 )
 from annotations.analysis.bootstrap import CaseBootstrap, streamed_totals, sum_rows_by
 
-LEVELS = ("nominal", "ordinal", "interval", "ratio")
-
 
 def value_counts_by_unit(unit_codes: np.ndarray, value_codes: np.ndarray, n_units: int, n_values: int) -> np.ndarray:
     """``(n_units, n_values)`` counts of each value in each unit (negative codes left out)."""

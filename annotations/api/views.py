@@ -240,13 +240,6 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiVi
 
 # --- jobs ---------------------------------------------------------------------------------
 
-_QUEUE_ERRORS = {
-    400: OpenApiResponse(description="Invalid input, or the service refused (e.g. the arm is not in the study)."),
-    403: OpenApiResponse(description="Only admins queue, cancel and retry jobs."),
-    503: OpenApiResponse(description="The task queue (Redis) cannot be reached; nothing was queued."),
-}
-
-
 class _JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet):
     """Jobs of one kind (:mod:`annotations.job_kinds`): list, read, queue (admins), and
     cancel or retry (admins) through the services every kind shares."""

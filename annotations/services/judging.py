@@ -1,5 +1,5 @@
 """Judge jobs: an LLM judge (:mod:`modeling.judge`) scores a study's responses on a GPU
-worker or through an OpenAI-compatible endpoint. Queued here; :func:`judge_job_run`
+worker or through an OpenAI-compatible endpoint. Queued here; :func:`judge_chunk_run`
 writes scores idempotently per (job, response, dimension), comparisons per (job, pair,
 dimension) and planted-problem readings per (job, response), so a retried job asks only
 what is missing, then analyses the scores against the clinicians' ratings
