@@ -12,13 +12,12 @@ from django.db import connection
 from django.db.models import Exists, OuterRef
 
 from annotations.errors import NotFound
+from annotations.ids import MAX_ID
 from annotations.models import Assignment, Case, Response, Study, StudyRater
 from annotations.rating_input import field_name, slot_letter
 from annotations.rubric import FLAG
 from evalportal import sql
 from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, shown_text
-
-MAX_BIGINT = 2**63 - 1
 
 
 def blind_text(text: str) -> str:
@@ -137,7 +136,7 @@ def assignment_for_rater(*, assignment_id, rater) -> Assignment:
         assignment_id = int(assignment_id)
     except (ValueError, TypeError):
         raise NotFound("No such assignment.") from None
-    if not 0 < assignment_id <= MAX_BIGINT:  # the database would refuse it rather than find nothing
+    if not 0 < assignment_id <= MAX_ID:  # the database would refuse it rather than find nothing
         raise NotFound("No such assignment.")
     found = next(iter(Assignment.objects.raw(_assignment_for_rater_sql(), [assignment_id, rater.pk])), None)
     # A draft study is invisible to raters, and so is a study they were taken off.
@@ -171,7 +170,7 @@ def study_for_rater(*, study_id, rater) -> Study:
     has_work = Assignment.objects.filter(study=OuterRef("pk"), rater=rater)
     removed = StudyRater.objects.filter(study=OuterRef("pk"), rater=rater, status=StudyRater.Status.REMOVED)
     study = (Study.objects.filter(Exists(has_work), ~Exists(removed), pk=study_id, status=Study.Status.OPEN).first()
-             if 0 < study_id <= MAX_BIGINT else None)
+             if 0 < study_id <= MAX_ID else None)
     if study is None:
         raise NotFound("No such study.")
     return study

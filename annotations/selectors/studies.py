@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db.models import Count, Prefetch, Q
 
 from annotations.errors import NotFound
+from annotations.ids import MAX_ID
 from annotations.models import Assignment, Case, Study, StudyAnalysis, StudyArm
 
 
@@ -84,7 +85,7 @@ def study_rater_user(user_id):
         user_id = int(user_id)
     except (TypeError, ValueError):
         raise NotFound("No such rater.") from None
-    user = get_user_model().objects.filter(pk=user_id, groups__name=CLINICIAN).first() if 0 < user_id < 2**63 else None
+    user = get_user_model().objects.filter(pk=user_id, groups__name=CLINICIAN).first() if 0 < user_id <= MAX_ID else None
     if user is None:
         raise NotFound("No such rater.")
     return user

@@ -75,20 +75,23 @@ def assignment_next(*, rater) -> Assignment | None:
                  .exclude(Exists(already_has_case)).exclude(Exists(set_aside)).order_by("study_id", "queue_position", "id").first())
         if claim is None:
             return None
-        claim.rater = rater
-        claim.queue_position = _queue_end(rater)
-        try:
-            with transaction.atomic():
-                claim.save(update_fields=["rater", "queue_position"])
-        except IntegrityError:
+        if not _claim(claim, rater):
             return None
     return claim
 
 
-def _queue_end(rater) -> int:
-    """The queue position after the rater's last: where a case claimed from the pool goes."""
-    return (Assignment.objects.filter(rater=rater).order_by("-queue_position")
-            .values_list("queue_position", flat=True).first() or 0) + 1
+def _claim(assignment: Assignment, rater) -> bool:
+    """Give a pooled assignment to ``rater``, at the end of their queue; False (nothing
+    written) when they already hold a copy of its case."""
+    assignment.rater = rater
+    assignment.queue_position = (Assignment.objects.filter(rater=rater).order_by("-queue_position")
+                                 .values_list("queue_position", flat=True).first() or 0) + 1
+    try:
+        with transaction.atomic():
+            assignment.save(update_fields=["rater", "queue_position"])
+    except IntegrityError:
+        return False
+    return True
 
 
 def assignment_reclaim(*, assignment_id, rater, shown) -> Assignment:
@@ -111,15 +114,10 @@ def assignment_reclaim(*, assignment_id, rater, shown) -> Assignment:
         if locked.rater_id not in (None, rater.pk) or locked.status == Assignment.Status.SUBMITTED:
             raise AssignmentGone(TAKEN, status=409)
         if locked.rater_id is None:
-            locked.rater = rater
-            locked.queue_position = _queue_end(rater)
-            try:
-                with transaction.atomic():
-                    locked.save(update_fields=["rater", "queue_position"])
-            except IntegrityError:
+            if not _claim(locked, rater):
                 # They took another rater's copy of the same case from the pool meanwhile.
                 raise AssignmentGone("This case is already in your queue again: open it from your next case.",
-                                     status=409) from None
+                                     status=409)
             audit_record(actor=rater, action="assignment.reclaim", obj=locked,
                          summary=f"case {locked.case_id} claimed back from the pool by {rater.get_username()}")
     return assignment_for_rater(assignment_id=locked.pk, rater=rater)
