@@ -1,4 +1,4 @@
-"""The default rating rubric (the README's rating protocol). A study stores its own copy in
+"""The default rating rubric (docs/rating-protocol.md). A study stores its own copy in
 ``Study.rubric``; dimensions are data, not columns."""
 
 from __future__ import annotations

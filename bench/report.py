@@ -339,6 +339,15 @@ def scale_facts(d: dict) -> list[str]:
     return facts
 
 
+def speedup_figures(d: dict) -> tuple[list[str], list[list[str]]]:
+    rows = [[m["mechanism"], m["measured"], m["by"], m["without"], m["with"]] for m in d.get("measurements", [])]
+    return ["speed-up", "measured", "by", "without it", "with it"], rows
+
+
+def speedup_facts(d: dict) -> list[str]:
+    return [d["about"]] if d.get("about") else []
+
+
 def generic_figures(d: dict) -> tuple[list[str], list[list[str]]]:
     rows = [[key, _num(v, 3 if isinstance(v, float) else 0)] for key, v in d.items()
             if isinstance(v, int | float) and not isinstance(v, bool)]
@@ -348,9 +357,11 @@ def generic_figures(d: dict) -> tuple[list[str], list[list[str]]]:
 FIGURES: dict[str, Callable[[dict], tuple[list[str], list[list[str]]]]] = {
     "analysis": analysis_figures, "export": export_figures, "generation": generation_figures,
     "training": training_figures, "web": web_figures, "rating_page": rating_page_figures, "scale": scale_figures,
+    "speed-ups": speedup_figures,
 }
 FACTS: dict[str, Callable[[dict], list[str]]] = {
     "analysis": analysis_facts, "generation": generation_facts, "web": web_facts, "scale": scale_facts,
+    "speed-ups": speedup_facts,
 }
 
 
