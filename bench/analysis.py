@@ -25,6 +25,7 @@ import resource
 import sys
 import time
 import tracemalloc
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,10 +37,37 @@ import pandas as pd  # noqa: E402
 import scipy  # noqa: E402
 
 from annotations.analysis import summarize_study  # noqa: E402
-from annotations.analysis.synthetic import DEFAULT_ARMS, synthetic_study  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
+from bench.synthetic_study import DEFAULT_ARMS, synthetic_study  # noqa: E402
 
 TARGET_S = 30.0
+
+
+class PartProfile:
+    """Wall time per part of ``summarize_study`` (its ``part_timer``), and the peak of
+    traced memory per part when ``tracemalloc`` is tracing: since tracing began (peak)
+    and above what was traced when the part began (increment)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.peak_mb: dict[str, float] = {}
+        self.increment_mb: dict[str, float] = {}
+
+    @contextmanager
+    def part(self, name: str):
+        tracing = tracemalloc.is_tracing()
+        if tracing:
+            tracemalloc.reset_peak()
+            before = tracemalloc.get_traced_memory()[0]
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 4)
+            if tracing:
+                peak = tracemalloc.get_traced_memory()[1]
+                self.peak_mb[name] = round(peak / 2**20, 1)
+                self.increment_mb[name] = round((peak - before) / 2**20, 1)
 
 
 def peak_rss_mb() -> float:
@@ -79,12 +107,13 @@ def main(argv: list[str] | None = None) -> dict:
           f"frames {frames_mb:.0f} MB, peak RSS so far {rss_before:.0f} MB")
 
     gc.collect()
+    profile = PartProfile()
     t0 = time.perf_counter()
     result = summarize_study(ratings, judgments, preferences, dims, n_boot=args.boot, seed=args.seed,
-                             arms=list(DEFAULT_ARMS))
+                             arms=list(DEFAULT_ARMS), part_timer=profile.part)
     total_s = time.perf_counter() - t0
     rss_after = peak_rss_mb()
-    timings = result["meta"]["timings_s"]
+    timings = profile.seconds
     print(f"\nsummarize_study, {args.boot} bootstrap resamples: {total_s:.2f} s "
           f"(target {TARGET_S:.0f} s: {'met' if total_s < TARGET_S else 'NOT met'})")
     for part, seconds in timings.items():
@@ -94,14 +123,14 @@ def main(argv: list[str] | None = None) -> dict:
     traced, increments, total_peak = {}, {}, 0.0
     if not args.no_trace:
         gc.collect()
+        traced_profile = PartProfile()
         tracemalloc.start()
         t0 = time.perf_counter()
-        traced_result = summarize_study(ratings, judgments, preferences, dims, n_boot=args.boot, seed=args.seed,
-                                        arms=list(DEFAULT_ARMS))
+        summarize_study(ratings, judgments, preferences, dims, n_boot=args.boot, seed=args.seed,
+                        arms=list(DEFAULT_ARMS), part_timer=traced_profile.part)
         traced_s = time.perf_counter() - t0
         tracemalloc.stop()
-        traced = traced_result["meta"].get("peak_traced_mb", {})
-        increments = traced_result["meta"].get("peak_increment_mb", {})
+        traced, increments = traced_profile.peak_mb, traced_profile.increment_mb
         print(f"\ntracemalloc run ({traced_s:.1f} s with tracing; the input frames are not traced):")
         print(f"  {'part':<18} {'peak traced':>12} {'part increment':>15}")
         for part, mb in traced.items():

@@ -7,7 +7,9 @@ response to each drawn case along, so a paired difference keeps its pairing. Mac
 depends on a resample only through counts, so the cases are first reduced to their
 distinct *patterns* (task, gold label, each arm's scored label) with how many cases
 share each; drawing N cases with replacement is then one multinomial draw over the
-patterns, exact and independent of N: 750,000 cases cost what 750 do.
+patterns (:func:`modeling.bootstrap.pattern_weights`), exact, and its cost does not
+grow with N. The intervals are the bootstrap's percentiles
+(:func:`modeling.bootstrap.percentile_ci`).
 
 A resample in which some task has no case leaves that task's Macro F1 undefined; the
 overall and category scores of that resample average over the tasks it has, and how
@@ -21,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from modeling.bootstrap import pattern_weights, percentile_ci
 from modeling.task_types import CATEGORIES, TaskType
 
 # An arm without a response to the case; distinct from None, an unreadable response,
@@ -114,11 +117,8 @@ def _nanmean(stack: np.ndarray) -> np.ndarray:
 
 
 def _interval(values: np.ndarray, level: float) -> list[float | None]:
-    values = values[~np.isnan(values)]
-    if not values.size:
-        return [None, None]
-    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
-    return [float(lo), float(hi)]
+    lo, hi = percentile_ci(values, level)
+    return [_float(lo), _float(hi)]
 
 
 def _method(arm: str) -> str:
@@ -153,9 +153,7 @@ def compare_arms(patterns: PatternCounts, registry: Mapping[str, TaskType], *, n
     counts = np.array([c for _, c in items], dtype=float)
     parts = _indicators(plist, arms, registry)
     point = _scores(counts[None, :], arms, registry, *parts)
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(n, counts / n, size=n_boot).astype(float)
-    boot = _scores(draws, arms, registry, *parts)
+    boot = _scores(pattern_weights(counts, n_boot, seed), arms, registry, *parts)
     result_arms = {}
     for arm, (overall, categories) in point["arms"].items():
         b_overall, b_categories = boot["arms"][arm]

@@ -1,9 +1,8 @@
-"""Chat formatting of BehaviorBench cases for each arm, assistant-only loss masks and
-the train/dev/test split.
+"""Chat formatting of BehaviorBench cases for each arm and assistant-only loss masks.
 
 The case format itself (JSON Lines, schema, validation) lives in :mod:`modeling.cases`
-and is shared with the portal's import; this module turns a case into chat messages
-and token ids.
+and is shared with the portal's import, as is the train/dev/test split
+(:mod:`modeling.splits`); this module turns a case into chat messages and token ids.
 
 Arms:
 
@@ -23,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
 
 from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, BehaviorTokens
 from modeling.case_text import render_case_context
@@ -211,31 +209,7 @@ def encode_for_training(case: Mapping, arm: str, tokenizer, *,
     return {"input_ids": input_ids, "labels": labels, "attention_mask": [1] * len(input_ids)}
 
 
-# -- splits and hashes ------------------------------------------------------------------
-
-class Splits(NamedTuple):
-    train: list[dict]
-    dev: list[dict]
-    test: list[dict]
-
-
-def split_cases(cases: Iterable[Mapping], seed: int = 0, dev_fraction: float = 0.1,
-                test_fraction: float = 0.2) -> Splits:
-    """Train/dev/test lists in file order. A case's ``split`` field decides; a case
-    without one is assigned by a seeded hash of its external_id (stable when cases are
-    added or removed), ``test_fraction`` to test and ``dev_fraction`` to dev."""
-    out: dict[str, list[dict]] = {"train": [], "dev": [], "test": []}
-    for case in cases:
-        split = case.get("split")
-        if split is None:
-            digest = hashlib.sha256(f"{seed}\x00{case['external_id']}".encode()).digest()
-            u = int.from_bytes(digest[:8], "big") / 2**64
-            split = "test" if u < test_fraction else "dev" if u < test_fraction + dev_fraction else "train"
-        if split not in out:
-            raise ValueError(f"case {case.get('external_id')!r}: unknown split {split!r}")
-        out[split].append(dict(case))
-    return Splits(out["train"], out["dev"], out["test"])
-
+# -- what the training data was ------------------------------------------------------
 
 def data_hash(cases: Iterable[Mapping], arm: str | None = None,
               behavior_tokens: BehaviorTokens | None = None) -> str:

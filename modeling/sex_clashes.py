@@ -50,11 +50,9 @@ saying nothing. Its limits:
 Both checks run on every case of an import (150,000 in a BehaviorBench-sized file), so
 they are written for speed: substring tests decide whether a regular expression is
 needed, sentences are split only in the turns that name the patient, and the planted
-terms are looked for without normalising the whole case text. They still cost about
-100 us a case, spread over finding the patients, reading the pronouns by their names and
-the substring tests for sex-specific words (2026-12-06, this project's 2-core machine:
-6,000 demo cases imported into PostgreSQL in 0.96 s without the checks, 1.57 s with
-them).
+terms are looked for without normalising the whole case text. What they still cost is
+spread over finding the patients, reading the pronouns by their names and the substring
+tests for sex-specific words.
 """
 
 from __future__ import annotations

@@ -2,7 +2,12 @@
 one, and the clinicians' rating sample. Within each stratum (for a split: task and gold
 label; for the sample: task, category and gold label) the items are shuffled with a
 seeded generator and dealt out by the largest-remainder method, so every stratum gets its
-share to within one item and the same seed gives the same result."""
+share to within one item and the same seed gives the same result.
+
+A case file's split is :func:`assign_splits` wherever it is made: the portal's import
+(``annotations/services/cases.py``, with the study's seed) and the command-line tools
+(:func:`split_cases`, with ``--split-seed``, whose default is a new study's seed), so the
+same file and seed put the same cases in test everywhere."""
 
 from __future__ import annotations
 
@@ -10,8 +15,13 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping
+from typing import NamedTuple
 
 DEFAULT_SPLIT_FRACTIONS: dict[str, float] = {"train": 0.7, "dev": 0.1, "test": 0.2}
+# A new study's seed (``Study.seed``), and so the command-line tools' default split seed.
+DEFAULT_SPLIT_SEED = 20250527
+SPLIT_SEED_HELP = (f"seeds the split of the cases that come without one (default {DEFAULT_SPLIT_SEED}, a new "
+                   "study's seed; give a study's seed for the split its import made)")
 
 
 def _largest_remainder(total: int, weights: Mapping[str, float]) -> dict[str, int]:
@@ -46,6 +56,38 @@ def stratified_split(items: Iterable[tuple[Hashable, Hashable]], *, seed: int,
                 out[key] = split
             start += count
     return out
+
+
+def assign_splits(unsplit: Iterable[tuple[str, str, str]], *, seed: int) -> dict[str, str]:
+    """``{external_id: split}`` for ``(external_id, task, gold_label)`` of the cases that
+    came without a split: stratified by task and gold label, seeded. Keyed by the case's
+    own id, so where the file is read (portal or command line) does not matter."""
+    return stratified_split(((external_id, (task, gold_label)) for external_id, task, gold_label in unsplit),
+                            seed=seed)
+
+
+class Splits(NamedTuple):
+    train: list[dict]
+    dev: list[dict]
+    test: list[dict]
+
+
+def split_cases(cases: Iterable[Mapping], *, seed: int = DEFAULT_SPLIT_SEED) -> Splits:
+    """Train/dev/test lists of a case file's cases, in file order: a case's own ``split``
+    decides; the cases without one are placed by :func:`assign_splits` (what the portal's
+    import gives them under a study seeded ``seed``)."""
+    cases = list(cases)
+    assigned = assign_splits(((c["external_id"], c["task"], c["gold_label"]) for c in cases
+                              if c.get("split") is None), seed=seed)
+    out: dict[str, list[dict]] = {split: [] for split in Splits._fields}
+    for case in cases:
+        split = case.get("split")
+        if split is None:
+            split = assigned[case["external_id"]]
+        if split not in out:
+            raise ValueError(f"case {case.get('external_id')!r}: unknown split {split!r}")
+        out[split].append(dict(case))
+    return Splits(**out)
 
 
 def stratified_sample(items: Iterable[tuple[Hashable, Hashable]], *, size: int, seed: int) -> list[Hashable]:

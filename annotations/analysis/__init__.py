@@ -5,8 +5,9 @@ call them alike.
 Entry point: :func:`summarize_study` (one JSON-serialisable dict for the dashboard).
 The parts, usable alone:
 
-- :mod:`.bootstrap`: the cluster bootstrap over cases (multinomial case weights; every
-  resampled statistic is computed from ``weights @ per_case_totals``).
+- :mod:`.bootstrap`: a study's cluster bootstrap over cases (its case index over the
+  weights of :mod:`modeling.bootstrap`; every resampled statistic is computed from
+  ``weights @ per_case_totals``).
 - :mod:`.descriptives`: n, mean, median, sd, distribution per arm x dimension (overall,
   per category, per task) with bootstrap CIs, and arm differences.
 - :mod:`.paired`: Friedman, pairwise Wilcoxon (Pratt) with Holm, rank-biserial.
@@ -20,7 +21,7 @@ The parts, usable alone:
 
 from annotations.analysis._common import to_jsonable
 from annotations.analysis.agreement import alpha_by_dimension, krippendorff_alpha, rater_severity
-from annotations.analysis.bootstrap import CaseBootstrap, case_weights
+from annotations.analysis.bootstrap import CaseBootstrap
 from annotations.analysis.descriptives import describe_ratings
 from annotations.analysis.judgments import categorical_shares, choice_shares
 from annotations.analysis.paired import paired_tests, rank_biserial
@@ -37,7 +38,6 @@ __all__ = [
     "CaseBootstrap",
     "alpha_by_dimension",
     "bradley_terry",
-    "case_weights",
     "categorical_shares",
     "choice_shares",
     "describe_ratings",

@@ -1,5 +1,6 @@
-"""Small helpers shared by the analysis modules: input checks, arm ordering, confidence
-intervals and conversion of results to plain JSON values."""
+"""Small helpers shared by the analysis modules: input checks, arm ordering, Wilson
+intervals and conversion of results to plain JSON values (the bootstrap's percentile
+intervals are :func:`modeling.bootstrap.percentile_ci`)."""
 
 from __future__ import annotations
 
@@ -113,30 +114,6 @@ def choice_values(spec: Mapping, observed: Iterable) -> list:
 
 def _is_missing(value) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float | np.floating) and math.isnan(value))
-
-
-def percentile_ci(boot: np.ndarray, level: float = 0.95, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval of bootstrap replicates along ``axis``, ignoring NaN
-    replicates (a resample in which a subgroup drew no case); NaN where all are NaN."""
-    boot = np.asarray(boot, dtype=float)
-    alpha = (1.0 - level) / 2.0
-    if boot.shape[axis] == 0:
-        shape = boot.shape[:axis] + boot.shape[axis + 1:]
-        return np.full(shape, np.nan), np.full(shape, np.nan)
-    moved = np.moveaxis(boot, axis, 0)
-    shape = moved.shape[1:]
-    flat = moved.reshape(moved.shape[0], -1)
-    finite = np.isfinite(flat)
-    lo = np.full(flat.shape[1], np.nan)
-    hi = np.full(flat.shape[1], np.nan)
-    if finite.all():
-        lo, hi = np.quantile(flat, [alpha, 1.0 - alpha], axis=0)
-    else:
-        usable = finite.any(axis=0)
-        if usable.any():
-            values = np.where(finite, flat, np.nan)[:, usable]
-            lo[usable], hi[usable] = np.nanquantile(values, [alpha, 1.0 - alpha], axis=0)
-    return lo.reshape(shape), hi.reshape(shape)
 
 
 def wilson_ci(count, nobs, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:

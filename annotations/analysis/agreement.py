@@ -33,11 +33,11 @@ from annotations.analysis._common import (
     combined_codes,
     is_empty,
     likert_levels,
-    percentile_ci,
     require_columns,
     safe_div,
 )
-from annotations.analysis.bootstrap import CaseBootstrap, streamed_totals, sum_rows_by
+from annotations.analysis.bootstrap import CaseBootstrap
+from modeling.bootstrap import percentile_ci, streamed_totals, sum_rows_by
 
 
 def value_counts_by_unit(unit_codes: np.ndarray, value_codes: np.ndarray, n_units: int, n_values: int) -> np.ndarray:

@@ -43,14 +43,14 @@ from annotations.analysis._common import (
     combined_codes,
     is_empty,
     likert_levels,
-    percentile_ci,
     require_columns,
     safe_div,
     sort_labels,
     wilson_ci,
 )
 from annotations.analysis.agreement import alpha_from_coincidences, unit_coincidences, value_counts_by_unit
-from annotations.analysis.bootstrap import CaseBootstrap, sum_rows_by
+from annotations.analysis.bootstrap import CaseBootstrap
+from modeling.bootstrap import percentile_ci, sum_rows_by
 from modeling.judge.scoring import is_consistent, swap_consistency
 
 JUDGE_RATER = "__judge__"

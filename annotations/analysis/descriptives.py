@@ -24,12 +24,12 @@ from annotations.analysis._common import (
     likert_levels,
     likert_specs,
     pair_list,
-    percentile_ci,
     require_columns,
     safe_div,
     sort_labels,
 )
-from annotations.analysis.bootstrap import CaseBootstrap, ensure_bootstrap, group_totals, per_case_bincount
+from annotations.analysis.bootstrap import CaseBootstrap, ensure_bootstrap
+from modeling.bootstrap import group_totals, per_case_bincount, percentile_ci
 
 SCOPES = ("overall", "category", "task")
 

@@ -16,13 +16,13 @@ from annotations.analysis._common import (
     choice_values,
     codes_for,
     is_empty,
-    percentile_ci,
     require_columns,
     safe_div,
     sort_labels,
     wilson_ci,
 )
-from annotations.analysis.bootstrap import CaseBootstrap, per_case_bincount
+from annotations.analysis.bootstrap import CaseBootstrap
+from modeling.bootstrap import per_case_bincount, percentile_ci
 
 
 def choice_shares(judgments: pd.DataFrame, dimension: str = "intervention", *, choices: Sequence | None = None,

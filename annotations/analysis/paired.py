@@ -115,8 +115,8 @@ def holm(p_values: Sequence[float | None], alpha: float = 0.05) -> tuple[list, l
     """Holm-adjusted p-values and rejections at ``alpha`` over the p-values that are not
     None (None stays None): ``p_adj(i) = max_{j <= i} min(1, (m - j + 1) p(j))`` over the
     sorted p-values. Same results as statsmodels ``multipletests(method="holm")``
-    (tested), without its ``gc.collect()`` call, which costs ~40 ms a family while a
-    million-row frame is alive."""
+    (tested), without its ``gc.collect()`` call, a full collection for every family
+    while the study's large frames are alive."""
     idx = [i for i, p in enumerate(p_values) if p is not None and np.isfinite(p)]
     adjusted: list = [None] * len(p_values)
     reject: list = [None] * len(p_values)

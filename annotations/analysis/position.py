@@ -23,16 +23,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from annotations.analysis._common import (
-    combined_codes,
-    is_empty,
-    likert_specs,
-    percentile_ci,
-    require_columns,
-    safe_div,
-    wilson_ci,
-)
-from annotations.analysis.bootstrap import CaseBootstrap, per_case_bincount, sum_rows_by
+from annotations.analysis._common import combined_codes, is_empty, likert_specs, require_columns, safe_div, wilson_ci
+from annotations.analysis.bootstrap import CaseBootstrap
+from modeling.bootstrap import per_case_bincount, percentile_ci, sum_rows_by
 
 
 def first_choice_by_slot(preferences: pd.DataFrame, level: float = 0.95) -> list[dict]:

@@ -21,17 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_expit
 
-from annotations.analysis._common import (
-    arm_order,
-    codes_for,
-    is_empty,
-    pair_list,
-    percentile_ci,
-    require_columns,
-    safe_div,
-    wilson_ci,
-)
-from annotations.analysis.bootstrap import CaseBootstrap, ensure_bootstrap, per_case_bincount
+from annotations.analysis._common import arm_order, codes_for, is_empty, pair_list, require_columns, safe_div, wilson_ci
+from annotations.analysis.bootstrap import CaseBootstrap, ensure_bootstrap
+from modeling.bootstrap import per_case_bincount, percentile_ci
 
 
 @dataclass

@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from annotations.analysis._common import arm_order, codes_for, percentile_ci, safe_div, to_jsonable
-from annotations.analysis.bootstrap import CaseBootstrap, per_case_bincount
+from annotations.analysis._common import arm_order, codes_for, safe_div, to_jsonable
+from annotations.analysis.bootstrap import CaseBootstrap
+from modeling.bootstrap import per_case_bincount, percentile_ci
 
 CATEGORIES = ("under", "appropriate", "over")
 APPROPRIATE = CATEGORIES.index("appropriate")

@@ -3,10 +3,8 @@ reads)."""
 
 from __future__ import annotations
 
-import time
-import tracemalloc
-from collections.abc import Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 import numpy as np
 import pandas as pd
@@ -30,35 +28,14 @@ def _case_ids(*frames: pd.DataFrame | None) -> np.ndarray:
     return pd.unique(np.concatenate(parts)) if len(parts) > 1 else pd.unique(parts[0])
 
 
-class _Profile:
-    """Wall time per part, and the peak of traced memory per part when ``tracemalloc``
-    is tracing (the benchmark turns it on; it costs nothing otherwise)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.peak_mb: dict[str, float] = {}
-        self.increment_mb: dict[str, float] = {}
-
-    @contextmanager
-    def part(self, name: str):
-        tracing = tracemalloc.is_tracing()
-        if tracing:
-            tracemalloc.reset_peak()
-            before = tracemalloc.get_traced_memory()[0]
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = round(time.perf_counter() - start, 4)
-            if tracing:
-                peak = tracemalloc.get_traced_memory()[1]
-                self.peak_mb[name] = round(peak / 2**20, 1)
-                self.increment_mb[name] = round((peak - before) / 2**20, 1)
+def _untimed(part: str) -> AbstractContextManager:
+    return nullcontext()
 
 
 def summarize_study(ratings: pd.DataFrame | None, judgments: pd.DataFrame | None,
                     preferences: pd.DataFrame | None, dimensions: Sequence[Mapping], n_boot: int = 1000,
-                    seed: int = 0, *, arms: Sequence | None = None, level: float = 0.95) -> dict:
+                    seed: int = 0, *, arms: Sequence | None = None, level: float = 0.95,
+                    part_timer: Callable[[str], AbstractContextManager] = _untimed) -> dict:
     """Every statistic of the study dashboard, as one JSON-serialisable dict.
 
     ``ratings``: long frame of Likert scores (assignment_id, case_id, rater_id, arm,
@@ -67,32 +44,33 @@ def summarize_study(ratings: pd.DataFrame | None, judgments: pd.DataFrame | None
     ``preferences``: assignment_id, case_id, rater_id, arm, slot, rank (1 = best, ties
     equal); ``dimensions``: the rubric (dicts with key, scale, min/max or choices).
     ``arms`` fixes the arm order (default: sorted). One cluster bootstrap over cases
-    (``n_boot`` resamples from ``seed``) is shared by every interval.
+    (``n_boot`` resamples from ``seed``) is shared by every interval. ``part_timer(name)``
+    is entered around each part (bench/analysis.py times and traces them with it); the
+    result holds the statistics only.
 
     Keys: meta, descriptives {records, differences}, paired_tests, judgments,
     preferences {pairs, win_matrix, bradley_terry}, agreement {alpha, rater_severity},
     position_bias {first_choice, likert_by_slot}. NaN and infinities are None."""
-    profile = _Profile()
-    with profile.part("bootstrap_weights"):
+    with part_timer("bootstrap_weights"):
         arms = arm_order(ratings, judgments, preferences, arms=arms)
         boot = CaseBootstrap.draw(_case_ids(ratings, judgments, preferences), n_boot=n_boot, seed=seed)
-    with profile.part("descriptives"):
+    with part_timer("descriptives"):
         descriptives = describe_ratings(ratings, dimensions, arms=arms, bootstrap=boot, level=level)
-    with profile.part("paired_tests"):
+    with part_timer("paired_tests"):
         paired = paired_tests(ratings, dimensions, arms=arms, by="category")
-    with profile.part("judgments"):
+    with part_timer("judgments"):
         shares = categorical_shares(judgments, dimensions, arms=arms, by="category", level=level, bootstrap=boot)
-    with profile.part("preferences"):
+    with part_timer("preferences"):
         comparisons = ranking_comparisons(preferences, arms, boot)
         pairwise = pairwise_outcomes(comparisons, level=level)
         bt = bradley_terry(comparisons, bootstrap=boot, level=level)
-    with profile.part("agreement"):
+    with part_timer("agreement"):
         alpha = alpha_by_dimension(ratings, judgments, dimensions, bootstrap=boot, level=level)
         severity = rater_severity(ratings, dimensions)
-    with profile.part("position_bias"):
+    with part_timer("position_bias"):
         first_choice = first_choice_by_slot(preferences, level=level)
         by_slot = likert_by_slot(ratings, dimensions, bootstrap=boot, level=level)
-    with profile.part("to_json"):
+    with part_timer("to_json"):
         result = to_jsonable({
             "meta": {
                 "schema_version": SCHEMA_VERSION, "arms": arms,
@@ -114,11 +92,6 @@ def summarize_study(ratings: pd.DataFrame | None, judgments: pd.DataFrame | None
             "position_bias": {"first_choice": first_choice, "likert_by_slot": by_slot},
         })
     result["meta"]["warnings"] = study_warnings(result)
-    result["meta"]["timings_s"] = profile.seconds
-    if profile.peak_mb:
-        # Traced since tracing began (peak) and above what was traced when the part began.
-        result["meta"]["peak_traced_mb"] = profile.peak_mb
-        result["meta"]["peak_increment_mb"] = profile.increment_mb
     return result
 
 

@@ -1,4 +1,4 @@
-"""Chat formatting per arm, assistant-only loss masks, splits."""
+"""Chat formatting per arm, assistant-only loss masks, the training data's hash."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from modeling.data import (
     prompt_ids,
     render_case,
     select_fewshot,
-    split_cases,
 )
+from modeling.splits import split_cases
 
 
 def test_render_case_shows_speakers_roles_tables_images_and_question():
@@ -131,28 +131,6 @@ def test_training_needs_a_reference_and_a_trainable_arm(cases_by_id, demo):
         encode_for_training(case, "general_sft", demo.tokenizer)
     with pytest.raises(ValueError, match="max_length"):
         encode_for_training(cases_by_id["demo-ddx-01"], "general_sft", demo.tokenizer, max_length=50)
-
-
-def test_split_honours_the_split_field(demo_cases):
-    splits = split_cases(demo_cases, seed=1)
-    assert [c["external_id"] for c in splits.train] == [c["external_id"] for c in demo_cases if c["split"] == "train"]
-    assert [c["external_id"] for c in splits.test] == [c["external_id"] for c in demo_cases if c["split"] == "test"]
-    assert [c["external_id"] for c in splits.dev] == [c["external_id"] for c in demo_cases if c["split"] == "dev"]
-    assert split_cases(demo_cases, seed=2) == splits  # the seed only places cases without a split
-
-
-def test_split_places_unsplit_cases_by_seeded_hash(demo_cases):
-    unsplit = [{k: v for k, v in c.items() if k != "split"} for c in demo_cases]
-    a = split_cases(unsplit, seed=0)
-    assert a == split_cases(unsplit, seed=0)
-    assert sum(map(len, a)) == len(unsplit)
-    assert a != split_cases(unsplit, seed=1)
-    # Stable per case: dropping cases does not move the others.
-    smaller = split_cases(unsplit[:20], seed=0)
-    assert {c["external_id"] for c in smaller.test} == {c["external_id"] for c in a.test} & {
-        c["external_id"] for c in unsplit[:20]}
-    with pytest.raises(ValueError):
-        split_cases([{"external_id": "x", "split": "holdout"}])
 
 
 def test_data_hash_ignores_order_but_not_content(demo_cases):

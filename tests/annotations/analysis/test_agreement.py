@@ -12,8 +12,9 @@ from annotations.analysis.agreement import (
     unit_coincidences,
     value_counts_by_unit,
 )
-from annotations.analysis.bootstrap import CaseBootstrap, case_weights
-from annotations.analysis.synthetic import synthetic_study
+from annotations.analysis.bootstrap import CaseBootstrap
+from bench.synthetic_study import synthetic_study
+from modeling.bootstrap import case_weights
 
 
 def _long(reliability):

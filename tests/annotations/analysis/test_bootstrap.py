@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from annotations.analysis.bootstrap import (
-    CaseBootstrap,
+from annotations.analysis.bootstrap import CaseBootstrap
+from modeling.bootstrap import (
     case_weights,
     group_totals,
     grouped_resample_totals,
@@ -81,3 +81,20 @@ def test_streamed_totals_equal_materialised_weights():
     per_item = rng.normal(size=(30_000, 3))  # several chunks of resamples
     got = streamed_totals(per_item, 70, seed=9)
     np.testing.assert_allclose(got, case_weights(30_000, 70, seed=9).astype(float) @ per_item, rtol=1e-10)
+
+
+def test_the_study_analysis_gives_the_intervals_it_gave_on_a_fixed_seed():
+    """Pinned to what the analysis gave before its draws moved to modeling/bootstrap.py."""
+    from annotations.analysis import summarize_study
+    from bench.synthetic_study import synthetic_study
+
+    s = synthetic_study(n_cases=40, n_raters=8, raters_per_case=2.5, seed=21)
+    result = summarize_study(s["ratings"], s["judgments"], s["preferences"], s["dimensions"], n_boot=200, seed=5)
+    first = result["descriptives"]["records"][0]
+    assert (first["arm"], first["dimension"], first["scope"], first["mean"]) == ("Baseline", "realism", "overall", 3.09)
+    assert first["mean_ci"] == pytest.approx([2.8615881458966568, 3.3115474445869206], abs=1e-12)
+    bt = result["preferences"]["bradley_terry"]
+    np.testing.assert_allclose(bt["log_strength_ci"], [[-0.7830090208671318, -0.2605771525003227],
+                                                       [0.39451180820260157, 0.8821533673541344],
+                                                       [-0.3780256776467299, 0.12658026834349656]], rtol=0, atol=1e-12)
+    assert bt["position_log_odds_ci"] == pytest.approx([0.13056779307554991, 0.6977640123715394], abs=1e-12)

@@ -12,11 +12,11 @@ from annotations.analysis._common import (
     codes_for,
     combined_codes,
     likert_levels,
-    percentile_ci,
     sort_labels,
     to_jsonable,
     wilson_ci,
 )
+from modeling.bootstrap import percentile_ci
 
 
 def test_to_jsonable_plain_values_and_nan_to_none():

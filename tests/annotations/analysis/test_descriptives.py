@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from annotations.analysis.bootstrap import CaseBootstrap
 from annotations.analysis.descriptives import describe_ratings, median_from_counts, stats_from_counts
-from annotations.analysis.synthetic import synthetic_study
+from bench.synthetic_study import synthetic_study
 
 ARMS = ["Baseline", "GeneralSFT", "BehaviorSFT"]
 

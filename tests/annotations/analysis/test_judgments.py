@@ -5,7 +5,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from annotations.analysis.bootstrap import CaseBootstrap
 from annotations.analysis.judgments import categorical_shares, choice_shares
-from annotations.analysis.synthetic import synthetic_study
+from bench.synthetic_study import synthetic_study
 
 DIMS = [{"key": "intervention", "scale": "categorical",
          "choices": [["under", "Under"], ["appropriate", "Appropriate"], ["over", "Over"]]}]

@@ -9,7 +9,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from annotations.analysis.paired import case_arm_means, friedman, holm, paired_tests, rank_biserial
-from annotations.analysis.synthetic import synthetic_study
+from bench.synthetic_study import synthetic_study
 
 ARMS = ["Baseline", "GeneralSFT", "BehaviorSFT"]
 

@@ -5,7 +5,7 @@ from scipy import stats
 
 from annotations.analysis.bootstrap import CaseBootstrap
 from annotations.analysis.position import first_choice_by_slot, likert_by_slot
-from annotations.analysis.synthetic import synthetic_study
+from bench.synthetic_study import synthetic_study
 
 
 def _prefs(rows):

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from annotations.analysis.bootstrap import case_weights
 from annotations.analysis.reading_agreement import (
     CATEGORIES,
     agreement_rows,
@@ -17,6 +16,7 @@ from annotations.analysis.reading_agreement import (
     kappa_from_confusion,
     reading_agreement,
 )
+from modeling.bootstrap import case_weights
 
 # (case, response, arm, clinician, automatic, harm flags of the response)
 HAND = [

@@ -1,11 +1,12 @@
 import json
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 from annotations.analysis import summarize_study, to_jsonable
 from annotations.analysis.descriptives import describe_ratings
-from annotations.analysis.synthetic import synthetic_study
+from bench.synthetic_study import synthetic_study
 
 ARMS = ["Baseline", "GeneralSFT", "BehaviorSFT"]
 
@@ -21,11 +22,6 @@ def summary(study):
                            n_boot=100, seed=3, arms=ARMS)
 
 
-def _without_timings(result):
-    meta = {k: v for k, v in result["meta"].items() if k not in ("timings_s", "peak_traced_mb", "peak_increment_mb")}
-    return {**result, "meta": meta}
-
-
 def test_result_is_plain_json_with_every_section(summary):
     text = json.dumps(summary, allow_nan=False)
     assert json.loads(text) == summary
@@ -36,7 +32,6 @@ def test_result_is_plain_json_with_every_section(summary):
     assert set(summary["preferences"]) == {"pairs", "win_matrix", "bradley_terry", "ci_method"}
     assert {a["dimension"] for a in summary["agreement"]["alpha"]} == {
         "realism", "proactivity", "helpfulness", "safety", "intervention"}
-    assert set(summary["meta"]["timings_s"]) >= {"descriptives", "preferences", "agreement"}
     scopes = {r["scope"] for r in summary["descriptives"]["records"]}
     assert scopes == {"overall", "category", "task"}
 
@@ -44,7 +39,7 @@ def test_result_is_plain_json_with_every_section(summary):
 def test_reproducible_from_the_seed_and_parts_share_the_bootstrap(study, summary):
     again = summarize_study(study["ratings"], study["judgments"], study["preferences"], study["dimensions"],
                             n_boot=100, seed=3, arms=ARMS)
-    assert _without_timings(again) == _without_timings(summary)
+    assert again == summary
     # The same as calling the part alone with the same resamples.
     alone = to_jsonable(describe_ratings(study["ratings"], study["dimensions"], arms=ARMS, n_boot=100, seed=3))
     assert summary["descriptives"] == alone
@@ -87,3 +82,23 @@ def test_nan_becomes_none_for_a_single_rating():
 def test_rejects_frames_without_required_columns(study):
     with pytest.raises(ValueError, match="value"):
         summarize_study(study["ratings"].drop(columns=["value"]), None, None, study["dimensions"], n_boot=0)
+
+
+def test_the_result_holds_statistics_only_and_the_parts_are_timed_outside_it(study, summary):
+    """Run times and memory peaks are the benchmark's (through ``part_timer``), never
+    stored with the study's analysis."""
+    assert set(summary["meta"]) == {"schema_version", "arms", "dimensions", "n_ratings", "n_judgments",
+                                    "n_preference_rows", "n_cases", "n_raters", "n_assignments", "n_boot", "seed",
+                                    "ci_level", "bootstrap", "warnings"}
+    entered = []
+
+    @contextmanager
+    def part_timer(name):
+        entered.append(name)
+        yield
+
+    timed = summarize_study(study["ratings"], study["judgments"], study["preferences"], study["dimensions"],
+                            n_boot=100, seed=3, arms=ARMS, part_timer=part_timer)
+    assert timed == summary
+    assert {"bootstrap_weights", "descriptives", "paired_tests", "judgments", "preferences", "agreement",
+            "position_bias", "to_json"} == set(entered)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from annotations.analysis.synthetic import synthetic_study
+from bench.synthetic_study import synthetic_study
 
 
 def test_shapes_balance_and_raters_per_case():

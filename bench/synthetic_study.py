@@ -1,4 +1,5 @@
-"""Synthetic rating studies with known structure, for tests, benchmarks and demos.
+"""Synthetic rating studies with known structure, for the analysis tests and
+bench/analysis.py.
 
 The generating model (all effects additive on the latent 1-5 scale, then rounded and
 clipped to the Likert range):
