@@ -23,11 +23,7 @@ from annotations.models import (
     TrainingJob,
 )
 from annotations.models.jobs import ChunkBase, JobBase
-
-GPU_QUEUE = "gpu"
-DEFAULT_QUEUE = "default"
-# Jobs of arms an OpenAI-compatible server serves: CPU workers with many requests in flight.
-ENDPOINT_QUEUE = "endpoint"
+from annotations.queues import DEFAULT_QUEUE, ENDPOINT_QUEUE, GPU_QUEUE
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
+from modeling.params import SEED_RANGE, DecodingParams, param_spec
+
 
 def finite_check(value) -> None:
     """NaN passes every comparison, so a range alone would let it through."""
@@ -41,9 +43,14 @@ class Bounds:
     def __contains__(self, value) -> bool:
         return self.low <= value <= self.high
 
+    @classmethod
+    def of(cls, params, name: str) -> Bounds:
+        """The bounds :mod:`modeling.params` gives parameter ``name`` of ``params``."""
+        spec = param_spec(params, name)
+        return cls(spec.low, spec.high)
 
-# Seeds reach numpy, which takes 0 to 2^32 - 1.
-SEED = Bounds(0, 2**32 - 1)
+
+SEED = Bounds(*SEED_RANGE)
 
 # A study.
 RATERS_PER_ITEM = Bounds(1, 50)
@@ -65,29 +72,11 @@ LATENCY_SECONDS = Bounds(0.0, 24 * 3600.0)
 # An endpoint arm's requests in flight per worker.
 ENDPOINT_CONCURRENCY = Bounds(1, 256)
 
-# Decoding (an arm's defaults, a generation job's own).
-MAX_NEW_TOKENS = Bounds(1, 4096)
-TEMPERATURE = Bounds(0.0, 2.0)
-TOP_P = Bounds(0.0, 1.0)
-
-# Training hyperparameters (modeling.train.TrainConfig).
-EPOCHS = Bounds(0.1, 100.0)
-STEPS = Bounds(1, 1_000_000)
-LEARNING_RATE = Bounds(1e-7, 1e-1)
-LORA_R = Bounds(1, 256)
-LORA_ALPHA = Bounds(1, 4096)
-LORA_DROPOUT = Bounds(0.0, 0.9)
-TOKEN_LR = Bounds(1e-7, 1.0)
-BATCH_SIZE = Bounds(1, 1024)
-GRAD_ACCUM = Bounds(1, 1024)
-MAX_LENGTH = Bounds(16, 131_072)
-RATIO = Bounds(0.0, 1.0)
-MAX_GRAD_NORM = Bounds(0.0, 10_000.0)
-
-# How a judge is asked.
-TOP_LOGPROBS = Bounds(1, 20)
-JUDGE_SAMPLES = Bounds(1, 50)
-JUDGE_CONCURRENCY = Bounds(1, 64)
+# An arm's default decoding (a job's parameters, training's and the judge's take their
+# bounds from modeling.params directly, through annotations/param_fields.py).
+MAX_NEW_TOKENS = Bounds.of(DecodingParams, "max_new_tokens")
+TEMPERATURE = Bounds.of(DecodingParams, "temperature")
+TOP_P = Bounds.of(DecodingParams, "top_p")
 
 # The clinicians' rating sample.
 RATING_SAMPLE_SIZE = Bounds(1, 1_000_000)

@@ -61,6 +61,8 @@ class JobBase(models.Model):
     progress_total = models.PositiveIntegerField(default=0)
     tokens_per_s = models.FloatField(null=True, blank=True)
     eta_s = models.FloatField(null=True, blank=True)
+    # The message the job was last sent as; of a chunked kind, what its chunks' task ids
+    # are derived from (annotations.services.jobs.chunk_task_id).
     celery_task_id = models.CharField(max_length=64, blank=True, db_index=True)
     cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True)
@@ -183,7 +185,9 @@ class ChunkBase(models.Model):
     done = models.PositiveIntegerField(default=0)
     tokens = models.BigIntegerField(default=0)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
-    celery_task_id = models.CharField(max_length=100, blank=True)
+    # Times a retry sent the chunk again: its task id is derived from the job's, its index
+    # and this (annotations.services.jobs.chunk_task_id), never stored.
+    sends = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True, help_text="The Celery worker that ran it last.")
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)

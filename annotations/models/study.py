@@ -3,6 +3,7 @@ from django.db import models
 
 from annotations.models import bounds
 from annotations.rubric import default_rubric, validate_rubric
+from modeling.splits import DEFAULT_SPLIT_SEED
 
 
 class Study(models.Model):
@@ -26,7 +27,7 @@ class Study(models.Model):
     rubric = models.JSONField(default=default_rubric, help_text="List of rating dimensions; see README.")
     raters_per_item = models.PositiveSmallIntegerField(default=3, validators=bounds.RATERS_PER_ITEM.validators,
                                                        help_text="k: raters per case (1 to 50).")
-    seed = models.BigIntegerField(default=20250527, validators=bounds.SEED.validators,
+    seed = models.BigIntegerField(default=DEFAULT_SPLIT_SEED, validators=bounds.SEED.validators,
                                   help_text="Seeds the assignment planner (0 to 2^32 - 1).")
     assignment_timeout_minutes = models.PositiveIntegerField(
         default=120, validators=bounds.ASSIGNMENT_TIMEOUT_MINUTES.validators,

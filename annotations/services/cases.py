@@ -22,7 +22,7 @@ from annotations.services.audit import audit_record
 from evalportal import sql
 from modeling.case_checks import WarningReport
 from modeling.cases import CaseError, CaseFileError, CaseStream, case_fingerprint
-from modeling.splits import DEFAULT_SPLIT_FRACTIONS, stratified_split
+from modeling.splits import DEFAULT_SPLIT_FRACTIONS, assign_splits
 
 CASE_FIELDS = ("task", "category", "specialty", "split", "turns", "tables", "images", "question",
                "gold_behavior", "label_space", "gold_label", "reference_response", "metadata", "planted_problem")
@@ -116,15 +116,16 @@ def case_import(*, study: Study, data: bytes | None = None, stream: BinaryIO | N
 
 
 def _assign_splits(study: Study, *, after_pk: int) -> dict[str, int]:
-    """Give the cases this import added without a split one, stratified by (task, gold
-    label) and seeded by the study's seed; cases imported earlier keep theirs."""
-    rows = Case.objects.filter(study=study, pk__gt=after_pk, split_assigned=True).values_list(
-        "pk", "task", "gold_label")
-    splits = stratified_split(((pk, (task, label)) for pk, task, label in rows.iterator(chunk_size=20000)),
-                              seed=study.seed)
+    """Give the cases this import added without a split one: ``assign_splits`` under the
+    study's seed, the split the command-line tools make of the same file; cases imported
+    earlier keep theirs."""
+    rows = list(Case.objects.filter(study=study, pk__gt=after_pk, split_assigned=True).values_list(
+        "pk", "external_id", "task", "gold_label").iterator(chunk_size=20000))
+    pk_of = {external_id: pk for pk, external_id, _, _ in rows}
+    splits = assign_splits(((external_id, task, label) for _, external_id, task, label in rows), seed=study.seed)
     counts: dict[str, int] = {}
     for split in DEFAULT_SPLIT_FRACTIONS:
-        ids = [pk for pk, s in splits.items() if s == split]
+        ids = [pk_of[external_id] for external_id, s in splits.items() if s == split]
         for start in range(0, len(ids), 10_000):
             Case.objects.filter(pk__in=ids[start:start + 10_000]).update(split=split)
         if ids:
@@ -175,8 +176,8 @@ class _BulkWriter:
 class _CopyWriter(_BulkWriter):
     """Writes cases with PostgreSQL's COPY, one COPY for the whole import, fed from a
     thread (psycopg's queued writer), so the server stores one batch while this process
-    parses the next: at 150,000 cases the ORM's bulk insert took several times longer
-    than the rest of the import (ARCHITECTURE.md has the figures)."""
+    parses the next: on a large file the ORM's bulk insert took longer than the rest of
+    the import (ARCHITECTURE.md has the figures)."""
 
     # COPY fills no column default: every column without a value from the file is named here.
     COLUMNS = ("study", "external_id", "content_hash", *CASE_FIELDS, "split_assigned", "in_rating_sample", "role",

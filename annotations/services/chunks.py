@@ -25,11 +25,11 @@ from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from annotations import worker_models
+from annotations import worker_runtime
 from annotations.job_kinds import job_kind, kind_of
 from annotations.models import JobStatus
 from annotations.models.jobs import ACTIVE_STATUSES, ChunkBase, JobBase
-from annotations.services.jobs import PROGRESS_EVERY_S, Heartbeat, RunLost, job_finish
+from annotations.services.jobs import PROGRESS_EVERY_S, Heartbeat, RunLost, chunk_task_id, job_finish
 from annotations.services.queue import current_task_id
 from evalportal import sql
 
@@ -40,7 +40,7 @@ def chunks_plan(*, job: JobBase, case_ids: Sequence[int], units: Callable[[list[
                 size: int | None = None) -> int:
     """Cut the job's cases (ids, sorted) into chunks of ``size`` cases (the
     JOB_CHUNK_CASES setting); ``units(ids)`` is the work a chunk holds (default: its
-    cases). Each chunk is sent as ``<job's task id>.<index>``. Returns the job's total
+    cases). Each chunk is sent under :func:`~annotations.services.jobs.chunk_task_id`. Returns the job's total
     units. Call inside the job's transaction."""
     size = size or settings.JOB_CHUNK_CASES
     model = kind_of(job).chunk_model
@@ -48,8 +48,7 @@ def chunks_plan(*, job: JobBase, case_ids: Sequence[int], units: Callable[[list[
     for index, start in enumerate(range(0, len(case_ids), size)):
         ids = list(case_ids[start:start + size])
         n = units(ids)
-        chunks.append(model(job=job, index=index, first_case_id=ids[0], last_case_id=ids[-1], units=n,
-                            celery_task_id=f"{job.celery_task_id}.{index}" if job.celery_task_id else ""))
+        chunks.append(model(job=job, index=index, first_case_id=ids[0], last_case_id=ids[-1], units=n))
         total += n
     model.objects.bulk_create(chunks, batch_size=1000)
     return total
@@ -84,11 +83,12 @@ class ChunkProgress:
         (inside the batch's transaction, which then writes nothing)."""
         if not self._held().update(done=F("done") + units, tokens=F("tokens") + tokens):
             raise RunLost(f"chunk {self.chunk.index} of {self.job} has passed to another run")
-        self._write_job()
+        self.job_sums_write()
         self.stop = type(self.job).objects.filter(pk=self.job.pk, cancel_requested=True).exists()
         return self.stop
 
-    def _write_job(self, force: bool = False) -> None:
+    def job_sums_write(self, force: bool = False) -> None:
+        """Sum the job's chunks into its progress (at most once a second unless ``force``)."""
         now = time.monotonic()
         if not force and now - self.last < PROGRESS_EVERY_S:
             return
@@ -112,7 +112,8 @@ def _chunk_take(kind, chunk_id: int, worker: str, task_id: str):
     if it is not, it stops at its next write), and only for the message it was last sent
     with."""
     chunk = kind.chunk_model.objects.select_for_update().filter(pk=chunk_id).select_related("job").first()
-    if chunk is not None and task_id and chunk.celery_task_id and task_id != chunk.celery_task_id:
+    if chunk is not None and task_id and chunk.job.celery_task_id and task_id != chunk_task_id(
+            chunk.job.celery_task_id, chunk.index, chunk.sends):
         return None, chunk, "superseded"
     if chunk is None or chunk.status == JobStatus.SUCCEEDED:
         return None, chunk, "skipped"
@@ -131,7 +132,7 @@ def _chunk_take(kind, chunk_id: int, worker: str, task_id: str):
     chunk.save(update_fields=["status", "worker", "attempts", "started_at", "heartbeat_at", "run_token"])
     if job.status != JobStatus.RUNNING:
         job.status, job.started_at = JobStatus.RUNNING, job.started_at or now
-        job.worker_host, job.device_name = worker_models.worker_host(), worker_models.device_name()
+        job.worker_host, job.device_name = worker_runtime.worker_host(), worker_runtime.device_name()
         job.attempts += 1
         job.save(update_fields=["status", "started_at", "worker_host", "device_name", "attempts"])
     return job, chunk, None
@@ -190,7 +191,7 @@ def job_settle(*, job: JobBase, on_success: Callable[[JobBase], None] | None = N
     with transaction.atomic():
         locked = kind.model.objects.select_for_update().get(pk=job.pk)
         if progress is not None:
-            progress._write_job(force=True)
+            progress.job_sums_write(force=True)
             locked.refresh_from_db(fields=["progress_done", "progress_total", "eta_s", "tokens_per_s"])
         counts = kind.chunk_model.objects.filter(job=locked).aggregate(
             active=Count("pk", filter=Q(status__in=ACTIVE_STATUSES)),

@@ -57,7 +57,7 @@ DEMO_INSTRUCTIONS = (
 
 
 # The demo arms' adapters as `make demo-responses` trains them (its DEMO_TRAIN_ARGS).
-DEMO_TRAINING = {"steps": 8, "learning_rate": 1e-3, "max_length": 768, "lora_r": 16, "seed": 0}
+DEMO_TRAINING = {"steps": 8, "learning_rate": 1e-3, "max_length": 768}
 
 
 def demo_adapters_train(*, actor=None) -> list[TrainingJob]:
@@ -128,7 +128,7 @@ def demo_load() -> str:
             arm, _ = ModelArm.objects.get_or_create(
                 name=name,
                 defaults={"method": method, "base_model": "demo", "uses_behavior_tokens": tokens,
-                          "adapter_path": adapter, "decoding_params": {"do_sample": False, "max_new_tokens": 160}},
+                          "adapter_path": adapter},
             )
             # An arm joins the study once it has responses: the planner gives clinicians only
             # cases every study arm has answered, so an arm without any would leave nothing to rate.

@@ -1,7 +1,7 @@
 """Generation jobs: an arm answers a study's cases. A job stores which cases it covers (a
 selection, not a row per case) and is cut into chunks that any free GPU worker takes
 (:mod:`annotations.services.chunks`); each chunk calls the worker's generation engine
-(:func:`annotations.worker_models.generation_engine`) and writes each batch of responses
+(:func:`annotations.worker_runtime.generation_engine`) and writes each batch of responses
 as it comes, idempotent per (job, case)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 
-from annotations import worker_models
-from annotations.errors import JobStateError
+from annotations import worker_runtime
+from annotations.errors import InvalidRequest, StateConflict
 from annotations.models import Case, GenerationJob, ModelArm, Response, Study, StudyArm
 from annotations.models.jobs import MAX_LISTED_CASES
 from annotations.selectors.jobs import adapter_training_pending
@@ -21,8 +21,7 @@ from annotations.selectors.responses import response_keys_of_cases
 from annotations.services.chunks import ChunkProgress, chunk_run, chunks_plan
 from annotations.services.jobs import job_create
 from annotations.services.responses import responses_write
-
-DEFAULT_DECODING = {"max_new_tokens": 160, "do_sample": False}
+from modeling.params import DecodingParams, GenerationParams, param_specs, params_with_defaults
 
 
 def selected_cases(study: Study, arm: ModelArm, selection: dict, *, first_id: int = 0, last_id: int = 2**63 - 1,
@@ -47,40 +46,69 @@ def selected_cases(study: Study, arm: ModelArm, selection: dict, *, first_id: in
 
 def generation_job_queue(*, study: Study, arm: ModelArm, cases: Iterable[Case] | None = None,
                          only_missing: bool = False, actor=None, decoding_params: dict | None = None,
-                         seed: int = 0) -> GenerationJob:
+                         seed: int | None = None) -> GenerationJob:
     """Queue generation of ``arm``'s responses for ``cases`` (default: the study's test
-    cases, or those the arm has not answered yet with ``only_missing``), in chunks."""
+    cases), with ``only_missing`` only those the arm has not answered yet, in chunks.
+    ``decoding_params`` (:class:`~modeling.params.DecodingParams`) override the arm's,
+    which override the defaults; ``seed`` defaults to GenerationParams's."""
     if not StudyArm.objects.filter(study=study, arm=arm).exists():
-        raise JobStateError(f"Arm {arm.name!r} is not part of study {study.slug!r}.")
+        raise InvalidRequest(f"Arm {arm.name!r} is not part of study {study.slug!r}.")
     training = adapter_training_pending(arm)
     if training is not None:
-        raise JobStateError(f"{arm.name}'s adapter is still being trained (training job #{training.pk}, "
-                            f"{training.progress_percent}% done, on the jobs page); queue generation when it is done.")
+        raise StateConflict(f"{arm.name}'s adapter is still being trained (training job #{training.pk}, "
+                            f"{training.progress_percent}% done, on the jobs page); queue generation when it is "
+                            f"done.")
+    decoding = job_decoding(arm, decoding_params, seed)
     if cases is not None:
         case_ids = _listed_case_ids(study, cases)
+        if only_missing:
+            answered = set(Response.objects.filter(arm=arm, case_id__in=case_ids).values_list("case_id", flat=True))
+            case_ids = [pk for pk in case_ids if pk not in answered]
         selection = {"case_ids": case_ids}
     else:
         selection = {"split": Case.Split.TEST, "only_missing": only_missing}
         case_ids = list(selected_cases(study, arm, selection).order_by("pk").values_list("pk", flat=True))
     if not case_ids:
-        raise JobStateError("No cases to generate for: every case already has a response from this arm?"
-                            if only_missing else "No cases to generate for.")
-    decoding = {**DEFAULT_DECODING, **(arm.decoding_params or {}), **(decoding_params or {})}
+        raise InvalidRequest("No cases to generate for: every case already has a response from this arm."
+                             if only_missing else "No cases to generate for.")
     with transaction.atomic():
         job = job_create(kind_name="generation", actor=actor, study=study, arm=arm, selection=selection,
-                         decoding_params=decoding, seed=seed, progress_total=len(case_ids))
+                         decoding_params={**engine_tuning(arm.decoding_params), **engine_tuning(decoding_params),
+                                          **decoding.decoding},
+                         seed=decoding.seed, progress_total=len(case_ids))
         chunks_plan(job=job, case_ids=case_ids)
     return job
+
+
+def engine_tuning(decoding: dict | None) -> dict:
+    """What of a decoding tunes the engine rather than the responses (``top_k``,
+    ``token_budget``, ``max_batch_size``: set on an arm in the admin, or by code that
+    queues a job): passed on to the job as it is."""
+    return {k: v for k, v in (decoding or {}).items() if k in worker_runtime.ENGINE_TUNING}
+
+
+def job_decoding(arm: ModelArm, decoding_params: dict | None, seed: int | None) -> GenerationParams:
+    """A job's decoding: the defaults, then the arm's, then the job's own; InvalidRequest
+    naming what is unknown or out of bounds."""
+    known = {spec.name for spec in param_specs(DecodingParams)}
+    arm_own = {k: v for k, v in (arm.decoding_params or {}).items() if k in known}
+    asked = {k: v for k, v in (decoding_params or {}).items() if k not in worker_runtime.ENGINE_TUNING}
+    if seed is not None:
+        asked["seed"] = seed
+    try:
+        return params_with_defaults(GenerationParams, arm_own, asked)
+    except ValueError as exc:
+        raise InvalidRequest(f"Decoding: {exc}") from exc
 
 
 def _listed_case_ids(study: Study, cases: Iterable[Case]) -> list[int]:
     """The listed cases' ids, sorted: at most MAX_LISTED_CASES, every one the study's."""
     ids = sorted({c.pk for c in cases})
     if len(ids) > MAX_LISTED_CASES:
-        raise JobStateError(f"{len(ids):,} cases listed; a job lists at most {MAX_LISTED_CASES:,}. Queue the rest "
+        raise InvalidRequest(f"{len(ids):,} cases listed; a job lists at most {MAX_LISTED_CASES:,}. Queue the rest "
                             f"as another job, or choose all test cases instead.")
     if study.cases.filter(pk__in=ids).count() != len(ids):
-        raise JobStateError("Some cases belong to another study.")
+        raise InvalidRequest("Some cases belong to another study.")
     return ids
 
 
@@ -97,9 +125,9 @@ def _generate(job: GenerationJob, chunk, progress: ChunkProgress) -> bool:
     progress.start_at(len(written), units=len(written) + len(todo))
     if not todo:
         return True
-    engine, provenance = worker_models.generation_engine(job)
+    engine, provenance = worker_runtime.generation_engine(job)
     by_key = {c.external_id: c for c in todo}
-    fewshot_pool = worker_models.fewshot_pool(job.study) if arm.method == ModelArm.Method.FEWSHOT else None
+    fewshot_pool = worker_runtime.fewshot_pool(job.study) if arm.method == ModelArm.Method.FEWSHOT else None
     batches = engine.generate_iter([c.as_case_dict() for c in todo], should_stop=lambda: progress.stop,
                                    arm=arm.method, fewshot_pool=fewshot_pool)
     for batch in batches:

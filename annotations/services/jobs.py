@@ -23,17 +23,16 @@ import uuid
 from collections.abc import Callable
 
 from django.db import connection, transaction
-from django.db.models import CharField, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models import F
 from django.utils import timezone
 
-from annotations import worker_models
+from annotations import worker_runtime
 from annotations.errors import JobStateError, QueueUnavailable
 from annotations.job_kinds import JobKind, job_kind, kind_of
 from annotations.models import JobStatus
 from annotations.models.jobs import ACTIVE_STATUSES, RETRYABLE_STATUSES, JobBase, heartbeat_every_s, worker_lost_q
 from annotations.services.audit import audit_record
-from annotations.services.queue import current_task_id, task_send, tasks_send
+from annotations.services.queue import current_task_id, task_send, tasks_revoke, tasks_send
 
 logger = logging.getLogger(__name__)
 
@@ -49,29 +48,37 @@ def _creator(actor):
     return actor if actor is not None and actor.pk else None
 
 
-def _new_task_id(kind: JobKind) -> str:
-    """A job's task id; a chunked job's chunks are sent as ``<it>.<chunk index>``. New at
-    every send: a worker discards a message whose id it once revoked."""
-    return uuid.uuid4().hex if kind.chunk_model is not None else str(uuid.uuid4())
+def _new_task_id() -> str:
+    """A job's task id, new at every send (a worker discards a message whose id it once
+    revoked); a chunked job's is given once, and its chunks' ids derive from it."""
+    return uuid.uuid4().hex
 
 
-def _chunk_task_ids(prefix: str):
-    """The task id of each chunk sent under the job's ``prefix`` (an expression)."""
-    return Concat(Value(f"{prefix}."), Cast("index", CharField()))
+def chunk_task_id(job_task_id: str, index: int, sends: int) -> str:
+    """The task id chunk ``index`` of a job was last sent under, from the job's task id
+    and how often a retry sent the chunk again: new at each send, and the same as long as
+    the chunk is not sent again (a message redelivered after its worker died still
+    takes the chunk over)."""
+    return f"{job_task_id}.{index}" + (f".{sends}" if sends else "")
 
 
-def _send(job: JobBase) -> None:
+def _chunk_task_ids(job: JobBase, chunks) -> list[str]:
+    """The task ids of ``chunks`` (a queryset of the job's chunks)."""
+    return [chunk_task_id(job.celery_task_id, index, sends) for index, sends in chunks.values_list("index", "sends")]
+
+
+def _send(job: JobBase, chunk_pks: list[int] | None = None) -> None:
     """Hand the job to the broker under the task id it holds: one message for the job, or
-    one for each queued chunk given an id under it."""
+    one for each chunk of ``chunk_pks`` (default: every queued chunk)."""
     kind = kind_of(job)
     if kind.chunk_model is None:
         task_send(kind.task, args=[job.pk], queue=kind.queue_for(job), task_id=job.celery_task_id)
         return
-    chunks = list(kind.chunk_model.objects.filter(job=job, status=JobStatus.QUEUED,
-                                                  celery_task_id__startswith=f"{job.celery_task_id}.")
-                  .order_by("index").values_list("pk", "celery_task_id"))
-    tasks_send(kind.task, args_list=[[pk] for pk, _ in chunks], queue=kind.queue_for(job),
-               task_ids=[task_id for _, task_id in chunks])
+    chunks = kind.chunk_model.objects.filter(job=job)
+    chunks = chunks.filter(pk__in=chunk_pks) if chunk_pks is not None else chunks.filter(status=JobStatus.QUEUED)
+    rows = list(chunks.order_by("index").values_list("pk", "index", "sends"))
+    tasks_send(kind.task, args_list=[[pk] for pk, _, _ in rows], queue=kind.queue_for(job),
+               task_ids=[chunk_task_id(job.celery_task_id, index, sends) for _, index, sends in rows])
 
 
 def _restorer(job: JobBase) -> Callable[[], None]:
@@ -91,15 +98,17 @@ def _restorer(job: JobBase) -> Callable[[], None]:
     return restore
 
 
-def job_enqueue(*, job: JobBase, actor, action: str, undo: Callable[[], None]) -> None:
-    """Send ``job`` (or its queued chunks under its task id) to its kind's task once the
-    current transaction commits (call inside it). If the broker is unreachable, ``undo()``
-    puts back what the transaction changed and QueueUnavailable is raised."""
+def job_enqueue(*, job: JobBase, actor, action: str, undo: Callable[[], None],
+                chunk_pks: list[int] | None = None) -> None:
+    """Send ``job`` (or its chunks of ``chunk_pks``, by default its queued ones) to its
+    kind's task once the current transaction commits (call inside it). If the broker is
+    unreachable, ``undo()`` puts back what the transaction changed and QueueUnavailable
+    is raised."""
     kind = kind_of(job)
 
     def send() -> None:
         try:
-            _send(job)
+            _send(job, chunk_pks)
         except QueueUnavailable:
             undo()
             raise
@@ -114,7 +123,7 @@ def job_create(*, kind_name: str, actor, **fields) -> JobBase:
     the caller's transaction; a chunked kind's chunks are planned in it too, and take
     their task ids from the job's)."""
     kind = job_kind(kind_name)
-    job = kind.model.objects.create(created_by=_creator(actor), celery_task_id=_new_task_id(kind), **fields)
+    job = kind.model.objects.create(created_by=_creator(actor), celery_task_id=_new_task_id(), **fields)
     job_enqueue(job=job, actor=actor, action="queue", undo=lambda: kind.model.objects.filter(pk=job.pk).delete())
     return job
 
@@ -147,8 +156,7 @@ def job_cancel(*, job: JobBase, actor=None) -> None:
         if kind.chunk_model is not None:
             queued = kind.chunk_model.objects.filter(job=locked, status=JobStatus.QUEUED)
             lost = _lost_chunks(locked, kind)
-            revoke = [task_id for task_id in [*queued.values_list("celery_task_id", flat=True),
-                                              *lost.values_list("celery_task_id", flat=True)] if task_id]
+            revoke = [*_chunk_task_ids(locked, queued), *_chunk_task_ids(locked, lost)]
             queued.update(status=JobStatus.CANCELLED, finished_at=now)
             lost.update(status=JobStatus.CANCELLED, finished_at=now, run_token="")
             running = kind.chunk_model.objects.filter(job=locked, status=JobStatus.RUNNING).exists()
@@ -160,13 +168,8 @@ def job_cancel(*, job: JobBase, actor=None) -> None:
             fields += ["status", "finished_at", "run_token"]
         locked.save(update_fields=fields)
         audit_record(actor=actor, action=f"{kind.audit_prefix}.cancel", obj=locked, summary=str(locked))
-    if revoke:
-        from evalportal.celery import app
-
-        try:
-            app.control.revoke(revoke)
-        except Exception:  # the runners check the job anyway
-            logger.warning("could not revoke tasks %s", revoke[:5])
+    if revoke and not tasks_revoke(revoke):
+        logger.warning("could not revoke tasks %s", revoke[:5])
     job.refresh_from_db()
 
 
@@ -183,13 +186,15 @@ def job_retry(*, job: JobBase, actor=None) -> None:
         if locked.status not in RETRYABLE_STATUSES and not lost:
             raise JobStateError(f"Job {job.pk} is {locked.status}; only failed or cancelled jobs can be retried "
                                 f"(or a running one whose worker was lost).")
-        locked.celery_task_id = _new_task_id(kind)
-        status = JobStatus.QUEUED
+        status, again_pks = JobStatus.QUEUED, None
+        if kind.chunk_model is None or not locked.celery_task_id:  # a chunked job's is given once
+            locked.celery_task_id = _new_task_id()
         if kind.chunk_model is not None:
             again = _lost_chunks(locked, kind) if lost else kind.chunk_model.objects.filter(
                 job=locked, status__in=RETRYABLE_STATUSES)
-            again.update(status=JobStatus.QUEUED, error="", finished_at=None, run_token="",
-                         celery_task_id=_chunk_task_ids(locked.celery_task_id))
+            again_pks = list(again.values_list("pk", flat=True))
+            kind.chunk_model.objects.filter(pk__in=again_pks).update(
+                status=JobStatus.QUEUED, error="", finished_at=None, run_token="", sends=F("sends") + 1)
             if kind.chunk_model.objects.filter(job=locked, status=JobStatus.RUNNING).exists():
                 status = JobStatus.RUNNING  # other workers still hold some of its chunks
         locked.status, locked.cancel_requested, locked.run_token = status, False, ""
@@ -197,7 +202,7 @@ def job_retry(*, job: JobBase, actor=None) -> None:
         locked.finished_at = None
         locked.save(update_fields=["status", "cancel_requested", "run_token", "error", "traceback", "finished_at",
                                    "celery_task_id"])
-        job_enqueue(job=locked, actor=actor, action="retry", undo=undo)
+        job_enqueue(job=locked, actor=actor, action="retry", undo=undo, chunk_pks=again_pks)
     job.refresh_from_db()
 
 
@@ -256,7 +261,7 @@ def job_start(*, model: type[JobBase], job_id: int, task_id: str | None = None) 
         job.status, job.run_token = JobStatus.RUNNING, uuid.uuid4().hex
         job.started_at = job.started_at or timezone.now()
         job.heartbeat_at = timezone.now()
-        job.worker_host, job.device_name = worker_models.worker_host(), worker_models.device_name()
+        job.worker_host, job.device_name = worker_runtime.worker_host(), worker_runtime.device_name()
         job.attempts += 1
         job.save(update_fields=["status", "run_token", "started_at", "heartbeat_at", "worker_host", "device_name",
                                 "attempts"])

@@ -22,22 +22,22 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, QuerySet
 
-from annotations import worker_models
+from annotations import worker_runtime
 from annotations.endpoint_policy import address_policy, endpoint_url_problem, key_origins
-from annotations.errors import JobStateError
+from annotations.errors import InvalidRequest
 from annotations.model_refs import model_ref_check
 from annotations.models import Case, Response, Study, StudyArm
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgePlantedReading, JudgeScore
+from annotations.selectors.arms import study_arm_ids
 from annotations.selectors.responses import newest_responses
 from annotations.services.chunks import ChunkProgress, chunk_run, chunks_plan
 from annotations.services.jobs import job_create
 from modeling.endpoint_policy import url_origin
+from modeling.params import JudgeParams, param_specs, params_dict, params_with_defaults
 
 logger = logging.getLogger(__name__)
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_PARAMS = {"use_reference": False, "logprobs": "auto", "top_logprobs": 20, "n_samples": 10,
-                  "temperature": 1.0, "concurrency": 4, "pairwise_dimensions": ["overall"]}
 
 
 def judge_setting(name: str, default: str = "") -> str:
@@ -115,57 +115,61 @@ def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref:
     """Queue a judge job over ``responses`` (default: the newest response of each study
     arm to each test case). With ``planted`` the judge also reads whether each response
     to a case with a planted problem names it; ``planted`` with ``dimensions=[]`` asks
-    only that. Raises JobStateError for a bad request and QueueUnavailable (leaving no
-    job) when the broker is down."""
+    only that. ``params``: :class:`~modeling.params.JudgeParams` (the job stores them all,
+    those not given at their defaults). Raises InvalidRequest for a bad request and
+    QueueUnavailable (leaving no job) when the broker is down."""
     from modeling.judge import resolve_dimensions
 
+    try:
+        asked = params_with_defaults(JudgeParams, params)
+    except ValueError as exc:
+        raise InvalidRequest(f"Judge parameters: {exc}") from exc
     if kind not in JudgeJob.Kind.values:
-        raise JobStateError(f"Unknown judge kind {kind!r}; use {' or '.join(JudgeJob.Kind.values)}.")
+        raise InvalidRequest(f"Unknown judge kind {kind!r}; use {' or '.join(JudgeJob.Kind.values)}.")
     if kind == JudgeJob.Kind.OPENAI:
         model_ref = model_ref or judge_setting("JUDGE_OPENAI_MODEL")
         if not model_ref:
-            raise JobStateError("Name the endpoint's model (or set JUDGE_OPENAI_MODEL).")
+            raise InvalidRequest("Name the endpoint's model (or set JUDGE_OPENAI_MODEL).")
         if adapter_path:
-            raise JobStateError("An adapter only applies to a local judge.")
+            raise InvalidRequest("An adapter only applies to a local judge.")
         problem = endpoint_url_problem(base_url or judge_base_url())
         if problem:
-            raise JobStateError(f"Base URL{'' if base_url else ' (JUDGE_OPENAI_BASE_URL)'}: {problem}")
+            raise InvalidRequest(f"Base URL{'' if base_url else ' (JUDGE_OPENAI_BASE_URL)'}: {problem}")
     else:
         model_ref = model_ref_check(model_ref or "demo", what="judge model")
         if adapter_path:
             adapter_path = model_ref_check(adapter_path, what="judge adapter", allow_demo=False)
         if base_url:
-            raise JobStateError("A base URL only applies to an OpenAI-compatible judge.")
+            raise InvalidRequest("A base URL only applies to an OpenAI-compatible judge.")
     only_planted = planted and dimensions is not None and not list(dimensions)
     if only_planted and pairwise:
-        raise JobStateError("Pairwise comparisons need a dimension to compare on.")
+        raise InvalidRequest("Pairwise comparisons need a dimension to compare on.")
     try:
         dims = [] if only_planted else resolve_dimensions(dimensions)
-        pair_dims = resolve_dimensions((params or {}).get("pairwise_dimensions") or ["overall"]) if pairwise else []
+        pair_dims = resolve_dimensions(asked.pairwise_dimensions) if pairwise else []
     except ValueError as exc:
-        raise JobStateError(str(exc)) from exc
+        raise InvalidRequest(str(exc)) from exc
     if responses is not None:
         selection = {"response_ids": sorted({r.pk if hasattr(r, "pk") else int(r) for r in responses})}
         if Response.objects.filter(pk__in=selection["response_ids"]).exclude(case__study=study).exists():
-            raise JobStateError("Some responses belong to another study.")
+            raise InvalidRequest("Some responses belong to another study.")
     else:
-        selection = {"arm_ids": list(StudyArm.objects.filter(study=study).order_by("position", "id")
-                                     .values_list("arm_id", flat=True))}
+        selection = {"arm_ids": study_arm_ids(study)}
     per_case = dict(selected_responses(study, selection).order_by().values_list("case_id").annotate(n=Count("id")))
     if not per_case:
-        raise JobStateError("No responses to judge: generate or import responses first.")
+        raise InvalidRequest("No responses to judge: generate or import responses first.")
     with_problem = set(planted_problems(study, per_case)) if planted else set()
     if only_planted:
         per_case = {c: n for c, n in per_case.items() if c in with_problem}
         if not per_case:
-            raise JobStateError("No response to a case with a planted problem: there is nothing for the judge "
+            raise InvalidRequest("No response to a case with a planted problem: there is nothing for the judge "
                                 "to read.")
 
     def units(case_ids: list[int]) -> int:  # a prompt per score and per planted reading, two per pair (both orders)
         return sum(per_case[c] * len(dims) + (per_case[c] * (per_case[c] - 1) if pairwise else 0) * len(pair_dims)
                    + (per_case[c] if c in with_problem else 0) for c in case_ids)
 
-    merged = {**DEFAULT_PARAMS, **(params or {})}
+    merged = params_dict(asked)
     merged["pairwise_dimensions"] = [d.key for d in pair_dims] or merged["pairwise_dimensions"]
     with transaction.atomic():
         job = job_create(kind_name="judge", actor=actor, study=study, kind=kind, model_ref=model_ref,
@@ -188,25 +192,29 @@ def selected_responses(study: Study, selection: dict) -> QuerySet[Response]:
 
 def judge_for_job(job: JudgeJob):
     """The :class:`modeling.judge.Judge` a job asks for. A local model is the worker's
-    one kept model (:mod:`annotations.worker_models`); an endpoint's base URL is the
+    one kept model (:mod:`annotations.worker_runtime`); an endpoint's base URL is the
     job's or :func:`judge_base_url`, its API key :func:`judge_api_key` (never stored with
     the job), and its address is checked again here and on each connection."""
     from modeling.judge import LocalJudge, OpenAIJudge
 
-    params = job.params or {}
+    params = judge_params(job)
     if job.kind == JudgeJob.Kind.LOCAL:
-        loaded = worker_models.loaded_model(job.model_ref, job.adapter_path or None)
-        return LocalJudge(loaded, token_budget=params.get("token_budget"), max_batch_size=params.get("max_batch_size"),
-                          use_reference=bool(params.get("use_reference")))
-    logprobs = params.get("logprobs", "auto")
+        loaded = worker_runtime.loaded_model(job.model_ref, job.adapter_path or None)
+        return LocalJudge(loaded, use_reference=params.use_reference)
     base_url = job.base_url or judge_base_url()
     return OpenAIJudge(job.model_ref, base_url, judge_api_key(base_url), address_policy=address_policy(),
-                       logprobs=logprobs if logprobs in (True, False, "auto") else "auto",
-                       top_logprobs=int(params.get("top_logprobs", 20)), n_samples=int(params.get("n_samples", 10)),
-                       temperature=float(params.get("temperature", 1.0)),
-                       concurrency=int(params.get("concurrency", 4)),
-                       timeout=float(params.get("timeout_s", 60)), max_retries=int(params.get("max_retries", 2)),
-                       use_reference=bool(params.get("use_reference")))
+                       logprobs=params.logprobs_mode, top_logprobs=params.top_logprobs, n_samples=params.n_samples,
+                       temperature=params.temperature, concurrency=params.concurrency, timeout=params.timeout_s,
+                       max_retries=params.max_retries, use_reference=params.use_reference)
+
+
+def judge_params(job: JudgeJob) -> JudgeParams:
+    """How the job asks its judge, as stored (a job stored before ``logprobs`` was a word
+    holds true or false)."""
+    stored = {k: v for k, v in (job.params or {}).items() if k in {s.name for s in param_specs(JudgeParams)}}
+    if isinstance(stored.get("logprobs"), bool):
+        stored["logprobs"] = "on" if stored["logprobs"] else "off"
+    return JudgeParams(**stored)
 
 
 def judge_chunk_run(*, chunk_id: int, worker: str) -> str:
@@ -217,8 +225,9 @@ def _judge(job: JudgeJob, chunk, progress: ChunkProgress) -> bool:
     from modeling.judge import PairRequest, PlantedRequest, ScoreRequest, resolve_dimensions
 
     dims = resolve_dimensions(job.dimensions) if job.dimensions else []
-    pair_dims = resolve_dimensions(job.params.get("pairwise_dimensions") or ["overall"]) if job.pairwise else []
-    use_reference = bool(job.params.get("use_reference"))
+    params = judge_params(job)
+    pair_dims = resolve_dimensions(params.pairwise_dimensions) if job.pairwise else []
+    use_reference = params.use_reference
     responses = list(selected_responses(job.study, job.selection).filter(
         case_id__gte=chunk.first_case_id, case_id__lte=chunk.last_case_id).select_related("case", "arm").order_by("pk"))
     ids = [r.pk for r in responses]
@@ -249,7 +258,7 @@ def _judge(job: JudgeJob, chunk, progress: ChunkProgress) -> bool:
         return True
     judge = judge_for_job(job)
     JudgeJob.objects.filter(pk=job.pk).update(judge_provenance={
-        **judge.describe(), "worker_host": worker_models.worker_host(), "device": worker_models.device_name()})
+        **judge.describe(), "worker_host": worker_runtime.worker_host(), "device": worker_runtime.device_name()})
     for run, todo, write, units_each in ((judge.score_iter, score_todo, judge_scores_write, 1),
                                          (judge.compare_iter, pair_todo, judge_comparisons_write, 2),
                                          (judge.planted_iter, planted_todo, judge_planted_write, 1)):

@@ -45,6 +45,19 @@ def tasks_send(name: str, *, args_list: list[list], queue: str, task_ids: list[s
             f"{exc}). Nothing was queued; start Redis (or check REDIS_URL) and try again.") from exc
 
 
+def tasks_revoke(task_ids: list[str]) -> bool:
+    """Ask the workers to drop the messages sent under ``task_ids`` (a cancelled job's);
+    False when the broker could not be told. Runners check their job anyway, so a
+    message that slips through changes nothing."""
+    from evalportal.celery import app
+
+    try:
+        app.control.revoke(list(task_ids))
+    except Exception:  # kombu's connection errors, as for a send
+        return False
+    return True
+
+
 def current_task_id() -> str:
     """The id of the Celery message the calling code runs for ("" outside a task): a job's
     runner compares it with the id its job (or chunk) was last sent under, and leaves

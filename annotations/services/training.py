@@ -7,31 +7,35 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import transaction
 
-from annotations import worker_models
-from annotations.errors import JobStateError
+from annotations import worker_runtime
+from annotations.errors import InvalidRequest
 from annotations.model_refs import model_ref_check
 from annotations.models import Case, ModelArm, Study, StudyArm, TrainingJob
 from annotations.models.arm import TRAINING_METHODS
 from annotations.services.arms import study_arms_check
-from annotations.services.generation import DEFAULT_DECODING
 from annotations.services.jobs import JobProgress, job_create, job_run
-
-DEFAULT_TRAINING = {"epochs": 3, "learning_rate": 2e-4, "lora_r": 16, "seed": 0}
+from modeling.params import DecodingParams, TrainParams, params_dict, params_with_defaults
 
 
 def training_job_queue(*, study: Study, method: str, base_model: str = "demo", actor=None,
                        hyperparameters: dict | None = None, target_arm: ModelArm | None = None) -> TrainingJob:
     """Queue LoRA training (BehaviorSFT or GeneralSFT) on the study's training split; the
-    adapter becomes a new arm of the study, or ``target_arm``'s adapter."""
+    adapter becomes a new arm of the study, or ``target_arm``'s adapter. The job stores
+    every hyperparameter (:class:`~modeling.params.TrainParams`), those not given at
+    their defaults."""
     methods = dict(TRAINING_METHODS)
     if method not in methods:
-        raise JobStateError(f"Unknown training method {method!r}; use {' or '.join(methods)}.")
+        raise InvalidRequest(f"Unknown training method {method!r}; use {' or '.join(methods)}.")
     if not study.cases.filter(split=Case.Split.TRAIN).exists():
-        raise JobStateError(f"Study {study.slug!r} has no cases in its training split.")
+        raise InvalidRequest(f"Study {study.slug!r} has no cases in its training split.")
     base_model = model_ref_check(base_model, what="base model")
+    try:
+        params = params_with_defaults(TrainParams, hyperparameters)
+    except ValueError as exc:
+        raise InvalidRequest(f"Hyperparameters: {exc}") from exc
     with transaction.atomic():
         return job_create(kind_name="training", actor=actor, study=study, method=method, base_model=base_model,
-                          hyperparameters={**DEFAULT_TRAINING, **(hyperparameters or {})}, target_arm=target_arm)
+                          hyperparameters=params_dict(params), target_arm=target_arm)
 
 
 def training_job_run(*, job_id: int) -> str:
@@ -42,14 +46,12 @@ def _train(job: TrainingJob) -> bool:
     from modeling.train import train_adapter
 
     cases = [c.as_case_dict() for c in job.study.cases.filter(split=Case.Split.TRAIN).order_by("pk")]
-    params = dict(job.hyperparameters)
+    params = params_with_defaults(TrainParams, job.hyperparameters)
     progress = JobProgress(job)
     TrainingJob.objects.filter(pk=job.pk).update(loss_history=[])
-    worker_models.forget()  # training modifies a model in place: never reuse a cached one
-    result = train_adapter(
-        job.base_model, cases, job.method, adapter_dir_for(job), epochs=params.pop("epochs", None),
-        steps=params.pop("steps", None), lr=params.pop("learning_rate", 2e-4), lora_r=params.pop("lora_r", 16),
-        seed=params.pop("seed", 0), progress=progress, should_stop=lambda: progress.stop, **params)
+    worker_runtime.forget()  # training modifies a model in place: never reuse a cached one
+    result = train_adapter(job.base_model, cases, job.method, adapter_dir_for(job), progress=progress,
+                           should_stop=lambda: progress.stop, **params.train_options())
     training_arm_register(job=job, adapter_dir=str(result.adapter_dir),
                           checkpoint_hash=result.manifest.get("adapter_hash", ""))
     TrainingJob.objects.filter(pk=job.pk).update(loss_history=result.loss_history,
@@ -75,7 +77,7 @@ def training_arm_register(*, job: TrainingJob, adapter_dir: str, checkpoint_hash
             name=f"{label} (training job {job.pk})",
             defaults={"method": job.method, "base_model": job.base_model, "adapter_path": adapter_dir,
                       "uses_behavior_tokens": job.method == ModelArm.Method.BEHAVIOR_SFT,
-                      "checkpoint_hash": checkpoint_hash, "decoding_params": dict(DEFAULT_DECODING),
+                      "checkpoint_hash": checkpoint_hash, "decoding_params": params_dict(DecodingParams()),
                       "description": f"Trained by job {job.pk} on study {job.study.slug}'s training split."},
         )
         study = Study.objects.select_for_update().get(pk=job.study_id)

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
 
 from modeling.endpoint_policy import AddressPolicy, parse_key_origins
 
@@ -113,8 +112,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_PREPARED_STATEMENTS", True):
     # Server-side binding lets psycopg prepare a query the third time a connection runs it,
-    # so PostgreSQL stops planning it on every request: the rating page went from 0.36 to
-    # 0.48 of the bare view's throughput (bench/web.py). Set DATABASE_PREPARED_STATEMENTS=0
+    # so PostgreSQL stops planning the rating page's short queries on every request
+    # (bench/web.py measures the difference). Set DATABASE_PREPARED_STATEMENTS=0
     # behind a pooler in transaction mode (PgBouncer), which cannot keep them.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 3})
     # ...which caps a query at 65,535 parameters: this backend keeps Django's batches under it.
@@ -161,7 +160,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static", ("plotly", Path(find_spec("plotly").origin).parent / "package_data")]
 MEDIA_ROOT = VAR_DIR / "media"
 
-# Uploads: case files up to 200 MB stream to disk rather than memory.
+# Uploads: case files stream to disk rather than memory.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # How often (at most) a rater's "next case" also returns idle assignments to the pool.
@@ -187,8 +186,7 @@ EMBEDDED_REDIS_PORT = int(os.environ.get("EMBEDDED_REDIS_PORT", "6390"))
 REDIS_URL = os.environ.get("REDIS_URL", f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = (Queue("default"), Queue("gpu"), Queue("endpoint"))
+# The queues are declared with the app (evalportal/celery.py, names in annotations/queues.py).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -214,7 +212,7 @@ EVALPORTAL_ADAPTER_DIR = Path(os.environ.get("EVALPORTAL_ADAPTER_DIR", VAR_DIR /
 # large for one GPU over all the GPUs the worker sees (CUDA_VISIBLE_DEVICES).
 EVALPORTAL_MODEL_DEVICE = os.environ.get("EVALPORTAL_MODEL_DEVICE", "")
 # What runs a generation job's chunks on a worker: a function job -> (engine, provenance).
-EVALPORTAL_GENERATION_ENGINE = os.environ.get("EVALPORTAL_GENERATION_ENGINE", "annotations.worker_models.local_engine")
+EVALPORTAL_GENERATION_ENGINE = os.environ.get("EVALPORTAL_GENERATION_ENGINE", "annotations.worker_runtime.local_engine")
 # The environment variables whose API keys endpoints may use, and the servers (base URLs,
 # compared by origin) each key may be sent to, as JSON: {"LAB_VLLM_KEY": ["http://gpu-7:8000"]}.
 # An arm names one of them (api_key_env); the judge's JUDGE_OPENAI_API_KEY goes to the origin
@@ -238,10 +236,10 @@ except ValueError as exc:
 # exponential backoff) on 429, 5xx, timeouts and lost connections.
 EVALPORTAL_ENDPOINT_TIMEOUT_S = float(os.environ.get("EVALPORTAL_ENDPOINT_TIMEOUT_S", "120"))
 EVALPORTAL_ENDPOINT_MAX_RETRIES = int(os.environ.get("EVALPORTAL_ENDPOINT_MAX_RETRIES", "5"))
-# Cases per chunk of a generation or judge job: the unit of work a free worker takes. A
-# chunk's own bookkeeping (its Celery task, locks, the job's sums) is some 40 ms: at 512
-# cases that is a fifth of what the portal spends on the chunk even when the engine costs
-# nothing, and a 150,000-case job is still ~290 pieces for the workers to share.
+# Cases per chunk of a generation or judge job: the unit of work a free worker takes.
+# Large enough that a chunk's own bookkeeping (its Celery task, locks, the job's sums)
+# stays a small part of what the portal spends on it, small enough that a large job is
+# still many pieces for the workers to share.
 JOB_CHUNK_CASES = int(os.environ.get("JOB_CHUNK_CASES", "512"))
 # Folders whose models (base models, adapters, local judges) a job may load; paths
 # elsewhere are refused. The adapters folder is always one of them.

@@ -14,6 +14,7 @@ from pathlib import Path
 from modeling.data import ARMS
 from modeling.generate.engine import GenerationEngine, GenerationResult
 from modeling.jsonl import read_resumable_jsonl
+from modeling.params import GenerationParams, param_spec
 from modeling.progress import tqdm_progress
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,8 @@ def response_row(case: Mapping, arm: str, result: GenerationResult, provenance: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from modeling.cases import read_cases
-    from modeling.data import split_cases
     from modeling.loading import load_model
+    from modeling.splits import DEFAULT_SPLIT_SEED, SPLIT_SEED_HELP, split_cases
     from modeling.task_types import TASKS_FILE_HELP, registry_from_file
 
     summary_line = sys.modules[__package__].__doc__.split("\n")[0]  # modeling.generate's
@@ -47,19 +48,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", help=TASKS_FILE_HELP)
     parser.add_argument("--out", required=True, help="responses.jsonl (appended to: finished cases are skipped)")
     parser.add_argument("--split", choices=("train", "dev", "test", "all"), default="test")
+    parser.add_argument("--split-seed", type=int, default=DEFAULT_SPLIT_SEED, help=SPLIT_SEED_HELP)
     parser.add_argument("--fewshot-data", help="cases for the fewshot arm's examples (default: the train split of --data)")
     parser.add_argument("--limit", type=int, help="only the first N cases")
-    parser.add_argument("--max-new-tokens", type=int, default=256)
+    parser.add_argument("--max-new-tokens", type=int, default=GenerationParams.max_new_tokens,
+                        help=param_spec(GenerationParams, "max_new_tokens").help_text)
     parser.add_argument("--token-budget", type=int)
     parser.add_argument("--batch-size", type=int, help="largest batch")
     parser.add_argument("--device")
     parser.add_argument("--dtype", help="bf16, fp16 or fp32")
     parser.add_argument("--backend", choices=("auto", "hf", "static"), default="auto")
     parser.add_argument("--no-compile", action="store_true")
-    parser.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--top-p", type=float, default=0.9)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sample", action="store_true", help=param_spec(GenerationParams, "do_sample").help_text)
+    for name in ("temperature", "top_p", "seed"):
+        spec = param_spec(GenerationParams, name)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=spec.type, default=spec.default, help=spec.help_text)
     parser.add_argument("--overwrite", action="store_true", help="start the output file afresh")
     args = parser.parse_args(argv)
     try:
@@ -69,12 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     cases = read_cases(args.data, registry)
-    splits = split_cases(cases, seed=args.seed)
+    splits = split_cases(cases, seed=args.split_seed)
     chosen = cases if args.split == "all" else getattr(splits, args.split)
     if args.limit:
         chosen = chosen[: args.limit]
     # Few-shot examples only ever come from a train split, never from the cases being answered.
-    pool = split_cases(read_cases(args.fewshot_data, registry), seed=args.seed).train if args.fewshot_data \
+    pool = split_cases(read_cases(args.fewshot_data, registry), seed=args.split_seed).train if args.fewshot_data \
         else splits.train
     if args.arm in ("general_sft", "behavior_sft") and not args.adapter:
         log.warning("arm %s without --adapter: generating with the base model as is", args.arm)

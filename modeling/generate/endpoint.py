@@ -31,6 +31,7 @@ from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, BehaviorTokens
 from modeling.data import PROMPT_TEMPLATE_VERSION, build_messages
 from modeling.endpoint_policy import AddressPolicy, EndpointRefused, openai_client, remote_failure, url_origin
 from modeling.generate.engine import GenerationResult
+from modeling.params import DecodingParams
 from modeling.progress import ProgressCallback, ProgressTracker, StopCheck
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,8 @@ class EndpointEngine:
     from the environment. ``address_policy``: the internal addresses the engine may
     connect to (None: any; EndpointRefused when the URL's host is refused now)."""
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, *, max_new_tokens: int = 256,
-                 do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, seed: int | None = 0,
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, *, max_new_tokens: int = DecodingParams.max_new_tokens,
+                 do_sample: bool = DecodingParams.do_sample, temperature: float = DecodingParams.temperature, top_p: float = DecodingParams.top_p, seed: int | None = 0,
                  concurrency: int = 8, max_retries: int = 5, timeout: float = 120.0,
                  keep_special_tokens: bool = True, behavior_tokens: BehaviorTokens | None = None, client=None,
                  address_policy: AddressPolicy | None = None):

@@ -25,6 +25,7 @@ from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, BehaviorTokens
 from modeling.data import PROMPT_TEMPLATE_VERSION, build_messages, prompt_ids
 from modeling.generate.hf_backend import HFGenerateBackend
 from modeling.generate.static_backend import StaticCacheBackend, unwrap_model
+from modeling.params import DecodingParams
 from modeling.progress import ProgressCallback, ProgressTracker, StopCheck
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,8 @@ class GenerationEngine:
     ``ignore_eos`` (benchmarks) always generates ``max_new_tokens``.
     """
 
-    def __init__(self, loaded, max_new_tokens: int = 256, token_budget: int | None = None, *,
-                 do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
+    def __init__(self, loaded, max_new_tokens: int = DecodingParams.max_new_tokens, token_budget: int | None = None, *,
+                 do_sample: bool = DecodingParams.do_sample, temperature: float = DecodingParams.temperature, top_p: float = DecodingParams.top_p, top_k: int = 0,
                  seed: int = 0, max_batch_size: int | None = None, backend: str = "auto",
                  compile: bool | None = None, compile_mode: str = "reduce-overhead",
                  prefill_chunk_tokens: int | None = None, stop_check_every: int = 16,

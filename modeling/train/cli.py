@@ -9,13 +9,30 @@ import sys
 from collections.abc import Sequence
 
 from modeling.data import TRAINABLE_ARMS
+from modeling.params import TrainParams, param_spec, param_specs
 from modeling.progress import tqdm_progress
 from modeling.train.lora import train_adapter
 
 
+def _option(parser, name: str, flag: str | None = None) -> None:
+    """``--name`` for TrainParams's parameter ``name``, with its default and help."""
+    spec = param_spec(TrainParams, name)
+    extra = {"choices": spec.values} if spec.choices else {}
+    parser.add_argument(flag or f"--{name.replace('_', '-')}", dest=name, type=spec.type, help=spec.help_text,
+                        default=None if name == "epochs" else spec.default, **extra)
+
+
+def _params(args) -> TrainParams:
+    """The command line's hyperparameters; epochs left out with --steps, else its default."""
+    values = {spec.name: getattr(args, spec.name) for spec in param_specs(TrainParams)}
+    if values["epochs"] is None:
+        values["epochs"] = TrainParams.epochs
+    return TrainParams(**values)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from modeling.cases import read_cases
-    from modeling.data import split_cases
+    from modeling.splits import DEFAULT_SPLIT_SEED, SPLIT_SEED_HELP, split_cases
     from modeling.task_types import TASKS_FILE_HELP, registry_from_file
 
     parser = argparse.ArgumentParser(prog="python -m modeling.train",
@@ -26,22 +43,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tasks", help=TASKS_FILE_HELP)
     parser.add_argument("--out", required=True, help="directory for the adapter, tokenizer and manifest.json")
     parser.add_argument("--split", choices=("train", "dev", "test", "all"), default="train")
+    parser.add_argument("--split-seed", type=int, default=DEFAULT_SPLIT_SEED, help=SPLIT_SEED_HELP)
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--epochs", type=float)
-    group.add_argument("--steps", type=int)
-    parser.add_argument("--lr", type=float, default=2e-4)
-    parser.add_argument("--lora-r", type=int, default=16)
-    parser.add_argument("--lora-alpha", type=int)
-    parser.add_argument("--lora-dropout", type=float, default=0.05)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--grad-accum", type=int, default=1)
-    parser.add_argument("--max-length", type=int, default=4096)
-    parser.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine")
-    parser.add_argument("--warmup-ratio", type=float, default=0.03)
-    parser.add_argument("--seed", type=int, default=0)
+    _option(group, "epochs")
+    _option(group, "steps")
+    _option(parser, "learning_rate", "--lr")
+    for name in ("lora_r", "lora_alpha", "lora_dropout", "token_lr", "batch_size", "grad_accum", "max_length",
+                 "lr_schedule", "warmup_ratio", "weight_decay", "max_grad_norm", "seed"):
+        _option(parser, name)
     parser.add_argument("--device")
     parser.add_argument("--dtype", help="bf16, fp16 or fp32 (default: bf16 on CUDA, fp32 on CPU)")
-    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction,
+                        default=TrainParams.gradient_checkpointing,
+                        help=param_spec(TrainParams, "gradient_checkpointing").help_text)
     args = parser.parse_args(argv)
     try:
         registry = registry_from_file(args.tasks)
@@ -50,16 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     cases = read_cases(args.data, registry)
-    chosen = cases if args.split == "all" else getattr(split_cases(cases, seed=args.seed), args.split)
+    chosen = cases if args.split == "all" else getattr(split_cases(cases, seed=args.split_seed), args.split)
     if not chosen:
         parser.error(f"no {args.split} cases in {args.data}")
     with tqdm_progress(f"train {args.arm}", "step") as bar:
         result = train_adapter(
-            args.base, chosen, args.arm, args.out, epochs=args.epochs, steps=args.steps, lr=args.lr,
-            lora_r=args.lora_r, seed=args.seed, progress=bar, device=args.device, dtype=args.dtype,
-            lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, batch_size=args.batch_size,
-            grad_accum=args.grad_accum, max_length=args.max_length, lr_schedule=args.lr_schedule,
-            warmup_ratio=args.warmup_ratio, gradient_checkpointing=args.gradient_checkpointing,
+            args.base, chosen, args.arm, args.out, progress=bar, device=args.device, dtype=args.dtype,
+            **_params(args).train_options(),
         )
     m = result.manifest
     print(f"adapter written to {result.adapter_dir}: {m['steps']} steps on {m['n_cases']} case(s), "

@@ -22,6 +22,7 @@ from modeling.data import (
     data_hash,
     encode_for_training,
 )
+from modeling.params import LR_SCHEDULES, TrainParams
 from modeling.progress import Cancelled, ProgressCallback, ProgressTracker, StopCheck
 
 log = logging.getLogger(__name__)
@@ -29,33 +30,39 @@ log = logging.getLogger(__name__)
 MANIFEST_FORMAT = "evalportal-adapter/1"
 
 
+_DEFAULTS = TrainParams()
+
+
 @dataclass
 class TrainConfig:
+    """One training run: the hyperparameters (defaults, bounds and meaning in
+    :class:`modeling.params.TrainParams`, where ``lr`` is ``learning_rate``) and the arm."""
+
     arm: str = "behavior_sft"
-    epochs: float | None = None  # used when steps is None; default 3
-    steps: int | None = None  # optimizer steps; overrides epochs
-    lr: float = 2e-4
-    token_lr: float | None = None  # behavior token rows; default 10 x lr (they start from scratch)
-    lora_r: int = 16
-    lora_alpha: int | None = None  # default 2 * lora_r
-    lora_dropout: float = 0.05
+    epochs: float | None = None  # used when steps is None; default TrainParams.epochs
+    steps: int | None = _DEFAULTS.steps
+    lr: float = _DEFAULTS.learning_rate
+    token_lr: float | None = _DEFAULTS.token_lr  # default 10 x lr (the token rows start from scratch)
+    lora_r: int = _DEFAULTS.lora_r
+    lora_alpha: int | None = _DEFAULTS.lora_alpha  # default 2 * lora_r
+    lora_dropout: float = _DEFAULTS.lora_dropout
     target_modules: str | list[str] = "all-linear"
-    batch_size: int = 4  # examples per micro-batch
-    grad_accum: int = 1
-    max_length: int = 4096  # longer examples are skipped (and listed in the manifest)
-    lr_schedule: str = "cosine"  # "cosine" or "constant" (both after linear warmup)
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    seed: int = 0
-    gradient_checkpointing: bool | None = None  # default: on for CUDA
+    batch_size: int = _DEFAULTS.batch_size
+    grad_accum: int = _DEFAULTS.grad_accum
+    max_length: int = _DEFAULTS.max_length  # longer examples are skipped (and listed in the manifest)
+    lr_schedule: str = _DEFAULTS.lr_schedule
+    warmup_ratio: float = _DEFAULTS.warmup_ratio
+    weight_decay: float = _DEFAULTS.weight_decay
+    max_grad_norm: float = _DEFAULTS.max_grad_norm
+    seed: int = _DEFAULTS.seed
+    gradient_checkpointing: bool | None = _DEFAULTS.gradient_checkpointing  # default: on for CUDA
     log_every: int = 10
 
     def __post_init__(self) -> None:
         if self.arm not in TRAINABLE_ARMS:
             raise ValueError(f"arm {self.arm!r} is not trained (trainable: {', '.join(TRAINABLE_ARMS)})")
-        if self.lr_schedule not in ("cosine", "constant"):
-            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r} (cosine, constant)")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r} ({', '.join(LR_SCHEDULES)})")
         if self.steps is not None and self.steps < 1:
             raise ValueError("steps must be at least 1")
         if self.batch_size < 1 or self.grad_accum < 1:
@@ -194,7 +201,7 @@ def planned_steps(n_examples: int, config: TrainConfig) -> int:
     if config.steps is not None:
         return config.steps
     per_epoch = math.ceil(n_examples / (config.batch_size * config.grad_accum))
-    return max(1, math.ceil(per_epoch * (config.epochs if config.epochs is not None else 3)))
+    return max(1, math.ceil(per_epoch * (config.epochs if config.epochs is not None else _DEFAULTS.epochs)))
 
 
 def run_training(model, examples: Sequence[Mapping], config: TrainConfig, *, device: str | torch.device,
@@ -290,7 +297,8 @@ def run_training(model, examples: Sequence[Mapping], config: TrainConfig, *, dev
 # -- the whole job ----------------------------------------------------------------------------------
 
 def train_adapter(base, cases: Iterable[Mapping], arm: str, out_dir: str | Path, *, epochs: float | None = None,
-                  steps: int | None = None, lr: float = 2e-4, lora_r: int = 16, seed: int = 0,
+                  steps: int | None = None, lr: float = _DEFAULTS.learning_rate, lora_r: int = _DEFAULTS.lora_r,
+                  seed: int = _DEFAULTS.seed,
                   progress: ProgressCallback | None = None, should_stop: StopCheck | None = None,
                   behavior_tokens: BehaviorTokens = DEFAULT_BEHAVIOR_TOKENS, device: str | None = None,
                   dtype=None, **options) -> TrainResult:

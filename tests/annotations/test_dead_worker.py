@@ -24,12 +24,21 @@ from annotations.models import GenerationChunk, GenerationJob, ImportJob, JobSta
 from annotations.selectors.jobs import study_jobs
 from annotations.services.chunks import ChunkProgress, chunk_run
 from annotations.services.generation import generation_job_queue
-from annotations.services.jobs import RunLost, job_cancel, job_progress, job_retry, job_run, job_start
+from annotations.services.jobs import (
+    RunLost,
+    chunk_task_id,
+    job_cancel,
+    job_progress,
+    job_retry,
+    job_run,
+    job_start,
+)
 from modeling.generate import GenerationResult
 from tests.annotations.worker_helpers import TEST_REDIS_URL, WorkerProcess, flush_test_broker, wait_until
 from tests.chat_server import FakeChatModel
 from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
 
+pytestmark = pytest.mark.sqlite
 LONG_AGO = timedelta(hours=1)
 FIELDS = {"generation": dict(), "training": dict(method="behavior_sft", base_model="demo"),
           "judge": dict(model_ref="demo", dimensions=[]),
@@ -56,7 +65,7 @@ def _job(kind: str, study, chunks=(), beat=None, **extra):
     for index, (status, ago) in enumerate(chunks):
         chunk_model.objects.create(
             job=job, index=index, first_case_id=index, last_case_id=index, units=1, status=status,
-            celery_task_id=f"sent.{index}", started_at=now - LONG_AGO if ago is not None else None,
+            started_at=now - LONG_AGO if ago is not None else None,
             heartbeat_at=now - ago if ago is not None else None, run_token="the-run" if ago is not None else "",
             finished_at=now if status == JobStatus.SUCCEEDED else None)
     return job
@@ -131,6 +140,11 @@ def test_cancel_of_a_job_whose_worker_is_alive_waits_for_it(kind, admin_user):
         job_retry(job=job)
 
 
+def _task_id(chunk) -> str:
+    """The task id the chunk was last sent under."""
+    return chunk_task_id(chunk.job.celery_task_id, chunk.index, chunk.sends)
+
+
 def _waiting(queue: str) -> list[str]:
     """The task id of each message waiting in ``queue`` on the test broker."""
     return sorted(json.loads(m)["headers"]["id"] for m in redis.Redis.from_url(TEST_REDIS_URL).lrange(queue, 0, -1))
@@ -144,11 +158,11 @@ def test_retry_sends_again_only_the_chunks_a_lost_worker_held(admin_user):
     job_retry(job=job, actor=admin_user)
     chunks = list(job.chunks.order_by("index"))
     assert job.status == JobStatus.RUNNING  # the live worker goes on with its chunk
-    assert job.celery_task_id != "sent" and chunks[1].celery_task_id == f"{job.celery_task_id}.1"
+    assert job.celery_task_id == "sent" and _task_id(chunks[1]) == "sent.1.1"  # sent again: a new id
     assert [(c.status, c.run_token) for c in chunks] == [
         (JobStatus.SUCCEEDED, ""), (JobStatus.QUEUED, ""), (JobStatus.RUNNING, "the-run"), (JobStatus.QUEUED, "")]
-    assert [c.celery_task_id for c in (chunks[0], chunks[2], chunks[3])] == ["sent.0", "sent.2", "sent.3"]
-    assert _waiting("gpu") == [chunks[1].celery_task_id]  # the queued chunk's message waits already
+    assert [_task_id(c) for c in (chunks[0], chunks[2], chunks[3])] == ["sent.0", "sent.2", "sent.3"]
+    assert _waiting("gpu") == [_task_id(chunks[1])]  # the queued chunk's message waits already
 
 
 @pytest.mark.django_db(transaction=True)
@@ -158,8 +172,9 @@ def test_retry_of_a_job_whose_only_worker_was_lost_queues_it_again(kind):
     chunked = JOB_KINDS[kind].chunk_model is not None
     job = _job(kind, StudyFactory(), [(JobStatus.RUNNING, LONG_AGO)] if chunked else (), beat=LONG_AGO)
     job_retry(job=job)
-    assert job.status == JobStatus.QUEUED and job.run_token == "" and job.celery_task_id != "sent"
-    sent = f"{job.celery_task_id}.0" if chunked else job.celery_task_id
+    assert job.status == JobStatus.QUEUED and job.run_token == ""
+    assert (job.celery_task_id == "sent") if chunked else (job.celery_task_id != "sent")
+    sent = _task_id(job.chunks.get()) if chunked else job.celery_task_id
     assert _waiting("gpu") == [sent]
     if chunked:
         assert job.chunks.get().status == JobStatus.QUEUED
@@ -210,18 +225,18 @@ def test_a_run_whose_chunk_was_sent_again_writes_nothing_more_and_its_late_messa
     study, arm, cases = scripted
     job = generation_job_queue(study=study, arm=arm)
     chunk = job.chunks.get()
-    first_message = chunk.celery_task_id
+    first_message = _task_id(chunk)
     BETWEEN_BATCHES.append(lambda: (_lose(chunk), job_retry(job=GenerationJob.objects.get(pk=job.pk))))
     assert generation_chunk_run_as(chunk, first_message) == "superseded"
     chunk.refresh_from_db()
-    assert chunk.status == JobStatus.QUEUED and chunk.celery_task_id != first_message
+    assert chunk.status == JobStatus.QUEUED and _task_id(chunk) != first_message
     assert Response.objects.filter(job=job).count() == 1  # the batch after the retry was rolled back
     assert chunk.done == 1 and chunk.run_token == ""
 
     assert generation_chunk_run_as(chunk, first_message) == "superseded"  # delivered again, late
     assert GenerationChunk.objects.get(pk=chunk.pk).status == JobStatus.QUEUED
 
-    assert generation_chunk_run_as(chunk, chunk.celery_task_id) == "succeeded"
+    assert generation_chunk_run_as(chunk, _task_id(chunk)) == "succeeded"
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and (job.progress_done, job.progress_total) == (3, 3)
     assert Counter(Response.objects.filter(job=job).values_list("case_id", flat=True)) == {c.pk: 1 for c in cases}
@@ -242,7 +257,7 @@ def test_a_run_whose_job_was_cancelled_as_lost_writes_nothing_more(scripted, adm
         job = GenerationJob.objects.create(study=study, arm=arm, selection={"split": "test"}, celery_task_id="t",
                                            progress_total=3)
         GenerationChunk.objects.create(job=job, index=0, first_case_id=cases[0].pk, last_case_id=cases[-1].pk,
-                                       units=3, celery_task_id="t.0")
+                                       units=3)
     chunk = job.chunks.get()
     BETWEEN_BATCHES.append(lambda: (_lose(chunk), job_cancel(job=GenerationJob.objects.get(pk=job.pk),
                                                              actor=admin_user)))
@@ -261,7 +276,7 @@ def test_the_same_message_delivered_again_takes_a_running_chunk_over(scripted):
         job = GenerationJob.objects.create(study=study, arm=arm, selection={"split": "test"}, celery_task_id="t",
                                            status=JobStatus.RUNNING)
         GenerationChunk.objects.create(job=job, index=0, first_case_id=cases[0].pk, last_case_id=cases[-1].pk,
-                                       units=3, celery_task_id="t.0", status=JobStatus.RUNNING, run_token="first",
+                                       units=3, status=JobStatus.RUNNING, run_token="first",
                                        attempts=1, started_at=timezone.now(), heartbeat_at=timezone.now())
     first_run = job.chunks.get()
     assert generation_chunk_run_as(first_run, "t.0") == "succeeded"
@@ -299,7 +314,7 @@ def test_a_chunk_busy_on_one_long_batch_keeps_beating(scripted, settings):
     with transaction.atomic():
         job = GenerationJob.objects.create(study=study, arm=arm, selection={"split": "test"}, celery_task_id="t")
         GenerationChunk.objects.create(job=job, index=0, first_case_id=cases[0].pk, last_case_id=cases[-1].pk,
-                                       units=3, celery_task_id="t.0")
+                                       units=3)
     seen = {}
 
     def long_batch(running_job, chunk, progress):
@@ -378,13 +393,13 @@ def test_a_killed_or_frozen_worker_is_seen_lost_and_a_retry_finishes_its_job(slo
                                                                               admin_client_):
     study, arm, server = slow_endpoint
     first, job, chunk = _running_a_long_batch(study, arm, workers)
-    old_message = GenerationChunk.objects.get(pk=chunk.pk).celery_task_id
+    old_message = _task_id(GenerationChunk.objects.get(pk=chunk.pk))
     os.kill(first.process.pid, getattr(signal, stop))
     wait_until(lambda: _row(study, job).worker_lost, LOST_S + 5, "the worker to be taken for lost")
     assert "worker lost" in _row_html(admin_client_.get("/studies/dead/jobs/").content.decode(), "generation", job.pk)
 
     job_retry(job=GenerationJob.objects.get(pk=job.pk))
-    assert GenerationChunk.objects.get(pk=chunk.pk).celery_task_id != old_message
+    assert _task_id(GenerationChunk.objects.get(pk=chunk.pk)) != old_message
     server.faults = []  # answers at once from now on
     second = workers()  # also gets the first message back once its visibility timeout passes
     wait_until(lambda: GenerationJob.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED, 120, "the retried job")
@@ -408,7 +423,7 @@ def test_a_killed_workers_job_is_cancelled_at_once_and_its_late_message_leaves_i
                                                                                       admin_user):
     study, arm, server = slow_endpoint
     first, job, chunk = _running_a_long_batch(study, arm, workers)
-    message = GenerationChunk.objects.get(pk=chunk.pk).celery_task_id
+    message = _task_id(GenerationChunk.objects.get(pk=chunk.pk))
     first.kill()
     wait_until(lambda: _row(study, job).worker_lost, LOST_S + 5, "the worker to be taken for lost")
     job_cancel(job=GenerationJob.objects.get(pk=job.pk), actor=admin_user)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from annotations.errors import JobStateError, QueueUnavailable
+from annotations.errors import InvalidRequest, JobStateError, QueueUnavailable
 from annotations.models import AuditEvent, GenerationJob, JobStatus, Response
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
 from annotations.services import judging
@@ -74,14 +74,14 @@ def test_queue_picks_the_newest_response_per_case_and_arm(small_study, admin_use
     ({"kind": "local", "base_url": "http://x/v1"}, "only applies to an OpenAI-compatible judge"),
 ])
 def test_queue_refuses_bad_requests(small_study, kwargs, message):
-    with pytest.raises(JobStateError, match=message):
+    with pytest.raises(InvalidRequest, match=message):
         judging.judge_job_queue(study=small_study, **kwargs)
     assert not JudgeJob.objects.exists()
 
 
 def test_queue_refuses_responses_of_another_study(small_study):
     other = ResponseFactory()
-    with pytest.raises(JobStateError, match="another study"):
+    with pytest.raises(InvalidRequest, match="another study"):
         judging.judge_job_queue(study=small_study, responses=[other])
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.errors import JobStateError
+from annotations.errors import InvalidRequest
 from annotations.models import JobStatus
 from annotations.models.judge import JudgeJob, JudgePlantedReading, JudgeScore
 from annotations.services import judging
@@ -67,12 +67,12 @@ def test_queue_counts_a_prompt_per_response_to_a_planted_case(planted_cases):
 def test_queue_refuses_a_planted_only_job_without_planted_cases_or_with_pairs(planted_cases):
     from annotations.models import Case
 
-    with pytest.raises(JobStateError, match="need a dimension"):
+    with pytest.raises(InvalidRequest, match="need a dimension"):
         _queue(planted_cases, dimensions=[], planted=True, pairwise=True)
-    with pytest.raises(JobStateError, match="no judge dimensions"):
+    with pytest.raises(InvalidRequest, match="no judge dimensions"):
         _queue(planted_cases, dimensions=[])  # no dimension and no planted reading: nothing to ask
     Case.objects.filter(study=planted_cases).update(planted_problem={})
-    with pytest.raises(JobStateError, match="nothing for the judge to read"):
+    with pytest.raises(InvalidRequest, match="nothing for the judge to read"):
         _queue(planted_cases, dimensions=[], planted=True)
     assert not JudgeJob.objects.exists()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.errors import JobStateError
+from annotations.errors import InvalidRequest
 from annotations.models import Case, GenerationJob, JobStatus, Response
 from annotations.models.jobs import MAX_LISTED_CASES
 from annotations.services.generation import generation_chunk_run, generation_job_queue
@@ -54,8 +54,7 @@ def test_a_job_over_the_most_cases_a_job_may_list_is_queued_by_the_api_and_the_p
 
     with django_capture_on_commit_callbacks(execute=True):
         page = admin_client_.post("/studies/big/jobs/generation/", {
-            "arm": arm.pk, "scope": "ids", "max_new_tokens": 16, "external_ids": "\n".join(_listed(MAX_LISTED_CASES))},
-            follow=True)
+            "arm": arm.pk, "max_new_tokens": 16, "cases": "\n".join(_listed(MAX_LISTED_CASES))}, follow=True)
     assert f"({MAX_LISTED_CASES} cases)" in page.content.decode()
     assert GenerationJob.objects.exclude(pk=job.pk).get().status == JobStatus.QUEUED
 
@@ -69,10 +68,10 @@ def test_more_cases_than_a_job_may_list_are_refused_wherever_they_come_from(n, a
     assert response.status_code == 400, response.content[:500]
     assert response.json()["cases"] == [f"Ensure this field has no more than {MAX_LISTED_CASES} elements."]
     page = admin_client_.post("/studies/big/jobs/generation/", {
-        "arm": arm.pk, "scope": "ids", "max_new_tokens": 16, "external_ids": "\n".join(_listed(n))}, follow=True)
-    assert page.status_code == 200
+        "arm": arm.pk, "max_new_tokens": 16, "cases": "\n".join(_listed(n))})
+    assert page.status_code == 400
     assert f"{n:,} cases listed; a job lists at most {MAX_LISTED_CASES:,}" in page.content.decode()
-    with pytest.raises(JobStateError, match=f"{n:,} cases listed; a job lists at most {MAX_LISTED_CASES:,}"):
+    with pytest.raises(InvalidRequest, match=f"{n:,} cases listed; a job lists at most {MAX_LISTED_CASES:,}"):
         generation_job_queue(study=study, arm=arm, cases=[Case(pk=i + 1, study=study) for i in range(n)])
     assert not GenerationJob.objects.exists()
 

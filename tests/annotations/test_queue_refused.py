@@ -15,13 +15,13 @@ from annotations.job_kinds import JOB_KINDS
 from annotations.models import AuditEvent, GenerationJob, ImportJob, JobStatus, TrainingJob
 from annotations.services.generation import generation_job_queue
 from annotations.services.imports import import_dir, import_job_queue
-from annotations.services.jobs import job_retry
+from annotations.services.jobs import chunk_task_id, job_retry
 from annotations.services.training import training_job_queue
 from tests.annotations.worker_helpers import redis_down
 from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
 
 # Messages are sent when the job's transaction commits: these tests commit.
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_broker")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_broker"), pytest.mark.sqlite]
 
 FIELDS = {"generation": dict(), "training": dict(method="behavior_sft", base_model="demo"),
           "judge": dict(model_ref="demo", dimensions=[]),
@@ -44,10 +44,10 @@ def _job(kind: str, study, status: str, **extra):
     chunk_model = JOB_KINDS[kind].chunk_model
     if chunk_model is not None:
         chunk_model.objects.create(job=job, index=0, first_case_id=1, last_case_id=1, units=1, done=1,
-                                   status=JobStatus.SUCCEEDED, celery_task_id="old-task.0", finished_at=now)
+                                   status=JobStatus.SUCCEEDED, finished_at=now)
         chunk_model.objects.create(job=job, index=1, first_case_id=2, last_case_id=2, units=1, status=status,
                                    error="RuntimeError: boom" if status == JobStatus.FAILED else "",
-                                   celery_task_id="old-task.1", started_at=now - LONG_AGO, attempts=1,
+                                   started_at=now - LONG_AGO, attempts=1,
                                    finished_at=None if status == JobStatus.RUNNING else now,
                                    **({"run_token": "lost-run", "heartbeat_at": now - LONG_AGO}
                                       if status == JobStatus.RUNNING else {}))
@@ -90,8 +90,8 @@ def test_once_the_queue_is_back_the_same_retry_goes_through():
     job_retry(job=job)
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and not job.cancel_requested and job.error == ""
-    assert [(c.status, c.celery_task_id) for c in job.chunks.order_by("index")] == [
-        (JobStatus.SUCCEEDED, "old-task.0"), (JobStatus.QUEUED, f"{job.celery_task_id}.1")]
+    sent = [(c.status, chunk_task_id(job.celery_task_id, c.index, c.sends)) for c in job.chunks.order_by("index")]
+    assert sent == [(JobStatus.SUCCEEDED, "old-task.0"), (JobStatus.QUEUED, "old-task.1.1")]
 
 
 def test_a_refused_queue_leaves_no_job_of_any_kind(admin_user):

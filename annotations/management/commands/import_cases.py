@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.errors import InvalidRequest
+from annotations.errors import DomainError
 from annotations.models import Study
 from annotations.services.cases import CaseFileError, case_import
 from annotations.services.studies import study_set_tasks
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         if tasks is not None:
             try:
                 study_set_tasks(study=target, tasks=json.loads(tasks.read_text(encoding="utf-8")))
-            except (OSError, ValueError, InvalidRequest) as exc:
+            except (OSError, ValueError, DomainError) as exc:
                 raise CommandError(f"{tasks}: {exc}") from None
         size = file.stat().st_size
         with file.open("rb") as stream, _progress_bar(size) as progress:

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.errors import InvalidRequest
+from annotations.errors import DomainError
 from annotations.services.demo import DEMO_USERS, demo_archive, demo_load
 
 
@@ -19,7 +19,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"The old demo study is now '{archived.slug}' (closed, ratings kept).")
         try:
             summary = demo_load()
-        except InvalidRequest as exc:
+        except DomainError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(self.style.SUCCESS(summary))
         self.stdout.write("Demo logins (development only):")

@@ -14,6 +14,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from annotations.queues import QUEUES
+
 
 def _port_open(host: str, port: int) -> bool:
     with socket.socket() as sock:
@@ -48,7 +50,7 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"Using external Redis at {os.environ['REDIS_URL']}")
             if not no_worker:
-                self._spawn([sys.executable, "-m", "celery", "-A", "evalportal", "worker", "-Q", "default,gpu,endpoint",
+                self._spawn([sys.executable, "-m", "celery", "-A", "evalportal", "worker", "-Q", ",".join(QUEUES),
                              "-c", "1", "--pool", "solo", "-n", "local@%h", "--loglevel", "INFO"], env)
                 # A fresh clone has no demo adapters: the worker trains them in the background.
                 subprocess.run([sys.executable, "manage.py", "train_demo_adapters"], env=env, check=False)

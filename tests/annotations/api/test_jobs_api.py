@@ -3,9 +3,12 @@ Redis (test db 15; nothing consumes, messages are flushed)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 
 from annotations.models import AuditEvent, GenerationJob, JobStatus, TrainingJob
+from modeling.params import TrainParams
 from tests.annotations.worker_helpers import redis_down
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_broker")]
@@ -35,6 +38,19 @@ def test_generation_defaults_to_the_test_cases(world, admin_api):
     job = GenerationJob.objects.get(pk=response.json()["id"])
     assert job.selection == {"split": "test", "only_missing": False} and job.progress_total == 6
     assert job.decoding_params["max_new_tokens"] == 160
+
+
+def test_generation_of_only_missing_cases_with_decoding(world, admin_api):
+    """What the page offers, the API does: only the cases the arm has not answered, and
+    every decoding setting."""
+    world.study.cases.get(external_id="rc-0").responses.filter(arm=world.arm).delete()
+    response = admin_api.post("/api/generation-jobs/", {
+        "study": "rated", "arm": world.arm.pk, "only_missing": True, "do_sample": True, "temperature": 0.7,
+        "top_p": 0.9}, format="json")
+    assert response.status_code == 201, response.json()
+    job = GenerationJob.objects.get(pk=response.json()["id"])
+    assert job.selection == {"split": "test", "only_missing": True} and job.progress_total == 1
+    assert job.decoding_params == {"max_new_tokens": 160, "do_sample": True, "temperature": 0.7, "top_p": 0.9}
 
 
 @pytest.mark.parametrize(("payload", "field", "message"), [
@@ -85,7 +101,8 @@ def test_admin_queues_training_with_hyperparameters(world, admin_api, settings):
     assert response.status_code == 201, response.json()
     job = TrainingJob.objects.get(pk=response.json()["id"])
     assert job.status == JobStatus.QUEUED and job.celery_task_id and job.base_model == "/models/qwen"
-    assert job.hyperparameters == {"epochs": 2.0, "learning_rate": 1e-4, "lora_r": 8, "batch_size": 2, "seed": 0}
+    assert job.hyperparameters == {**asdict(TrainParams()), "epochs": 2.0, "learning_rate": 1e-4, "lora_r": 8,
+                                   "batch_size": 2}
     assert response.json()["method"] == "behavior_sft"
 
 
@@ -122,14 +139,14 @@ def test_cancel_then_retry_then_refuse_a_second_retry(world, admin_api):
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and not job.cancel_requested and job.celery_task_id
     again = admin_api.post(f"/api/training-jobs/{job.pk}/retry/")
-    assert again.status_code == 400
+    assert again.status_code == 409
     assert "only failed or cancelled jobs can be retried" in again.json()["detail"]
 
 
-def test_cancelling_a_finished_job_is_a_400(world, admin_api):
+def test_cancelling_a_finished_job_is_a_409(world, admin_api):
     GenerationJob.objects.filter(pk=world.gen_queued.pk).update(status=JobStatus.SUCCEEDED)
     response = admin_api.post(f"/api/generation-jobs/{world.gen_queued.pk}/cancel/")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert "only queued or running jobs can be cancelled" in response.json()["detail"]
     assert admin_api.post("/api/generation-jobs/999999/cancel/").status_code == 404
 

@@ -8,7 +8,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from annotations.errors import JobStateError
+from annotations.errors import StateConflict
 from annotations.models import ModelArm, Study, TrainingJob
 from annotations.services.demo import DEMO_TRAINING, demo_adapters_train, demo_load
 from annotations.services.generation import generation_job_queue
@@ -41,7 +41,7 @@ def test_each_fine_tuned_demo_arm_without_its_adapter_gets_one_training_job(demo
 
 def test_an_arm_in_training_refuses_generation_with_the_reason(demo):
     job = demo_adapters_train()[0]
-    with pytest.raises(JobStateError, match=rf"still being trained \(training job #{job.pk}"):
+    with pytest.raises(StateConflict, match=rf"still being trained \(training job #{job.pk}"):
         generation_job_queue(study=demo, arm=job.target_arm)
 
 

@@ -1,5 +1,6 @@
-"""One loaded model per worker process, kept between jobs and replaced when a job needs
-another. Loaded lazily inside the worker (never before a prefork pool forks), so CUDA is
+"""A worker's runtime: where it runs (host, device), the one model it keeps loaded between
+jobs (replaced when a job needs another) and the engines a job runs on. The model is
+loaded lazily inside the worker (never before a prefork pool forks), so CUDA is
 initialised in the process that uses it. The generation engine of the last decoding
 settings is kept too: its compiled decoding steps serve every chunk of a job."""
 
@@ -11,12 +12,14 @@ import logging
 import platform
 import socket
 import threading
+from dataclasses import asdict
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from annotations.endpoint_policy import address_policy, endpoint_key
 from annotations.model_refs import model_ref_check
+from modeling.params import DecodingParams, param_specs
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +27,14 @@ _lock = threading.Lock()
 _current: dict = {"key": None, "loaded": None}
 _engine: dict = {"key": None, "engine": None}
 _pool: dict = {"key": None, "pool": None}
-# Decoding parameters a job may set on the engine (the rest of a job's decoding_params,
-# e.g. max_new_tokens, are read by name).
-ENGINE_OPTIONS = ("do_sample", "temperature", "top_p", "top_k", "token_budget", "max_batch_size")
+# What of a job's decoding_params tunes our engine besides modeling.params.DecodingParams.
+ENGINE_TUNING = ("top_k", "token_budget", "max_batch_size")
+
+
+def stored_decoding(job) -> DecodingParams:
+    """The job's decoding as stored (what it leaves out at the defaults)."""
+    known = {spec.name for spec in param_specs(DecodingParams)}
+    return DecodingParams(**{k: v for k, v in (job.decoding_params or {}).items() if k in known})
 
 
 def loaded_model(base: str, adapter: str | None):
@@ -72,12 +80,9 @@ def endpoint_engine(job):
     from modeling.generate import EndpointEngine
 
     arm = job.arm
-    decoding = dict(job.decoding_params)
     engine = EndpointEngine(
-        arm.endpoint_url, arm.served_model, endpoint_api_key(arm),
-        max_new_tokens=int(decoding.get("max_new_tokens", 160)), do_sample=bool(decoding.get("do_sample", False)),
-        temperature=float(decoding.get("temperature", 1.0)), top_p=float(decoding.get("top_p", 1.0)),
-        seed=job.seed, concurrency=arm.max_concurrency, timeout=settings.EVALPORTAL_ENDPOINT_TIMEOUT_S,
+        arm.endpoint_url, arm.served_model, endpoint_api_key(arm), **asdict(stored_decoding(job)), seed=job.seed,
+        concurrency=arm.max_concurrency, timeout=settings.EVALPORTAL_ENDPOINT_TIMEOUT_S,
         max_retries=settings.EVALPORTAL_ENDPOINT_MAX_RETRIES, keep_special_tokens=arm.uses_behavior_tokens,
         address_policy=address_policy())
     provenance = {"endpoint": arm.endpoint_url, "served_model": arm.served_model, "base_model": arm.base_model,
@@ -93,11 +98,11 @@ def local_engine(job):
 
     arm = job.arm
     loaded = loaded_model(arm.base_model, arm.adapter_path or None)
-    decoding = dict(job.decoding_params)
+    decoding = {**{k: v for k, v in (job.decoding_params or {}).items() if k in ENGINE_TUNING},
+                **asdict(stored_decoding(job))}
     key = (arm.base_model, arm.adapter_path or None, json.dumps(decoding, sort_keys=True), job.seed)
     if _engine["key"] != key:
-        _engine["engine"] = GenerationEngine(loaded, max_new_tokens=int(decoding.pop("max_new_tokens", 160)),
-                                             seed=job.seed, **{k: v for k, v in decoding.items() if k in ENGINE_OPTIONS})
+        _engine["engine"] = GenerationEngine(loaded, seed=job.seed, **decoding)
         _engine["key"] = key
     engine = _engine["engine"]
     provenance = {**loaded.provenance(), "decoding": engine.decoding_params(), "seed": job.seed,
