@@ -182,6 +182,7 @@
   });
 
   const scheduleSave = (delay) => {
+    if (!form.dataset.draftUrl) return;  // practice cases and corrections keep no draft
     // Logged out, the message and its link stay until a save goes through (leaving the
     // comment box for the link is a change, and saves again).
     if (!status.querySelector("#log-in-again")) {
@@ -227,6 +228,9 @@
     if (event.target.tagName !== "TEXTAREA") return;
     if (event.target.classList.contains("reason") && event.target.value.trim()) {
       markAnswered(event.target.closest(".flag.invalid"));
+    }
+    if (event.target.id === "id_reason" && event.target.value.trim()) {  // a correction's reason
+      markAnswered(event.target.closest("#f-reason.invalid"));
     }
     keep();
     scheduleSave(800);

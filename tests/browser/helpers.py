@@ -3,10 +3,12 @@
 from playwright.sync_api import expect
 
 
-def log_in(page, base_url: str, username: str, password: str = "pw-for-tests-123") -> None:
-    """Sign in through the login page and wait for the studies list."""
+def log_in(page, base_url: str, username: str, password: str = "pw-for-tests-123", *,
+           landing: str = "Studies") -> None:
+    """Sign in through the login page and wait for the page the role lands on (the
+    studies list; a clinician's is headed "Welcome, <name>")."""
     page.goto(f"{base_url}/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.keyboard.press("Enter")
-    expect(page.locator("h1")).to_have_text("Studies")
+    expect(page.locator("h1")).to_have_text(landing)
