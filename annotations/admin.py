@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from annotations.errors import InvalidRequest, JobStateError, QueueUnavailable
+from annotations.errors import DomainError, QueueUnavailable
 from annotations.forms import CaseImportForm
 from annotations.json_fields import StorableJSONField
 from annotations.models import (
@@ -30,6 +30,8 @@ from annotations.models import (
     Submission,
     TrainingJob,
 )
+from annotations.selectors.arms import study_arms_in_order
+from annotations.selectors.studies import cases_by_study, studies_with_case_count
 from annotations.services.arms import study_arms_check
 from annotations.services.cases import CaseFileError, case_import
 from annotations.services.generation import generation_job_queue
@@ -50,7 +52,7 @@ class StudyArmFormSet(BaseInlineFormSet):
         kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
         try:
             study_arms_check(study=self.instance, count=len(kept))
-        except InvalidRequest as exc:
+        except DomainError as exc:
             raise forms.ValidationError(str(exc)) from None
 
 
@@ -91,9 +93,12 @@ class StudyAdmin(admin.ModelAdmin):
     # still open to change.
     readonly_fields = ("status", "status_changed_at", "closed_reason")
 
-    @admin.display(description="cases")
+    def get_queryset(self, request):
+        return studies_with_case_count()
+
+    @admin.display(description="cases", ordering="n_cases")
     def case_count(self, obj):
-        return obj.cases.count()
+        return obj.n_cases
 
 
 @admin.register(Case)
@@ -110,16 +115,13 @@ class CaseAdmin(admin.ModelAdmin):
 
     @admin.action(description="Generate responses for the selected cases with every arm of their study")
     def queue_generation_every_arm(self, request, queryset):
-        by_study: dict = {}
-        for case in queryset.select_related("study"):
-            by_study.setdefault(case.study, []).append(case)
         try:
-            for study, cases in by_study.items():
-                for study_arm in study.study_arms.select_related("arm"):
-                    job = generation_job_queue(study=study, arm=study_arm.arm, cases=cases, actor=request.user)
-                    self.message_user(request, f"Queued generation job #{job.pk}: {study_arm.arm.name}, "
+            for study, cases in cases_by_study(queryset).items():
+                for arm in study_arms_in_order(study):
+                    job = generation_job_queue(study=study, arm=arm, cases=cases, actor=request.user)
+                    self.message_user(request, f"Queued generation job #{job.pk}: {arm.name}, "
                                                f"{len(cases)} cases.", messages.SUCCESS)
-        except (QueueUnavailable, JobStateError) as exc:
+        except DomainError as exc:
             self.message_user(request, str(exc), messages.ERROR)
 
     def get_urls(self):
@@ -197,7 +199,7 @@ class JobAdminBase(admin.ModelAdmin):
             try:
                 service(job=job, actor=request.user)
                 self.message_user(request, f"Job #{job.pk}: {verb}.", messages.SUCCESS)
-            except (QueueUnavailable, JobStateError) as exc:
+            except DomainError as exc:
                 self.message_user(request, f"Job #{job.pk}: {exc}", messages.ERROR)
 
     @admin.action(description="Cancel the selected jobs (they keep what they wrote)")
@@ -279,7 +281,7 @@ class RatingInline(admin.TabularInline):
 
 @admin.register(Submission)
 class SubmissionAdmin(ImmutableAdmin):
-    list_display = ["id", "assignment", "revision", "is_current", "submitted_by", "submitted_at"]
+    list_display = ["id", "assignment", "revision", "is_current", "submitted_by", "submitted_at", "reason"]
     list_filter = ["is_current", "assignment__study"]
     search_fields = ["assignment__case__external_id", "submitted_by__username", "comment"]
     inlines = [RatingInline]

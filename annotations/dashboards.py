@@ -13,11 +13,13 @@ ARM_COLOURS = ["#6b7b8c", "#2f7fc1", "#d2691e", "#2e8b57", "#8e44ad", "#c0392b"]
 FigureBuilder = Callable[[dict], tuple[go.Figure, list[dict]]]
 
 
-def _colour(arms: list[str], arm: str) -> str:
+def arm_colour(arms: list[str], arm: str) -> str:
+    """The colour ``arm`` is drawn in on every figure: its place among the study's ``arms``."""
     return ARM_COLOURS[arms.index(arm) % len(ARM_COLOURS)] if arm in arms else "#999999"
 
 
-def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
+def figure_layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
+    """The layout every dashboard figure shares (the study's and the judge's), with its title."""
     layout = {"template": "plotly_white", "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
               "legend": {"orientation": "h", "y": -0.15}, "height": 420, **kwargs}
     fig.update_layout(title=title, **layout)
@@ -36,13 +38,13 @@ def means_with_ci(result: dict) -> tuple[go.Figure, list[dict]]:
     for arm in arms:
         mine = [next((r for r in rows if r["arm"] == arm and r["dimension"] == d), None) for d in dims]
         means = [r["mean"] if r else None for r in mine]
-        fig.add_bar(name=arm, x=dims, y=means, marker_color=_colour(arms, arm),
+        fig.add_bar(name=arm, x=dims, y=means, marker_color=arm_colour(arms, arm),
                     error_y={"type": "data", "symmetric": False,
                              "array": [(r["mean_ci"][1] - r["mean"]) if r and r["mean_ci"][1] is not None else 0
                                        for r in mine],
                              "arrayminus": [(r["mean"] - r["mean_ci"][0]) if r and r["mean_ci"][0] is not None else 0
                                             for r in mine]})
-    _layout(fig, "Mean rating per arm (95% CI, cluster bootstrap over cases)", barmode="group",
+    figure_layout(fig, "Mean rating per arm (95% CI, cluster bootstrap over cases)", barmode="group",
             yaxis={"range": [1, 5.2], "title": "mean (1-5)"})
     data = [{"arm": r["arm"], "dimension": r["dimension"], "n": r["n"], "n_cases": r["n_cases"], "mean": r["mean"],
              "ci_low": r["mean_ci"][0], "ci_high": r["mean_ci"][1], "median": r["median"], "sd": r["sd"]}
@@ -64,13 +66,13 @@ def distribution_per_arm(result: dict) -> tuple[go.Figure, list[dict]]:
             total = sum(r["counts"]) or 1
             fig.add_scatter(x=r["levels"], y=[c / total for c in r["counts"]], mode="lines+markers", name=r["arm"],
                             line_shape="spline", fill="tozeroy", opacity=0.5, visible=dim == dims[0],
-                            line={"color": _colour(arms, r["arm"])})
+                            line={"color": arm_colour(arms, r["arm"])})
             trace_dims.append(dim)
             data += [{"dimension": dim, "arm": r["arm"], "score": level, "count": count, "share": count / total}
                      for level, count in zip(r["levels"], r["counts"])]
     menu = [{"label": dim, "method": "update", "args": [{"visible": [d == dim for d in trace_dims]}]}
             for dim in dims]
-    _layout(fig, "Score distribution per arm", xaxis={"title": "score", "dtick": 1},
+    figure_layout(fig, "Score distribution per arm", xaxis={"title": "score", "dtick": 1},
             yaxis={"title": "share of ratings", "tickformat": ".0%"},
             updatemenus=[{"buttons": menu, "direction": "down", "x": 1, "xanchor": "right", "y": 1.15}])
     return fig, data
@@ -88,8 +90,8 @@ def radar_per_task(result: dict) -> tuple[go.Figure, list[dict]]:
         values = [next((r["mean"] for r in rows if r["arm"] == arm and r["group"] == t), None) for t in tasks]
         if tasks:
             fig.add_scatterpolar(r=[*values, values[0]], theta=[*tasks, tasks[0]], name=arm, fill="toself",
-                                 opacity=0.55, line={"color": _colour(arms, arm)})
-    _layout(fig, f"{dim} per task", polar={"radialaxis": {"range": [1, 5]}}, height=480)
+                                 opacity=0.55, line={"color": arm_colour(arms, arm)})
+    figure_layout(fig, f"{dim} per task", polar={"radialaxis": {"range": [1, 5]}}, height=480)
     data = [{"task": r["group"], "arm": r["arm"], "dimension": dim, "mean": r["mean"], "n": r["n"],
              "ci_low": r["mean_ci"][0], "ci_high": r["mean_ci"][1]} for r in rows]
     return fig, data
@@ -101,7 +103,7 @@ def win_rate_matrix(result: dict) -> tuple[go.Figure, list[dict]]:
     fig = go.Figure(go.Heatmap(z=matrix["score"], x=arms, y=arms, zmin=0, zmax=1, colorscale="RdBu",
                                text=[[f"{v:.0%}" if v is not None else "" for v in row] for row in matrix["score"]],
                                texttemplate="%{text}", hovertemplate="%{y} beats %{x}: %{z:.1%}<extra></extra>"))
-    _layout(fig, "Win rate of the row arm over the column arm (ties count half)",
+    figure_layout(fig, "Win rate of the row arm over the column arm (ties count half)",
             xaxis={"title": "opponent"}, yaxis={"title": "arm", "autorange": "reversed"})
     data = [{"arm": a, "opponent": b, "win_rate": matrix["score"][i][j], "n": matrix["n"][i][j]}
             for i, a in enumerate(arms) for j, b in enumerate(arms) if i != j]
@@ -114,7 +116,7 @@ def rater_progress(result: dict) -> tuple[go.Figure, list[dict]]:
     fig = go.Figure()
     fig.add_bar(name="submitted", x=names, y=[r["submitted"] for r in per_rater], marker_color="#2e8b57")
     fig.add_bar(name="open", x=names, y=[r["assigned"] - r["submitted"] for r in per_rater], marker_color="#c8d3de")
-    _layout(fig, "Rater progress", barmode="stack", yaxis={"title": "assignments"})
+    figure_layout(fig, "Rater progress", barmode="stack", yaxis={"title": "assignments"})
     data = [{"rater": r["rater__username"], "assigned": r["assigned"], "submitted": r["submitted"]} for r in per_rater]
     return fig, data
 

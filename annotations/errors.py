@@ -23,11 +23,20 @@ class NotFound(DomainError):
 
 
 class InvalidRequest(DomainError, ValueError):
-    """The request is malformed or not allowed in the current state; nothing changed."""
+    """Validation: the request is malformed or names things that do not fit (an unknown case,
+    an arm of another study, a number out of range); nothing changed."""
 
 
-class JobStateError(InvalidRequest):
-    """A job cannot be queued, cancelled or retried as asked."""
+class StateConflict(DomainError):
+    """State: the request is well formed, but what it acts on is not in a state that allows it
+    (a study already open, a job already finished); nothing changed."""
+
+    status = 409
+    code = "conflict"
+
+
+class JobStateError(StateConflict):
+    """A job cannot be cancelled or retried in the state it is in."""
 
     code = "job_state"
 
@@ -39,7 +48,7 @@ class QueueUnavailable(DomainError):
     code = "queue_unavailable"
 
 
-class StudyNotOpen(DomainError):
+class StudyNotOpen(StateConflict):
     """The study does not take ratings now (closed, or not yet open); the message says why."""
 
     status = 409

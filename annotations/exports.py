@@ -11,72 +11,47 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
-from django.db.models import BigIntegerField
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
 
-from annotations.models import HarmDecision, Rating, Response, Study, Submission
-from annotations.selectors.readings import planted_reading_job, response_readings
+from annotations.models import Study
+from annotations.rating_row import RATING_ROW, part_fields
+from annotations.selectors.exports import harm_decision_rows, rating_rows, response_rows, submission_rows
+from annotations.selectors.readings import planted_reading_job, readings_of_responses
 
 # Each output row is a rating joined with its submission, case, response (with that
-# response's generation provenance) and rater. Ratings stream from a chunked cursor; the
-# joined parts are read once into Arrow tables (one row per submission or response,
-# about a twentieth of the ratings) and gathered per chunk with ``take``, so the
-# per-rating work in Python is only the cursor's tuples. Every format is written by a
-# C++ writer from the same Arrow record batches.
-_RATING_FIELDS = [("rating_id", "id", pa.int64()), ("submission_id", "submission_id", pa.int64()),
-                  ("response_id", "response_id", pa.int64()), ("slot", "slot", pa.int16()),
-                  ("dimension", "dimension", pa.string()), ("score", "score", pa.float64()),
-                  ("choice", "choice", pa.string()), ("note", "note", pa.string())]
-_SUBMISSION_FIELDS = [
-    ("revision", "revision", pa.int16()), ("is_current", "is_current", pa.bool_()),
-    ("assignment_id", "assignment_id", pa.int64()), ("rater", "assignment__rater__username", pa.string()),
-    ("submitted_by", "submitted_by__username", pa.string()),
-    ("comment", "comment", pa.string()), ("revision_reason", "reason", pa.string()),
-    ("shown_at", "assignment__shown_at", pa.timestamp("us", tz="UTC")),
-    ("first_input_at", "assignment__first_input_at", pa.timestamp("us", tz="UTC")),
-    ("submitted_at", "submitted_at", pa.timestamp("us", tz="UTC")),
-    ("active_seconds", "assignment__active_seconds", pa.float64()),
-]
-_RESPONSE_FIELDS = [
-    ("case_external_id", "case__external_id", pa.string()), ("task", "case__task", pa.string()),
-    ("category", "case__category", pa.string()), ("gold_behavior", "case__gold_behavior", pa.string()),
-    ("gold_label", "case__gold_label", pa.string()), ("arm", "arm__name", pa.string()),
-    ("arm_method", "arm__method", pa.string()), ("job_id", "job_id", pa.int64()),
-    ("predicted_behavior", "predicted_behavior", pa.string()),
-    ("completion_tokens", "completion_tokens", pa.int32()),
-]
-_PROVENANCE_FIELDS = [
-    ("gen_base_hash", "base_hash", pa.string()), ("gen_adapter_hash", "adapter_hash", pa.string()),
-    ("gen_decoding", "decoding", pa.string()), ("gen_seed", "seed", pa.int64()),
-    ("gen_template_version", "template_version", pa.string()), ("gen_worker_host", "worker_host", pa.string()),
-    ("gen_device", "device", pa.string()),
-]
+# response's generation provenance) and rater: the fields of ``annotations/rating_row.py``,
+# in its order. Ratings stream from a chunked cursor; the joined parts are read once into
+# Arrow tables (one row per submission or response, about a twentieth of the ratings) and
+# gathered per chunk with ``take``, so the per-rating work in Python is only the cursor's
+# tuples. Every format is written by a C++ writer from the same Arrow record batches.
+ARROW_TYPES = {"int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(), "float": pa.float64(),
+               "text": pa.string(), "bool": pa.bool_(), "time": pa.timestamp("us", tz="UTC")}
+_RATING_FIELDS = part_fields("rating")
+_SUBMISSION_FIELDS = part_fields("submission")
+_RESPONSE_FIELDS = part_fields("response") + part_fields("provenance")
 # A flag's adjudication (empty on every other row): few rows, read whole into a dict.
-_HARM_FIELDS = [("harm_decision", "decision", pa.string()), ("harm_note", "note", pa.string()),
-                ("harm_decided_by", "decided_by__username", pa.string()),
-                ("harm_decided_at", "decided_at", pa.timestamp("us", tz="UTC"))]
+_HARM_FIELDS = part_fields("harm")
 # The automatic reading of the rated response on the clinicians' intervention scale
 # (under / appropriate / over; empty where it says nothing): the terms' (ConText), and the
 # LLM judge's planted reading where a judge job read the response (the study's chosen
 # job, else its newest that read planted problems; selectors/readings.py).
-_READING_FIELDS = [("automatic_intervention", pa.string()), ("judge_intervention", pa.string())]
-_SLOT_LETTER = ("slot_letter", pa.string())
-SCHEMA = pa.schema([(n, t) for n, _, t in _RATING_FIELDS[:4]] + [_SLOT_LETTER]
-                   + [(n, t) for n, _, t in _RATING_FIELDS[4:]] + [(n, t) for n, _, t in _SUBMISSION_FIELDS]
-                   + [(n, t) for n, _, t in _RESPONSE_FIELDS] + [(n, t) for n, _, t in _PROVENANCE_FIELDS]
-                   + _READING_FIELDS + [(n, t) for n, _, t in _HARM_FIELDS])
+_READING_FIELDS = part_fields("reading")
+SCHEMA = pa.schema([(field.name, ARROW_TYPES[field.kind]) for field in RATING_ROW])
 COLUMNS = SCHEMA.names
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
            "parquet": "application/vnd.apache.parquet"}
 CHUNK_ROWS = 10_000
 _LETTERS = pa.array([chr(65 + i) for i in range(26)])
+_RATING_INDEX = {field.name: i for i, field in enumerate(_RATING_FIELDS)}
 
 
-def _lookup(rows: Iterable[tuple], fields: list[tuple]) -> tuple[dict[int, int], pa.Table]:
+def _arrow_schema(fields) -> pa.Schema:
+    return pa.schema([(field.name, ARROW_TYPES[field.kind]) for field in fields])
+
+
+def _lookup(rows: Iterable[tuple], fields) -> tuple[dict[int, int], pa.Table]:
     """(id -> row number, Arrow table of the other fields), built 5,000 rows at a time so
     the Python objects of a whole table never live at once."""
-    schema = pa.schema([(name, kind) for name, _, kind in fields])
+    schema = _arrow_schema(fields)
     index: dict[int, int] = {}
     batches = []
     for chunk in _chunks(rows, 5_000):
@@ -87,57 +62,43 @@ def _lookup(rows: Iterable[tuple], fields: list[tuple]) -> tuple[dict[int, int],
     return index, pa.Table.from_batches(batches, schema=schema).combine_chunks()
 
 
-def _submission_table(study: Study, current_only: bool) -> tuple[dict[int, int], pa.Table]:
-    queryset = Submission.objects.filter(assignment__study=study)
-    if current_only:
-        queryset = queryset.filter(is_current=True)
-    rows = queryset.values_list("id", *[path for _, path, _ in _SUBMISSION_FIELDS]).iterator(chunk_size=5000)
-    return _lookup(rows, _SUBMISSION_FIELDS)
-
-
-def _response_rows(study: Study) -> Iterator[tuple]:
-    # Provenance keys are read as text in SQL: decoding each response's whole JSON
-    # document in Python costs more memory than the rest of the export.
-    provenance = {f"gen_{key}": KT(f"provenance__{key}") for _, key, kind in _PROVENANCE_FIELDS}
-    provenance["gen_seed"] = Cast(KT("provenance__seed"), BigIntegerField())
-    return (Response.objects.filter(case__study=study).annotate(**provenance)
-            .values_list("id", *[path for _, path, _ in _RESPONSE_FIELDS], *provenance)
-            .iterator(chunk_size=5000))
-
-
 def export_batches(study: Study, *, current_only: bool = True, chunk_rows: int = CHUNK_ROWS
                    ) -> Iterator[pa.RecordBatch]:
     """The export as Arrow record batches of at most ``chunk_rows`` ratings, in ``SCHEMA``."""
-    sub_index, submissions = _submission_table(study, current_only)
-    resp_index, responses = _lookup(_response_rows(study), _RESPONSE_FIELDS + _PROVENANCE_FIELDS)
-    ratings = Rating.objects.filter(submission__assignment__study=study).order_by("id")
-    if current_only:
-        ratings = ratings.filter(submission__is_current=True)
-    cursor = ratings.values_list(*[path for _, path, _ in _RATING_FIELDS]).iterator(chunk_size=chunk_rows)
-    harms = {row[0]: row[1:] for row in HarmDecision.objects.filter(rating__submission__assignment__study=study)
-             .values_list("rating_id", *[path for _, path, _ in _HARM_FIELDS])}
+    sub_index, submissions = _lookup(submission_rows(study, _SUBMISSION_FIELDS, current_only=current_only),
+                                     _SUBMISSION_FIELDS)
+    resp_index, responses = _lookup(response_rows(study, _RESPONSE_FIELDS), _RESPONSE_FIELDS)
+    cursor = rating_rows(study, _RATING_FIELDS, current_only=current_only, chunk_rows=chunk_rows)
+    harms = harm_decision_rows(study, _HARM_FIELDS)
     no_harm = (None,) * len(_HARM_FIELDS)
+    submission_at, response_at = _RATING_INDEX["submission_id"], _RATING_INDEX["response_id"]
     # Each rated response is read once, when its first rating is exported (a chunk's new
     # responses in one query), so the first bytes leave before the whole study is read.
     judge_job = planted_reading_job(study)
     readings: dict[int, tuple] = {}
-    no_reading = (None, None)
+    no_reading = (None,) * len(_READING_FIELDS)
     for chunk in _chunks(cursor, chunk_rows):
-        core = [pa.array(values, type=kind) for (_, _, kind), values in zip(_RATING_FIELDS, zip(*chunk))]
-        sub_rows = pa.array([sub_index[row[1]] for row in chunk], type=pa.int64())
-        resp_rows = pa.array([resp_index[row[2]] for row in chunk], type=pa.int64())
-        letters = _LETTERS.take(core[3].cast(pa.int64()))
-        harm_values = list(zip(*[harms.get(row[0], no_harm) for row in chunk]))
-        harm_arrays = [pa.array(values, type=kind) for (_, _, kind), values in zip(_HARM_FIELDS, harm_values)]
-        new = {row[2] for row in chunk} - readings.keys()
+        columns = {field.name: pa.array(values, type=ARROW_TYPES[field.kind])
+                   for field, values in zip(_RATING_FIELDS, zip(*chunk))}
+        columns["slot_letter"] = _LETTERS.take(columns["slot"].cast(pa.int64()))
+        sub_rows = pa.array([sub_index[row[submission_at]] for row in chunk], type=pa.int64())
+        resp_rows = pa.array([resp_index[row[response_at]] for row in chunk], type=pa.int64())
+        columns.update(zip(submissions.column_names, submissions.take(sub_rows).columns))
+        columns.update(zip(responses.column_names, responses.take(resp_rows).columns))
+        harm_values = zip(*[harms.get(row[0], no_harm) for row in chunk])
+        columns.update((field.name, pa.array(values, type=ARROW_TYPES[field.kind]))
+                       for field, values in zip(_HARM_FIELDS, harm_values))
+        new = {row[response_at] for row in chunk} - readings.keys()
         if new:
-            readings.update(response_readings(study, Response.objects.filter(pk__in=new), judge_job=judge_job))
-        reading_values = list(zip(*[readings.get(row[2], no_reading) for row in chunk]))
-        reading_arrays = [pa.array(values, type=kind) for (_, kind), values in zip(_READING_FIELDS, reading_values)]
-        arrays = [*core[:4], letters, *core[4:], *submissions.take(sub_rows).columns,
-                  *responses.take(resp_rows).columns, *reading_arrays, *harm_arrays]
-        yield pa.RecordBatch.from_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
-                                          for a in arrays], schema=SCHEMA)
+            readings.update(readings_of_responses(study, new, judge_job=judge_job))
+        reading_values = zip(*[readings.get(row[response_at], no_reading) for row in chunk])
+        columns.update((field.name, pa.array(values, type=ARROW_TYPES[field.kind]))
+                       for field, values in zip(_READING_FIELDS, reading_values))
+        yield pa.RecordBatch.from_arrays([_one_chunk(columns[name]) for name in COLUMNS], schema=SCHEMA)
+
+
+def _one_chunk(array):
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def export_rows(study: Study, *, current_only: bool = True) -> Iterator[dict]:

@@ -4,15 +4,24 @@ from urllib.parse import urlparse
 
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import validate_email
+from django.forms.utils import pretty_name
 
 from annotations.ids import strict_id
-from annotations.models import ModelArm, Study, bounds
+from annotations.models import Study, bounds
 from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
 from annotations.models.jobs import listed_cases_check
 from annotations.models.judge import JudgeJob
+from annotations.param_fields import param_form_field, param_form_fields, param_form_values
+from annotations.selectors.arms import all_arms, study_arm_ids, study_arms_in_order
+from annotations.selectors.studies import all_studies, study_cases_by_external_id, study_tasks
+from modeling.params import DecodingParams, GenerationParams, JudgeParams, TrainParams, param_spec
+
+BASE_MODEL_HELP = '"demo", a Hugging Face directory or a .gguf file on the GPU workers.'
+JUDGE_MODEL_HELP = ('Local: "demo", a Hugging Face directory or a .gguf file (default demo). '
+                    "Endpoint: the model name (default: the JUDGE_OPENAI_MODEL setting).")
 
 
 class IdChoiceField(forms.ModelChoiceField):
@@ -37,13 +46,18 @@ class IdMultipleChoiceField(forms.ModelMultipleChoiceField):
 
 
 def errors_text(form: forms.Form) -> str:
-    """A form's errors as one line for a message."""
-    return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
+    """A form's errors as one line for a message, each field's under its label (errors of
+    the whole form under none)."""
+    def named(field: str) -> str:
+        if field == NON_FIELD_ERRORS or field not in form.fields:
+            return ""
+        return f"{form.fields[field].label or pretty_name(field)}: "
+    return "; ".join(f"{named(field)}{' '.join(messages)}" for field, messages in form.errors.items())
 
 
 class CaseImportForm(forms.Form):
-    study = IdChoiceField(queryset=Study.objects.all())
-    file = forms.FileField(help_text="JSON Lines, UTF-8, one case per line (see the README).")
+    study = IdChoiceField(queryset=all_studies())
+    file = forms.FileField(help_text="JSON Lines, UTF-8, one case per line (see docs/case-format.md).")
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -67,9 +81,8 @@ class ResponseFilterForm(forms.Form):
 
     def __init__(self, *args, study, **kwargs):
         super().__init__(*args, **kwargs)
-        tasks = study.cases.order_by("task").values_list("task", flat=True).distinct()
-        self.fields["task"].choices = [("", "any task"), *((t, t) for t in tasks)]
-        self.fields["arm"].queryset = ModelArm.objects.filter(study_arms__study=study).order_by("study_arms__position")
+        self.fields["task"].choices = [("", "any task"), *((t, t) for t in study_tasks(study))]
+        self.fields["arm"].queryset = study_arms_in_order(study)
 
 
 class RatingSampleForm(forms.Form):
@@ -79,59 +92,61 @@ class RatingSampleForm(forms.Form):
 
 
 class GenerationJobForm(forms.Form):
-    SCOPES = [("missing", "Test cases without a response from this arm"), ("test", "All test cases"),
-              ("ids", "The cases listed below")]
+    """What a generation job is asked (the API's ``QueueGenerationSerializer`` offers the
+    same): the arm, which cases, and its decoding (modeling.params.GenerationParams)."""
+
     arm = IdChoiceField(queryset=None)
-    scope = forms.ChoiceField(choices=SCOPES, initial="missing")
-    external_ids = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                                   validators=[listed_cases_check],
-                                   help_text="external_id of each case, separated by spaces or lines")
-    max_new_tokens = forms.IntegerField(**bounds.MAX_NEW_TOKENS.limits, initial=160)
+    cases = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                            validators=[listed_cases_check], label="Cases",
+                            help_text="external_id of each case, separated by spaces or lines; empty: every test "
+                                      "case of the study.")
+    only_missing = forms.BooleanField(required=False, initial=True,
+                                      help_text="Leave out the cases the arm has already answered.")
 
     def __init__(self, *args, study, **kwargs):
         super().__init__(*args, **kwargs)
         self.study = study
-        self.fields["arm"].queryset = ModelArm.objects.filter(study_arms__study=study)
+        self.fields["arm"].queryset = study_arms_in_order(study)
+        # Left blank, a decoding setting is the arm's own, else modeling.params's.
+        self.fields.update(param_form_fields(DecodingParams, inherited=True))
+        self.fields["seed"] = param_form_field(param_spec(GenerationParams, "seed"))
 
-    def clean(self):
-        """``cases`` (listed cases, or None for every test case) and ``only_missing``."""
-        cleaned = super().clean()
-        scope = cleaned.get("scope")
-        cleaned["cases"], cleaned["only_missing"] = None, scope == "missing"
-        if scope == "ids" and "external_ids" not in self.errors:  # past the bound: that error says it
-            ids = cleaned.get("external_ids", "").split()
-            if not ids:
-                raise forms.ValidationError("List the external_id of each case to generate for.")
-            cases = list(self.study.cases.filter(external_id__in=ids))
-            unknown = set(ids) - {c.external_id for c in cases}
-            if unknown:
-                raise forms.ValidationError(f"Unknown case ids: {', '.join(sorted(unknown))}")
-            cleaned["cases"] = cases
-        return cleaned
+    def clean_cases(self):
+        """The listed cases, or None for every test case."""
+        ids = self.cleaned_data["cases"].split()
+        if not ids:
+            return None
+        found = study_cases_by_external_id(self.study, ids)
+        unknown = set(ids) - set(found)
+        if unknown:
+            raise forms.ValidationError(f"Unknown case ids: {', '.join(sorted(unknown))}")
+        return list(found.values())
 
     def decoding_params(self) -> dict:
-        return {"max_new_tokens": self.cleaned_data["max_new_tokens"]}
+        return param_form_values(self.cleaned_data, DecodingParams)
 
 
 class TrainingJobForm(forms.Form):
+    """What a training job is asked (the API's ``QueueTrainingSerializer`` offers the same):
+    the method, the base model and its hyperparameters (modeling.params.TrainParams)."""
+
     method = forms.ChoiceField(choices=TRAINING_METHODS)
-    base_model = forms.CharField(initial="demo", max_length=500,
-                                 help_text='"demo", a Hugging Face directory or a .gguf file on the GPU workers')
-    epochs = forms.FloatField(**bounds.EPOCHS.limits, initial=3)
-    learning_rate = forms.FloatField(**bounds.LEARNING_RATE.limits, initial=2e-4)
-    lora_r = forms.IntegerField(**bounds.LORA_R.limits, initial=16)
-    seed = forms.IntegerField(initial=0, **bounds.SEED.limits)
+    base_model = forms.CharField(initial="demo", max_length=500, help_text=BASE_MODEL_HELP)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields.update(param_form_fields(TrainParams))
 
     def hyperparameters(self) -> dict:
-        return {k: self.cleaned_data[k] for k in ("epochs", "learning_rate", "lora_r", "seed")}
+        return param_form_values(self.cleaned_data, TrainParams)
 
 
 class JudgeJobForm(forms.Form):
+    """What a judge job is asked (the API's ``QueueJudgeSerializer`` offers the same): the
+    judge, what it scores and how it is asked (modeling.params.JudgeParams)."""
+
     kind = forms.ChoiceField(choices=JudgeJob.Kind.choices, initial=JudgeJob.Kind.LOCAL)
-    model_ref = forms.CharField(
-        max_length=500, required=False, label="Model",
-        help_text='Local: "demo", a Hugging Face directory or a .gguf file (default demo). '
-                  "Endpoint: the model name (default: the JUDGE_OPENAI_MODEL setting).")
+    model_ref = forms.CharField(max_length=500, required=False, label="Model", help_text=JUDGE_MODEL_HELP)
     adapter_path = forms.CharField(max_length=500, required=False, help_text="Local only: a LoRA adapter directory.")
     base_url = forms.CharField(max_length=500, required=False, label="Base URL",
                                help_text="Endpoint only, e.g. http://gpu-node:8000/v1 (default: the "
@@ -144,20 +159,16 @@ class JudgeJobForm(forms.Form):
         help_text="For the responses to cases with a planted problem: the judge answers Yes or No. With no "
                   "dimension ticked, the job asks only this. The dashboard can then score the automatic metrics "
                   "with this reading.")
-    use_reference = forms.BooleanField(required=False, help_text="Show the judge the case's reference response.")
-    logprobs = forms.ChoiceField(choices=[("auto", "auto"), ("on", "required"), ("off", "never (sample)")],
-                                 initial="auto", help_text="Endpoint only: score from top_logprobs when offered, "
-                                                           "else average samples.")
-    n_samples = forms.IntegerField(**bounds.JUDGE_SAMPLES.limits, initial=10,
-                                   help_text="Endpoint only: samples averaged when there are no logprobs.")
 
     def __init__(self, *args, **kwargs):
         from modeling.judge import DEFAULT_DIMENSIONS
 
         super().__init__(*args, **kwargs)
-        self.fields["dimensions"].choices = [(d.key, f"{d.label} ({d.out_min:g}-{d.out_max:g})")
-                                             for d in DEFAULT_DIMENSIONS]
+        choices = [(d.key, f"{d.label} ({d.out_min:g}-{d.out_max:g})") for d in DEFAULT_DIMENSIONS]
+        self.fields["dimensions"].choices = choices
         self.fields["dimensions"].initial = [d.key for d in DEFAULT_DIMENSIONS]
+        self.fields.update(param_form_fields(JudgeParams))
+        self.fields["pairwise_dimensions"].choices = choices
 
     def clean(self):
         cleaned = super().clean()
@@ -172,9 +183,7 @@ class JudgeJobForm(forms.Form):
         return url
 
     def params(self) -> dict:
-        logprobs = {"auto": "auto", "on": True, "off": False}[self.cleaned_data["logprobs"]]
-        return {"use_reference": self.cleaned_data["use_reference"], "logprobs": logprobs,
-                "n_samples": self.cleaned_data["n_samples"]}
+        return param_form_values(self.cleaned_data, JudgeParams)
 
 
 class InvitationForm(forms.Form):
@@ -259,7 +268,7 @@ class StudyForm(forms.ModelForm):
     """A study's own settings, as the research team sets them on the portal's pages (the
     rubric and task types stay in the admin, where their JSON is edited)."""
 
-    arms = IdMultipleChoiceField(queryset=ModelArm.objects.all(), required=False,
+    arms = IdMultipleChoiceField(queryset=all_arms(), required=False,
                                           widget=forms.CheckboxSelectMultiple,
                                           help_text="The arms compared; fixed once the study is open.")
 
@@ -272,8 +281,7 @@ class StudyForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            self.fields["arms"].initial = list(self.instance.study_arms.order_by("position").values_list("arm_id",
-                                                                                                      flat=True))
+            self.fields["arms"].initial = study_arm_ids(self.instance)
             if self.instance.status != Study.Status.DRAFT:
                 self.fields["arms"].disabled = True
 

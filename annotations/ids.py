@@ -25,3 +25,14 @@ def strict_id(value) -> int | None:
     else:
         return None
     return number if 1 <= number <= MAX_ID else None
+
+
+def id_or_not_found(value, message: str) -> int:
+    """``value`` as an object id (:func:`strict_id`); NotFound with ``message`` when it is
+    not one: a value that cannot name an object names none."""
+    from annotations.errors import NotFound
+
+    number = strict_id(value)
+    if number is None:
+        raise NotFound(message)
+    return number

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import plotly.graph_objects as go
 
-from annotations.dashboards import _colour, _layout
+from annotations.dashboards import arm_colour, figure_layout
 
 FigureBuilder = Callable[[dict], tuple[go.Figure, list[dict]]]
 DENSITY_FIRST = ("specificity", "implicitness")
@@ -51,10 +51,10 @@ def means_judge_vs_clinicians(analysis: dict) -> tuple[go.Figure, list[dict]]:
                 continue
             fig.add_bar(name=f"{arm} ({source})", x=dims,
                         y=[r["mean"] if r else None for r in mine], offsetgroup=f"{arm}-{source}",
-                        legendgroup=source, marker={"color": _colour(arms, arm), "pattern": {"shape": pattern},
+                        legendgroup=source, marker={"color": arm_colour(arms, arm), "pattern": {"shape": pattern},
                                                     "opacity": 1.0 if source == "clinicians" else 0.75},
                         error_y=_error_bars(mine))
-    _layout(fig, "Judge and clinicians per arm (mean, 95% CI; hatched: judge)", barmode="group",
+    figure_layout(fig, "Judge and clinicians per arm (mean, 95% CI; hatched: judge)", barmode="group",
             yaxis={"title": "mean (1-5; specificity and implicitness 0-1)"},
             annotations=[] if shared else [{"text": "No clinician ratings on the judge's dimensions yet",
                                             "showarrow": False, "xref": "paper", "yref": "paper", "x": 0.5, "y": 1.05}])
@@ -77,12 +77,12 @@ def density_per_arm(analysis: dict) -> tuple[go.Figure, list[dict]]:
         for curve in (c for c in curves if c["dimension"] == dim):
             fig.add_scatter(x=curve["x"], y=curve["y"], mode="lines", name=f"{curve['arm']} (n={curve['n']})",
                             fill="tozeroy", opacity=0.5, visible=dim == dims[0],
-                            line={"color": _colour(arms, curve["arm"]), "width": 2})
+                            line={"color": arm_colour(arms, curve["arm"]), "width": 2})
             trace_dims.append(dim)
     menu = [{"label": dim, "method": "update",
              "args": [{"visible": [d == dim for d in trace_dims]}, {"title.text": f"Judge {dim} per arm (density)"}]}
             for dim in dims]
-    _layout(fig, f"Judge {dims[0]} per arm (density)" if dims else "Judge scores per arm (density)",
+    figure_layout(fig, f"Judge {dims[0]} per arm (density)" if dims else "Judge scores per arm (density)",
             xaxis={"title": "judge score"}, yaxis={"title": "density"},
             updatemenus=[{"buttons": menu, "direction": "down", "x": 1, "xanchor": "right", "y": 1.15}] if dims else [])
     data = [{"dimension": c["dimension"], "arm": c["arm"], "n": c["n"], "mean": c["mean"],
@@ -104,10 +104,10 @@ def judge_vs_clinicians_scatter(analysis: dict) -> tuple[go.Figure, list[dict]]:
                 continue
             fig.add_scatter(x=[block["judge"][i] for i in idx], y=[block["clinicians"][i] for i in idx],
                             mode="markers", name=arm, visible=block["dimension"] == dims[0],
-                            marker={"color": _colour(arms, arm), "size": 8, "opacity": 0.7})
+                            marker={"color": arm_colour(arms, arm), "size": 8, "opacity": 0.7})
             trace_dims.append(block["dimension"])
     menu = [{"label": dim, "method": "update", "args": [{"visible": [d == dim for d in trace_dims]}]} for dim in dims]
-    _layout(fig, "Judge score against the mean clinician rating, per response",
+    figure_layout(fig, "Judge score against the mean clinician rating, per response",
             xaxis={"title": "judge (probability-weighted score)"}, yaxis={"title": "mean clinician rating"},
             updatemenus=[{"buttons": menu, "direction": "down", "x": 1, "xanchor": "right", "y": 1.15}] if dims else [])
     data = [{"dimension": b["dimension"], "arm": a, "judge": j, "clinicians": c}
@@ -151,7 +151,7 @@ def concordance_figure(analysis: dict) -> tuple[go.Figure, list[dict]]:
                                            is not None else 0 for r in rows],
                                  "arrayminus": [(r[key] - r[f"{ci}_low"]) if r[key] is not None and r[f"{ci}_low"]
                                                 is not None else 0 for r in rows]})
-    _layout(fig, "Judge-clinician concordance (95% CIs, cluster bootstrap over cases)", scattermode="group",
+    figure_layout(fig, "Judge-clinician concordance (95% CIs, cluster bootstrap over cases)", scattermode="group",
             xaxis={"title": "coefficient", "range": [-1, 1.05], "zeroline": True}, yaxis={"autorange": "reversed"},
             height=max(300, 120 + 70 * len(dims)))
     return fig, rows

@@ -1,6 +1,19 @@
 from django.urls import path
 
-from annotations.views import dashboard, expected, exports, harms, jobs, judge, onboarding, rater, raters, researcher
+from annotations.views import (
+    dashboard,
+    expected,
+    exports,
+    harms,
+    jobs,
+    judge,
+    my_cases,
+    onboarding,
+    rater,
+    raters,
+    researcher,
+    responses,
+)
 
 urlpatterns = [
     path("no-role/", rater.no_role, name="no-role"),
@@ -16,6 +29,8 @@ urlpatterns = [
     path("rate/<int:assignment_id>/", rater.rate_case, name="rate-case"),
     path("rate/<int:assignment_id>/draft/", rater.save_draft, name="rate-draft"),
     path("rate/<int:assignment_id>/submit/", rater.submit, name="rate-submit"),
+    path("rate/<int:assignment_id>/submitted/", my_cases.submitted, name="rater-submitted-case"),
+    path("rate/<int:assignment_id>/correct/", my_cases.correct, name="rater-correct-case"),
     path("studies/", researcher.study_list, name="study-list"),
     path("studies/new/", researcher.study_new, name="study-new"),
     path("studies/<slug:slug>/", researcher.study_detail, name="study-detail"),
@@ -27,7 +42,7 @@ urlpatterns = [
     path("studies/<slug:slug>/jobs/generation/", jobs.queue_generation, name="job-queue-generation"),
     path("studies/<slug:slug>/jobs/training/", jobs.queue_training, name="job-queue-training"),
     path("studies/<slug:slug>/jobs/<str:kind>/<int:pk>/<str:action>/", jobs.job_action, name="job-action"),
-    path("studies/<slug:slug>/responses/", jobs.response_list, name="response-list"),
+    path("studies/<slug:slug>/responses/", responses.response_list, name="response-list"),
     path("studies/<slug:slug>/cases/<int:case_id>/expected/", expected.case_expected, name="case-expected"),
     path("studies/<slug:slug>/raters/", raters.rater_list, name="rater-list"),
     path("studies/<slug:slug>/raters/<int:user_id>/<str:action>/", raters.rater_action, name="rater-action"),

@@ -1,7 +1,11 @@
-"""The layering the code relies on: ``modeling`` and ``annotations.analysis`` are plain
-Python that runs without Django; the import graph of the project's packages has no cycle;
-``modeling`` knows nothing of the portal; the services enqueue Celery work by task name
-rather than importing ``annotations.tasks``."""
+"""The layering the code relies on, one test per row of ARCHITECTURE.md's "What may import
+what": ``modeling`` and ``annotations.analysis`` are plain Python that runs without Django;
+the import graph of the project's packages has no cycle; ``modeling`` knows nothing of the
+portal; the models import no layer above them; the services enqueue Celery work by task
+name through ``services/queue.py`` rather than importing ``annotations.tasks``, and import
+no view; the tasks import no view; the views, the API, the forms and the admin read
+through the selectors, with no ORM query of their own. Each rule is also checked to fail,
+naming the module, on a tree that breaks it."""
 
 from __future__ import annotations
 
@@ -9,7 +13,10 @@ import ast
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("annotations", "evalportal", "modeling")
@@ -200,3 +207,165 @@ def test_services_enqueue_tasks_by_name_without_importing_them():
                            if n == "annotations.tasks" or n.startswith("annotations.tasks."))
                  for m, p in modules.items() if m.startswith("annotations.services")}
     assert not {m: names for m, names in offending.items() if names}
+
+
+# --- the rows of "What may import what" -----------------------------------------------------
+
+Violations = dict[str, list[str]]
+
+
+def _in(module: str, *packages: str) -> bool:
+    return any(module == p or module.startswith(f"{p}.") for p in packages)
+
+
+def _imports_violating(modules: dict[str, Path], importers: Callable[[str], bool],
+                       refused: Callable[[str, str], bool]) -> Violations:
+    """Module -> the imports it may not make, for every module ``importers`` picks."""
+    found = {m: sorted(n for n in imported_names(m, p, modules) if refused(m, n))
+             for m, p in modules.items() if importers(m)}
+    return {m: names for m, names in found.items() if names}
+
+
+VIEW_LAYERS = ("annotations.views", "annotations.api")
+
+
+def models_import_no_layer_above(modules: dict[str, Path]) -> Violations:
+    """``annotations/models/`` never imports services, selectors or views (nor the API)."""
+    above = ("annotations.services", "annotations.selectors", *VIEW_LAYERS)
+    return _imports_violating(modules, lambda m: _in(m, "annotations.models"), lambda m, n: _in(n, *above))
+
+
+def services_import_no_task_or_view(modules: dict[str, Path]) -> Violations:
+    """``annotations/services/`` never imports ``annotations.tasks`` or a view: work is sent
+    by task name through ``services/queue.py``."""
+    return _imports_violating(modules, lambda m: _in(m, "annotations.services"),
+                              lambda m, n: _in(n, "annotations.tasks", *VIEW_LAYERS))
+
+
+def tasks_import_no_view(modules: dict[str, Path]) -> Violations:
+    """``annotations/tasks/`` never imports a view (nor the API)."""
+    return _imports_violating(modules, lambda m: _in(m, "annotations.tasks"), lambda m, n: _in(n, *VIEW_LAYERS))
+
+
+QUEUE_MODULE = "annotations.services.queue"
+
+
+def celery_only_through_the_queue(modules: dict[str, Path]) -> Violations:
+    """Among ``annotations`` modules only ``services/queue.py`` talks to Celery
+    (``celery`` or the app, ``evalportal.celery``). The tasks are Celery tasks by
+    definition: they may take ``celery``'s decorator, never the app."""
+    def refused(module: str, name: str) -> bool:
+        if _in(module, "annotations.tasks"):
+            return _in(name, "evalportal.celery")
+        return _in(name, "celery", "evalportal.celery")
+
+    return _imports_violating(modules, lambda m: _in(m, "annotations") and m != QUEUE_MODULE, refused)
+
+
+# What the views and the API never import: ways to compose a query or reach the database.
+QUERY_MACHINERY_MODULES = ("django.db.models.query", "django.db.models.expressions", "django.db.models.aggregates",
+                           "django.db.models.functions", "django.db.models.lookups", "django.db.connection",
+                           "django.db.connections")
+QUERY_MACHINERY_NAMES = {"Q", "F", "Exists", "OuterRef", "Subquery", "Prefetch", "QuerySet", "Count", "Sum", "Avg",
+                         "Min", "Max", "Value", "Case", "When", "Window", "Func", "ExpressionWrapper", "RawSQL",
+                         "FilteredRelation"}
+
+
+def imported_symbols(path: Path) -> set[str]:
+    """What a module imports, name by name: ``from a.b import c`` is ``a.b.c`` whether or
+    not ``c`` is a module (absolute imports only: the project's own are not at issue)."""
+    symbols = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            symbols.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            symbols.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return symbols
+
+
+def views_import_no_query_machinery(modules: dict[str, Path]) -> Violations:
+    """``annotations/views/`` and ``annotations/api/`` import none of Django's query
+    machinery (``Q``, ``F``, ``Exists``, aggregates, functions, the connection): their
+    reads are the selectors'."""
+    def refused(name: str) -> bool:
+        if _in(name, *QUERY_MACHINERY_MODULES):
+            return True
+        return _in(name, "django.db.models") and name.rpartition(".")[2] in QUERY_MACHINERY_NAMES
+
+    found = {m: sorted(n for n in imported_symbols(p) if refused(n)) for m, p in modules.items()
+             if _in(m, *VIEW_LAYERS)}
+    return {m: names for m, names in found.items() if names}
+
+
+# The modules that read through selectors: the pages, the API's views and serializers, the
+# forms and the admin.
+READ_THROUGH_SELECTORS = ("annotations.views", "annotations.api.views", "annotations.api.serializers",
+                          "annotations.forms", "annotations.admin")
+# Queryset methods that compose or run a query; ``get``, ``count`` or ``values`` are left
+# out, since dicts and other objects have them too.
+QUERY_METHODS = {"filter", "exclude", "annotate", "aggregate", "select_related", "prefetch_related", "values_list",
+                 "order_by", "raw", "extra", "select_for_update", "only", "defer", "distinct", "in_bulk",
+                 "get_or_create", "update_or_create", "bulk_create", "bulk_update", "iterator"}
+
+
+def orm_queries_in(path: Path) -> list[str]:
+    """Where a module queries the ORM itself: ``<Model>.objects``, a ``QuerySet(...)`` made,
+    or a queryset method called (line: what)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Attribute) and node.attr == "objects":
+            found.append(f"{node.lineno}: .objects")
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name == "QuerySet":
+                found.append(f"{node.lineno}: QuerySet(...)")
+            elif isinstance(func, ast.Attribute) and name in QUERY_METHODS:
+                found.append(f"{node.lineno}: .{name}(...)")
+    return found
+
+
+def views_query_no_orm_of_their_own(modules: dict[str, Path]) -> Violations:
+    """The views, the API's views and serializers, the forms and the admin read through
+    the selectors: no ``<Model>.objects``, no queryset built or filtered of their own."""
+    found = {m: orm_queries_in(p) for m, p in modules.items() if _in(m, *READ_THROUGH_SELECTORS)}
+    return {m: where for m, where in found.items() if where}
+
+
+RULES = [models_import_no_layer_above, services_import_no_task_or_view, tasks_import_no_view,
+         celery_only_through_the_queue, views_import_no_query_machinery, views_query_no_orm_of_their_own]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.__name__)
+def test_each_row_of_what_may_import_what_holds(rule):
+    offending = rule(project_modules())
+    assert not offending, f"{' '.join(rule.__doc__.split())} Offending modules: {offending}"
+
+
+# A module that breaks each rule, and the module the rule must name.
+BREAKING = {
+    models_import_no_layer_above: ("annotations/models/broken.py", "from annotations.selectors import rating\n"),
+    services_import_no_task_or_view: ("annotations/services/broken.py", "from annotations.views import rater\n"),
+    tasks_import_no_view: ("annotations/tasks/broken.py", "def run():\n    from annotations.api import views\n"),
+    celery_only_through_the_queue: ("annotations/services/broken.py", "from evalportal.celery import app\n"),
+    views_import_no_query_machinery: ("annotations/views/broken.py", "from django.db.models import Exists\n"),
+    views_query_no_orm_of_their_own: ("annotations/forms.py",
+                                      "from annotations.models import Study\nCHOICES = Study.objects.all()\n"),
+}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.__name__)
+def test_each_rule_names_the_module_that_breaks_it(rule, tmp_path):
+    path, text = BREAKING[rule]
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+    (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / path).write_text(text)
+    module = path.removesuffix(".py").replace("/", ".")
+    assert module in rule(project_modules(tmp_path))
+
+
+def test_the_orm_check_sees_a_queryset_method_and_a_queryset_made(tmp_path):
+    path = tmp_path / "view.py"
+    path.write_text("def page(study):\n    return study.cases.filter(split='test'), QuerySet(model=None)\n")
+    assert orm_queries_in(path) == ["2: .filter(...)", "2: QuerySet(...)"]

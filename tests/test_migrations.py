@@ -5,6 +5,7 @@ from django.core.management import call_command
 
 
 @pytest.mark.django_db
+@pytest.mark.sqlite
 def test_models_and_migrations_agree():
     out = io.StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out)

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 ERROR = {"type": "object", "properties": {"detail": {"type": "string"}}}
 ANSWERS = {
-    "400": "Invalid input (a parameter or field of the wrong type or out of range), or a request the "
-           "portal refuses; `detail` or the field says why. Nothing changed.",
+    "400": "Invalid input (a parameter or field of the wrong type or out of range, or naming things that do "
+           "not fit together); `detail` or the field says why. Nothing changed.",
     "401": "No valid credentials: log in (session) or send `Authorization: Token <key>`.",
     "403": "Your role does not give access to this operation.",
     "404": "No such object (or none you may see), or a page past the last one.",
+}
+# Every write but taking a token acts on something whose state may forbid it (a study no
+# longer a draft, a job already finished or still running).
+WRITE_ANSWERS = {
+    "409": "The request is well formed, but what it acts on is not in a state that allows it; `detail` says "
+           "why. Nothing changed.",
 }
 TOKEN_ANSWERS = {
     "400": "Wrong or missing username or password.",
@@ -22,7 +28,10 @@ def document_error_responses(result, generator, request, public):
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             # Taking a token answers only its own errors; the rest (revoking one) as any other.
-            answers = TOKEN_ANSWERS if path.endswith("/token/") and method == "post" else ANSWERS
+            if path.endswith("/token/") and method == "post":
+                answers = TOKEN_ANSWERS
+            else:
+                answers = {**ANSWERS, **(WRITE_ANSWERS if method == "post" else {})}
             responses = operation.setdefault("responses", {})
             for code, description in answers.items():
                 responses.setdefault(code, {"description": description,

@@ -8,12 +8,15 @@ model name, behavior token or gold label."""
 
 from __future__ import annotations
 
+import json
 import re
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotations.api.filters import IdField
+from annotations.forms import BASE_MODEL_HELP, JUDGE_MODEL_HELP
 from annotations.models import (
     Assignment,
     Case,
@@ -32,9 +35,16 @@ from annotations.models import (
 from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
 from annotations.models.jobs import MAX_LISTED_CASES
+from annotations.param_fields import param_serializer_fields
 from annotations.rating_input import slot_letter
+from annotations.rating_row import FIELDS, RATING_ROW, RatingField
+from annotations.selectors.arms import all_arms
 from annotations.selectors.rating import blind_text
+from annotations.selectors.readings import readings_of_ratings
+from annotations.selectors.responses import response_arms, response_texts
+from annotations.selectors.studies import all_studies, study_cases_by_external_id
 from modeling.behavior import SILENT_TEXT
+from modeling.params import GenerationParams, JudgeParams, TrainParams
 
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
@@ -81,7 +91,7 @@ class StudySlugField(serializers.SlugRelatedField):
     PostgreSQL cannot even compare) is an unknown study, not a server error."""
 
     def __init__(self, **kwargs):
-        super().__init__(slug_field="slug", queryset=Study.objects.all(), **kwargs)
+        super().__init__(slug_field="slug", queryset=all_studies(), **kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, str) or not SLUG.fullmatch(data):
@@ -160,45 +170,72 @@ class ResponseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RatingSerializer(serializers.ModelSerializer):
-    """One row per rating (response x dimension of a submission), long format."""
+_RATING_API_FIELDS = {"int16": serializers.IntegerField, "int32": serializers.IntegerField,
+                      "int64": serializers.IntegerField, "float": serializers.FloatField,
+                      "text": serializers.CharField, "bool": serializers.BooleanField,
+                      "time": serializers.DateTimeField}
 
-    study = serializers.CharField(source="submission.assignment.study.slug", read_only=True)
-    submission = serializers.IntegerField(source="submission_id", read_only=True)
-    revision = serializers.IntegerField(source="submission.revision", read_only=True)
-    is_current = serializers.BooleanField(source="submission.is_current", read_only=True)
-    assignment = serializers.IntegerField(source="submission.assignment_id", read_only=True)
-    case = serializers.IntegerField(source="submission.assignment.case_id", read_only=True)
-    case_external_id = serializers.CharField(source="submission.assignment.case.external_id", read_only=True)
-    rater = serializers.CharField(source="submission.assignment.rater.username", read_only=True, allow_null=True,
-                                  help_text="The clinician the assignment belongs to.")
-    submitted_by = serializers.CharField(source="submission.submitted_by.username", read_only=True,
-                                         help_text="Who stored this revision (the rater, or whoever corrected it).")
-    response = serializers.IntegerField(source="response_id", read_only=True)
-    arm = serializers.IntegerField(source="response.arm_id", read_only=True)
-    arm_name = serializers.CharField(source="response.arm.name", read_only=True)
-    slot_letter = serializers.SerializerMethodField()
-    comment = serializers.CharField(source="submission.comment", read_only=True)
-    revision_reason = serializers.CharField(source="submission.reason", read_only=True)
-    submitted_at = serializers.DateTimeField(source="submission.submitted_at", read_only=True)
-    harm_decision = serializers.CharField(source="harm_decision.decision", read_only=True, allow_null=True,
-                                          help_text="On a harm flag: the adjudication (confirmed, not_harmful, "
-                                                    "unclear), or null while undecided.")
-    harm_note = serializers.CharField(source="harm_decision.note", read_only=True, allow_null=True)
-    harm_decided_by = serializers.CharField(source="harm_decision.decided_by.username", read_only=True,
-                                            allow_null=True)
-    harm_decided_at = serializers.DateTimeField(source="harm_decision.decided_at", read_only=True, allow_null=True)
 
-    class Meta:
-        model = Rating
-        fields = ["id", "study", "submission", "revision", "is_current", "assignment", "case", "case_external_id",
-                  "rater", "submitted_by", "response", "arm", "arm_name", "slot", "slot_letter", "dimension",
-                  "score", "choice", "note", "comment", "revision_reason", "submitted_at", "harm_decision",
-                  "harm_note", "harm_decided_by", "harm_decided_at"]
-        read_only_fields = fields
+def _rating_api_field(field: RatingField) -> serializers.Field:
+    """The API's field for one field of the rating row: read where the export reads it."""
+    kind = _RATING_API_FIELDS[field.kind]
+    if field.part in ("rating", "submission", "response", "harm"):
+        # Past the rating's own columns a value may be missing (no harm decision, a case
+        # released from its rater): null.
+        nullable = {} if field.part == "rating" and field.kind != "float" else {"allow_null": True}
+        source = field.orm_path.replace("__", ".")
+        if source != field.key:  # DRF refuses a source that repeats the name
+            nullable["source"] = source
+        return kind(read_only=True, help_text=field.help or None, **nullable)
+    return serializers.SerializerMethodField(help_text=field.help or None)
 
+
+class RatingSerializer(serializers.Serializer):
+    """One row per rating (response x dimension of a submission), long format: the fields
+    of ``annotations/rating_row.py``, as the exports have them (a few under the names the
+    API gave them first). The readings come from the view's context (one read per page)."""
+
+    def get_fields(self):
+        return {field.key: _rating_api_field(field) for field in RATING_ROW}
+
+    def _provenance(self, rating: Rating, name: str):
+        """A key of the response's provenance, as the export reads it (a number, or text:
+        JSON for what is not)."""
+        value = (rating.response.provenance or {}).get(FIELDS[name].path)
+        if FIELDS[name].kind == "int64":
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return value if value is None or isinstance(value, str) else json.dumps(value)
+
+    def _reading(self, rating: Rating, index: int) -> str | None:
+        readings = self.context.get("readings")
+        if readings is None:
+            readings = readings_of_ratings([rating])
+        return readings.get(rating.response_id, (None, None))[index]
+
+    @extend_schema_field(OpenApiTypes.STR)
     def get_slot_letter(self, rating: Rating) -> str:
         return slot_letter(rating.slot)
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_automatic_intervention(self, rating: Rating) -> str | None:
+        return self._reading(rating, 0)
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_judge_intervention(self, rating: Rating) -> str | None:
+        return self._reading(rating, 1)
+
+
+def _provenance_getter(name: str):
+    def get(self, rating: Rating):
+        return self._provenance(rating, name)
+
+    kind = {"int64": {"type": "integer", "nullable": True}}.get(FIELDS[name].kind, {"type": "string", "nullable": True})
+    return extend_schema_field(kind)(get)
+
+
+for _field in RATING_ROW:
+    if _field.part == "provenance":
+        setattr(RatingSerializer, f"get_{_field.key}", _provenance_getter(_field.name))
 
 
 # --- jobs -------------------------------------------------------------------------------
@@ -246,19 +283,26 @@ class JudgeJobSerializer(_JobSerializer):
 
 
 class QueueGenerationSerializer(serializers.Serializer):
+    """A generation job (the page's ``GenerationJobForm`` offers the same): the arm, which
+    cases, and its decoding (``modeling.params.GenerationParams``; a setting left out is
+    the arm's own, else the default)."""
+
     study = StudySlugField(help_text="Study slug.")
-    arm = IdField(queryset=ModelArm.objects.all(), help_text="Id of an arm of the study.")
+    arm = IdField(queryset=all_arms(), help_text="Id of an arm of the study.")
     cases = serializers.ListField(
         child=serializers.CharField(max_length=200), required=False, allow_empty=False, max_length=MAX_LISTED_CASES,
         help_text="external_id of each case to generate for; default: every test case of the study.")
-    max_new_tokens = serializers.IntegerField(required=False, **bounds.MAX_NEW_TOKENS.limits)
-    seed = serializers.IntegerField(required=False, default=0, **bounds.SEED.limits)
+    only_missing = serializers.BooleanField(required=False, default=False,
+                                            help_text="Leave out the cases the arm has already answered.")
+
+    def get_fields(self):
+        return {**super().get_fields(), **param_serializer_fields(GenerationParams)}
 
     def validate(self, attrs):
         ids = attrs.get("cases")
         if ids is not None:
             wanted = list(dict.fromkeys(ids))
-            found = {case.external_id: case for case in attrs["study"].cases.filter(external_id__in=wanted)}
+            found = study_cases_by_external_id(attrs["study"], wanted)
             unknown = [i for i in wanted if i not in found]
             if unknown:
                 shown = ", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
@@ -314,62 +358,41 @@ class RegisterArmSerializer(serializers.Serializer):
 
 
 class HyperparametersSerializer(_KnownKeysSerializer):
-    """Training options (``modeling.train.TrainConfig``); unset ones take the defaults."""
+    """Training options (``modeling.params.TrainParams``); unset ones take the defaults."""
 
     unknown_message = "Unknown hyperparameter"
 
-    epochs = serializers.FloatField(required=False, **bounds.EPOCHS.limits)
-    steps = serializers.IntegerField(required=False, help_text="Optimizer steps; overrides epochs.",
-                                     **bounds.STEPS.limits)
-    learning_rate = serializers.FloatField(required=False, **bounds.LEARNING_RATE.limits)
-    lora_r = serializers.IntegerField(required=False, **bounds.LORA_R.limits)
-    lora_alpha = serializers.IntegerField(required=False, **bounds.LORA_ALPHA.limits)
-    lora_dropout = serializers.FloatField(required=False, **bounds.LORA_DROPOUT.limits)
-    token_lr = serializers.FloatField(required=False, **bounds.TOKEN_LR.limits)
-    batch_size = serializers.IntegerField(required=False, **bounds.BATCH_SIZE.limits)
-    grad_accum = serializers.IntegerField(required=False, **bounds.GRAD_ACCUM.limits)
-    max_length = serializers.IntegerField(required=False, **bounds.MAX_LENGTH.limits)
-    lr_schedule = serializers.ChoiceField(required=False, choices=["cosine", "constant"])
-    warmup_ratio = serializers.FloatField(required=False, **bounds.RATIO.limits)
-    weight_decay = serializers.FloatField(required=False, **bounds.RATIO.limits)
-    max_grad_norm = serializers.FloatField(required=False, **bounds.MAX_GRAD_NORM.limits)
-    gradient_checkpointing = serializers.BooleanField(required=False, allow_null=True)
-    seed = serializers.IntegerField(required=False, **bounds.SEED.limits)
+    def get_fields(self):
+        return {**super().get_fields(), **param_serializer_fields(TrainParams)}
 
 
 class QueueTrainingSerializer(serializers.Serializer):
+    """A training job (the page's ``TrainingJobForm`` offers the same)."""
+
     study = StudySlugField(help_text="Study slug.")
     method = TrainingMethodField()
-    base_model = serializers.CharField(max_length=500, default="demo",
-                                       help_text='"demo", a Hugging Face directory or a .gguf file on the GPU workers.')
+    base_model = serializers.CharField(max_length=500, default="demo", help_text=BASE_MODEL_HELP)
     hyperparameters = HyperparametersSerializer(required=False)
 
 
 class JudgeParamsSerializer(_KnownKeysSerializer):
-    """How the judge is asked; unset ones take the defaults."""
+    """How the judge is asked (``modeling.params.JudgeParams``); unset ones take the defaults."""
 
-    use_reference = serializers.BooleanField(required=False, help_text="Show the judge the reference response.")
-    logprobs = serializers.ChoiceField(required=False, choices=["auto", "on", "off"],
-                                       help_text="Endpoint only: score from top_logprobs (on), sample (off), or "
-                                                 "whichever the endpoint offers (auto).")
-    top_logprobs = serializers.IntegerField(required=False, **bounds.TOP_LOGPROBS.limits)
-    n_samples = serializers.IntegerField(required=False, **bounds.JUDGE_SAMPLES.limits)
-    temperature = serializers.FloatField(required=False, **bounds.TEMPERATURE.limits)
-    concurrency = serializers.IntegerField(required=False, **bounds.JUDGE_CONCURRENCY.limits)
-    pairwise_dimensions = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
-                                                allow_empty=False, max_length=20)
+    unknown_message = "Unknown judge parameter"
 
-    def validate_logprobs(self, value):
-        return {"auto": "auto", "on": True, "off": False}[value]
+    def get_fields(self):
+        return {**super().get_fields(), **param_serializer_fields(JudgeParams)}
 
 
 class QueueJudgeSerializer(serializers.Serializer):
+    """A judge job (the page's ``JudgeJobForm`` offers the same)."""
+
     study = StudySlugField(help_text="Study slug.")
     kind = JudgeKindField(default=JudgeJob.Kind.LOCAL)
     model_ref = serializers.CharField(max_length=500, required=False, default="", allow_blank=True,
-                                      help_text='Local: "demo", a Hugging Face directory or a .gguf file (default '
-                                                "demo). Endpoint: the model name (default: JUDGE_OPENAI_MODEL).")
-    adapter_path = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
+                                      help_text=JUDGE_MODEL_HELP)
+    adapter_path = serializers.CharField(max_length=500, required=False, default="", allow_blank=True,
+                                         help_text="Local only: a LoRA adapter directory.")
     base_url = serializers.URLField(max_length=500, required=False, default="", allow_blank=True,
                                     help_text="Endpoint only (default: JUDGE_OPENAI_BASE_URL).")
     dimensions = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
@@ -422,7 +445,7 @@ class BlindedAssignmentSerializer(serializers.ModelSerializer):
     def get_slots(self, assignment: Assignment) -> list[dict]:
         texts = self.context.get("response_texts")
         if texts is None:
-            texts = dict(Response.objects.filter(pk__in=assignment.slots).values_list("pk", "text"))
+            texts = response_texts(assignment.slots)
         return [{"letter": slot_letter(i), "text": blind_text(texts.get(rid, ""))}
                 for i, rid in enumerate(assignment.slots)]
 
@@ -455,8 +478,7 @@ class AssignmentSerializer(serializers.ModelSerializer):
     def get_slots(self, assignment: Assignment) -> list[dict]:
         arms = self.context.get("response_arms")
         if arms is None:
-            arms = {pk: (arm_id, name) for pk, arm_id, name in
-                    Response.objects.filter(pk__in=assignment.slots).values_list("pk", "arm_id", "arm__name")}
+            arms = response_arms(assignment.slots)
         return [{"slot": i, "letter": slot_letter(i), "response": rid,
                  "arm": arms.get(rid, (None, None))[0], "arm_name": arms.get(rid, (None, None))[1]}
                 for i, rid in enumerate(assignment.slots)]

@@ -1,4 +1,4 @@
-"""REST API views: thin viewsets. Reads are querysets (with the joins a page needs);
+"""REST API views: thin viewsets. Reads are the selectors' querysets (with the joins a page needs);
 writes (queue, cancel, retry a job) go through the job services; the errors they raise
 become HTTP answers in :mod:`annotations.http_errors`.
 
@@ -32,9 +32,20 @@ from annotations.api import filters, permissions, serializers
 from annotations.errors import NotFound
 from annotations.ids import strict_id
 from annotations.job_kinds import JOB_KINDS, JobKind
-from annotations.models import Assignment, Case, ModelArm, Rating, Response, StudyAnalysis
+from annotations.models import StudyAnalysis
+from annotations.param_fields import param_serializer_values
+from annotations.selectors.arms import arms_with_studies
+from annotations.selectors.jobs import jobs_of_kind
 from annotations.selectors.raters import rater_assignments
-from annotations.selectors.studies import assignments_for_team, studies_with_arms, study_analysis
+from annotations.selectors.readings import readings_of_ratings
+from annotations.selectors.responses import response_arms, response_texts, responses_for_team
+from annotations.selectors.studies import (
+    assignments_for_team,
+    cases_for_team,
+    ratings_for_team,
+    studies_with_arms,
+    study_analysis,
+)
 from annotations.services.arms import arm_register
 from annotations.services.generation import generation_job_queue
 from annotations.services.jobs import job_cancel, job_retry
@@ -42,6 +53,7 @@ from annotations.services.judging import judge_job_queue
 from annotations.services.training import training_job_queue
 from annotations.services.users import user_token_revoke
 from evalportal.roles import CLINICIAN, user_role
+from modeling.params import DecodingParams
 
 # Token first: an anonymous request then gets 401 with ``WWW-Authenticate: Token``
 # (with session first DRF can only answer 403). Both are accepted either way.
@@ -135,7 +147,9 @@ class StudyViewSet(_ReadOnly):
 class CaseViewSet(_ReadOnly):
     serializer_class = serializers.CaseSerializer
     filterset_class = filters.CaseFilter
-    queryset = Case.objects.select_related("study").order_by("id")
+
+    def get_queryset(self):
+        return cases_for_team()
 
 
 @extend_schema_view(
@@ -144,11 +158,14 @@ class CaseViewSet(_ReadOnly):
                          request=serializers.RegisterArmSerializer,
                          responses={201: serializers.ModelArmSerializer,
                                     400: OpenApiResponse(description="Invalid fields; nothing was created."),
+                                    409: OpenApiResponse(description="A named study is no longer a draft: its "
+                                                                     "arms are fixed. Nothing was created."),
                                     403: OpenApiResponse(description="Only admins register arms.")}))
 class ArmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet):
     permission_classes = [permissions.ResearcherReadsAdminWrites]
     filterset_class = filters.ArmFilter
-    queryset = ModelArm.objects.prefetch_related("studies").order_by("id")
+    def get_queryset(self):
+        return arms_with_studies()
 
     def get_serializer_class(self):
         return serializers.RegisterArmSerializer if _wants_input(self) else serializers.ModelArmSerializer
@@ -166,7 +183,9 @@ class ArmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet):
 class ResponseViewSet(_ReadOnly):
     serializer_class = serializers.ResponseSerializer
     filterset_class = filters.ResponseFilter
-    queryset = Response.objects.select_related("case__study", "arm").order_by("id")
+
+    def get_queryset(self):
+        return responses_for_team()
 
 
 @extend_schema_view(list=extend_schema(
@@ -176,10 +195,15 @@ class RatingViewSet(mixins.ListModelMixin, _ApiViewSet):
     permission_classes = [permissions.IsResearcherOrAdmin]
     serializer_class = serializers.RatingSerializer
     filterset_class = filters.RatingFilter
-    queryset = Rating.objects.select_related(
-        "submission__assignment__study", "submission__assignment__case", "submission__assignment__rater",
-        "submission__submitted_by", "response__arm", "harm_decision__decided_by",
-    ).order_by("id")
+
+    def get_queryset(self):
+        return ratings_for_team()
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        # The automatic readings of the page's responses, read once for the page.
+        context = {**self.get_serializer_context(), "readings": readings_of_ratings(page)}
+        return self.get_paginated_response(self.get_serializer_class()(page, many=True, context=context).data)
 
 
 # --- assignments --------------------------------------------------------------------------
@@ -208,7 +232,7 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiVi
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
-            return Assignment.objects.none()
+            return assignments_for_team().none()
         # A clinician sees what the rating pages would show them, and nothing more.
         return rater_assignments(self.request.user) if self._blinded() else assignments_for_team()
 
@@ -220,11 +244,9 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiVi
     def _slot_context(self, assignments) -> dict:
         """One query for the responses of every slot on the page (not one per assignment)."""
         ids = {rid for a in assignments for rid in a.slots}
-        responses = Response.objects.filter(pk__in=ids)
         if self._blinded():
-            return {"response_texts": dict(responses.values_list("pk", "text"))}
-        return {"response_arms": {pk: (arm_id, name) for pk, arm_id, name in
-                                  responses.values_list("pk", "arm_id", "arm__name")}}
+            return {"response_texts": response_texts(ids)}
+        return {"response_arms": response_arms(ids)}
 
     def _serialize(self, assignments, many: bool):
         context = {**self.get_serializer_context(), **self._slot_context(assignments)}
@@ -250,7 +272,7 @@ class _JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet)
     queue_serializer: type
 
     def get_queryset(self):
-        return self.kind.model.objects.select_related("study", *self.kind.related).order_by("-created_at", "-id")
+        return jobs_of_kind(self.kind)
 
     def get_serializer_class(self):
         return self.queue_serializer if _wants_input(self) else self.read_serializer
@@ -286,6 +308,8 @@ def _job_schema(kind: JobKind, read, queue):
     errors = {
         400: OpenApiResponse(description="Invalid input, or the service refused (e.g. the arm is not in the study)."),
         403: OpenApiResponse(description="Only admins queue, cancel and retry jobs."),
+        409: OpenApiResponse(description="The job (or its study) is not in a state that allows it: cancel a "
+                                         "finished job, retry one that is not failed or cancelled. Nothing changed."),
         503: OpenApiResponse(description="The task queue (Redis) cannot be reached; nothing was queued."),
     }
     label = kind.label.lower()
@@ -309,9 +333,10 @@ class GenerationJobViewSet(_JobViewSet):
     filterset_class = filters.GenerationJobFilter
 
     def queue(self, data: dict):
-        decoding = {"max_new_tokens": data["max_new_tokens"]} if "max_new_tokens" in data else None
         return generation_job_queue(study=data["study"], arm=data["arm"], cases=data.get("cases"),
-                                    actor=self.request.user, decoding_params=decoding, seed=data["seed"])
+                                    only_missing=data["only_missing"], actor=self.request.user,
+                                    decoding_params=param_serializer_values(data, DecodingParams),
+                                    seed=data.get("seed"))
 
 
 @_job_schema(JOB_KINDS["training"], serializers.TrainingJobSerializer, serializers.QueueTrainingSerializer)

@@ -6,9 +6,12 @@ import pandas as pd
 from django.db.models import OuterRef, Subquery
 
 from annotations.models import Case, JudgePlantedReading, Preference, Rating, Study
+from annotations.rating_row import rating_paths
 from annotations.rubric import CATEGORICAL, FLAG, LIKERT
+from annotations.selectors.arms import analysis_seed, study_arm_names, study_arm_names_by_id
 from annotations.selectors.responses import newest_responses
 
+# Fields of the rating row (annotations/rating_row.py) the statistics read.
 RATING_COLUMNS = ["assignment_id", "case_id", "rater_id", "arm", "slot", "dimension", "score", "choice",
                   "category", "task"]
 
@@ -35,10 +38,7 @@ def rating_frames(study: Study, *, current_only: bool = True) -> tuple[pd.DataFr
     if current_only:
         ratings = ratings.filter(submission__is_current=True)
         preferences = preferences.filter(submission__is_current=True)
-    rows = ratings.values_list(
-        "submission__assignment_id", "submission__assignment__case_id", "submission__assignment__rater_id",
-        "response__arm__name", "slot", "dimension", "score", "choice", "submission__assignment__case__category",
-        "submission__assignment__case__task")
+    rows = ratings.values_list(*rating_paths(RATING_COLUMNS))
     frame = pd.DataFrame.from_records(list(rows.iterator(chunk_size=20000)), columns=RATING_COLUMNS)
     likert_keys = {d["key"] for d in study.rubric if d["scale"] == LIKERT}
     likert = frame[frame["dimension"].isin(likert_keys)].drop(columns=["choice"]).rename(columns={"score": "value"})
@@ -92,7 +92,7 @@ def automatic_rows(study: Study, *, chunk_size: int = 5000, planted_job=None):
     With ``planted_job`` (a judge job) each row carries that judge's reading of "was
     the planted problem named" (``planted_named``), which scoring then reads instead of
     the terms."""
-    arms = dict(study.study_arms.select_related("arm").values_list("arm_id", "arm__name"))
+    arms = study_arm_names_by_id(study)
     responses = newest_responses(study, arm_ids=list(arms)).order_by("case_id", "arm_id")
     if planted_job is not None:
         responses = responses.annotate(planted_named=judge_named(planted_job))
@@ -115,6 +115,5 @@ def study_sensitivity(study: Study, *, exclude_raters: set[int], n_boot: int = S
             for frame in (ratings, judgments, preferences)]
     if keep[0].empty:
         return None
-    arms = list(study.study_arms.order_by("position", "id").values_list("arm__name", flat=True))
-    return summarize_study(*keep, analysis_dimensions(study.rubric), n_boot=n_boot, seed=study.seed % (2**32),
-                           arms=arms)
+    return summarize_study(*keep, analysis_dimensions(study.rubric), n_boot=n_boot, seed=analysis_seed(study),
+                           arms=study_arm_names(study))

@@ -8,6 +8,7 @@ from django.db.models import Count, Q
 from annotations.models import HarmDecision, Rating, Study
 from annotations.rating_input import slot_letter
 from annotations.rubric import FLAG
+from annotations.selectors.arms import study_arm_names
 
 
 def flag_keys(study: Study) -> list[str]:
@@ -52,6 +53,6 @@ def harms_by_arm(study: Study) -> list[dict]:
         flags=Count("id"), decided=Count("id", filter=Q(harm_decision__isnull=False)),
         confirmed=Count("id", filter=confirmed),
         responses_confirmed=Count("response", filter=confirmed, distinct=True))}
-    arms = study.study_arms.order_by("position", "id").values_list("arm__name", flat=True)
+    arms = study_arm_names(study)
     return [{"arm": arm, **{k: counts.get(arm, {}).get(k, 0)
                             for k in ("flags", "decided", "confirmed", "responses_confirmed")}} for arm in arms]

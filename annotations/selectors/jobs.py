@@ -8,9 +8,11 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Q
 
 from annotations.errors import NotFound
+from annotations.ids import id_or_not_found
 from annotations.job_kinds import JOB_KINDS, JobKind, job_kind
 from annotations.models import Case, JobStatus, ModelArm, Study, TrainingJob
 from annotations.models.jobs import ACTIVE_STATUSES, JobBase, worker_lost_q
+from annotations.selectors.arms import study_arms_in_order
 from annotations.selectors.responses import newest_responses
 
 
@@ -48,8 +50,14 @@ def study_jobs(study: Study, limit: int = 50, kinds: tuple[str, ...] | None = No
     return sorted(rows, key=lambda row: row.job.created_at, reverse=True)[:limit]
 
 
+def jobs_of_kind(kind: JobKind):
+    """Every job of one kind, newest first, with its study and the kind's related rows."""
+    return kind.model.objects.select_related("study", *kind.related).order_by("-created_at", "-id")
+
+
 def study_job_get(study: Study, kind_name: str, pk: int) -> JobBase:
     """One job of the study; NotFound for another study's, an unknown kind or id."""
+    pk = id_or_not_found(pk, f"No {kind_name} job {pk} in this study.")
     job = job_kind(kind_name).model.objects.filter(study=study, pk=pk).first()
     if job is None:
         raise NotFound(f"No {kind_name} job {pk} in this study.")
@@ -65,7 +73,7 @@ def study_responses_page(study: Study, filters: dict, page_number) -> tuple[list
     filters (a ResponseFilterForm's cleaned data) pick cases by task and category and by
     what the newest response of the arm (any arm when none is chosen) says."""
     arms = ([filters["arm"]] if filters.get("arm") else
-            [sa.arm for sa in study.study_arms.select_related("arm").order_by("position", "id")])
+            list(study_arms_in_order(study)))
     cases = study.cases.filter(split=Case.Split.TEST).order_by("external_id")
     if filters.get("task"):
         cases = cases.filter(task=filters["task"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from annotations.errors import NotFound
+from annotations.ids import id_or_not_found, strict_id
 from annotations.models import Rating, Study
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
 from annotations.rubric import LIKERT
@@ -18,7 +19,7 @@ def judge_jobs_recent(study: Study, limit: int = 20) -> list[JudgeJob]:
 
 def judge_job_get(study: Study, pk) -> JudgeJob:
     """One of the study's judge jobs; NotFound otherwise."""
-    job = JudgeJob.objects.filter(study=study, pk=pk).first()
+    job = JudgeJob.objects.filter(study=study, pk=id_or_not_found(pk, "No such judge job.")).first()
     if job is None:
         raise NotFound("No such judge job.")
     return job
@@ -29,10 +30,7 @@ def judge_job_shown(study: Study, pk: str | None) -> JudgeJob | None:
     newest."""
     jobs = JudgeJob.objects.filter(study=study)
     if pk:
-        try:
-            return jobs.filter(pk=int(pk)).first()
-        except (ValueError, OverflowError):
-            return None
+        return jobs.filter(pk=strict_id(pk)).first() if strict_id(pk) is not None else None
     return (jobs.filter(analysis__isnull=False).exclude(analysis__has_key="error").order_by("-created_at").first()
             or jobs.order_by("-created_at").first())
 
@@ -65,15 +63,17 @@ def _with_response(scores):
 
 
 def judge_score_get(study: Study, pk) -> JudgeScore:
-    score = _with_response(JudgeScore.objects.filter(job__study=study, pk=pk)).first()
+    score = _with_response(JudgeScore.objects.filter(job__study=study,
+                                                     pk=id_or_not_found(pk, "No such judge score."))).first()
     if score is None:
         raise NotFound("No such judge score.")
     return score
 
 
 def judge_scores_all(job: JudgeJob):
-    """Every score of a job with its case and arm, in a stable order (for the export)."""
-    return _with_response(JudgeScore.objects.filter(job=job)).order_by("pk")
+    """Every score of a job with its case and arm, in a stable order (for the export),
+    read from the database a few hundred at a time."""
+    return _with_response(JudgeScore.objects.filter(job=job)).order_by("pk").iterator(chunk_size=500)
 
 
 def judge_frames(job: JudgeJob) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

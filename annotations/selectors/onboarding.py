@@ -7,11 +7,13 @@ import random
 
 from django.db.models import Exists, OuterRef
 
+from annotations.ids import id_or_not_found
 from annotations.models import Case, PracticeAttempt, Study
 from annotations.rating_input import slot_letter
 from annotations.rubric import FLAG, LIKERT
+from annotations.selectors.arms import study_arm_ids
 from annotations.selectors.rating import CaseView, RatingPage, SlotView, blind_text
-from annotations.selectors.responses import newest_responses
+from annotations.selectors.responses import newest_responses, response_texts
 
 
 def practice_cases(study: Study):
@@ -21,10 +23,7 @@ def practice_cases(study: Study):
 def practice_case_for_rater(*, study: Study, case_id) -> Case:
     from annotations.errors import NotFound
 
-    try:
-        case = practice_cases(study).filter(pk=int(case_id)).first()
-    except (TypeError, ValueError, OverflowError):
-        case = None
+    case = practice_cases(study).filter(pk=id_or_not_found(case_id, "No such practice case.")).first()
     if case is None:
         raise NotFound("No such practice case.")
     return case
@@ -49,7 +48,7 @@ def practice_attempt(*, study: Study, case: Case, rater) -> PracticeAttempt:
 def practice_slots(*, study: Study, case: Case, rater) -> list[int]:
     """The case's newest response of each arm, in an order seeded per rater and case (the
     same on every showing, so the answers posted match the letters shown)."""
-    arm_ids = list(study.study_arms.order_by("position", "id").values_list("arm_id", flat=True))
+    arm_ids = study_arm_ids(study)
     by_arm = dict(newest_responses(study, arm_ids=arm_ids).filter(case=case).values_list("arm_id", "id"))
     slots = [by_arm[a] for a in arm_ids if a in by_arm]
     random.Random(f"{study.seed}:{rater.pk}:{case.pk}").shuffle(slots)
@@ -57,10 +56,8 @@ def practice_slots(*, study: Study, case: Case, rater) -> list[int]:
 
 
 def practice_page(*, study: Study, case: Case, rater) -> RatingPage:
-    from annotations.models import Response
-
     slots = practice_slots(study=study, case=case, rater=rater)
-    texts = dict(Response.objects.filter(pk__in=slots).values_list("id", "text"))
+    texts = response_texts(slots)
     cases = list(practice_cases(study).values_list("id", flat=True))
     return RatingPage(
         assignment_id=0, case=CaseView(specialty=case.specialty, turns=case.turns, tables=case.tables,
@@ -72,10 +69,8 @@ def practice_page(*, study: Study, case: Case, rater) -> RatingPage:
 
 def practice_feedback(attempt: PracticeAttempt, study: Study) -> dict:
     """The rater's answers beside the expected ones, per response letter and dimension."""
-    from annotations.models import Response
-
     expected = attempt.case.expected or {}
-    texts = dict(Response.objects.filter(pk__in=attempt.slots).values_list("id", "text"))
+    texts = response_texts(attempt.slots)
     rows = []
     for index, response_id in enumerate(attempt.slots):
         given = attempt.answers["slots"][index]

@@ -8,10 +8,10 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from annotations.models import Assignment, Case, Study, StudyRater
+from annotations.models import Assignment, Study, StudyRater
+from annotations.selectors.rater_access import open_to_rater_conditions
 
 RECENT_DAYS = 7
 
@@ -59,18 +59,9 @@ def study_raters(study: Study) -> list[dict]:
 def studies_open_to_rater(rater):
     """The studies whose cases the rater may be shown now, as the rating page decides: open
     ones, unless they were removed there, once onboarded there (instructions acknowledged,
-    consent given, practice done, for a study that has each). Every condition reads the
-    rater's own standing row: joined over all of a study's raters, another rater's row
-    would decide for them."""
-    standing = StudyRater.objects.filter(study=OuterRef("pk"), rater=rater)
-    practice = Case.objects.filter(study=OuterRef("pk"), role=Case.Role.PRACTICE)
-    return Study.objects.filter(
-        ~Exists(standing.filter(status=StudyRater.Status.REMOVED)),
-        Q(instructions="") | Exists(standing.filter(instructions_acknowledged_at__isnull=False)),
-        Q(consent_text="") | Exists(standing.filter(consent_at__isnull=False)),
-        ~Exists(practice) | Exists(standing.filter(practice_completed_at__isnull=False)),
-        status=Study.Status.OPEN,
-    )
+    consent given, practice done, for a study that has each): the rule of
+    ``selectors/rater_access.py``, which the rating page applies too."""
+    return Study.objects.filter(*open_to_rater_conditions(rater))
 
 
 def rater_assignments(rater):

@@ -12,10 +12,16 @@ from django.db import connection
 from django.db.models import Exists, OuterRef
 
 from annotations.errors import NotFound
-from annotations.ids import MAX_ID
+from annotations.ids import id_or_not_found, strict_id
 from annotations.models import Assignment, Case, Response, Study, StudyRater
 from annotations.rating_input import field_name, slot_letter
 from annotations.rubric import FLAG
+from annotations.selectors.rater_access import (
+    HIDDEN_STANDING,
+    SHOWN_STATUS,
+    hidden_from_rater,
+    onboarding_columns_sql,
+)
 from evalportal import sql
 from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, shown_text
 
@@ -57,8 +63,8 @@ class RatingPage:
 
 # The rating page is the portal's hottest page. Its reads are plain SQL, built once per
 # process from the models' table and column names: composed with the ORM on every request,
-# the same reads (then three queries) cost about 5 ms to compile against under 1 ms to run
-# (measured on PostgreSQL; ARCHITECTURE.md has the figures).
+# the same reads (then three queries) cost several times more to compile than to run
+# (ARCHITECTURE.md has the figures).
 
 def _progress_sql() -> str:
     """A rater's assignments submitted (``done``), still to do (``left_to_do``) and under
@@ -78,7 +84,7 @@ def _open_studies_sql() -> str:
     closed study takes nothing more."""
     # The status is the model's own constant, never input.
     return (f"SELECT {sql.pk(Study)} FROM {sql.table(Study)} "
-            f"WHERE {sql.column(Study, 'status')} = '{Study.Status.OPEN.value}'")
+            f"WHERE {sql.column(Study, 'status')} = '{SHOWN_STATUS.value}'")
 
 
 @cache
@@ -108,69 +114,40 @@ def _json(value):
 @cache
 def _assignment_for_rater_sql() -> str:
     """The assignment, with what decides whether the rater may rate it now: its study's
-    status (and closing reason) and the rater's standing and onboarding in that study,
-    in the same query, so the gate costs the rating page nothing."""
+    status (and closing reason) and the rater's standing and onboarding in that study
+    (``selectors/rater_access.py``), in the same query, so the gate costs the rating page
+    nothing."""
     a_study, a_rater = sql.column(Assignment, "study"), sql.column(Assignment, "rater")
-    sr = {name: sql.column(StudyRater, name) for name in (
-        "study", "rater", "status", "instructions_acknowledged_at", "consent_at", "practice_completed_at")}
-    st = {name: sql.column(Study, name) for name in ("status", "closed_reason", "instructions", "consent_text")}
-    # The role is the model's own constant, never input.
-    practice = (f"EXISTS (SELECT 1 FROM {sql.table(Case)} pc WHERE pc.{sql.column(Case, 'study')} = a.{a_study} "
-                f"AND pc.{sql.column(Case, 'role')} = '{Case.Role.PRACTICE.value}')")
-    return (f"SELECT {sql.all_columns(Assignment, prefix='a.')}, s.{st['status']} AS study_status, "
-            f"s.{st['closed_reason']} AS study_closed_reason, "
-            f"CASE WHEN s.{st['instructions']} = '' THEN 0 ELSE 1 END AS study_has_instructions, "
-            f"CASE WHEN s.{st['consent_text']} = '' THEN 0 ELSE 1 END AS study_has_consent, "
-            f"CASE WHEN {practice} THEN 1 ELSE 0 END AS study_has_practice, "
-            f"sr.{sr['status']} AS standing, sr.{sr['instructions_acknowledged_at']} AS instructions_acknowledged_at, "
-            f"sr.{sr['consent_at']} AS consent_at, sr.{sr['practice_completed_at']} AS practice_completed_at "
+    return (f"SELECT {sql.all_columns(Assignment, prefix='a.')}, s.{sql.column(Study, 'status')} AS study_status, "
+            f"s.{sql.column(Study, 'closed_reason')} AS study_closed_reason, "
+            f"sr.{sql.column(StudyRater, 'status')} AS standing, {onboarding_columns_sql('s', 'sr')} "
             f"FROM {sql.table(Assignment)} a JOIN {sql.table(Study)} s ON s.{sql.pk(Study)} = a.{a_study} "
-            f"LEFT JOIN {sql.table(StudyRater)} sr ON sr.{sr['study']} = a.{a_study} AND sr.{sr['rater']} = a.{a_rater} "
+            f"LEFT JOIN {sql.table(StudyRater)} sr ON sr.{sql.column(StudyRater, 'study')} = a.{a_study} "
+            f"AND sr.{sql.column(StudyRater, 'rater')} = a.{a_rater} "
             f"WHERE a.{sql.pk(Assignment)} = %s AND a.{a_rater} = %s")
 
 
 def assignment_for_rater(*, assignment_id, rater) -> Assignment:
     """The rater's own assignment; anyone else's (or none) is NotFound, never a refusal
-    that would confirm it exists. Its study and case load when first used."""
-    try:
-        assignment_id = int(assignment_id)
-    except (ValueError, TypeError):
-        raise NotFound("No such assignment.") from None
-    if not 0 < assignment_id <= MAX_ID:  # the database would refuse it rather than find nothing
-        raise NotFound("No such assignment.")
+    that would confirm it exists, and so is one of a study hidden from the rater (a
+    draft, or one they were taken off). Its study and case load when first used; what
+    the rater must do before rating it is :func:`onboarding_step`."""
+    assignment_id = id_or_not_found(assignment_id, "No such assignment.")
     found = next(iter(Assignment.objects.raw(_assignment_for_rater_sql(), [assignment_id, rater.pk])), None)
-    # A draft study is invisible to raters, and so is a study they were taken off.
-    if found is None or found.study_status == Study.Status.DRAFT or found.standing == StudyRater.Status.REMOVED:
+    if found is None or hidden_from_rater(found.study_status, found.standing):
         raise NotFound("No such assignment.")
     return found
-
-
-def onboarding_step(assignment: Assignment) -> str | None:
-    """What the rater must do in the assignment's study before rating it (loaded by
-    ``assignment_for_rater``), in order: ``"instructions"`` to acknowledge, ``"consent"``
-    to give, ``"practice"`` cases to try; None when onboarded."""
-    if assignment.study_has_instructions and assignment.instructions_acknowledged_at is None:
-        return "instructions"
-    if assignment.study_has_consent and assignment.consent_at is None:
-        return "consent"
-    if assignment.study_has_practice and assignment.practice_completed_at is None:
-        return "practice"
-    return None
 
 
 def study_for_rater(*, study_id, rater) -> Study:
     """An open study in which the rater has work; NotFound otherwise (a draft study, or
     one they have nothing in or were removed from, is not theirs to read)."""
-    try:
-        study_id = int(study_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such study.") from None
+    study_id = id_or_not_found(study_id, "No such study.")
     # Each condition is on the rater's own rows: joined over all of the study's raters,
     # one rater removed would hide the study from every other.
     has_work = Assignment.objects.filter(study=OuterRef("pk"), rater=rater)
-    removed = StudyRater.objects.filter(study=OuterRef("pk"), rater=rater, status=StudyRater.Status.REMOVED)
-    study = (Study.objects.filter(Exists(has_work), ~Exists(removed), pk=study_id, status=Study.Status.OPEN).first()
-             if 0 < study_id <= MAX_ID else None)
+    removed = StudyRater.objects.filter(study=OuterRef("pk"), rater=rater, status=HIDDEN_STANDING)
+    study = Study.objects.filter(Exists(has_work), ~Exists(removed), pk=study_id, status=SHOWN_STATUS).first()
     if study is None:
         raise NotFound("No such study.")
     return study
@@ -189,9 +166,10 @@ def shown_token(*, assignment_id: int, rater_id: int) -> str:
 def shown_to(token, *, assignment_id, rater) -> bool:
     """Whether ``token`` says the page of ``assignment_id`` was shown to ``rater``."""
     try:
-        return signing.loads(str(token or ""), salt=_SHOWN_SALT) == [int(assignment_id), rater.pk]
-    except (signing.BadSignature, ValueError, TypeError):
+        shown = signing.loads(str(token or ""), salt=_SHOWN_SALT)
+    except signing.BadSignature:
         return False
+    return strict_id(assignment_id) is not None and shown == [strict_id(assignment_id), rater.pk]
 
 
 def rater_queue_summary(rater) -> dict:

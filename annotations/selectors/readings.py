@@ -136,3 +136,23 @@ def planted_reading_counts(job: JudgeJob) -> list[dict]:
                       n_undecided=Count("id", filter=Q(named__isnull=True))))
     return [{"arm": r["response__arm__name"], "read": r["n_read"], "named": r["n_named"],
              "not_named": r["n_not_named"], "undecided": r["n_undecided"]} for r in rows]
+
+
+def readings_of_responses(study: Study, response_ids, *, judge_job: JudgeJob | None = None
+                          ) -> dict[int, tuple[str | None, str | None]]:
+    """:func:`response_readings` of the responses named (of ``study``)."""
+    return response_readings(study, Response.objects.filter(pk__in=list(response_ids)), judge_job=judge_job)
+
+
+def readings_of_ratings(ratings) -> dict[int, tuple[str | None, str | None]]:
+    """Response id -> (the terms' reading, the judge's reading) of each rated response of
+    ``ratings`` (Rating rows loaded with their submission's assignment's study), each
+    study's responses read with the judge job its exports use (:func:`planted_reading_job`)."""
+    by_study: dict[int, tuple[Study, set[int]]] = {}
+    for rating in ratings:
+        study = rating.submission.assignment.study
+        by_study.setdefault(study.pk, (study, set()))[1].add(rating.response_id)
+    readings: dict[int, tuple[str | None, str | None]] = {}
+    for study, response_ids in by_study.values():
+        readings.update(readings_of_responses(study, response_ids, judge_job=planted_reading_job(study)))
+    return readings

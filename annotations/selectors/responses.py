@@ -32,3 +32,19 @@ def response_keys_of_cases(case_ids: Iterable[int]) -> set[tuple[int, int, int |
     either lets the planner pick that column's index and read every response the job has
     written so far, each chunk slower than the last."""
     return set(Response.objects.filter(case_id__in=case_ids).order_by().values_list("case_id", "arm_id", "job_id"))
+
+
+def response_texts(response_ids: Iterable[int]) -> dict[int, str]:
+    """Response id -> its text, for the responses named (one query)."""
+    return dict(Response.objects.filter(pk__in=list(response_ids)).values_list("pk", "text"))
+
+
+def response_arms(response_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """Response id -> (arm id, arm name), for the responses named (one query; unblinded)."""
+    return {pk: (arm_id, name) for pk, arm_id, name in
+            Response.objects.filter(pk__in=list(response_ids)).values_list("pk", "arm_id", "arm__name")}
+
+
+def responses_for_team() -> QuerySet[Response]:
+    """Every response, unblinded, with its case's study and its arm (researchers and admins)."""
+    return Response.objects.select_related("case__study", "arm").order_by("id")

@@ -3,8 +3,9 @@ from __future__ import annotations
 from django.db.models import Count, Prefetch, Q
 
 from annotations.errors import NotFound
-from annotations.ids import MAX_ID
-from annotations.models import Assignment, Case, Study, StudyAnalysis, StudyArm
+from annotations.ids import id_or_not_found
+from annotations.models import Assignment, Case, Rating, Study, StudyAnalysis, StudyArm
+from annotations.selectors.arms import study_arm_ids
 
 
 def study_get(slug: str) -> Study:
@@ -35,6 +36,39 @@ def rating_sample_makeup(study: Study) -> dict:
     return {"rows": rows, "n_test": sum(r["n_test"] for r in rows), "n_sample": sum(r["n_sample"] for r in rows)}
 
 
+def all_studies():
+    """Every study (newest first), for a choice among them: a form's, a request's slug."""
+    return Study.objects.all()
+
+
+def studies_with_case_count():
+    """Every study with ``n_cases``, the number of its cases of every split (the admin's list)."""
+    return Study.objects.annotate(n_cases=Count("cases"))
+
+
+def cases_for_team():
+    """Every case, unblinded, with its study (researchers and admins)."""
+    return Case.objects.select_related("study").order_by("id")
+
+
+def cases_by_study(cases) -> dict[Study, list[Case]]:
+    """The cases of a queryset grouped by their study (each study read once)."""
+    by_study: dict[Study, list[Case]] = {}
+    for case in cases.select_related("study"):
+        by_study.setdefault(case.study, []).append(case)
+    return by_study
+
+
+def study_cases_by_external_id(study: Study, external_ids) -> dict[str, Case]:
+    """The study's cases among ``external_ids``, by external id (those it lacks are absent)."""
+    return {case.external_id: case for case in study.cases.filter(external_id__in=list(external_ids))}
+
+
+def study_tasks(study: Study) -> list[str]:
+    """The task types the study's cases have, in order."""
+    return list(study.cases.order_by("task").values_list("task", flat=True).distinct())
+
+
 def studies_with_arms():
     """Every study, newest first, each with its arms in their order (the research team's
     list; drafts too)."""
@@ -47,6 +81,15 @@ def assignments_for_team():
     """Every assignment, unblinded, for researchers and admins; a rater's own are
     ``selectors.raters.rater_assignments``."""
     return Assignment.objects.select_related("study", "case", "rater").order_by("study_id", "queue_position", "id")
+
+
+def ratings_for_team():
+    """Every rating, unblinded, with its submission, assignment, case, rater, response, arm
+    and harm decision (researchers and admins)."""
+    return Rating.objects.select_related(
+        "submission__assignment__study", "submission__assignment__case", "submission__assignment__rater",
+        "submission__submitted_by", "response__arm", "response__case", "harm_decision__decided_by",
+    ).order_by("id")
 
 
 def study_overview():
@@ -81,11 +124,8 @@ def study_rater_user(user_id):
 
     from evalportal.roles import CLINICIAN
 
-    try:
-        user_id = int(user_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such rater.") from None
-    user = get_user_model().objects.filter(pk=user_id, groups__name=CLINICIAN).first() if 0 < user_id <= MAX_ID else None
+    user_id = id_or_not_found(user_id, "No such rater.")
+    user = get_user_model().objects.filter(pk=user_id, groups__name=CLINICIAN).first()
     if user is None:
         raise NotFound("No such rater.")
     return user
@@ -96,13 +136,10 @@ def case_expected_form(study: Study, case_id) -> dict:
     fields of each, for the page where the team marks practice and gold cases."""
     from annotations.selectors.responses import newest_responses
 
-    try:
-        case = study.cases.filter(pk=int(case_id)).first()
-    except (TypeError, ValueError, OverflowError):
-        case = None
+    case = study.cases.filter(pk=id_or_not_found(case_id, "No such case in this study.")).first()
     if case is None:
         raise NotFound("No such case in this study.")
-    arm_ids = list(study.study_arms.values_list("arm_id", flat=True))
+    arm_ids = study_arm_ids(study)
     responses = list(newest_responses(study, arm_ids=arm_ids).filter(case=case).select_related("arm").order_by("id"))
     expected = case.expected or {}
     rows = []

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.errors import QueueUnavailable
-from annotations.job_kinds import DEFAULT_QUEUE
 from annotations.models import Study, StudyAnalysis
+from annotations.queues import DEFAULT_QUEUE
 from annotations.selectors.studies import study_progress
 from annotations.services.queue import task_send
 
@@ -90,14 +90,14 @@ def study_aggregate(*, study: Study, n_boot: int = 1000) -> StudyAnalysis:
     """Compute and store the study's full analysis (statistics and automatic metrics)."""
     from annotations.analysis import summarize_study
     from annotations.selectors.analysis import analysis_dimensions, rating_frames
+    from annotations.selectors.arms import analysis_seed, study_arm_names
     from annotations.services.automatic import study_automatic_metrics, study_reading_agreement
 
     started_at = timezone.now()
     started = time.perf_counter()
     ratings, judgments, preferences = rating_frames(study)
-    arms = list(study.study_arms.order_by("position", "id").values_list("arm__name", flat=True))
     result = summarize_study(ratings, judgments, preferences, analysis_dimensions(study.rubric), n_boot=n_boot,
-                             seed=study.seed % (2**32), arms=arms)
+                             seed=analysis_seed(study), arms=study_arm_names(study))
     automatic = study_automatic_metrics(study=study, n_boot=n_boot)
     result["automatic"] = automatic["arms"]
     result["automatic_comparison"] = automatic["comparison"]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from annotations.errors import InvalidRequest
+from annotations.errors import InvalidRequest, StateConflict
 from annotations.models import ModelArm, Study, StudyArm
 from annotations.models.bounds import MAX_STUDY_ARMS
 from annotations.services.audit import audit_record
@@ -21,14 +21,14 @@ ARM_FIELDS = ("name", "method", "base_model", "adapter_path", "endpoint_url", "s
 
 
 def study_arms_check(*, study: Study, count: int | None = None) -> None:
-    """Refuse (InvalidRequest) to change the arms of ``study`` unless it is a draft, or to
-    give it more than MAX_STUDY_ARMS (``count``: how many it would have). Raters' cases
-    are planned from the arms: an arm added to an open study has no responses yet, so the
+    """Refuse to change the arms of ``study`` unless it is a draft (StateConflict), or to
+    give it more than MAX_STUDY_ARMS (InvalidRequest; ``count``: how many it would have).
+    Raters' cases are planned from the arms: an arm added to an open study has no responses yet, so the
     next plan finds no case every arm answered and empties every rater's queue."""
     if study.status != Study.Status.DRAFT:
-        raise InvalidRequest(f"The arms of study {study.slug!r} are fixed: it is "
-                             f"{study.get_status_display().lower()}, and its raters' cases are planned from them. "
-                             "Compare another arm in a new study.")
+        raise StateConflict(f"The arms of study {study.slug!r} are fixed: it is "
+                            f"{study.get_status_display().lower()}, and its raters' cases are planned from them. "
+                            "Compare another arm in a new study.")
     if count is not None and count > MAX_STUDY_ARMS:
         raise InvalidRequest(f"A study compares at most {MAX_STUDY_ARMS} arms (one letter each on the rating page).")
 

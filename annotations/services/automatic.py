@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from annotations.models import Study
 from annotations.selectors.analysis import automatic_record, automatic_rows, stored_reading
+from annotations.selectors.arms import analysis_seed, study_arm_names
 from annotations.selectors.readings import reading_source
 from modeling.comparison import PatternCounts, compare_arms, default_pairs
 from modeling.metrics import ScoreAccumulator
@@ -80,7 +81,7 @@ def study_automatic_metrics(*, study: Study, n_boot: int = 1000, chunk_size: int
         index = [order.index(name) for name in answered]
         for (task, gold, labels), count in patterns.counts.items():
             subset.counts[(task, gold, tuple(labels[i] for i in index))] += count
-        comparison = compare_arms(subset, registry, n_boot=n_boot, seed=study.seed % (2**32),
+        comparison = compare_arms(subset, registry, n_boot=n_boot, seed=analysis_seed(study),
                                   pairs=default_pairs(answered))
     return {"arms": arms, "comparison": comparison, "reading": reading_source(planted_job)}
 
@@ -104,8 +105,7 @@ def study_reading_agreement(*, study: Study, n_boot: int = 1000) -> dict:
 
     judge_job = planted_reading_job(study)
     units = reading_units(study, judge_job=judge_job)
-    arms = list(study.study_arms.order_by("position", "id").values_list("arm__name", flat=True))
-    result = reading_agreement(units, arms=arms, n_boot=n_boot, seed=study.seed % (2**32))
+    result = reading_agreement(units, arms=study_arm_names(study), n_boot=n_boot, seed=analysis_seed(study))
     result["meta"]["intervention_dimension"] = intervention_key(study.rubric)
     result["meta"]["judge"] = reading_source(judge_job) if judge_job is not None else None
     return result

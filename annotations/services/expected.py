@@ -7,9 +7,11 @@ from collections.abc import Mapping
 from django.db import transaction
 
 from annotations.errors import InvalidRequest, NotFound
+from annotations.ids import id_or_not_found
 from annotations.models import Assignment, Case, Study
 from annotations.rating_input import text_problem
 from annotations.rubric import CATEGORICAL, LIKERT
+from annotations.selectors.arms import study_arm_ids
 from annotations.selectors.responses import newest_responses
 from annotations.services.audit import audit_record
 
@@ -54,13 +56,10 @@ def case_set_expected(*, study: Study, case_id, role: str, data: Mapping[str, st
     A practice or gold case needs at least one expected answer. All or nothing."""
     if role not in Case.Role.values:
         raise InvalidRequest(f"Unknown case role {role!r}.")
-    try:
-        case = study.cases.filter(pk=int(case_id)).first()
-    except (TypeError, ValueError, OverflowError):
-        case = None
+    case = study.cases.filter(pk=id_or_not_found(case_id, "No such case in this study.")).first()
     if case is None:
         raise NotFound("No such case in this study.")
-    arm_ids = list(study.study_arms.values_list("arm_id", flat=True))
+    arm_ids = study_arm_ids(study)
     response_ids = sorted(newest_responses(study, arm_ids=arm_ids).filter(case=case).values_list("id", flat=True))
     expected, problems = _parse(study, response_ids, data)
     explanation = str(data.get("explanation", "")).strip()

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.errors import InvalidRequest, NotFound
+from annotations.ids import id_or_not_found
 from annotations.models import HarmDecision, Study
 from annotations.rating_input import text_problem
 from annotations.selectors.harms import harm_flags_all
@@ -20,10 +21,7 @@ def harm_decide(*, study: Study, rating_id, decision: str, note: str, actor) -> 
     problem = text_problem("The note", note)
     if problem:
         raise InvalidRequest(problem)
-    try:
-        rating_id = int(rating_id)
-    except (TypeError, ValueError):
-        raise NotFound("No such flag.") from None
+    rating_id = id_or_not_found(rating_id, "No such flag.")
     with transaction.atomic():
         rating = harm_flags_all(study).select_for_update(of=("self",)).filter(pk=rating_id).first()
         if rating is None:

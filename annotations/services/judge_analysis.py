@@ -16,14 +16,15 @@ def judge_analyse(*, job: JudgeJob, n_boot: int = 1000) -> dict:
     from annotations.analysis import to_jsonable
     from annotations.analysis.concordance import judge_analysis
     from annotations.selectors.analysis import analysis_dimensions
+    from annotations.selectors.arms import analysis_seed, study_arm_names
 
     started = time.perf_counter()
     judge, ratings, comparisons = judge_frames(job)
-    arms = list(job.study.study_arms.order_by("position", "id").values_list("arm__name", flat=True))
+    arms = study_arm_names(job.study)
     present = set(judge["arm"]) | set(ratings["arm"])
     arms = [a for a in arms if a in present] + sorted(present - set(arms))
     result = judge_analysis(judge, ratings, job.dimensions, analysis_dimensions(job.study.rubric),
-                            comparisons=comparisons, arms=arms, n_boot=n_boot, seed=job.study.seed % (2**32),
+                            comparisons=comparisons, arms=arms, n_boot=n_boot, seed=analysis_seed(job.study),
                             unit_columns=("case_id", "response_id"))
     if job.planted:
         result["planted"] = _planted_summary(job)

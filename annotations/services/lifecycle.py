@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from annotations.errors import InvalidRequest
+from annotations.errors import InvalidRequest, StateConflict
 from annotations.models import Study
 from annotations.services.audit import audit_record
 
@@ -34,8 +34,8 @@ def study_set_status(*, study: Study, status: str, reason: str = "", actor=None)
         locked = Study.objects.select_for_update().get(pk=study.pk)
         before = locked.status
         if status not in TRANSITIONS[before]:
-            raise InvalidRequest(f"A {locked.get_status_display().lower()} study cannot become "
-                                 f"{Study.Status(status).label.lower()}.")
+            raise StateConflict(f"A {locked.get_status_display().lower()} study cannot become "
+                                f"{Study.Status(status).label.lower()}.")
         locked.status = status
         locked.status_changed_at = timezone.now()
         locked.closed_reason = reason if status == Study.Status.CLOSED else ""

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotations.models import Assignment, Case, Study, StudyRater
+from annotations.selectors.arms import study_arm_ids
 from annotations.selectors.responses import newest_responses
 from annotations.selectors.studies import rating_sample
 from annotations.services.audit import audit_record
@@ -110,7 +111,7 @@ class PlanResult:
 def latest_responses_by_case(study: Study) -> dict[int, list[int]]:
     """For each case of the rating sample with a response from every study arm: the newest
     response id of each arm, in the study's arm order."""
-    arm_ids = list(study.study_arms.order_by("position", "id").values_list("arm_id", flat=True))
+    arm_ids = study_arm_ids(study)
     newest = {(case_id, arm_id): response_id for case_id, arm_id, response_id
               in newest_responses(study, arm_ids=arm_ids).filter(case__in_rating_sample=True)
               .values_list("case_id", "arm_id", "id")}
@@ -124,7 +125,7 @@ def latest_responses_by_case(study: Study) -> dict[int, list[int]]:
 
 def _gold_responses(study: Study) -> dict[int, list[int]]:
     """Each gold case with a response from every arm: its newest response ids."""
-    arm_ids = list(study.study_arms.order_by("position", "id").values_list("arm_id", flat=True))
+    arm_ids = study_arm_ids(study)
     by_case: dict[int, dict[int, int]] = defaultdict(dict)
     for case_id, arm_id, response_id in (newest_responses(study, arm_ids=arm_ids)
                                          .filter(case__role=Case.Role.GOLD).values_list("case_id", "arm_id", "id")):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from annotations.errors import InvalidRequest, JobStateError
+from annotations.ids import strict_id
 from annotations.models import JobStatus, Study
 from annotations.models.judge import JudgeJob
 from annotations.selectors.readings import reading_source
@@ -21,7 +22,7 @@ def study_planted_reading_set(*, study: Study, job_id: int | None, actor=None) -
     recomputation is queued (False when the task queue is unreachable)."""
     job = None
     if job_id is not None:
-        job = JudgeJob.objects.filter(study=study, pk=job_id).first() if 0 < job_id < 2**31 else None
+        job = JudgeJob.objects.filter(study=study, pk=job_id).first() if strict_id(job_id) is not None else None
         if job is None or not job.planted:
             raise InvalidRequest(f"Judge job #{job_id} of this study did not read planted problems.")
         if job.status != JobStatus.SUCCEEDED:

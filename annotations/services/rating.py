@@ -10,10 +10,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from annotations.errors import InvalidRequest, NotFound, StudyNotOpen
+from annotations.errors import InvalidRequest, NotFound, StateConflict, StudyNotOpen
 from annotations.models import Assignment, Preference, Rating, Study, StudyRater, Submission
 from annotations.models.study import rating_refusal
-from annotations.rating_input import DraftProblem, ParsedRating, draft_fields, parse_rating
+from annotations.rating_input import DraftProblem, ParsedRating, draft_fields, parse_rating, text_problem
 from annotations.selectors.rating import assignment_for_rater, shown_to
 from annotations.services.aggregation import aggregation_request
 from annotations.services.audit import audit_record
@@ -246,25 +246,50 @@ def assignment_submit(*, assignment: Assignment, rater, data: Mapping[str, str],
     return submission
 
 
-def submission_revise(*, assignment: Assignment, actor, data: Mapping[str, str], reason: str) -> Submission:
-    """A correction: a new revision becomes current; the original stays as it was."""
-    if not reason.strip():
-        raise InvalidRequest("A revision needs a reason.")
+def submission_revise(*, assignment: Assignment, actor, data: Mapping[str, str], reason: str,
+                      base_revision: int | None = None) -> Submission:
+    """A correction of a submitted case: a new revision becomes current; the earlier ones
+    stay as they were, and the audit trail records who corrected it and why.
+
+    Raises IncompleteRating (nothing stored) while an answer or the reason is missing or
+    a text cannot be stored; StudyNotOpen once the study takes no ratings; StateConflict
+    for a case not submitted, a rater correcting their own case while paused or removed
+    in the study, or a case corrected since ``base_revision`` (the revision the form
+    showed). A resent correction (the same actor and reason, one revision on from
+    ``base_revision``) returns the revision already stored and changes nothing."""
+    reason = str(reason or "").strip()
     parsed = parse_rating(assignment.study.rubric, len(assignment.slots), data)
+    problem = text_problem("The reason for the correction", reason)
+    if problem or not reason:
+        parsed.errors["reason"] = problem or "Say why you are correcting this case."
     if not parsed.complete:
         raise IncompleteRating(parsed)
     with transaction.atomic():
         locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
-        current = locked.submissions.select_for_update().get(is_current=True)
+        _refuse_unless_open(locked.study_id)
+        current = locked.submissions.select_for_update().filter(is_current=True).first()
+        if current is None:
+            raise StateConflict("This case has not been submitted yet: there is nothing to correct.")
+        if actor.pk == locked.rater_id:
+            standing = StudyRater.objects.filter(study_id=locked.study_id, rater_id=actor.pk)
+            if standing.values_list("status", flat=True).first() not in (None, StudyRater.Status.ACTIVE):
+                raise StateConflict("The study team has paused or ended your rating in this study: corrections "
+                                    "are not taken until they reinstate you.")
+        if base_revision is not None and current.revision != base_revision:
+            if (current.revision == base_revision + 1 and current.submitted_by_id == actor.pk
+                    and current.reason == reason):
+                return current
+            raise StateConflict("This case was corrected again since this form was opened: open it again to "
+                                "see its current answers.")
         current.is_current = False
         current.save(update_fields=["is_current"])
         submission = Submission.objects.create(assignment=locked, revision=current.revision + 1,
-                                               comment=parsed.comment, reason=reason.strip(), submitted_by=actor)
+                                               comment=parsed.comment, reason=reason, submitted_by=actor)
         _write_judgment(submission, locked, parsed)
         audit_record(actor=actor, action="submission.revise", obj=submission,
-                     summary=f"assignment {locked.pk} revision {submission.revision}: {reason.strip()[:200]}",
+                     summary=f"assignment {locked.pk} revision {submission.revision}: {reason[:200]}",
                      before={"submission": current.pk, "revision": current.revision},
-                     after={"submission": submission.pk, "revision": submission.revision})
+                     after={"submission": submission.pk, "revision": submission.revision, "reason": reason})
         transaction.on_commit(lambda: _after_submission(locked.study_id))
     return submission
 

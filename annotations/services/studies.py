@@ -6,6 +6,7 @@ from django.db import transaction
 
 from annotations.errors import InvalidRequest
 from annotations.models import Case, Study
+from annotations.selectors.arms import study_arm_ids
 from annotations.services.arms import study_arms_check
 from annotations.services.audit import audit_record
 from modeling.splits import stratified_sample
@@ -13,7 +14,7 @@ from modeling.task_types import build_registry
 
 
 def study_set_tasks(*, study: Study, tasks: list, actor=None) -> Study:
-    """Declare the study's own task types (a list of task type dicts, see the README),
+    """Declare the study's own task types (a list of task type dicts, see docs/case-format.md),
     merged over the built-in ones for every import, job and metric of the study."""
     if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
         raise InvalidRequest("Task types are a JSON list of objects.")
@@ -80,7 +81,7 @@ def study_save(*, study: Study | None, values: dict, arms=None, actor=None) -> S
         arm_names = None
         if arms is not None:
             wanted = [arm.pk for arm in arms]
-            if wanted != list(study.study_arms.order_by("position").values_list("arm_id", flat=True)):
+            if wanted != study_arm_ids(study):
                 study_arms_check(study=study, count=len(wanted))
                 study.study_arms.all().delete()
                 StudyArm.objects.bulk_create([StudyArm(study=study, arm_id=pk, position=i)

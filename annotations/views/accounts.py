@@ -10,7 +10,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse_lazy
 
-from annotations.errors import InvalidRequest
+from annotations.errors import DomainError
 from annotations.forms import InvitationCSVForm, InvitationForm, errors_text
 from annotations.invitation_tokens import invitation_token_generator
 from annotations.selectors.invitations import invitation_list
@@ -34,9 +34,9 @@ def invitations(request):
             try:
                 sent = invitations_create(people=form.people(), actor=request.user,
                                           base_url=request.build_absolute_uri("/"))
-            except InvalidRequest as exc:
+            except DomainError as exc:
                 messages.error(request, str(exc))
-                status = 400
+                status = exc.status
             else:
                 messages.success(request, f"Invited {len(sent)} clinician{'s' if len(sent) != 1 else ''}.")
         if isinstance(form, InvitationForm):
@@ -58,7 +58,7 @@ class InvitationAcceptView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form):
         try:
             invitation_accept(user=self.user, password=form.cleaned_data["new_password1"])
-        except InvalidRequest:
+        except DomainError:
             # The account changed since the link was opened (a role given, a password set).
             self.validlink = False
         del self.request.session[INTERNAL_RESET_SESSION_TOKEN]

@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotations.dashboards import FIGURES, TABLES, figure_json, figure_rows, reading_agreement_rows
-from annotations.errors import InvalidRequest, JobStateError
+from annotations.errors import DomainError, InvalidRequest
 from annotations.selectors.analysis import study_sensitivity
 from annotations.selectors.gold import study_gold_agreement
 from annotations.selectors.harms import harms_by_arm
@@ -155,16 +155,16 @@ def planted_reading(request, slug):
     """Choose what the automatic metrics read "was the planted problem named" from."""
     study = study_get(slug)
     choice = request.POST.get("job", "")
-    chosen = choice.isascii() and choice.isdigit()
+    # A number names a job or none (the service says which); anything else is no choice.
+    job_id = int(choice) if choice.isascii() and choice.isdigit() else None
     try:
-        if choice and not chosen:
+        if choice and job_id is None:
             raise InvalidRequest("Choose the terms' reading or one of the study's judge jobs.")
-        queued = study_planted_reading_set(study=study, job_id=int(choice) if chosen else None,
-                                           actor=request.user)
-    except (InvalidRequest, JobStateError) as exc:
+        queued = study_planted_reading_set(study=study, job_id=job_id, actor=request.user)
+    except DomainError as exc:
         messages.error(request, str(exc))
         return redirect("dashboard", slug=slug)
-    source = f"judge job #{choice}" if chosen else TERMS_LABEL
+    source = f"judge job #{job_id}" if job_id is not None else TERMS_LABEL
     if queued:
         messages.success(request, f"The automatic metrics now read the planted problem from {source}; "
                                   "recomputing in the background, reload in a moment.")

@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from annotations.errors import InvalidRequest
+from annotations.errors import DomainError
 from annotations.models import Case
 from annotations.selectors.studies import case_expected_form, study_get
 from annotations.services.expected import case_set_expected
@@ -18,9 +18,9 @@ def case_expected(request, slug, case_id):
         try:
             case = case_set_expected(study=study, case_id=case_id, role=request.POST.get("role", ""),
                                      data=request.POST, actor=request.user)
-        except InvalidRequest as exc:
+        except DomainError as exc:
             messages.error(request, str(exc))
-            status = 400
+            status = exc.status
         else:
             messages.success(request, f"{case.external_id} is now a {case.get_role_display().lower()}.")
             return redirect("case-expected", slug=slug, case_id=case.pk)

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotations.errors import InvalidRequest
+from annotations.errors import DomainError, NotFound
 from annotations.models import HarmDecision
 from annotations.selectors.harms import harm_queue, harms_by_arm
 from annotations.selectors.studies import study_get
@@ -28,7 +28,9 @@ def harm_decision(request, slug, rating_id):
     try:
         made = harm_decide(study=study, rating_id=rating_id, decision=request.POST.get("decision", ""),
                            note=request.POST.get("note", ""), actor=request.user)
-    except InvalidRequest as exc:
+    except NotFound:
+        raise  # a rating that is no flag of this study: there is no such page
+    except DomainError as exc:
         messages.error(request, f"Not recorded: {exc}")
     else:
         messages.success(request, f"Recorded for flag {rating_id}: {made.get_decision_display()}.")

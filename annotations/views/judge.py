@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from annotations.errors import JobStateError, QueueUnavailable
+from annotations.errors import DomainError
 from annotations.forms import JudgeJobForm, errors_text
 from annotations.judge_dashboard import FIGURES, concordance_rows, figure_json, figure_rows
 from annotations.models.judge import JudgeScore
@@ -73,7 +73,7 @@ def judge_queue(request, slug):
             study=study, kind=data["kind"], model_ref=data["model_ref"].strip(),
             adapter_path=data["adapter_path"].strip(), base_url=data["base_url"], dimensions=data["dimensions"],
             pairwise=data["pairwise"], planted=data["planted"], params=form.params(), actor=request.user)
-    except (QueueUnavailable, JobStateError) as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
         return redirect("judge", slug=slug)
     planted = " and the planted-problem reading" if job.planted else ""
@@ -101,7 +101,7 @@ def judge_job_action(request, slug, pk, action):
             messages.success(request, f"Analysis recomputed ({result['meta']['compute_seconds']:.1f} s).")
         else:
             raise Http404("No such action.")
-    except (QueueUnavailable, JobStateError) as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     return redirect(f"{reverse('judge', args=[slug])}?job={job.pk}")
 
@@ -132,7 +132,7 @@ def judge_scores_export(request, slug, pk):
     def lines():
         yield json.dumps({"job": job.pk, "kind": job.kind, "model": job.model_ref, "dimensions": job.dimensions,
                           "params": job.params, "judge_provenance": job.judge_provenance}) + "\n"
-        for score in judge_scores_all(job).iterator(chunk_size=500):
+        for score in judge_scores_all(job):
             yield json.dumps(_score_record(score), ensure_ascii=False) + "\n"
 
     response = StreamingHttpResponse(lines(), content_type="application/x-ndjson; charset=utf-8")

@@ -3,7 +3,7 @@
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from annotations.errors import InvalidRequest
+from annotations.errors import DomainError
 from annotations.rating_input import MAX_TEXT
 from annotations.selectors.onboarding import (
     practice_attempt,
@@ -24,7 +24,7 @@ def consent(request, study_id):
     if request.method == "POST":
         try:
             study_rater_consent(study=study, rater=request.user, agreed=request.POST.get("agree") == "yes")
-        except InvalidRequest as exc:
+        except DomainError as exc:
             error = str(exc)
         else:
             return redirect("rater-next")

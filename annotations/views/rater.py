@@ -11,12 +11,13 @@ from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from annotations.errors import InvalidRequest, NotFound, StudyNotOpen
+from annotations.errors import InvalidRequest, NotFound, StateConflict, StudyNotOpen
 from annotations.models.study import rating_refusal
 from annotations.rating_input import MAX_TEXT, typed_texts
+from annotations.selectors.my_cases import rater_studies
+from annotations.selectors.rater_access import onboarding_step
 from annotations.selectors.rating import (
     assignment_for_rater,
-    onboarding_step,
     rater_closed_notices,
     rater_queue_summary,
     rating_form_rows,
@@ -44,8 +45,9 @@ def no_role(request):
 @role_required(CLINICIAN)
 @require_GET
 def queue(request):
-    return render(request, "annotations/rater_queue.html", {"summary": rater_queue_summary(request.user),
-                                                            "closed": rater_closed_notices(request.user)})
+    return render(request, "annotations/rater_queue.html", {
+        "summary": rater_queue_summary(request.user), "closed": rater_closed_notices(request.user),
+        "studies": rater_studies(request.user, study_id=request.GET.get("study"), page=request.GET.get("page"))})
 
 
 @role_required(CLINICIAN)
@@ -143,7 +145,7 @@ def rate_case(request, assignment_id):
     except StudyNotOpen as exc:
         return _refused(request, assignment_id, "annotations/study_closed.html", str(exc), exc.status)
     if assignment.status == assignment.Status.SUBMITTED:
-        return redirect("rater-next")
+        return redirect("rater-submitted-case", assignment_id=assignment.pk)
     detour = _not_ready(assignment)
     if isinstance(detour, str):
         return _refused(request, assignment_id, "annotations/study_closed.html", detour, 409)
@@ -189,7 +191,7 @@ def submit(request, assignment_id):
         return rating_page_response(request, assignment, request.POST, errors=exc.parsed.errors, status=400)
     except AssignmentGone as exc:
         return _refused(request, assignment_id, "annotations/rater_case_gone.html", str(exc), exc.status)
-    except StudyNotOpen as exc:
+    except (StateConflict, InvalidRequest) as exc:
         return _refused(request, assignment_id, "annotations/study_closed.html", str(exc), exc.status)
     return redirect("rater-next")
 

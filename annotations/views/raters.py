@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotations.errors import InvalidRequest, NotFound
+from annotations.errors import DomainError, NotFound
 from annotations.selectors.raters import RECENT_DAYS, study_raters
 from annotations.selectors.studies import study_get, study_rater_user
 from annotations.services.raters import study_rater_set_status
@@ -29,7 +29,7 @@ def rater_action(request, slug, user_id, action):
     rater = study_rater_user(user_id)
     try:
         result = study_rater_set_status(study=study, rater=rater, status=ACTIONS[action], actor=request.user)
-    except InvalidRequest as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         back = f"; {result['released']} open assignments went back to the pool" if result["released"] else ""

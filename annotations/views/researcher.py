@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotations.errors import InvalidRequest
+from annotations.errors import DomainError
 from annotations.forms import RatingSampleForm, StudyForm, errors_text
 from annotations.selectors.studies import (
     rating_sample_makeup,
@@ -34,8 +34,12 @@ def study_detail(request, slug):
 @require_POST
 def study_plan(request, slug):
     study = study_get(slug)
-    result = assignments_plan(study=study, actor=request.user)
-    messages.success(request, result.message)
+    try:
+        result = assignments_plan(study=study, actor=request.user)
+    except DomainError as exc:
+        messages.error(request, f"Not planned: {exc}")
+    else:
+        messages.success(request, result.message)
     return redirect("study-detail", slug=slug)
 
 
@@ -49,7 +53,7 @@ def study_sample(request, slug):
         return redirect("study-detail", slug=slug)
     try:
         drawn = rating_sample_draw(study=study, size=form.cleaned_data["size"], actor=request.user)["drawn"]
-    except InvalidRequest as exc:
+    except DomainError as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Drew a rating sample of {drawn} test cases; plan the assignments to give them "
@@ -64,7 +68,7 @@ def study_status(request, slug):
     try:
         study_set_status(study=study, status=request.POST.get("status", ""), reason=request.POST.get("reason", ""),
                          actor=request.user)
-    except InvalidRequest as exc:
+    except DomainError as exc:
         messages.error(request, f"Status not changed: {exc}")
     else:
         messages.success(request, f"The study is now {study.get_status_display().lower()}.")
@@ -78,7 +82,7 @@ def _study_form_page(request, study):
         arms = None if form.fields["arms"].disabled else list(form.cleaned_data["arms"])
         try:
             saved = study_save(study=study, values=values, arms=arms, actor=request.user)
-        except InvalidRequest as exc:
+        except DomainError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Saved {saved.name}.")

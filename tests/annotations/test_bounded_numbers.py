@@ -27,7 +27,7 @@ from annotations.services.planner import assignments_plan, assignments_release_i
 from evalportal.roles import CLINICIAN
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def _bounded_by_model(form_class, name) -> bool:

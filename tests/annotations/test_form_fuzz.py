@@ -21,7 +21,7 @@ from annotations.services.planner import assignments_plan
 from annotations.services.raters import study_rater_acknowledge_instructions
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.usefixtures("clean_broker")]
+pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.usefixtures("clean_broker"), pytest.mark.sqlite]
 
 HOSTILE_TEXT = ["", " ", "0", "-1", "1.5", "2147483648", "9" * 40, "-9223372036854775809", "1e999", "nan",
                 "Infinity", "true", "null", "[]", "{}", "x" * 70_000, "<script>alert(1)</script>", "../../etc/passwd",

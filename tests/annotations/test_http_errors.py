@@ -16,7 +16,7 @@ def test_pages_answer_a_missing_study_or_assignment_with_404(researcher_client, 
     assert clinician_client.get("/rate/123456/").status_code == 404
 
 
-def test_the_api_answers_a_refused_state_change_with_400_and_its_reason(rated_study, admin_user):
+def test_the_api_answers_a_refused_state_change_with_409_and_its_reason(rated_study, admin_user):
     from rest_framework.test import APIClient
 
     job = TrainingJob.objects.create(study=rated_study, method="behavior_sft", base_model="demo",
@@ -24,7 +24,7 @@ def test_the_api_answers_a_refused_state_change_with_400_and_its_reason(rated_st
     client = APIClient()
     client.force_login(admin_user)
     response = client.post(f"/api/training-jobs/{job.pk}/cancel/")
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json() == {"detail": f"Job {job.pk} is succeeded; only queued or running jobs can be cancelled."}
 
 

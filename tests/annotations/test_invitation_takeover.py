@@ -18,7 +18,7 @@ from annotations.services.users import user_set_role
 from evalportal.roles import ADMIN, CLINICIAN, RESEARCHER, user_role
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 PASSWORD = "a-Long-and-rare-pass-42"
 LINK = re.compile(r"http://testserver(/accounts/invitation/[^/\s]+/[^/\s]+/)")
 

@@ -164,6 +164,18 @@ def test_queue_form_errors_are_shown(rated_study, admin_client_):
     assert not JudgeJob.objects.exists()
 
 
+def test_a_model_outside_the_model_roots_is_a_message_on_the_judge_page(rated_study, admin_client_):
+    """The service's validation (model_ref_check) reaches the admin as a message on the
+    page they were on, not as an error page."""
+    response = admin_client_.post(f"/studies/{rated_study.slug}/judge/queue/",
+                                  {"kind": "local", "model_ref": "/nowhere/judge", "dimensions": ["realism"],
+                                   "logprobs": "auto", "n_samples": 3})
+    assert response.status_code == 302 and response["Location"] == f"/studies/{rated_study.slug}/judge/"
+    page = html.unescape(admin_client_.get(response["Location"]).content.decode())
+    assert "outside the model roots" in page and "Queue a judge job" in page
+    assert not JudgeJob.objects.exists()
+
+
 def test_researcher_cannot_cancel_but_can_recompute(judged, researcher_client):
     slug = judged.study.slug
     assert researcher_client.post(f"/studies/{slug}/judge/{judged.pk}/cancel/").status_code == 403

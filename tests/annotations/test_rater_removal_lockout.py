@@ -13,7 +13,7 @@ from evalportal.roles import CLINICIAN
 from tests.conftest import complete_rating
 from tests.factories import CaseFactory, ResponseFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def _client(user) -> Client:

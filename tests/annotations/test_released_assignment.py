@@ -20,7 +20,7 @@ from evalportal.roles import CLINICIAN
 from tests.conftest import complete_rating
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 COMMENT = "Response C is the only one that sees the platelet drop & says so."
 REASON = "Response A would let the heparin run <on>."
 

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from annotations.models import Assignment, GenerationJob
 from tests.factories import CaseFactory, ModelArmFactory, ResponseFactory, StudyArmFactory, StudyFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 NOT_IDS = [1.5, 1.0, 1e3, True, False, "1.5", "1.0", "1e3", "", " 1", "1 ", "+1", "-1", "0x1", "١", "1_0",
            [1], {"id": 1}, 0, -1, 2**63, str(2**63)]
@@ -87,3 +87,22 @@ def test_an_assignment_path_with_anything_but_an_id_is_not_found(ids_study, clin
     assert admin_api.get("/api/assignments/1/").status_code == 200
     for value in ("+1", "%201", "%D9%A1", str(2**63)):
         assert admin_api.get(f"/api/assignments/{value}/").status_code == 404, value
+
+
+@pytest.mark.parametrize("value", [v for v in NOT_IDS if isinstance(v, str | int)])
+def test_the_selectors_read_ids_as_the_api_does(ids_study, value):
+    """A page's id (a path, a choice) that is no id names nothing: NotFound, never another
+    object (int() would read " 1" or "+1" as 1) and never a database error."""
+    from annotations.errors import NotFound
+    from annotations.selectors.judge import judge_job_get, judge_job_shown
+    from annotations.selectors.rating import assignment_for_rater
+    from annotations.selectors.studies import case_expected_form, study_rater_user
+    from tests.factories import UserFactory
+
+    rater = UserFactory(username="ids-rater", role="clinician")
+    for read in (lambda: study_rater_user(value), lambda: case_expected_form(ids_study, value),
+                 lambda: judge_job_get(ids_study, value),
+                 lambda: assignment_for_rater(assignment_id=value, rater=rater)):
+        with pytest.raises(NotFound):
+            read()
+    assert judge_job_shown(ids_study, str(value)) is None or str(value) == ""

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(("role", "target"), [(CLINICIAN, "/rate/"), (RESEARCHER, "/studies/"), (ADMIN, "/studies/")])
+@pytest.mark.sqlite
 def test_home_sends_each_role_where_it_works(role, target):
     client = Client()
     client.force_login(UserFactory(role=role))
@@ -131,6 +132,7 @@ def test_audit_events_cannot_be_edited_in_admin(admin_client_, study, example_ca
 
 
 @pytest.mark.parametrize(("url", "roles_ok"), [("/studies/", {RESEARCHER, ADMIN}), ("/rate/", {CLINICIAN})])
+@pytest.mark.sqlite
 def test_role_pages_refuse_other_roles(url, roles_ok):
     for role in (CLINICIAN, RESEARCHER, ADMIN):
         client = Client()
@@ -138,6 +140,7 @@ def test_role_pages_refuse_other_roles(url, roles_ok):
         assert client.get(url).status_code == (200 if role in roles_ok else 403), role
 
 
+@pytest.mark.sqlite
 def test_a_role_change_applies_to_a_signed_in_user_at_once():
     from annotations.services.users import user_create, user_set_role
 
@@ -153,6 +156,7 @@ def test_a_role_change_applies_to_a_signed_in_user_at_once():
     assert client.get("/studies/").status_code == 403
 
 
+@pytest.mark.sqlite
 def test_the_session_user_and_role_come_in_one_query(django_assert_num_queries):
     from evalportal.roles import RoleAwareModelBackend
 
@@ -165,6 +169,7 @@ def test_the_session_user_and_role_come_in_one_query(django_assert_num_queries):
     assert RoleAwareModelBackend().get_user(10**9) is None
 
 
+@pytest.mark.sqlite
 def test_a_user_put_in_several_role_groups_has_the_highest_role():
     from django.contrib.auth.models import Group
 

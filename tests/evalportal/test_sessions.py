@@ -12,7 +12,7 @@ from django.utils import timezone
 from evalportal.roles import CLINICIAN
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 @pytest.fixture

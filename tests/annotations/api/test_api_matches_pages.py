@@ -10,7 +10,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from annotations.errors import InvalidRequest
+from annotations.errors import InvalidRequest, StateConflict
 from annotations.models import Assignment, Case, ModelArm, Study, StudyArm, StudyRater
 from annotations.services.planner import assignments_plan
 from annotations.services.raters import study_rater_set_status
@@ -143,7 +143,7 @@ def test_no_arm_joins_a_study_once_open_through_the_api(rated_study, admin_api, 
     before = list(rated_study.study_arms.values_list("arm_id", flat=True))
     response = admin_api.post("/api/arms/", _arm_payload("Late arm", ["still-draft", rated_study.slug]),
                               format="json")
-    assert response.status_code == 400 and "fixed" in response.json()["detail"]
+    assert response.status_code == 409 and "fixed" in response.json()["detail"]
     # Nothing was made, not even for the draft study named beside it.
     assert not ModelArm.objects.filter(name="Late arm").exists()
     assert list(rated_study.study_arms.values_list("arm_id", flat=True)) == before
@@ -163,7 +163,7 @@ def test_the_open_studys_queues_survive_a_refused_arm_and_a_replan(rated_study, 
     raters = [UserFactory(role=CLINICIAN) for _ in range(3)]
     first = assignments_plan(study=rated_study, raters=raters)
     assert admin_api.post("/api/arms/", _arm_payload("Late arm", [rated_study.slug]),
-                          format="json").status_code == 400
+                          format="json").status_code == 409
     again = assignments_plan(study=rated_study, raters=raters)
     assert again.created == again.removed == first.created == 12
 
@@ -172,7 +172,7 @@ def test_the_settings_service_refuses_other_arms_for_an_open_study(rated_study):
     """The settings page disables the field once open; a form loaded while the study was a
     draft and posted after it opened reaches the service, which refuses."""
     other = ModelArmFactory(name="FewShot")
-    with pytest.raises(InvalidRequest, match="fixed"):
+    with pytest.raises(StateConflict, match="fixed"):
         study_save(study=rated_study, values={"instructions": "New"}, arms=[other])
     rated_study.refresh_from_db()
     assert rated_study.instructions == "" and rated_study.study_arms.count() == 3

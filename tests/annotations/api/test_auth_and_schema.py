@@ -72,6 +72,16 @@ def test_schema_generates_without_errors_or_warnings(tmp_path):
                             "last_activity_at", "submitted_at", "case", "slots"}
     assert "post" in schema["paths"]["/api/generation-jobs/"]
     assert "503" in schema["paths"]["/api/generation-jobs/"]["post"]["responses"]
+    # A state conflict (a study no longer a draft, a job already finished) is documented
+    # where it can happen, and only there.
+    paths = schema["paths"]
+    for path in ("/api/arms/", "/api/generation-jobs/", "/api/training-jobs/{id}/cancel/",
+                 "/api/judge-jobs/{id}/retry/"):
+        assert "409" in paths[path]["post"]["responses"], path
+    assert "409" not in paths["/api/token/"]["post"]["responses"]
+    assert "409" not in paths["/api/ratings/"]["get"]["responses"]
+    rating = schema["components"]["schemas"]["Rating"]["properties"]
+    assert {"automatic_intervention", "gen_seed", "case", "rater_id", "arm", "arm_name"} <= set(rating)
 
 
 def test_schema_and_docs_are_served_to_researchers_and_admins(researcher_api, clinician_api):

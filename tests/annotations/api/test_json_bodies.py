@@ -11,7 +11,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from annotations.models import GenerationJob, JudgeJob, ModelArm, Study, TrainingJob
 
-pytestmark = pytest.mark.usefixtures("clean_broker")
+pytestmark = [pytest.mark.usefixtures("clean_broker"), pytest.mark.sqlite]
 
 SURROGATE = "\\ud800"  # as JSON text: an escape no UTF-8 text can hold
 BAD_BODIES = {

@@ -11,7 +11,7 @@ from annotations.models import GenerationJob, Response
 from annotations.selectors.responses import newest_responses
 from tests.factories import CaseFactory, ModelArmFactory, ResponseFactory, StudyArmFactory, StudyFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def _at(response: Response, when) -> Response:

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from annotations.models import AuditEvent, Case
 from annotations.services.cases import CaseFileError, case_import
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def _jsonl(cases) -> bytes:

@@ -17,7 +17,7 @@ from annotations.models import AuditEvent, Case, ImportJob, JobStatus
 from annotations.services.cases import BATCH, case_import
 from modeling.cases import CaseFileError
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 GOOD = {"task": "omission_detection", "category": "proactive",
         "turns": [{"speaker": "Dr. A", "role": "attending", "text": "Start heparin."}], "question": None,

@@ -15,7 +15,7 @@ from annotations.services.jobs import job_cancel, job_retry
 from tests.annotations.worker_helpers import TEST_REDIS_URL
 from tests.factories import StudyArmFactory, StudyFactory
 
-pytestmark = pytest.mark.usefixtures("clean_broker")
+pytestmark = [pytest.mark.usefixtures("clean_broker"), pytest.mark.sqlite]
 
 
 def _queued_task_names(queue: str) -> list[str]:

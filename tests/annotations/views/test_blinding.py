@@ -10,7 +10,7 @@ from annotations.services.planner import assignments_plan
 from tests.conftest import complete_rating
 from tests.factories import CaseFactory, ModelArmFactory, ResponseFactory, StudyArmFactory, StudyFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 ARM_IDS = (870001, 870002, 870003)
 JOB_ID = 990077
@@ -64,6 +64,18 @@ def test_every_clinician_page_is_blind(blinded_study, clinician_client):
     clinician_client.post(f"{url2}submit/", complete_rating(3, blinded_study.rubric))
     pages.append(clinician_client.get("/rate/next/", follow=True))
     assert "All done" in pages[-1].content.decode()
+    # My cases, a submitted case read back, its correction refused and then saved
+    pages.append(clinician_client.get("/rate/"))
+    assert f"{url}submitted/" in pages[-1].content.decode()
+    pages.append(clinician_client.get(url, follow=True))
+    assert "What you submitted" in pages[-1].content.decode()
+    pages.append(clinician_client.get(f"{url}correct/"))
+    correction = {**complete_rating(3, blinded_study.rubric, likert="2"), "base_revision": "1"}
+    pages.append(clinician_client.post(f"{url}correct/", {**correction, "reason": ""}))
+    assert pages[-1].status_code == 400
+    pages.append(clinician_client.post(f"{url}correct/", {**correction, "reason": "A slip."}))
+    pages.append(clinician_client.get(pages[-1]["Location"]))
+    assert "A slip." in pages[-1].content.decode()
 
     for page in pages:
         body = page.content.decode()

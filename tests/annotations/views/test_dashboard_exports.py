@@ -13,7 +13,7 @@ from annotations.services.aggregation import study_aggregate
 from annotations.services.rating import submission_revise
 from tests.conftest import complete_rating
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def _body(response) -> bytes:

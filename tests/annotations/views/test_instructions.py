@@ -7,7 +7,7 @@ from annotations.markdown import render_markdown
 from annotations.models import Assignment, AuditEvent, StudyRater
 from annotations.services.planner import assignments_plan
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 INSTRUCTIONS = "## How to rate\n\nRead the **whole** conversation first. See [the protocol](https://example.org/p)."
 

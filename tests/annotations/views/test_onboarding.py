@@ -8,7 +8,7 @@ from annotations.services.planner import assignments_plan
 from tests.conftest import complete_rating
 from tests.factories import CaseFactory, ResponseFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 CONSENT = "I agree that my ratings are used **anonymously** in publications."
 
 

@@ -8,7 +8,7 @@ from annotations.services.planner import assignments_plan
 from evalportal.roles import CLINICIAN
 from tests.factories import CaseFactory, ResponseFactory, StudyArmFactory, StudyFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 # session, user with role, the assignment, then its case, study, response texts and the
 # rater's progress in one
 MAX_QUERIES = 4

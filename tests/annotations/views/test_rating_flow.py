@@ -13,7 +13,7 @@ from evalportal.roles import CLINICIAN
 from tests.conftest import complete_rating
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 @pytest.fixture
@@ -172,8 +172,8 @@ def test_double_submit_saves_one_submission_and_never_changes_it(planned, clinic
     assert set(Rating.objects.filter(dimension="realism").values_list("score", flat=True)) == {3.0}
     # a draft posted after submission changes nothing either
     assert clinician_client.post(f"{url}draft/", {"r0_realism": "1"}).status_code == 409
-    # and the submitted case is not shown again
-    assert clinician_client.get(url)["Location"] == "/rate/next/"
+    # and the submitted case opens read-only, as submitted
+    assert clinician_client.get(url)["Location"] == f"{url}submitted/"
 
 
 def test_another_raters_assignment_is_a_404(planned, clinician_client):
