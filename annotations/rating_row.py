@@ -2,7 +2,7 @@
 dimension of a submission) with its submission, case, rater, response (and that
 response's generation provenance), the automatic readings of the response and the
 adjudication of a harm flag. The exports (``annotations/exports.py``: CSV, JSON Lines,
-Parquet), the API's ratings (``annotations/api/serializers.py`` ``RatingSerializer``)
+Parquet), the API's ratings (``annotations/api/serializers/ratings.py`` ``RatingSerializer``)
 and the statistics' frames (``selectors/analysis.py`` ``rating_frames``) all read their
 fields from here."""
 

@@ -1,7 +1,7 @@
 """How far an LLM judge can stand in for clinicians: judge scores per arm, their
-densities (the paper's Fig. 2), judge-clinician concordance per dimension and the
-judge's position-swap consistency in pairwise comparisons. Pure functions over pandas
-frames; no Django import.
+densities (the paper's Fig. 2) and judge-clinician concordance per dimension, bundled
+for the judge page with the judge's position-swap consistency in pairwise comparisons
+(:mod:`.judge_consistency`). Pure functions over pandas frames; no Django import.
 
 Frames (long format):
 
@@ -9,8 +9,7 @@ Frames (long format):
   a ``response_id`` column may name the response).
 - ``ratings``: case_id, arm, rater_id, dimension, value (clinicians' Likert ratings, as
   :func:`annotations.selectors.analysis.rating_frames` returns them).
-- ``comparisons``: case_id, arm_a, arm_b, prob_a_first, prob_a_second (the judge's
-  probability of preferring response a when a is shown first / second).
+- ``comparisons``: the judge's pairwise preferences (:mod:`.judge_consistency`).
 
 Concordance is computed per *unit*, a response (``unit_columns``, default
 ``("case_id", "arm")``), between the judge's score and the clinicians' ratings of it:
@@ -45,13 +44,11 @@ from annotations.analysis._common import (
     likert_levels,
     require_columns,
     safe_div,
-    sort_labels,
-    wilson_ci,
 )
 from annotations.analysis.agreement import alpha_from_coincidences, unit_coincidences, value_counts_by_unit
 from annotations.analysis.bootstrap import CaseBootstrap
+from annotations.analysis.judge_consistency import pairwise_consistency
 from modeling.bootstrap import percentile_ci, sum_rows_by
-from modeling.judge.scoring import is_consistent, swap_consistency
 
 JUDGE_RATER = "__judge__"
 
@@ -336,58 +333,6 @@ def judge_scatter(judge: pd.DataFrame | None, ratings: pd.DataFrame | None, dime
         out.append({"dimension": key, "judge": table["judge"].tolist(), "clinicians": table["clinicians"].tolist(),
                     "arm": table["arm"].tolist()})
     return out
-
-
-# -- pairwise comparisons -------------------------------------------------------------------------
-
-def pairwise_consistency(comparisons: pd.DataFrame | None, *, arms: Sequence | None = None,
-                         level: float = 0.95) -> dict | None:
-    """Position-swap consistency of the judge: the share of decided pairs (a preference
-    in both orders) on which it prefers the same response both ways, as
-    :func:`modeling.judge.scoring.swap_consistency` counts it (Wilson CI); the share of
-    its decisions that went to the response shown first (0.5 without position bias;
-    binomial test); and per arm pair, the judge's mean preference for the first arm
-    (averaged over both orders) and its consistency there."""
-    if is_empty(comparisons):
-        return None
-    require_columns(comparisons, ("arm_a", "arm_b", "prob_a_first", "prob_a_second"), "comparisons")
-    p1 = pd.to_numeric(comparisons["prob_a_first"], errors="coerce").to_numpy(float)
-    p2 = pd.to_numeric(comparisons["prob_a_second"], errors="coerce").to_numpy(float)
-    # Consistency as the judge CLI reports it: over the decided pairs (a preference in both orders).
-    swaps = swap_consistency(zip(p1, p2))
-    verdicts = [is_consistent(a, b) for a, b in zip(p1, p2)]
-    n_pairs, n_decided = swaps["n"], swaps["decided"]
-    first_chosen, n_decisions = swaps["first_chosen"], 2 * n_decided
-    c_lo, c_hi = wilson_ci(swaps["consistent"], n_decided, level)
-    f_lo, f_hi = wilson_ci(first_chosen, n_decisions, level)
-    p_value = float(stats.binomtest(first_chosen, n_decisions, 0.5).pvalue) if n_decisions else None
-    arms = list(arms) if arms is not None else sort_labels(set(comparisons["arm_a"]) | set(comparisons["arm_b"]))
-    rank = {arm: i for i, arm in enumerate(arms)}
-    per_pair: dict[tuple, dict] = {}
-    for a, b, q1, q2, ok in zip(comparisons["arm_a"], comparisons["arm_b"], p1, p2, verdicts):
-        if rank.get(a, len(rank)) > rank.get(b, len(rank)):
-            a, b, q1, q2 = b, a, 1.0 - q1, 1.0 - q2
-        entry = per_pair.setdefault((a, b), {"arm_a": a, "arm_b": b, "n": 0, "prob": [], "consistent": 0,
-                                             "decided": 0, "wins_a": 0, "wins_b": 0, "swaps": []})
-        entry["n"] += 1
-        values = [v for v in (q1, q2) if np.isfinite(v)]
-        if values:
-            entry["prob"].append(float(np.mean(values)))
-        entry["swaps"].append((q1, q2))
-        if ok:
-            entry["wins_a" if q1 > 0.5 else "wins_b"] += 1
-    pairs = []
-    for entry in sorted(per_pair.values(), key=lambda e: (rank.get(e["arm_a"], 99), rank.get(e["arm_b"], 99))):
-        probs = entry.pop("prob")
-        pair_swaps = swap_consistency(entry.pop("swaps"))
-        entry["decided"], entry["consistent"] = pair_swaps["decided"], pair_swaps["consistent"]
-        entry["mean_prob_a"] = float(np.mean(probs)) if probs else None
-        entry["consistency"] = pair_swaps["consistency"]
-        pairs.append(entry)
-    return {"n_pairs": n_pairs, "n_decided": n_decided, "n_consistent": swaps["consistent"],
-            "consistency": swaps["consistency"],
-            "consistency_ci": [c_lo, c_hi], "first_position_rate": swaps["first_position_rate"],
-            "first_position_ci": [f_lo, f_hi], "first_position_p": p_value, "pairs": pairs, "level": level}
 
 
 # -- everything for the judge page -------------------------------------------------------------------

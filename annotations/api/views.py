@@ -28,7 +28,28 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response as ApiResponse
 from rest_framework.settings import api_settings
 
-from annotations.api import filters, permissions, serializers
+from annotations.api import filters, permissions
+from annotations.api.serializers.jobs import (
+    GenerationJobSerializer,
+    JudgeJobSerializer,
+    QueueGenerationSerializer,
+    QueueJudgeSerializer,
+    QueueTrainingSerializer,
+    TrainingJobSerializer,
+)
+from annotations.api.serializers.ratings import (
+    AssignmentSerializer,
+    BlindedAssignmentSerializer,
+    RatingSerializer,
+)
+from annotations.api.serializers.studies import (
+    CaseSerializer,
+    ModelArmSerializer,
+    RegisterArmSerializer,
+    ResponseSerializer,
+    StudyAnalysisSerializer,
+    StudySerializer,
+)
 from annotations.errors import NotFound
 from annotations.ids import strict_id
 from annotations.job_kinds import JOB_KINDS, JobKind
@@ -124,7 +145,7 @@ class _ReadOnly(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet):
 @extend_schema_view(list=extend_schema(summary="Studies, each with its arms"),
                     retrieve=extend_schema(summary="One study, by slug"))
 class StudyViewSet(_ReadOnly):
-    serializer_class = serializers.StudySerializer
+    serializer_class = StudySerializer
     filterset_class = filters.StudyFilter
     lookup_field = "slug"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"
@@ -134,18 +155,18 @@ class StudyViewSet(_ReadOnly):
 
     @extend_schema(summary="The study's stored analysis (the dashboard's statistics, the automatic metrics and "
                            "the automatic reading against the clinicians)",
-                   responses={200: serializers.StudyAnalysisSerializer})
+                   responses={200: StudyAnalysisSerializer})
     @action(detail=True, methods=["get"], url_path="analysis")
     def analysis(self, request, slug=None):
         study = self.get_object()
         analysis = study_analysis(study) or StudyAnalysis(study=study)
-        return ApiResponse(serializers.StudyAnalysisSerializer(analysis, context=self.get_serializer_context()).data)
+        return ApiResponse(StudyAnalysisSerializer(analysis, context=self.get_serializer_context()).data)
 
 
 @extend_schema_view(list=extend_schema(summary="Cases (unblinded: gold behavior and label included)"),
                     retrieve=extend_schema(summary="One case"))
 class CaseViewSet(_ReadOnly):
-    serializer_class = serializers.CaseSerializer
+    serializer_class = CaseSerializer
     filterset_class = filters.CaseFilter
 
     def get_queryset(self):
@@ -155,8 +176,8 @@ class CaseViewSet(_ReadOnly):
 @extend_schema_view(
     list=extend_schema(summary="Model arms"), retrieve=extend_schema(summary="One model arm"),
     create=extend_schema(summary="Register an arm (admins): a local model, or an OpenAI-compatible endpoint",
-                         request=serializers.RegisterArmSerializer,
-                         responses={201: serializers.ModelArmSerializer,
+                         request=RegisterArmSerializer,
+                         responses={201: ModelArmSerializer,
                                     400: OpenApiResponse(description="Invalid fields; nothing was created."),
                                     409: OpenApiResponse(description="A named study is no longer a draft: its "
                                                                      "arms are fixed. Nothing was created."),
@@ -168,20 +189,20 @@ class ArmViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiViewSet):
         return arms_with_studies()
 
     def get_serializer_class(self):
-        return serializers.RegisterArmSerializer if _wants_input(self) else serializers.ModelArmSerializer
+        return RegisterArmSerializer if _wants_input(self) else ModelArmSerializer
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         arm = arm_register(actor=request.user, **serializer.validated_data)
-        return ApiResponse(serializers.ModelArmSerializer(arm, context=self.get_serializer_context()).data,
+        return ApiResponse(ModelArmSerializer(arm, context=self.get_serializer_context()).data,
                            status=status.HTTP_201_CREATED)
 
 
 @extend_schema_view(list=extend_schema(summary="Generated responses (unblinded, with provenance)"),
                     retrieve=extend_schema(summary="One response"))
 class ResponseViewSet(_ReadOnly):
-    serializer_class = serializers.ResponseSerializer
+    serializer_class = ResponseSerializer
     filterset_class = filters.ResponseFilter
 
     def get_queryset(self):
@@ -193,7 +214,7 @@ class ResponseViewSet(_ReadOnly):
     description="Current revisions only; `revisions=all` adds superseded revisions (is_current false)."))
 class RatingViewSet(mixins.ListModelMixin, _ApiViewSet):
     permission_classes = [permissions.IsResearcherOrAdmin]
-    serializer_class = serializers.RatingSerializer
+    serializer_class = RatingSerializer
     filterset_class = filters.RatingFilter
 
     def get_queryset(self):
@@ -210,7 +231,7 @@ class RatingViewSet(mixins.ListModelMixin, _ApiViewSet):
 
 _ASSIGNMENT_RESPONSE = PolymorphicProxySerializer(
     component_name="AssignmentForRole",
-    serializers=[serializers.BlindedAssignmentSerializer, serializers.AssignmentSerializer],
+    serializers=[BlindedAssignmentSerializer, AssignmentSerializer],
     resource_type_field_name=None,
 )
 
@@ -238,8 +259,8 @@ class AssignmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, _ApiVi
 
     def get_serializer_class(self):
         if not getattr(self, "swagger_fake_view", False) and self._blinded():
-            return serializers.BlindedAssignmentSerializer
-        return serializers.AssignmentSerializer
+            return BlindedAssignmentSerializer
+        return AssignmentSerializer
 
     def _slot_context(self, assignments) -> dict:
         """One query for the responses of every slot on the page (not one per assignment)."""
@@ -325,11 +346,11 @@ def _job_schema(kind: JobKind, read, queue):
     )
 
 
-@_job_schema(JOB_KINDS["generation"], serializers.GenerationJobSerializer, serializers.QueueGenerationSerializer)
+@_job_schema(JOB_KINDS["generation"], GenerationJobSerializer, QueueGenerationSerializer)
 class GenerationJobViewSet(_JobViewSet):
     kind = JOB_KINDS["generation"]
-    read_serializer = serializers.GenerationJobSerializer
-    queue_serializer = serializers.QueueGenerationSerializer
+    read_serializer = GenerationJobSerializer
+    queue_serializer = QueueGenerationSerializer
     filterset_class = filters.GenerationJobFilter
 
     def queue(self, data: dict):
@@ -339,11 +360,11 @@ class GenerationJobViewSet(_JobViewSet):
                                     seed=data.get("seed"))
 
 
-@_job_schema(JOB_KINDS["training"], serializers.TrainingJobSerializer, serializers.QueueTrainingSerializer)
+@_job_schema(JOB_KINDS["training"], TrainingJobSerializer, QueueTrainingSerializer)
 class TrainingJobViewSet(_JobViewSet):
     kind = JOB_KINDS["training"]
-    read_serializer = serializers.TrainingJobSerializer
-    queue_serializer = serializers.QueueTrainingSerializer
+    read_serializer = TrainingJobSerializer
+    queue_serializer = QueueTrainingSerializer
     filterset_class = filters.TrainingJobFilter
 
     def queue(self, data: dict):
@@ -351,11 +372,11 @@ class TrainingJobViewSet(_JobViewSet):
                                   actor=self.request.user, hyperparameters=dict(data.get("hyperparameters") or {}))
 
 
-@_job_schema(JOB_KINDS["judge"], serializers.JudgeJobSerializer, serializers.QueueJudgeSerializer)
+@_job_schema(JOB_KINDS["judge"], JudgeJobSerializer, QueueJudgeSerializer)
 class JudgeJobViewSet(_JobViewSet):
     kind = JOB_KINDS["judge"]
-    read_serializer = serializers.JudgeJobSerializer
-    queue_serializer = serializers.QueueJudgeSerializer
+    read_serializer = JudgeJobSerializer
+    queue_serializer = QueueJudgeSerializer
     filterset_class = filters.JudgeJobFilter
 
     def queue(self, data: dict):

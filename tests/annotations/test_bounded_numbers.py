@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import pkgutil
 from datetime import timedelta
 
 import pytest
@@ -72,16 +73,22 @@ def test_every_number_a_portal_form_takes_is_bounded():
     assert {name: fields for name, fields in found.items() if fields} == {}
 
 
+def _api_serializer_modules():
+    for module in pkgutil.iter_modules(api_serializers.__path__, f"{api_serializers.__name__}."):
+        yield importlib.import_module(module.name)
+
+
 def test_every_number_the_api_takes_is_bounded():
     unbounded = []
-    for name, serializer in inspect.getmembers(api_serializers, inspect.isclass):
-        if not issubclass(serializer, drf.Serializer) or serializer.__module__ != api_serializers.__name__ \
-                or name.startswith("_"):
-            continue
-        for field_name, field in serializer().fields.items():
-            if isinstance(field, drf.IntegerField | drf.FloatField | drf.DecimalField) and not field.read_only \
-                    and (field.min_value is None or field.max_value is None):
-                unbounded.append(f"{name}.{field_name}")
+    for module in _api_serializer_modules():
+        for name, serializer in inspect.getmembers(module, inspect.isclass):
+            if not issubclass(serializer, drf.Serializer) or serializer.__module__ != module.__name__ \
+                    or name.startswith("_"):
+                continue
+            for field_name, field in serializer().fields.items():
+                if isinstance(field, drf.IntegerField | drf.FloatField | drf.DecimalField) and not field.read_only \
+                        and (field.min_value is None or field.max_value is None):
+                    unbounded.append(f"{name}.{field_name}")
     assert unbounded == []
 
 

@@ -8,7 +8,11 @@ from dataclasses import fields
 
 import pytest
 
-from annotations.api import serializers
+from annotations.api.serializers.jobs import (
+    QueueGenerationSerializer,
+    QueueJudgeSerializer,
+    QueueTrainingSerializer,
+)
 from annotations.errors import InvalidRequest
 from annotations.forms import GenerationJobForm, JudgeJobForm, TrainingJobForm
 from annotations.models import GenerationJob, JudgeJob, TrainingJob
@@ -16,9 +20,9 @@ from modeling.params import DecodingParams, GenerationParams, JudgeParams, Train
 
 # The page's forms live under /studies/<slug>/: the study is the URL's, not a field.
 KINDS = {
-    "generation": (lambda study: GenerationJobForm(study=study), serializers.QueueGenerationSerializer, None),
-    "training": (lambda study: TrainingJobForm(), serializers.QueueTrainingSerializer, "hyperparameters"),
-    "judge": (lambda study: JudgeJobForm(), serializers.QueueJudgeSerializer, "params"),
+    "generation": (lambda study: GenerationJobForm(study=study), QueueGenerationSerializer, None),
+    "training": (lambda study: TrainingJobForm(), QueueTrainingSerializer, "hyperparameters"),
+    "judge": (lambda study: JudgeJobForm(), QueueJudgeSerializer, "params"),
 }
 
 
@@ -43,9 +47,9 @@ def test_the_page_and_the_api_offer_the_same_options(kind, rated_study):
 
 
 def test_every_parameter_of_a_kind_is_offered():
-    offered = {"generation": _api_fields(serializers.QueueGenerationSerializer, None),
-               "training": _api_fields(serializers.QueueTrainingSerializer, "hyperparameters"),
-               "judge": _api_fields(serializers.QueueJudgeSerializer, "params")}
+    offered = {"generation": _api_fields(QueueGenerationSerializer, None),
+               "training": _api_fields(QueueTrainingSerializer, "hyperparameters"),
+               "judge": _api_fields(QueueJudgeSerializer, "params")}
     for kind, params in (("generation", GenerationParams), ("training", TrainParams), ("judge", JudgeParams)):
         assert {f.name for f in fields(params)} <= set(offered[kind]), kind
 

@@ -17,10 +17,10 @@ from annotations.analysis.concordance import (
     interval_alpha_parts,
     judge_analysis,
     judge_concordance,
-    pairwise_consistency,
     weighted_midranks,
     weighted_spearman,
 )
+from annotations.analysis.judge_consistency import pairwise_consistency
 
 LIKERT = {"key": "realism", "scale": "likert", "min": 1, "max": 5}
 ARMS = ["Baseline", "GeneralSFT", "BehaviorSFT"]

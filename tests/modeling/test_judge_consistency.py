@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from annotations.analysis.concordance import pairwise_consistency
+from annotations.analysis.judge_consistency import pairwise_consistency
 from modeling.judge import PairResult, is_consistent, summarize, swap_consistency
 
 # (prob_a_first, prob_a_second): P(the judge prefers response a) with a shown first / second

@@ -1,0 +1,148 @@
+"""Serializers of jobs (generation, training, judge) and of the requests that queue them:
+the input serializers only validate, the views hand the validated data to the job
+services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from annotations.api.filters import IdField
+from annotations.api.serializers.fields import (
+    JobStatusField,
+    JudgeKindField,
+    KnownKeysSerializer,
+    StudySlugField,
+    TrainingMethodField,
+)
+from annotations.forms import BASE_MODEL_HELP, JUDGE_MODEL_HELP
+from annotations.models import GenerationJob, JudgeJob, TrainingJob
+from annotations.models.jobs import MAX_LISTED_CASES
+from annotations.param_fields import param_serializer_fields
+from annotations.selectors.arms import all_arms
+from annotations.selectors.studies import study_cases_by_external_id
+from modeling.params import GenerationParams, JudgeParams, TrainParams
+
+_JOB_FIELDS = ["id", "study", "status", "progress_done", "progress_total", "progress_percent", "tokens_per_s",
+               "eta_s", "celery_task_id", "cancel_requested", "error", "worker_host", "device_name", "attempts",
+               "created_by", "created_at", "started_at", "finished_at"]
+
+
+class _JobSerializer(serializers.ModelSerializer):
+    status = JobStatusField(read_only=True)
+    study = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    progress_percent = serializers.FloatField(read_only=True)
+
+
+class GenerationJobSerializer(_JobSerializer):
+    arm_name = serializers.CharField(source="arm.name", read_only=True)
+
+    class Meta:
+        model = GenerationJob
+        fields = _JOB_FIELDS[:3] + ["arm", "arm_name", "decoding_params", "seed"] + _JOB_FIELDS[3:]
+        read_only_fields = fields
+
+
+class TrainingJobSerializer(_JobSerializer):
+    method = TrainingMethodField(read_only=True)
+
+    class Meta:
+        model = TrainingJob
+        fields = (_JOB_FIELDS[:3] + ["method", "base_model", "hyperparameters", "loss_history", "result_arm",
+                                     "adapter_path"] + _JOB_FIELDS[3:])
+        read_only_fields = fields
+
+
+class JudgeJobSerializer(_JobSerializer):
+    kind = JudgeKindField(read_only=True)
+
+    class Meta:
+        model = JudgeJob
+        fields = (_JOB_FIELDS[:3] + ["kind", "model_ref", "adapter_path", "base_url", "dimensions", "pairwise",
+                                     "planted", "params", "judge_provenance", "analysis", "analysed_at"]
+                  + _JOB_FIELDS[3:])
+        read_only_fields = fields
+
+
+class QueueGenerationSerializer(serializers.Serializer):
+    """A generation job (the page's ``GenerationJobForm`` offers the same): the arm, which
+    cases, and its decoding (``modeling.params.GenerationParams``; a setting left out is
+    the arm's own, else the default)."""
+
+    study = StudySlugField(help_text="Study slug.")
+    arm = IdField(queryset=all_arms(), help_text="Id of an arm of the study.")
+    cases = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, allow_empty=False, max_length=MAX_LISTED_CASES,
+        help_text="external_id of each case to generate for; default: every test case of the study.")
+    only_missing = serializers.BooleanField(required=False, default=False,
+                                            help_text="Leave out the cases the arm has already answered.")
+
+    def get_fields(self):
+        return {**super().get_fields(), **param_serializer_fields(GenerationParams)}
+
+    def validate(self, attrs):
+        ids = attrs.get("cases")
+        if ids is not None:
+            wanted = list(dict.fromkeys(ids))
+            found = study_cases_by_external_id(attrs["study"], wanted)
+            unknown = [i for i in wanted if i not in found]
+            if unknown:
+                shown = ", ".join(unknown[:20]) + (f" and {len(unknown) - 20} more" if len(unknown) > 20 else "")
+                raise serializers.ValidationError({"cases": [f"Unknown case ids in study "
+                                                             f"{attrs['study'].slug!r}: {shown}"]})
+            attrs["cases"] = [found[i] for i in wanted]
+        return attrs
+
+
+class HyperparametersSerializer(KnownKeysSerializer):
+    """Training options (``modeling.params.TrainParams``); unset ones take the defaults."""
+
+    unknown_message = "Unknown hyperparameter"
+
+    def get_fields(self):
+        return {**super().get_fields(), **param_serializer_fields(TrainParams)}
+
+
+class QueueTrainingSerializer(serializers.Serializer):
+    """A training job (the page's ``TrainingJobForm`` offers the same)."""
+
+    study = StudySlugField(help_text="Study slug.")
+    method = TrainingMethodField()
+    base_model = serializers.CharField(max_length=500, default="demo", help_text=BASE_MODEL_HELP)
+    hyperparameters = HyperparametersSerializer(required=False)
+
+
+class JudgeParamsSerializer(KnownKeysSerializer):
+    """How the judge is asked (``modeling.params.JudgeParams``); unset ones take the defaults."""
+
+    unknown_message = "Unknown judge parameter"
+
+    def get_fields(self):
+        return {**super().get_fields(), **param_serializer_fields(JudgeParams)}
+
+
+class QueueJudgeSerializer(serializers.Serializer):
+    """A judge job (the page's ``JudgeJobForm`` offers the same)."""
+
+    study = StudySlugField(help_text="Study slug.")
+    kind = JudgeKindField(default=JudgeJob.Kind.LOCAL)
+    model_ref = serializers.CharField(max_length=500, required=False, default="", allow_blank=True,
+                                      help_text=JUDGE_MODEL_HELP)
+    adapter_path = serializers.CharField(max_length=500, required=False, default="", allow_blank=True,
+                                         help_text="Local only: a LoRA adapter directory.")
+    base_url = serializers.URLField(max_length=500, required=False, default="", allow_blank=True,
+                                    help_text="Endpoint only (default: JUDGE_OPENAI_BASE_URL).")
+    dimensions = serializers.ListField(child=serializers.CharField(max_length=40), required=False,
+                                       allow_empty=True, max_length=20,
+                                       help_text="Keys of the judge dimensions (default: all six); empty only with "
+                                                 "planted, for a job that only reads planted problems.")
+    pairwise = serializers.BooleanField(default=False)
+    planted = serializers.BooleanField(
+        default=False, help_text="Also read whether each response to a case with a planted problem names it "
+                                 "(stored per response; the dashboard can score the automatic metrics with it).")
+    params = JudgeParamsSerializer(required=False)
+
+    def validate(self, attrs):
+        if attrs.get("dimensions") == [] and not attrs.get("planted"):
+            raise serializers.ValidationError({"dimensions": ["Name at least one dimension, or set planted."]})
+        return attrs
