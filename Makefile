@@ -43,15 +43,20 @@ system-deps:
 lint: venv
 	$(BIN)/ruff check .
 
-# The whole suite on PostgreSQL (as in production), then the database tests again on
-# the SQLite default.
+# The whole suite on PostgreSQL (as in production), then again on the SQLite default the
+# tests marked `sqlite`: those whose SQL differs by backend (the rule is in pytest.ini).
+# pytest-xdist runs TEST_WORKERS processes, each with its own test database, Redis
+# database and var/ folder (evalportal/settings/test.py).
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist worksteal
 test: venv system-deps lint test-postgres test-sqlite
 
 test-postgres:
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 test-sqlite:
-	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(BIN)/python -m pytest -m "not modeling and not browser and not worker and not postgres" -q
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(BIN)/python -m pytest $(PYTEST_PARALLEL) -q \
+	  -m "sqlite and not modeling and not browser and not worker and not postgres"
 
 # The README's "running a study" screenshots, taken by the browser tests that walk through it.
 screenshots: venv system-deps

@@ -36,7 +36,7 @@ def tasks_send(name: str, *, args_list: list[list], queue: str, task_ids: list[s
     ids = task_ids or [None] * len(args_list)
     try:
         with app.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=1, timeout=timeout)
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout)
             return [app.send_task(name, args=args, queue=queue, countdown=countdown, task_id=task_id,
                                   connection=connection, retry=False).id for args, task_id in zip(args_list, ids)]
     except Exception as exc:  # kombu raises OperationalError, ConnectionError, socket errors...

@@ -4,19 +4,23 @@ generation job's chunks run in the test process, as a worker would run them."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import redis
+from django.conf import settings as django_settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+# This pytest-xdist worker's own Redis database (evalportal/settings/test.py).
+TEST_REDIS_URL = django_settings.REDIS_URL
 
 
 def database_url_of_test_db() -> str:
@@ -28,6 +32,13 @@ def database_url_of_test_db() -> str:
     return f"postgres://{auth}@{settings.get('HOST') or '127.0.0.1'}:{settings.get('PORT') or 5432}/{settings['NAME']}"
 
 
+def _broker_of(log: str) -> tuple | None:
+    """(host, port, database) of the broker a worker's start banner names."""
+    found = re.search(r"transport:\s+(\S+)", log)
+    url = urlsplit(found.group(1)) if found else None
+    return url and (url.hostname, url.port, url.path)
+
+
 def flush_test_broker() -> None:
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
 
@@ -35,7 +46,9 @@ def flush_test_broker() -> None:
 class WorkerProcess:
     def __init__(self, log_dir: Path, visibility_timeout: int = 6):
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
-        env = {**os.environ, "DATABASE_URL": database_url_of_test_db(), "REDIS_URL": TEST_REDIS_URL,
+        # REDIS_URL and PYTEST_XDIST_WORKER are inherited as they are: the test settings
+        # derive this xdist worker's Redis database from them, in the worker as here.
+        env = {**os.environ, "DATABASE_URL": database_url_of_test_db(),
                "DJANGO_SETTINGS_MODULE": "evalportal.settings.test", "PYTHONUNBUFFERED": "1",
                "CELERY_VISIBILITY_TIMEOUT": str(visibility_timeout), "CELERY_UNACKED_RESTORE_INTERVAL": "1",
                "CELERY_UNACKED_RESTORE_THROTTLE": "1"}
@@ -50,7 +63,10 @@ class WorkerProcess:
     def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if "ready." in self.log_path.read_text():
+            log = self.log_path.read_text()
+            if "ready." in log:
+                if _broker_of(log) != _broker_of(f"transport: {TEST_REDIS_URL}"):
+                    raise RuntimeError(f"worker is not on this test's broker {TEST_REDIS_URL}: {self.log()}")
                 return
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log()}")
