@@ -96,4 +96,4 @@ results: venv
 	$(BIN)/python bench/report.py
 
 clean:
-	rm -rf $(VENV) var/test.sqlite3 .pytest_cache
+	rm -rf $(VENV) var/test.sqlite3 var/xdist .pytest_cache

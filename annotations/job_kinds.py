@@ -1,9 +1,10 @@
 """The registry of job kinds: every long-running job the portal runs on a Celery worker.
 
 The jobs page, the REST API, cancel, retry and progress all read this one table; a kind
-is its job model (a :class:`~annotations.models.jobs.JobBase` subclass), the Celery task
-that runs it (named here, defined in ``annotations/tasks/<kind>.py``) and the queue it
-goes to. ARCHITECTURE.md shows how to add one.
+is its job model (a :class:`~annotations.models.jobs.JobBase` subclass), its chunk model
+(every job runs as chunks: :mod:`annotations.services.chunks`), the Celery task that runs
+one chunk (named here, defined in ``annotations/tasks/<kind>.py``) and the queue it goes
+to. ARCHITECTURE.md shows how to add one.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from annotations.errors import NotFound
 from annotations.models import (
     GenerationChunk,
     GenerationJob,
+    ImportChunk,
     ImportJob,
     JudgeChunk,
     JudgeJob,
     JudgeScore,
     Response,
+    TrainingChunk,
     TrainingJob,
 )
 from annotations.models.jobs import ChunkBase, JobBase
@@ -31,12 +34,13 @@ class JobKind:
     name: str  # in URLs (/studies/<slug>/jobs/<name>/...), audit actions (job.<name>.queue)
     label: str
     model: type[JobBase]
-    task: str  # the Celery task's name; it takes a chunk's id for a chunked kind, else the job's
+    # A job is cut into these, each a task that any free worker takes (one chunk covering
+    # the whole job where the work is not cut by case).
+    chunk_model: type[ChunkBase]
+    task: str  # the Celery task's name; it takes a chunk's id
     queue: str
     related: tuple[str, ...] = ("created_by",)  # what a row of the jobs page shows besides the job
-    # A chunked kind's job is cut into these, each a task that any free worker takes.
-    chunk_model: type[ChunkBase] | None = None
-    # The table a chunked kind's jobs fill (its statistics are refreshed after a big job).
+    # The table a kind's jobs fill by case (its statistics are refreshed after a big job).
     result_model: type | None = None
     # Where the queue depends on the job (a generation job of an endpoint arm needs no GPU).
     route: Callable[[JobBase], str] | None = None
@@ -50,14 +54,15 @@ class JobKind:
 
 
 JOB_KINDS: dict[str, JobKind] = {kind.name: kind for kind in (
-    JobKind("generation", "Generation", GenerationJob, "annotations.tasks.generation.run_generation_chunk",
-            GPU_QUEUE, related=("arm", "created_by"), chunk_model=GenerationChunk, result_model=Response,
-            route=lambda job: ENDPOINT_QUEUE if job.arm.is_endpoint else GPU_QUEUE),
-    JobKind("training", "Training", TrainingJob, "annotations.tasks.training.run_training_job", GPU_QUEUE,
-            related=("result_arm", "created_by")),
-    JobKind("judge", "LLM judge", JudgeJob, "annotations.tasks.judging.run_judge_chunk", GPU_QUEUE,
-            chunk_model=JudgeChunk, result_model=JudgeScore),
-    JobKind("import", "Case import", ImportJob, "annotations.tasks.imports.run_import_job", DEFAULT_QUEUE),
+    JobKind("generation", "Generation", GenerationJob, GenerationChunk,
+            "annotations.tasks.generation.run_generation_chunk", GPU_QUEUE, related=("arm", "created_by"),
+            result_model=Response, route=lambda job: ENDPOINT_QUEUE if job.arm.is_endpoint else GPU_QUEUE),
+    JobKind("training", "Training", TrainingJob, TrainingChunk, "annotations.tasks.training.run_training_chunk",
+            GPU_QUEUE, related=("result_arm", "created_by")),
+    JobKind("judge", "LLM judge", JudgeJob, JudgeChunk, "annotations.tasks.judging.run_judge_chunk", GPU_QUEUE,
+            result_model=JudgeScore),
+    JobKind("import", "Case import", ImportJob, ImportChunk, "annotations.tasks.imports.run_import_chunk",
+            DEFAULT_QUEUE),
 )}
 _BY_MODEL: dict[type, JobKind] = {kind.model: kind for kind in JOB_KINDS.values()}
 

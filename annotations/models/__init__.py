@@ -5,7 +5,15 @@ from annotations.models.audit import AuditEvent
 from annotations.models.case import Case
 from annotations.models.harm import HarmDecision
 from annotations.models.invitation import Invitation
-from annotations.models.jobs import GenerationChunk, GenerationJob, ImportJob, JobStatus, TrainingJob
+from annotations.models.jobs import (
+    GenerationChunk,
+    GenerationJob,
+    ImportChunk,
+    ImportJob,
+    JobStatus,
+    TrainingChunk,
+    TrainingJob,
+)
 from annotations.models.judge import JudgeChunk, JudgeComparison, JudgeJob, JudgePlantedReading, JudgeScore
 from annotations.models.practice import PracticeAttempt
 from annotations.models.rating import Preference, Rating, Submission
@@ -14,7 +22,7 @@ from annotations.models.study import Study, StudyArm
 from annotations.models.study_rater import StudyRater
 
 __all__ = [
-    "Assignment", "AuditEvent", "Case", "GenerationChunk", "GenerationJob", "HarmDecision", "ImportJob", "Invitation", "JobStatus", "JudgeChunk",
+    "Assignment", "AuditEvent", "Case", "GenerationChunk", "GenerationJob", "HarmDecision", "ImportChunk", "ImportJob", "Invitation", "JobStatus", "JudgeChunk",
     "JudgeComparison", "JudgeJob", "JudgePlantedReading", "JudgeScore", "ModelArm", "PracticeAttempt", "Preference", "Rating", "Response", "Study",
-    "StudyAnalysis", "StudyArm", "StudyRater", "Submission", "TrainingJob",
+    "StudyAnalysis", "StudyArm", "StudyRater", "Submission", "TrainingChunk", "TrainingJob",
 ]

@@ -35,7 +35,7 @@ def listed_cases_check(text: str) -> None:
 
 
 def worker_lost_s() -> float:
-    """Seconds without a heartbeat after which a running job's (or chunk's) worker is taken
+    """Seconds without a heartbeat after which a running chunk's worker is taken
     for lost (the JOB_WORKER_LOST_S setting). Generous, since a worker busy on a long
     batch beats from a thread that has to get the interpreter and the database now and
     then."""
@@ -43,12 +43,12 @@ def worker_lost_s() -> float:
 
 
 def heartbeat_every_s() -> float:
-    """How often a running job or chunk beats: a dozen beats fit in the lost limit."""
+    """How often a running chunk beats: a dozen beats fit in the lost limit."""
     return min(30.0, max(0.1, worker_lost_s() / 12))
 
 
 def worker_lost_q() -> Q:
-    """Running rows (jobs without chunks, or chunks) whose worker stopped beating. A row
+    """Running chunks whose worker stopped beating. A chunk
     that never beat counts from its start; one with neither time is left alone."""
     cutoff = timezone.now() - timedelta(seconds=worker_lost_s())
     return Q(status=JobStatus.RUNNING) & (Q(heartbeat_at__lt=cutoff)
@@ -61,8 +61,8 @@ class JobBase(models.Model):
     progress_total = models.PositiveIntegerField(default=0)
     tokens_per_s = models.FloatField(null=True, blank=True)
     eta_s = models.FloatField(null=True, blank=True)
-    # The message the job was last sent as; of a chunked kind, what its chunks' task ids
-    # are derived from (annotations.services.jobs.chunk_task_id).
+    # Given once, when the job is created: what its chunks' task ids are derived from
+    # (annotations.services.jobs.chunk_task_id).
     celery_task_id = models.CharField(max_length=64, blank=True, db_index=True)
     cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True)
@@ -70,10 +70,6 @@ class JobBase(models.Model):
     worker_host = models.CharField(max_length=200, blank=True)
     device_name = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
-    # A job without chunks: the run that holds it (a late message or a worker that was
-    # only frozen finds another token and writes nothing) and when it last beat.
-    run_token = models.CharField(max_length=32, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -176,12 +172,15 @@ class ImportJob(JobBase):
 class ChunkBase(models.Model):
     """A slice of a job that any free worker takes: the cases with ids from ``first_case_id``
     to ``last_case_id`` among the job's selection. A job stores what it covers this way,
-    not a row per case."""
+    not a row per case. Every job runs as chunks: a kind whose work is not cut by case
+    (training, an import) has one chunk with no case range (both ids null), covering the
+    whole job."""
 
     index = models.PositiveIntegerField()
-    first_case_id = models.BigIntegerField()
-    last_case_id = models.BigIntegerField()
-    units = models.PositiveIntegerField(default=0, help_text="Work planned: cases (judge: prompts).")
+    first_case_id = models.BigIntegerField(null=True, blank=True)
+    last_case_id = models.BigIntegerField(null=True, blank=True)
+    units = models.PositiveIntegerField(
+        default=0, help_text="Work planned: cases (judge: prompts; training: steps; import: bytes).")
     done = models.PositiveIntegerField(default=0)
     tokens = models.BigIntegerField(default=0)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
@@ -191,7 +190,8 @@ class ChunkBase(models.Model):
     worker = models.CharField(max_length=200, blank=True, help_text="The Celery worker that ran it last.")
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
-    # The run that holds the chunk and when its worker last beat (see JobBase).
+    # The run that holds the chunk (a late message or a worker that was only frozen finds
+    # another token and writes nothing) and when its worker last beat.
     run_token = models.CharField(max_length=32, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -207,3 +207,17 @@ class GenerationChunk(ChunkBase):
 
     class Meta(ChunkBase.Meta):
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="one_generation_chunk_per_index")]
+
+
+class TrainingChunk(ChunkBase):
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="chunks")
+
+    class Meta(ChunkBase.Meta):
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="one_training_chunk_per_index")]
+
+
+class ImportChunk(ChunkBase):
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="chunks")
+
+    class Meta(ChunkBase.Meta):
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="one_import_chunk_per_index")]

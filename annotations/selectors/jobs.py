@@ -20,8 +20,8 @@ from annotations.selectors.responses import newest_responses
 class JobRow:
     kind: JobKind
     job: JobBase
-    chunks: dict | None = None  # of a chunked job: how many chunks in all, done, running, lost
-    worker_lost: bool = False  # running, but its worker (of a chunked job, a chunk's) stopped beating
+    chunks: dict | None = None  # how many chunks in all, done, running, lost (None: the job has none)
+    worker_lost: bool = False  # running, but the worker of one of its chunks stopped beating
 
     @property
     def retryable(self) -> bool:
@@ -36,16 +36,12 @@ def study_jobs(study: Study, limit: int = 50, kinds: tuple[str, ...] | None = No
         if kinds is not None and kind.name not in kinds:
             continue
         jobs = list(kind.model.objects.filter(study=study).select_related(*kind.related)[:limit])
-        counts, lost = {}, set()
-        if kind.chunk_model is not None and jobs:
-            counts = {c["job"]: c for c in kind.chunk_model.objects.filter(job__in=jobs).values("job").annotate(
-                all=Count("pk"), done=Count("pk", filter=Q(status=JobStatus.SUCCEEDED)),
-                running=Count("pk", filter=Q(status=JobStatus.RUNNING)), lost=Count("pk", filter=worker_lost_q()))}
-            lost = {pk for pk, c in counts.items() if c["lost"]}
-        elif jobs:
-            lost = set(kind.model.objects.filter(worker_lost_q(), pk__in=[job.pk for job in jobs])
-                       .values_list("pk", flat=True))
-        rows += [JobRow(kind, job, counts.get(job.pk), job.pk in lost and job.status == JobStatus.RUNNING)
+        counts = {c["job"]: c for c in kind.chunk_model.objects.filter(job__in=jobs).values("job").annotate(
+            all=Count("pk"), done=Count("pk", filter=Q(status=JobStatus.SUCCEEDED)),
+            running=Count("pk", filter=Q(status=JobStatus.RUNNING)), lost=Count("pk", filter=worker_lost_q()))
+        } if jobs else {}
+        rows += [JobRow(kind, job, counts.get(job.pk),
+                        bool(counts.get(job.pk, {}).get("lost")) and job.status == JobStatus.RUNNING)
                  for job in jobs]
     return sorted(rows, key=lambda row: row.job.created_at, reverse=True)[:limit]
 

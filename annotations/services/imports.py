@@ -1,6 +1,7 @@
 """Case imports in the background: a large upload from the admin page is saved to disk
 and imported by a worker (queue ``default``) with a progress bar on the study's jobs
-page, instead of inside the request."""
+page, instead of inside the request. A job is one chunk (:func:`chunk_whole_plan`), its
+units the file's bytes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from django.db import transaction
 
 from annotations.models import ImportJob, Study
 from annotations.services.cases import case_import
-from annotations.services.jobs import job_create, job_progress, job_run
+from annotations.services.chunks import ChunkProgress, chunk_run, chunk_whole_plan
+from annotations.services.jobs import job_create
 from modeling.cases import CaseFileError
 
 SHOWN_PROBLEMS = 200
@@ -33,24 +35,26 @@ def import_job_queue(*, study: Study, upload, actor=None) -> ImportJob:
             out.write(chunk)
     try:
         with transaction.atomic():
-            return job_create(kind_name="import", actor=actor, study=study, source_name=upload.name[:255],
-                              path=str(path), size=upload.size, progress_total=upload.size)
+            job = job_create(kind_name="import", actor=actor, study=study, source_name=upload.name[:255],
+                             path=str(path), size=upload.size, progress_total=upload.size)
+            chunk_whole_plan(job=job, units=upload.size)
+            return job
     except Exception:
         path.unlink(missing_ok=True)
         raise
 
 
-def import_job_run(*, job_id: int) -> str:
-    return job_run(kind_name="import", job_id=job_id, work=_import)
+def import_chunk_run(*, chunk_id: int, worker: str) -> str:
+    return chunk_run(kind_name="import", chunk_id=chunk_id, worker=worker, work=_import)
 
 
-def _import(job: ImportJob) -> bool:
+def _import(job: ImportJob, chunk, chunk_progress: ChunkProgress) -> bool:
     path = Path(job.path)
     started = time.monotonic()
 
     def progress(done: int, total: int) -> None:
         elapsed = time.monotonic() - started
-        job_progress(job=job, done=done, total=total, eta_s=elapsed / done * (total - done) if done else None)
+        chunk_progress.at(done, total, eta_s=elapsed / done * (total - done) if done else None)
 
     try:
         with path.open("rb") as stream:

@@ -1,6 +1,7 @@
 """Training jobs: a LoRA adapter (BehaviorSFT or GeneralSFT) trained on a study's
 training split by :func:`modeling.train.train_adapter` on a GPU worker; the adapter
-becomes a new arm of the study."""
+becomes a new arm of the study. A job is one chunk (:func:`chunk_whole_plan`), its
+units the optimizer steps, counted once training starts."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from annotations.model_refs import model_ref_check
 from annotations.models import Case, ModelArm, Study, StudyArm, TrainingJob
 from annotations.models.arm import TRAINING_METHODS
 from annotations.services.arms import study_arms_check
-from annotations.services.jobs import JobProgress, job_create, job_run
+from annotations.services.chunks import ChunkProgress, chunk_run, chunk_whole_plan
+from annotations.services.jobs import job_create
 from modeling.params import DecodingParams, TrainParams, params_dict, params_with_defaults
 
 
@@ -34,29 +36,29 @@ def training_job_queue(*, study: Study, method: str, base_model: str = "demo", a
     except ValueError as exc:
         raise InvalidRequest(f"Hyperparameters: {exc}") from exc
     with transaction.atomic():
-        return job_create(kind_name="training", actor=actor, study=study, method=method, base_model=base_model,
-                          hyperparameters=params_dict(params), target_arm=target_arm)
+        job = job_create(kind_name="training", actor=actor, study=study, method=method, base_model=base_model,
+                         hyperparameters=params_dict(params), target_arm=target_arm)
+        chunk_whole_plan(job=job)
+    return job
 
 
-def training_job_run(*, job_id: int) -> str:
-    return job_run(kind_name="training", job_id=job_id, work=_train)
+def training_chunk_run(*, chunk_id: int, worker: str) -> str:
+    return chunk_run(kind_name="training", chunk_id=chunk_id, worker=worker, work=_train)
 
 
-def _train(job: TrainingJob) -> bool:
+def _train(job: TrainingJob, chunk, progress: ChunkProgress) -> bool:
     from modeling.train import train_adapter
 
     cases = [c.as_case_dict() for c in job.study.cases.filter(split=Case.Split.TRAIN).order_by("pk")]
     params = params_with_defaults(TrainParams, job.hyperparameters)
-    progress = JobProgress(job)
     TrainingJob.objects.filter(pk=job.pk).update(loss_history=[])
     worker_runtime.forget()  # training modifies a model in place: never reuse a cached one
     result = train_adapter(job.base_model, cases, job.method, adapter_dir_for(job), progress=progress,
                            should_stop=lambda: progress.stop, **params.train_options())
     training_arm_register(job=job, adapter_dir=str(result.adapter_dir),
                           checkpoint_hash=result.manifest.get("adapter_hash", ""))
-    TrainingJob.objects.filter(pk=job.pk).update(loss_history=result.loss_history,
-                                                 progress_total=len(result.loss_history),
-                                                 progress_done=len(result.loss_history))
+    steps = len(result.loss_history)
+    progress.at(steps, steps, loss_history=result.loss_history)
     return True
 
 

@@ -3,8 +3,8 @@ study aggregation. Each task is a few lines that call a service; Celery's autodi
 imports this package, which imports every task module so that workers know them all.
 Every task is acked late and requeued when its worker is lost (the CELERY_TASK_ACKS_LATE
 and CELERY_TASK_REJECT_ON_WORKER_LOST settings), so a job whose worker dies is redelivered;
-the runner ignores a message that is not the one its job or chunk was last sent with (see
-:mod:`annotations.services.jobs`)."""
+the runner ignores a message that is not the one its chunk was last sent with (see
+:mod:`annotations.services.chunks`). Every job task takes a chunk's id."""
 
 from annotations.tasks import aggregation, generation, imports, judging, training
 

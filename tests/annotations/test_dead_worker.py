@@ -20,19 +20,20 @@ from django.utils import timezone
 
 from annotations.errors import JobStateError
 from annotations.job_kinds import JOB_KINDS
-from annotations.models import GenerationChunk, GenerationJob, ImportJob, JobStatus, ModelArm, Response, TrainingJob
-from annotations.selectors.jobs import study_jobs
-from annotations.services.chunks import ChunkProgress, chunk_run
-from annotations.services.generation import generation_job_queue
-from annotations.services.jobs import (
-    RunLost,
-    chunk_task_id,
-    job_cancel,
-    job_progress,
-    job_retry,
-    job_run,
-    job_start,
+from annotations.models import (
+    GenerationChunk,
+    GenerationJob,
+    ImportChunk,
+    JobStatus,
+    ModelArm,
+    Response,
+    TrainingChunk,
+    TrainingJob,
 )
+from annotations.selectors.jobs import study_jobs
+from annotations.services.chunks import ChunkProgress, RunLost, chunk_run
+from annotations.services.generation import generation_job_queue
+from annotations.services.jobs import chunk_task_id, job_cancel, job_retry
 from modeling.generate import GenerationResult
 from tests.annotations.worker_helpers import TEST_REDIS_URL, WorkerProcess, flush_test_broker, wait_until
 from tests.chat_server import FakeChatModel
@@ -50,17 +51,14 @@ def lost_after_a_minute(settings):
     settings.JOB_WORKER_LOST_S = 60
 
 
-def _job(kind: str, study, chunks=(), beat=None, **extra):
-    """A job of ``kind``; a chunked one with a chunk per ``(status, beat)`` of ``chunks``
-    (beat: how long ago its worker last beat), a job without chunks running, its worker
-    last beating ``beat`` ago."""
+def _job(kind: str, study, chunks=(), **extra):
+    """A running job of ``kind`` with a chunk per ``(status, beat)`` of ``chunks`` (beat:
+    how long ago its worker last beat)."""
     fields = dict(FIELDS[kind])
     if kind == "generation":
         fields["arm"] = StudyArmFactory(study=study).arm
     now = timezone.now()
     model, chunk_model = JOB_KINDS[kind].model, JOB_KINDS[kind].chunk_model
-    if chunk_model is None:
-        extra.update(run_token="the-run", heartbeat_at=now - beat, started_at=now - LONG_AGO)
     job = model.objects.create(study=study, status=JobStatus.RUNNING, celery_task_id="sent", **fields, **extra)
     for index, (status, ago) in enumerate(chunks):
         chunk_model.objects.create(
@@ -92,10 +90,10 @@ def test_a_job_whose_worker_stopped_beating_is_shown_as_worker_lost(admin_client
     lost = _job("generation", study, [(JobStatus.SUCCEEDED, None), (JobStatus.RUNNING, timedelta(seconds=90)),
                                       (JobStatus.RUNNING, timedelta(seconds=2)), (JobStatus.QUEUED, None)])
     alive = _job("judge", study, [(JobStatus.RUNNING, timedelta(seconds=30))])
-    trained = _job("training", study, beat=timedelta(minutes=5))
-    training = _job("training", study, beat=timedelta(seconds=5))
-    never_beat = _job("import", study, beat=LONG_AGO)
-    ImportJob.objects.filter(pk=never_beat.pk).update(heartbeat_at=None)  # counted from its start
+    trained = _job("training", study, [(JobStatus.RUNNING, timedelta(minutes=5))])
+    training = _job("training", study, [(JobStatus.RUNNING, timedelta(seconds=5))])
+    never_beat = _job("import", study, [(JobStatus.RUNNING, LONG_AGO)])
+    ImportChunk.objects.filter(job=never_beat).update(heartbeat_at=None)  # counted from its start
     rows = {(row.kind.name, row.job.pk): row for row in study_jobs(study)}
     assert [rows["generation", lost.pk].worker_lost, rows["generation", lost.pk].chunks["lost"]] == [True, 1]
     assert rows["generation", lost.pk].chunks["running"] == 2  # one of them still beating
@@ -115,27 +113,32 @@ def test_a_job_whose_worker_stopped_beating_is_shown_as_worker_lost(admin_client
 @pytest.mark.django_db
 @pytest.mark.parametrize("kind", sorted(JOB_KINDS))
 def test_cancel_ends_a_job_whose_worker_was_lost_at_once(kind, admin_user):
-    chunked = JOB_KINDS[kind].chunk_model is not None
     job = _job(kind, StudyFactory(), [(JobStatus.SUCCEEDED, None), (JobStatus.RUNNING, LONG_AGO),
-                                      (JobStatus.QUEUED, None)] if chunked else (), beat=LONG_AGO)
+                                      (JobStatus.QUEUED, None)])
     job_cancel(job=job, actor=admin_user)
-    assert job.status == JobStatus.CANCELLED and job.finished_at and job.run_token == ""
-    if chunked:
-        assert [(c.status, c.run_token) for c in job.chunks.order_by("index")] == [
-            (JobStatus.SUCCEEDED, ""), (JobStatus.CANCELLED, ""), (JobStatus.CANCELLED, "")]
+    assert job.status == JobStatus.CANCELLED and job.finished_at
+    assert [(c.status, c.run_token) for c in job.chunks.order_by("index")] == [
+        (JobStatus.SUCCEEDED, ""), (JobStatus.CANCELLED, ""), (JobStatus.CANCELLED, "")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["training", "import"])
+def test_cancel_ends_a_one_chunk_job_whose_worker_was_lost_at_once(kind, admin_user):
+    job = _job(kind, StudyFactory(), [(JobStatus.RUNNING, LONG_AGO)])
+    job_cancel(job=job, actor=admin_user)
+    assert job.status == JobStatus.CANCELLED and job.finished_at
+    assert [(c.status, c.run_token) for c in job.chunks.all()] == [(JobStatus.CANCELLED, "")]
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("kind", sorted(JOB_KINDS))
 def test_cancel_of_a_job_whose_worker_is_alive_waits_for_it(kind, admin_user):
-    chunked = JOB_KINDS[kind].chunk_model is not None
-    job = _job(kind, StudyFactory(), [(JobStatus.RUNNING, LONG_AGO), (JobStatus.RUNNING, timedelta(seconds=1))]
-               if chunked else (), beat=timedelta(seconds=1))
+    job = _job(kind, StudyFactory(), [(JobStatus.RUNNING, LONG_AGO), (JobStatus.RUNNING, timedelta(seconds=1))])
     job_cancel(job=job, actor=admin_user)
     assert job.status == JobStatus.RUNNING and job.cancel_requested  # stops between batches
-    if chunked:  # what the lost worker held ends now, what the live one holds is its to end
-        assert list(job.chunks.order_by("index").values_list("status", flat=True)) == [
-            JobStatus.CANCELLED, JobStatus.RUNNING]
+    # what the lost worker held ends now, what the live one holds is its to end
+    assert list(job.chunks.order_by("index").values_list("status", flat=True)) == [
+        JobStatus.CANCELLED, JobStatus.RUNNING]
     with pytest.raises(JobStateError, match="only failed or cancelled jobs can be retried"):
         job_retry(job=job)
 
@@ -169,15 +172,12 @@ def test_retry_sends_again_only_the_chunks_a_lost_worker_held(admin_user):
 @pytest.mark.usefixtures("clean_broker")
 @pytest.mark.parametrize("kind", ["training", "judge"])
 def test_retry_of_a_job_whose_only_worker_was_lost_queues_it_again(kind):
-    chunked = JOB_KINDS[kind].chunk_model is not None
-    job = _job(kind, StudyFactory(), [(JobStatus.RUNNING, LONG_AGO)] if chunked else (), beat=LONG_AGO)
+    job = _job(kind, StudyFactory(), [(JobStatus.RUNNING, LONG_AGO)])
     job_retry(job=job)
-    assert job.status == JobStatus.QUEUED and job.run_token == ""
-    assert (job.celery_task_id == "sent") if chunked else (job.celery_task_id != "sent")
-    sent = _task_id(job.chunks.get()) if chunked else job.celery_task_id
-    assert _waiting("gpu") == [sent]
-    if chunked:
-        assert job.chunks.get().status == JobStatus.QUEUED
+    chunk = job.chunks.get()
+    assert job.status == JobStatus.QUEUED and job.celery_task_id == "sent"
+    assert (chunk.status, chunk.run_token, _task_id(chunk)) == (JobStatus.QUEUED, "", "sent.0.1")
+    assert _waiting("gpu") == [_task_id(chunk)]
 
 
 # --- what the lost run does afterwards ------------------------------------------------------
@@ -287,24 +287,35 @@ def test_the_same_message_delivered_again_takes_a_running_chunk_over(scripted):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("clean_broker")
-def test_a_job_run_without_chunks_that_lost_its_job_writes_nothing_more():
+def test_a_one_chunk_training_run_that_lost_its_chunk_writes_nothing_more():
     job = TrainingJob.objects.create(study=StudyFactory(), method="behavior_sft", base_model="demo",
                                      celery_task_id="first")
+    chunk = TrainingChunk.objects.create(job=job, index=0)
     sent_again = []
 
-    def work(running):
-        assert job_progress(job=running, done=1, total=3) is False
-        TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - LONG_AGO)
+    def work(running, running_chunk, progress):
+        assert progress.at(1, 3) is False
+        TrainingChunk.objects.filter(pk=chunk.pk).update(heartbeat_at=timezone.now() - LONG_AGO)
         job_retry(job=TrainingJob.objects.get(pk=job.pk))
-        sent_again.append(TrainingJob.objects.get(pk=job.pk).celery_task_id)
-        job_progress(job=running, done=2, total=3)  # raises RunLost
-        return True
+        sent_again.append(_task_id(TrainingChunk.objects.get(pk=chunk.pk)))
+        with pytest.raises(RunLost):
+            progress.at(3, 3)  # done: written at once, were the chunk still this run's
+        raise RunLost("stopped")
 
-    assert job_run(kind_name="training", job_id=job.pk, work=work, task_id="first") == "superseded"
+    def run(task_id: str) -> str:
+        return chunk_run(kind_name="training", chunk_id=chunk.pk, worker="w", work=work, task_id=task_id)
+
+    assert run("first.0") == "superseded"
     job.refresh_from_db()
-    assert job.status == JobStatus.QUEUED and job.progress_done == 1 and job.celery_task_id == sent_again[0]
-    assert job_run(kind_name="training", job_id=job.pk, work=work, task_id="first") == "skipped"  # late
-    assert job_start(model=TrainingJob, job_id=job.pk, task_id=sent_again[0]).attempts == 2
+    assert job.status == JobStatus.QUEUED and job.progress_done == 1 and sent_again == ["first.0.1"]
+    assert TrainingChunk.objects.get(pk=chunk.pk).done == 1
+    assert run("first.0") == "superseded"  # the first message, delivered late
+    assert TrainingChunk.objects.get(pk=chunk.pk).status == JobStatus.QUEUED
+    assert chunk_run(kind_name="training", chunk_id=chunk.pk, worker="w", work=lambda *a: True,
+                     task_id=sent_again[0]) == "succeeded"
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
+    assert TrainingChunk.objects.get(pk=chunk.pk).attempts == 2
 
 
 @pytest.mark.django_db(transaction=True)

@@ -134,6 +134,22 @@ def test_failed_job_records_the_error_and_retry_completes(study, arm, workers, a
     assert _job(job.pk).error == ""
 
 
+def test_an_upload_is_imported_by_the_worker_as_a_one_chunk_job(workers, example_cases_bytes):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from annotations.models import ImportJob
+    from annotations.services.imports import import_job_queue
+
+    workers()
+    study = StudyFactory(slug="imported")
+    job = import_job_queue(study=study, upload=SimpleUploadedFile("cases.jsonl", example_cases_bytes))
+    wait_until(lambda: ImportJob.objects.get(pk=job.pk).status == JobStatus.SUCCEEDED, 120, "the import")
+    done = ImportJob.objects.get(pk=job.pk)
+    assert done.progress_done == done.progress_total == len(example_cases_bytes) and study.cases.exists()
+    chunk = done.chunks.get()
+    assert chunk.attempts == 1 and chunk.worker.startswith("test-") and done.worker_host
+
+
 def test_unreachable_redis_gives_a_clear_error_and_leaves_no_job(study, arm, admin_user, settings):
     from evalportal.celery import app
 

@@ -31,7 +31,7 @@ LONG_AGO = timedelta(hours=1)
 
 def _job(kind: str, study, status: str, **extra):
     """A job of ``kind`` in ``status`` with a past: an error, a finish, an old task id;
-    a chunked one has a chunk that succeeded and one that did not."""
+    it has a chunk that succeeded and one that did not (running: its worker lost)."""
     fields = dict(FIELDS[kind])
     if kind == "generation":
         fields["arm"] = StudyArmFactory(study=study).arm
@@ -42,25 +42,22 @@ def _job(kind: str, study, status: str, **extra):
         finished_at=None if status == JobStatus.RUNNING else now, attempts=1, progress_done=1, progress_total=2,
         **extra, **fields)
     chunk_model = JOB_KINDS[kind].chunk_model
-    if chunk_model is not None:
-        chunk_model.objects.create(job=job, index=0, first_case_id=1, last_case_id=1, units=1, done=1,
-                                   status=JobStatus.SUCCEEDED, finished_at=now)
-        chunk_model.objects.create(job=job, index=1, first_case_id=2, last_case_id=2, units=1, status=status,
-                                   error="RuntimeError: boom" if status == JobStatus.FAILED else "",
-                                   started_at=now - LONG_AGO, attempts=1,
-                                   finished_at=None if status == JobStatus.RUNNING else now,
-                                   **({"run_token": "lost-run", "heartbeat_at": now - LONG_AGO}
-                                      if status == JobStatus.RUNNING else {}))
+    chunk_model.objects.create(job=job, index=0, first_case_id=1, last_case_id=1, units=1, done=1,
+                               status=JobStatus.SUCCEEDED, finished_at=now)
+    chunk_model.objects.create(job=job, index=1, first_case_id=2, last_case_id=2, units=1, status=status,
+                               error="RuntimeError: boom" if status == JobStatus.FAILED else "",
+                               started_at=now - LONG_AGO, attempts=1,
+                               finished_at=None if status == JobStatus.RUNNING else now,
+                               **({"run_token": "lost-run", "heartbeat_at": now - LONG_AGO}
+                                  if status == JobStatus.RUNNING else {}))
     return job
 
 
 def _rows(job) -> list[dict]:
     """Every field of the job and of its chunks."""
     kind = next(k for k in JOB_KINDS.values() if k.model is type(job))
-    rows = [kind.model.objects.filter(pk=job.pk).values().get()]
-    if kind.chunk_model is not None:
-        rows += list(kind.chunk_model.objects.filter(job=job).order_by("index").values())
-    return rows
+    return [kind.model.objects.filter(pk=job.pk).values().get(),
+            *kind.chunk_model.objects.filter(job=job).order_by("index").values()]
 
 
 @pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELLED])
@@ -76,7 +73,7 @@ def test_a_refused_retry_leaves_the_job_and_its_chunks_as_they_were(kind, status
 
 @pytest.mark.parametrize("kind", sorted(JOB_KINDS))
 def test_a_refused_retry_of_a_job_whose_worker_was_lost_leaves_it_running(kind):
-    job = _job(kind, StudyFactory(), JobStatus.RUNNING, run_token="lost-run", heartbeat_at=timezone.now() - LONG_AGO)
+    job = _job(kind, StudyFactory(), JobStatus.RUNNING)  # its chunk #1's worker was lost
     before = _rows(job)
     with redis_down(), pytest.raises(QueueUnavailable):
         job_retry(job=job)
@@ -108,7 +105,7 @@ def test_a_refused_queue_leaves_no_job_of_any_kind(admin_user):
         with pytest.raises(QueueUnavailable):
             import_job_queue(study=study, upload=SimpleUploadedFile("cases.jsonl", b"{}\n"), actor=admin_user)
     assert not GenerationJob.objects.exists() and not TrainingJob.objects.exists() and not ImportJob.objects.exists()
-    assert not JOB_KINDS["generation"].chunk_model.objects.exists()
+    assert not any(kind.chunk_model.objects.exists() for kind in JOB_KINDS.values())
     assert set(import_dir().iterdir()) == uploads  # the upload kept for the worker is removed again
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 from rest_framework.test import APIClient
 
+from annotations.job_kinds import kind_of
 from annotations.models import (
     Assignment,
     Case,
@@ -81,6 +82,13 @@ class World:
                 "judge_failed": self.judge_failed.pk}
 
 
+def _with_chunk(job):
+    """A job as the services leave it: with its chunk, in the job's state (a retry sends it)."""
+    kind_of(job).chunk_model.objects.create(job=job, index=0, units=job.progress_total, status=job.status,
+                                            error=job.error)
+    return job
+
+
 def _slots(case: Case) -> list[int]:
     return list(case.responses.order_by("id").values_list("pk", flat=True))
 
@@ -99,12 +107,13 @@ def world(rated_study, clinician, admin_user) -> World:
     return World(
         study=study, case=case0, arm=arm, response=case0.responses.filter(arm=arm).get(),
         own=own, other=other, other_rater=other_rater,
-        gen_queued=GenerationJob.objects.create(study=study, arm=arm, progress_total=6),
-        gen_failed=GenerationJob.objects.create(study=study, arm=arm, status=JobStatus.FAILED, error="CUDA OOM"),
-        train_queued=TrainingJob.objects.create(study=study, method="behavior_sft", base_model="demo"),
-        train_failed=TrainingJob.objects.create(study=study, method="general_sft", base_model="demo",
-                                                status=JobStatus.FAILED, error="boom"),
-        judge_queued=JudgeJob.objects.create(study=study, model_ref="demo", dimensions=[]),
-        judge_failed=JudgeJob.objects.create(study=study, model_ref="demo", dimensions=[], status=JobStatus.FAILED,
-                                             error="endpoint overloaded"),
+        gen_queued=_with_chunk(GenerationJob.objects.create(study=study, arm=arm, progress_total=6)),
+        gen_failed=_with_chunk(GenerationJob.objects.create(study=study, arm=arm, status=JobStatus.FAILED,
+                                                            error="CUDA OOM")),
+        train_queued=_with_chunk(TrainingJob.objects.create(study=study, method="behavior_sft", base_model="demo")),
+        train_failed=_with_chunk(TrainingJob.objects.create(study=study, method="general_sft", base_model="demo",
+                                                            status=JobStatus.FAILED, error="boom")),
+        judge_queued=_with_chunk(JudgeJob.objects.create(study=study, model_ref="demo", dimensions=[])),
+        judge_failed=_with_chunk(JudgeJob.objects.create(study=study, model_ref="demo", dimensions=[],
+                                                         status=JobStatus.FAILED, error="endpoint overloaded")),
     )

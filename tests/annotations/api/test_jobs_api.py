@@ -138,6 +138,8 @@ def test_cancel_then_retry_then_refuse_a_second_retry(world, admin_api):
     assert retried.status_code == 200 and retried.json()["status"] == "queued"
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and not job.cancel_requested and job.celery_task_id
+    chunk = job.chunks.get()  # the retry sent the job's chunk again, under a new task id
+    assert chunk.status == JobStatus.QUEUED and chunk.sends == 1
     again = admin_api.post(f"/api/training-jobs/{job.pk}/retry/")
     assert again.status_code == 409
     assert "only failed or cancelled jobs can be retried" in again.json()["detail"]
@@ -159,6 +161,8 @@ def test_retry_with_the_queue_down_is_a_503(world, admin_api):
     assert response.status_code == 503 and "Nothing was queued" in response.json()["detail"]
     world.gen_failed.refresh_from_db()
     assert world.gen_failed.status == JobStatus.FAILED
+    chunk = world.gen_failed.chunks.get()
+    assert chunk.status == JobStatus.FAILED and chunk.sends == 0
 
 
 def test_researcher_cannot_queue_cancel_or_retry(world, researcher_api):

@@ -90,15 +90,23 @@ def test_a_studys_own_task_types_are_declared_once_for_the_command_line(study, t
         call_command("import_cases", str(cases), "--study", study.slug, "--tasks", str(tasks))
 
 
-def test_a_background_imports_warnings_are_on_the_jobs_page(admin_client_, study, tmp_path):
-    from annotations.services.imports import import_job_run
+def _import_run(job) -> str:
+    """What a worker runs for the job's one chunk (planned here for a job made without it)."""
+    from annotations.services.chunks import chunk_whole_plan
+    from annotations.services.imports import import_chunk_run
 
+    if not job.chunks.exists():
+        chunk_whole_plan(job=job, units=job.size)
+    return import_chunk_run(chunk_id=job.chunks.get().pk, worker="test@host")
+
+
+def test_a_background_imports_warnings_are_on_the_jobs_page(admin_client_, study, tmp_path):
     clash = {"speaker": "Dr. A", "role": "attending", "text": "Mr. Tran, 58, had a positive pregnancy test."}
     lines = [_line(i) for i in range(30)] + [_line(30 + i, turns=[clash]) for i in range(25)]
     path = tmp_path / "upload.jsonl"
     path.write_bytes(_file(lines))
     job = ImportJob.objects.create(study=study, source_name="w.jsonl", path=str(path), size=path.stat().st_size)
-    assert import_job_run(job_id=job.pk) == "succeeded"
+    assert _import_run(job) == "succeeded"
     job.refresh_from_db()
     assert job.result["warnings"]["total"] == 25 and len(job.warning_lines) == 20
     assert job.warning_lines[0] == ("line 31 (c-30): Mr. Tran is male (called Mr. Tran) but turns[0].text mentions "
@@ -113,7 +121,6 @@ def test_a_background_imports_warnings_are_on_the_jobs_page(admin_client_, study
 def test_a_large_upload_is_imported_by_a_worker_with_its_progress_on_the_jobs_page(admin_client_, study, settings):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from annotations.services.imports import import_job_run
     from tests.annotations.worker_helpers import flush_test_broker
 
     flush_test_broker()
@@ -127,7 +134,9 @@ def test_a_large_upload_is_imported_by_a_worker_with_its_progress_on_the_jobs_pa
     assert job.celery_task_id and job.size == len(data) and not Case.objects.exists()  # nothing in the request
     assert f'id="job-import-{job.pk}"' in admin_client_.get(f"/studies/{study.slug}/jobs/").content.decode()
 
-    assert import_job_run(job_id=job.pk) == "succeeded"  # what the worker runs
+    chunk = job.chunks.get()  # one chunk: the whole file, no case range
+    assert (chunk.first_case_id, chunk.last_case_id, chunk.units) == (None, None, len(data))
+    assert _import_run(job) == "succeeded"  # what the worker runs
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED and job.progress_done == job.progress_total == len(data)
     assert job.result["created"] == 50 and Case.objects.count() == 50 and not Path(job.path).exists()
@@ -136,7 +145,7 @@ def test_a_large_upload_is_imported_by_a_worker_with_its_progress_on_the_jobs_pa
     bad = ImportJob.objects.create(study=study, source_name="bad.jsonl", path=str(Path(job.path).with_name("b.jsonl")),
                                    size=10)
     Path(bad.path).write_bytes(b"{}\n" * 3)
-    assert import_job_run(job_id=bad.pk) == "failed"
+    assert _import_run(bad) == "failed"
     bad.refresh_from_db()
     assert bad.status == JobStatus.FAILED and bad.problem_total == 21 and "line 1, field" in bad.problems[0]
     assert "21 problem(s) in the case file" in bad.error

@@ -26,14 +26,13 @@ def _queued_task_names(queue: str) -> list[str]:
 
 
 def _failed_job(kind: str, study, status=JobStatus.FAILED):
-    """A job of ``kind`` in ``status`` (with one chunk in it, for a chunked kind)."""
+    """A job of ``kind`` in ``status``, with one chunk in it."""
     arm = StudyArmFactory(study=study).arm
     fields = {"generation": dict(arm=arm), "training": dict(method="behavior_sft", base_model="demo"),
               "judge": dict(model_ref="demo", dimensions=[]),
               "import": dict(source_name="cases.jsonl", path="/nonexistent/cases.jsonl", size=10)}[kind]
     job = JOB_KINDS[kind].model.objects.create(study=study, status=status, error="boom", **fields)
-    if JOB_KINDS[kind].chunk_model is not None:
-        JOB_KINDS[kind].chunk_model.objects.create(job=job, index=0, first_case_id=1, last_case_id=1, status=status)
+    JOB_KINDS[kind].chunk_model.objects.create(job=job, index=0, status=status)
     return job
 
 
