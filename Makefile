@@ -46,9 +46,10 @@ lint: venv
 # The whole suite on PostgreSQL (as in production), then again on the SQLite default the
 # tests marked `sqlite`: those whose SQL differs by backend (the rule is in pytest.ini).
 # pytest-xdist runs TEST_WORKERS processes, each with its own test database, Redis
-# database and var/ folder (evalportal/settings/test.py).
+# database and var/ folder (evalportal/settings/test.py); each takes whole modules, so a
+# module's fixtures (the loaded model, a trained adapter, started workers) are built once.
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist worksteal
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 test: venv system-deps lint test-postgres test-sqlite
 
 test-postgres:

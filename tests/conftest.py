@@ -13,6 +13,19 @@ EXAMPLE_CASES = Path(__file__).resolve().parent / "fixtures" / "cases.example.js
 pytest_plugins = ["tests.annotations.reading_fixtures"]
 
 
+# Modules that load the model or start Celery workers take minutes each; the xdist
+# processes take whole modules (make test: --dist loadfile) in collection order, so these
+# go first and the short ones fill in behind them instead of a long module ending the run.
+LONG_MODULE_MARKERS = ("modeling", "worker")
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-django's own ordering, which would undo it
+def pytest_collection_modifyitems(config, items):
+    long_modules = {item.path for item in items
+                    if any(item.get_closest_marker(name) for name in LONG_MODULE_MARKERS)}
+    items.sort(key=lambda item: item.path not in long_modules)  # stable: each module keeps its order
+
+
 @pytest.fixture
 def clean_broker():
     """Nothing consumes the test broker in-process: what a test queues is dropped after it."""
