@@ -169,7 +169,7 @@ def test_page_status_for_role(world, monkeypatch, role, name, method, path, expe
     from annotations.services import aggregation, jobs
 
     # Queue calls would reach Redis; here only who may call them matters.
-    monkeypatch.setattr(jobs, "task_send", lambda name, **options: "task-id")
+    monkeypatch.setattr(jobs, "tasks_send", lambda name, *, args_list, **options: ["task-id"] * len(args_list))
     monkeypatch.setattr(aggregation, "_queue_task", lambda study_id, countdown: True)
     client = Client()
     if role != "anonymous":
