@@ -28,3 +28,15 @@ class StudyRater(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rater} in {self.study} ({self.status})"
+
+    @classmethod
+    def takes_work(cls, status: str | None) -> bool:
+        """Whether a rater whose standing in a study is ``status`` (None: no row) may rate
+        or correct there: not paused, not removed."""
+        return status in (None, cls.Status.ACTIVE)
+
+    @classmethod
+    def takes_work_in(cls, *, study_id: int, rater_id: int) -> bool:
+        """:meth:`takes_work` for the rater's standing row in the study, read now."""
+        return cls.takes_work(cls.objects.filter(study_id=study_id, rater_id=rater_id)
+                              .values_list("status", flat=True).first())

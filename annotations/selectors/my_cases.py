@@ -151,7 +151,7 @@ def correct_refusal(assignment: Assignment) -> str:
     comes from ``assignment_for_rater``, which loads both."""
     if assignment.study_status != Study.Status.OPEN:
         return "This study no longer takes ratings, so its cases cannot be corrected."
-    if assignment.standing not in (None, StudyRater.Status.ACTIVE):
+    if not StudyRater.takes_work(assignment.standing):
         return "The study team has paused your rating in this study: corrections are not taken until they reinstate you."
     return ""
 

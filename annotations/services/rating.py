@@ -107,8 +107,7 @@ def assignment_reclaim(*, assignment_id, rater, shown) -> Assignment:
         if locked is None:
             raise AssignmentGone("This case is no longer in the study's plan.", status=409)
         _refuse_unless_open(locked.study_id)
-        standing = StudyRater.objects.filter(study_id=locked.study_id, rater=rater).values_list("status", flat=True)
-        if standing.first() not in (None, StudyRater.Status.ACTIVE):
+        if not StudyRater.takes_work_in(study_id=locked.study_id, rater_id=rater.pk):
             raise AssignmentGone("The study team has paused or ended your rating in this study, and your open "
                                  "cases went back to the pool.", status=409)
         if locked.rater_id not in (None, rater.pk) or locked.status == Assignment.Status.SUBMITTED:
@@ -270,11 +269,9 @@ def submission_revise(*, assignment: Assignment, actor, data: Mapping[str, str],
         current = locked.submissions.select_for_update().filter(is_current=True).first()
         if current is None:
             raise StateConflict("This case has not been submitted yet: there is nothing to correct.")
-        if actor.pk == locked.rater_id:
-            standing = StudyRater.objects.filter(study_id=locked.study_id, rater_id=actor.pk)
-            if standing.values_list("status", flat=True).first() not in (None, StudyRater.Status.ACTIVE):
-                raise StateConflict("The study team has paused or ended your rating in this study: corrections "
-                                    "are not taken until they reinstate you.")
+        if actor.pk == locked.rater_id and not StudyRater.takes_work_in(study_id=locked.study_id, rater_id=actor.pk):
+            raise StateConflict("The study team has paused or ended your rating in this study: corrections "
+                                "are not taken until they reinstate you.")
         if base_revision is not None and current.revision != base_revision:
             if (current.revision == base_revision + 1 and current.submitted_by_id == actor.pk
                     and current.reason == reason):
