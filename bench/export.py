@@ -72,11 +72,21 @@ def _populate(connection, n_ratings: int) -> None:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from annotations.models import Assignment, Case, ModelArm, Rating, Response, Study, StudyArm, Submission
+    from annotations.models import (
+        Assignment,
+        Case,
+        ModelArm,
+        Preference,
+        Rating,
+        Response,
+        Study,
+        StudyArm,
+        Submission,
+    )
     from annotations.services.users import user_create
 
     rng = random.Random(0)
-    for model in (Rating, Submission, Assignment, Response, Case, StudyArm, Study):
+    for model in (Preference, Rating, Submission, Assignment, Response, Case, StudyArm, Study):
         model.objects.all().delete()
     get_user_model().objects.filter(username__startswith="bench-").delete()
     study = Study.objects.create(name="Export benchmark", slug="bench")
@@ -97,11 +107,13 @@ def _populate(connection, n_ratings: int) -> None:
         raw = cursor.cursor
         with raw.copy("COPY annotations_case (study_id, external_id, task, category, specialty, split, turns, tables, "
                       "images, question, gold_behavior, label_space, gold_label, reference_response, metadata, "
-                      "content_hash, created_at) FROM STDIN") as copy:
+                      "content_hash, created_at, in_rating_sample, split_assigned, expected, role, planted_problem) "
+                      "FROM STDIN") as copy:
             for c in range(n_cases):
                 copy.write_row((study.pk, f"case-{c:05d}", "omission_detection", "proactive", "", "test",
                                 '[{"speaker": "Dr. A", "role": "attending", "text": "..."}]', "[]", "[]", None,
-                                "proactive", '["flag", "no_flag"]', "flag", "", "{}", f"{c:064d}", now))
+                                "proactive", '["flag", "no_flag"]', "flag", "", "{}", f"{c:064d}", now, True, False, "{}",
+                                "study", "{}"))
         case_ids = [r[0] for r in raw.execute("SELECT id FROM annotations_case WHERE study_id=%s ORDER BY id",
                                               (study.pk,)).fetchall()]
         with raw.copy("COPY annotations_response (case_id, arm_id, text, raw_text, predicted_behavior, "
@@ -153,6 +165,11 @@ def _populate(connection, n_ratings: int) -> None:
                         if written < n_ratings:
                             copy.write_row((sid, rid, slot, dim, None, choice, ""))
                             written += 1
+        # Every screen ranked, as the rating page asks.
+        with raw.copy("COPY annotations_preference (submission_id, response_id, slot, rank) FROM STDIN") as copy:
+            for sid, case_id in submissions:
+                for slot, arm in enumerate(arms):
+                    copy.write_row((sid, responses[case_id][arm.pk], slot, rng.randint(1, 3)))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 

@@ -17,10 +17,18 @@ Intervals are percentiles of the resampled statistic (:func:`percentile_ci`).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # Resample rows multiplied at a time: bounds the float64 temporaries of a matrix product.
 _CHUNK = 256
+
+
+def as_rows(array: np.ndarray) -> np.ndarray:
+    """``array`` seen as a matrix of ``array.shape[0]`` rows, whatever its trailing shape,
+    none rows included (``reshape(n, -1)`` cannot infer a width from zero rows)."""
+    return array.reshape(array.shape[0], math.prod(array.shape[1:]))
 
 
 def _weight_chunks(n_items: int, n_boot: int, seed: int):
@@ -53,7 +61,7 @@ def streamed_totals(per_item: np.ndarray, n_boot: int, seed: int = 0) -> np.ndar
     """``case_weights(n_items, n_boot, seed) @ per_item`` without holding the weights:
     for resampling many items (e.g. single units rather than cases)."""
     per_item = np.asarray(per_item, dtype=np.float64)
-    flat = per_item.reshape(per_item.shape[0], -1)
+    flat = as_rows(per_item)
     out = np.zeros((n_boot, flat.shape[1]))
     if flat.shape[0]:
         for start, stop, counts in _weight_chunks(flat.shape[0], n_boot, seed):
@@ -67,7 +75,7 @@ def resample_totals(weights: np.ndarray, per_case: np.ndarray) -> np.ndarray:
     ``per_case`` has shape ``(n_cases, ...)``; the result ``(n_boot, ...)``."""
     per_case = np.asarray(per_case, dtype=np.float64)
     tail = per_case.shape[1:]
-    flat = per_case.reshape(per_case.shape[0], -1)
+    flat = as_rows(per_case)
     out = np.empty((weights.shape[0], flat.shape[1]), dtype=np.float64)
     for start in range(0, weights.shape[0], _CHUNK):
         stop = min(weights.shape[0], start + _CHUNK)
@@ -84,7 +92,7 @@ def grouped_resample_totals(weights: np.ndarray, per_case: np.ndarray, group_cod
     columns of the weights and the total work is that of a single product."""
     per_case = np.asarray(per_case, dtype=np.float64)
     tail = per_case.shape[1:]
-    flat = per_case.reshape(per_case.shape[0], -1)
+    flat = as_rows(per_case)
     group_codes = np.asarray(group_codes)
     order = np.argsort(group_codes, kind="stable")
     bounds = np.searchsorted(group_codes[order], np.arange(n_groups + 1))
@@ -109,7 +117,7 @@ def sum_rows_by(codes: np.ndarray, rows: np.ndarray, n_groups: int) -> np.ndarra
     ``(n_groups, ...)``. One ``bincount`` per column (much faster than ``np.add.at``)."""
     rows = np.asarray(rows, dtype=np.float64)
     codes = np.asarray(codes)
-    flat = rows.reshape(rows.shape[0], -1)
+    flat = as_rows(rows)
     ok = codes >= 0
     out = np.empty((n_groups, flat.shape[1]), dtype=np.float64)
     for j in range(flat.shape[1]):
@@ -149,7 +157,7 @@ def percentile_ci(boot: np.ndarray, level: float = 0.95, axis: int = 0) -> tuple
         return np.full(shape, np.nan), np.full(shape, np.nan)
     moved = np.moveaxis(boot, axis, 0)
     shape = moved.shape[1:]
-    flat = moved.reshape(moved.shape[0], -1)
+    flat = as_rows(moved)
     finite = np.isfinite(flat)
     lo = np.full(flat.shape[1], np.nan)
     hi = np.full(flat.shape[1], np.nan)

@@ -23,7 +23,7 @@ from scipy.special import expit, log_expit
 
 from annotations.analysis._common import arm_order, codes_for, is_empty, pair_list, require_columns, safe_div, wilson_ci
 from annotations.analysis.bootstrap import CaseBootstrap, ensure_bootstrap
-from modeling.bootstrap import per_case_bincount, percentile_ci
+from modeling.bootstrap import as_rows, per_case_bincount, percentile_ci
 
 
 @dataclass
@@ -266,7 +266,7 @@ def bradley_terry(preferences: pd.DataFrame | Comparisons, *, arms: Sequence | N
     })
     if boot is not None and boot.n_boot:
         n_case, w_case = comparison_cells(comparisons, boot.n_cases)
-        stacked = np.concatenate([n_case.reshape(boot.n_cases, -1), w_case.reshape(boot.n_cases, -1)], axis=1)
+        stacked = np.concatenate([as_rows(n_case), as_rows(w_case)], axis=1)
         totals = boot.totals(stacked)
         n_b = totals[:, :n_arms * n_arms].reshape(-1, n_arms, n_arms)
         w_b = totals[:, n_arms * n_arms:].reshape(-1, n_arms, n_arms)

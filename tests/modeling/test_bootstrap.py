@@ -7,7 +7,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modeling.bootstrap import case_weights, pattern_weights, percentile_ci, streamed_totals
+from modeling.bootstrap import (
+    case_weights,
+    group_totals,
+    grouped_resample_totals,
+    pattern_weights,
+    percentile_ci,
+    resample_totals,
+    streamed_totals,
+    sum_rows_by,
+)
 from modeling.comparison import PatternCounts, compare_arms
 from modeling.task_types import DEFAULT_TASKS
 
@@ -70,3 +79,15 @@ def test_percentile_ci_leaves_out_resamples_without_a_value():
     assert (float(lo), float(hi)) == (1.5, 2.5)
     lo, hi = percentile_ci(np.array([np.nan, np.nan]))
     assert np.isnan(lo) and np.isnan(hi)
+
+
+@pytest.mark.parametrize("tail", [(), (3,), (2, 2)])
+def test_nothing_to_resample_gives_zero_totals_of_the_right_shape(tail):
+    # A study with no ratings yet has no rows under any statistic.
+    none = np.zeros((0, *tail))
+    weights = case_weights(0, 5, seed=1)
+    assert streamed_totals(none, 5).shape == (5, *tail)
+    assert resample_totals(weights, none).shape == (5, *tail)
+    assert not sum_rows_by(np.zeros(0, dtype=np.int64), none, 2).any()
+    assert group_totals(none, np.zeros(0, dtype=np.int64), 2).shape == (2, *tail)
+    assert grouped_resample_totals(weights, none, np.zeros(0, dtype=np.int64), 2).shape == (5, 2, *tail)

@@ -97,3 +97,11 @@ def django_capture_on_commit():
             callback()
 
     return runner()
+
+
+def test_a_study_without_ratings_yet_recomputes_to_empty_statistics(rated_study):
+    # A freshly loaded study (the demo on a first `make run`): responses, no ratings.
+    analysis = study_aggregate(study=rated_study, n_boot=50)
+    assert analysis.n_ratings == 0 and analysis.error == ""
+    assert all(r["n"] == 0 for r in analysis.result["descriptives"]["records"])
+    assert analysis.result["progress"]["submitted"] == 0
