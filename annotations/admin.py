@@ -31,8 +31,9 @@ from annotations.models import (
     TrainingJob,
 )
 from annotations.selectors.arms import study_arms_in_order
+from annotations.selectors.setup import rubric_fixed_reason
 from annotations.selectors.studies import cases_by_study, studies_with_case_count
-from annotations.services.arms import study_arms_check
+from annotations.services.arms import arms_per_screen_check, study_arms_check
 from annotations.services.cases import CaseFileError, case_import
 from annotations.services.generation import generation_job_queue
 from annotations.services.imports import import_job_queue
@@ -47,11 +48,14 @@ JSON_TEXT_FIELDS = {JSONField: {"form_class": StorableJSONField}}
 class StudyArmFormSet(BaseInlineFormSet):
     def clean(self):
         super().clean()
-        if any(self.errors) or not self.has_changed():
+        if any(self.errors):
             return
         kept = [form for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
         try:
-            study_arms_check(study=self.instance, count=len(kept))
+            if self.has_changed():
+                study_arms_check(study=self.instance, count=len(kept))
+            elif self.instance.status == Study.Status.DRAFT:  # its responses per screen may have changed
+                arms_per_screen_check(study=self.instance, count=len(kept), was=self.instance.arms_per_screen)
         except DomainError as exc:
             raise forms.ValidationError(str(exc)) from None
 
@@ -82,7 +86,7 @@ class StudyArmInline(admin.TabularInline):
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     formfield_overrides = JSON_TEXT_FIELDS
-    list_display = ["name", "slug", "status", "raters_per_item", "case_count", "created_at"]
+    list_display = ["name", "slug", "status", "raters_per_item", "arms_per_screen", "case_count", "created_at"]
     list_filter = ["status"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -92,6 +96,14 @@ class StudyAdmin(admin.ModelAdmin):
     # move, asks a closing reason and records it; a new study starts as a draft, its arms
     # still open to change.
     readonly_fields = ("status", "status_changed_at", "closed_reason")
+
+    def get_readonly_fields(self, request, obj=None):
+        # Cases are planned in blocks of its responses per screen once the study is open.
+        fixed = ("arms_per_screen",) if obj is not None and obj.status != Study.Status.DRAFT else ()
+        # Questions changed under collected answers would mix two instruments in one study.
+        if rubric_fixed_reason(obj):
+            fixed = (*fixed, "rubric")
+        return (*super().get_readonly_fields(request, obj), *fixed)
 
     def get_queryset(self, request):
         return studies_with_case_count()

@@ -10,7 +10,7 @@ The parts, usable alone:
   ``weights @ per_case_totals``).
 - :mod:`.descriptives`: n, mean, median, sd, distribution per arm x dimension (overall,
   per category, per task) with bootstrap CIs, and arm differences.
-- :mod:`.paired`: Friedman, pairwise Wilcoxon (Pratt) with Holm, rank-biserial.
+- :mod:`.paired`: a rank test across arms (:mod:`.rank_tests`: Friedman, Durbin, Skillings-Mack), pairwise Wilcoxon (Pratt) with Holm, rank-biserial.
 - :mod:`.judgments`: shares of categorical judgments (intervention) with Wilson CIs.
 - :mod:`.preferences`: win/tie/loss from rankings, Bradley-Terry with a position term.
 - :mod:`.agreement`: Krippendorff's alpha with bootstrap CI, rater severity.

@@ -1,11 +1,13 @@
 """Paired tests across arms, with the case as the unit of analysis.
 
 Every arm answered the same cases, so the comparison is paired: each case contributes
-one value per arm, the mean of its raters' scores for that arm's response. Per
-dimension: Friedman's test across all arms (cases with every arm), then pairwise
-Wilcoxon signed-rank tests (``zero_method="pratt"``) with Holm's correction over the
-pairs of that dimension, each with its n, the median and mean of the paired
-differences, and the matched-pairs rank-biserial correlation.
+one value per arm shown with it, the mean of its raters' scores for that arm's response.
+Per dimension: a rank test across the arms (:mod:`.rank_tests`: Friedman's when every
+case has every arm, Durbin's when the cases showed balanced incomplete blocks of them,
+Skillings and Mack's otherwise), then pairwise Wilcoxon signed-rank tests
+(``zero_method="pratt"``) over the cases with both arms, with Holm's correction over the
+pairs of that dimension, each with its n, the median and mean of the paired differences,
+and the matched-pairs rank-biserial correlation.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from annotations.analysis._common import (
     safe_div,
     sort_labels,
 )
+from annotations.analysis.rank_tests import friedman, rank_test
+
+__all__ = ["case_arm_means", "friedman", "holm", "paired_tests", "rank_biserial", "rank_test", "wilcoxon_pair"]
 
 
 def case_arm_means(ratings: pd.DataFrame, dimension: str, arms: Sequence,
@@ -66,30 +71,6 @@ def rank_biserial(differences: np.ndarray) -> float:
     t_plus = ranks[d > 0].sum()
     t_minus = ranks[d < 0].sum()
     return float((t_plus - t_minus) / (t_plus + t_minus))
-
-
-def friedman(matrix: np.ndarray, arms: Sequence | None = None) -> dict:
-    """Friedman's test over the rows of ``matrix`` (cases x arms) with no missing arm.
-
-    An arm with no value at all would leave no complete row, so it is left out and the
-    test runs over the arms that have data; ``arms_left_out`` names them (with ``arms``
-    given, by name; else by column). ``scipy.stats.friedmanchisquare``; None statistics
-    with fewer than 3 arms or 2 complete cases."""
-    matrix = np.asarray(matrix, dtype=float)
-    names = list(arms) if arms is not None else list(range(matrix.shape[1]))
-    has_data = np.isfinite(matrix).any(axis=0) if matrix.size else np.zeros(matrix.shape[1], dtype=bool)
-    left_out = [names[i] for i in np.flatnonzero(~has_data)]
-    matrix = matrix[:, has_data]
-    k = int(matrix.shape[1])
-    complete = matrix[np.isfinite(matrix).all(axis=1)]
-    n = int(complete.shape[0])
-    if k < 3 or n < 2:
-        return {"statistic": None, "p_value": None, "n": n, "k": k, "arms_left_out": left_out}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = stats.friedmanchisquare(*complete.T)
-    return {"statistic": float(res.statistic), "p_value": float(res.pvalue), "n": n, "k": k,
-            "arms_left_out": left_out}
 
 
 def wilcoxon_pair(a: np.ndarray, b: np.ndarray) -> dict:
@@ -140,10 +121,13 @@ def holm(p_values: Sequence[float | None], alpha: float = 0.05) -> tuple[list, l
 
 def paired_tests(ratings: pd.DataFrame, dimensions: Sequence[Mapping], *, arms: Sequence | None = None,
                  by: str | None = "category", alpha: float = 0.05) -> list[dict]:
-    """Friedman and pairwise Wilcoxon tests per Likert dimension, overall and (when
-    ``by`` names a case attribute column such as "category") per group.
+    """A rank test across arms and pairwise Wilcoxon tests per Likert dimension, overall
+    and (when ``by`` names a case attribute column such as "category") per group.
 
-    One record per (scope, group, dimension): ``friedman`` {statistic, p_value, n, k}
+    One record per (scope, group, dimension): ``friedman`` {test, statistic, p_value,
+    df, n, k, arms_left_out}, the rank test across arms (:func:`.rank_tests.rank_test`;
+    ``test`` names it: "friedman", "durbin" or "skillings_mack"; the key keeps the name it
+    had when Friedman's was the only one, which stored analyses and API clients read),
     and ``pairwise``: a list of {arm_a, arm_b, n, n_zero, median_difference,
     mean_difference, statistic, p_value, p_holm, reject_holm, rank_biserial}, where
     differences are ``arm_a - arm_b`` of the per-case means. Holm's family is the pairs
@@ -178,5 +162,5 @@ def paired_tests(ratings: pd.DataFrame, dimensions: Sequence[Mapping], *, arms: 
                 p["p_holm"] = adj
                 p["reject_holm"] = rej
             out.append({"scope": scope, "group": label, "dimension": spec["key"],
-                        "friedman": friedman(matrix, arms), "pairwise": pairs})
+                        "friedman": rank_test(matrix, arms), "pairwise": pairs})
     return out

@@ -112,7 +112,7 @@ def study_warnings(result: Mapping) -> list[str]:
         warnings.append(f"Bradley-Terry: {bt['note']}.")
     left_out = sorted({str(a) for t in result["paired_tests"] for a in t["friedman"].get("arms_left_out", [])})
     if left_out:
-        warnings.append("Friedman tests run over the arms with ratings; left out: " + ", ".join(left_out) + ".")
+        warnings.append("Rank tests across arms run over the arms with ratings; left out: " + ", ".join(left_out) + ".")
     dropped = max((r.get("n_boot_dropped", 0) for r in result["descriptives"]["records"]), default=0)
     if dropped:
         warnings.append(f"Some intervals rest on fewer resamples: up to {dropped} of {result['meta']['n_boot']} "

@@ -58,6 +58,8 @@ GOLD_RATE = Bounds(0.0, 0.5)
 ASSIGNMENT_TIMEOUT_MINUTES = Bounds(1, 7 * 24 * 60)
 # One letter per response on the rating page, A to Z.
 MAX_STUDY_ARMS = 26
+# Responses a screen shows, where fewer than all the arms: two at the least (a comparison).
+ARMS_PER_SCREEN = Bounds(2, MAX_STUDY_ARMS)
 ARM_POSITION = Bounds(0, 999)
 
 # An assignment, as the admin may correct it.

@@ -27,6 +27,11 @@ class Study(models.Model):
     rubric = models.JSONField(default=default_rubric, help_text="List of rating dimensions; see README.")
     raters_per_item = models.PositiveSmallIntegerField(default=3, validators=bounds.RATERS_PER_ITEM.validators,
                                                        help_text="k: raters per case (1 to 50).")
+    arms_per_screen = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=bounds.ARMS_PER_SCREEN.validators,
+        help_text="Responses a clinician sees per case: blank for all arms, 2 for pairwise (as Chatbot Arena), 3 as "
+                  "in the paper's clinician study. Fewer than the study's arms: each case shows a subset from a "
+                  "balanced incomplete block plan.")
     seed = models.BigIntegerField(default=DEFAULT_SPLIT_SEED, validators=bounds.SEED.validators,
                                   help_text="Seeds the assignment planner (0 to 2^32 - 1).")
     assignment_timeout_minutes = models.PositiveIntegerField(

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from annotations.errors import InvalidRequest, StateConflict
 from annotations.models import ModelArm, Study, StudyArm
-from annotations.models.bounds import MAX_STUDY_ARMS
+from annotations.models.bounds import ARMS_PER_SCREEN, MAX_STUDY_ARMS
 from annotations.services.audit import audit_record
 
 # What an arm's registration records of it (never an API key: only the variable's name).
@@ -22,7 +22,8 @@ ARM_FIELDS = ("name", "method", "base_model", "adapter_path", "endpoint_url", "s
 
 def study_arms_check(*, study: Study, count: int | None = None) -> None:
     """Refuse to change the arms of ``study`` unless it is a draft (StateConflict), or to
-    give it more than MAX_STUDY_ARMS (InvalidRequest; ``count``: how many it would have).
+    give it more than MAX_STUDY_ARMS, or fewer than a screen of it shows
+    (:func:`arms_per_screen_check`) (InvalidRequest; ``count``: how many it would have).
     Raters' cases are planned from the arms: an arm added to an open study has no responses yet, so the
     next plan finds no case every arm answered and empties every rater's queue."""
     if study.status != Study.Status.DRAFT:
@@ -31,6 +32,28 @@ def study_arms_check(*, study: Study, count: int | None = None) -> None:
                             "Compare another arm in a new study.")
     if count is not None and count > MAX_STUDY_ARMS:
         raise InvalidRequest(f"A study compares at most {MAX_STUDY_ARMS} arms (one letter each on the rating page).")
+    if count is not None:
+        arms_per_screen_check(study=study, count=count, was=study.arms_per_screen)
+
+
+def arms_per_screen_check(*, study: Study, count: int, was: int | None) -> None:
+    """Refuse the responses per screen ``study.arms_per_screen`` (as it would be saved)
+    where it differs from ``was`` while the study is not a draft (StateConflict: its cases
+    are planned in blocks of that size), or where the study cannot show it: fewer than two,
+    or more than its ``count`` arms (InvalidRequest). Blank shows every arm."""
+    per_screen = study.arms_per_screen
+    if per_screen != was and study.status != Study.Status.DRAFT:
+        raise StateConflict(f"The responses per screen of study {study.slug!r} are fixed: it is "
+                            f"{study.get_status_display().lower()}, and its raters' cases are planned from them.")
+    if per_screen is None:
+        return
+    if per_screen not in ARMS_PER_SCREEN:
+        raise InvalidRequest(f"A screen shows {ARMS_PER_SCREEN.low} to {ARMS_PER_SCREEN.high} responses "
+                             "(blank: every arm's).")
+    if per_screen > count:
+        raise InvalidRequest(f"A screen cannot show {per_screen} responses of a study that compares "
+                             f"{count} arm{'' if count == 1 else 's'}: choose the arms first, or show fewer per screen "
+                             "(blank: every arm's).")
 
 
 def _studies_locked(studies: Sequence[Study]) -> list[Study]:

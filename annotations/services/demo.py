@@ -49,6 +49,9 @@ DEMO_ARMS = (
     ("BehaviorSFT", ModelArm.Method.BEHAVIOR_SFT, True, "var/adapters/demo-behavior_sft"),
 )
 
+# The paper's clinician study: three responses per screen, of the five arms compared.
+DEMO_ARMS_PER_SCREEN = 3
+
 DEMO_INSTRUCTIONS = (
     "You will read short clinical team conversations and, for each, two or three responses "
     "from an AI colleague taking part. Rate each response on its own merits, then rank them. "
@@ -121,7 +124,7 @@ def demo_load() -> str:
         study, _ = Study.objects.get_or_create(
             slug=DEMO_SLUG,
             defaults={"name": "Demo: proactive clinical agents", "instructions": DEMO_INSTRUCTIONS,
-                      "status": Study.Status.OPEN, "raters_per_item": 3},
+                      "status": Study.Status.OPEN, "raters_per_item": 3, "arms_per_screen": DEMO_ARMS_PER_SCREEN},
         )
         generated = _generated_arms()
         for position, (name, method, tokens, adapter) in enumerate(DEMO_ARMS):

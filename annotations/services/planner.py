@@ -3,6 +3,10 @@ assignment's slot order (which arm's response is A, B, C...) drawn at random, ba
 that each arm sits in each position equally often, within one, over each rater's new
 assignments and over all of a plan's, with nothing tying one case's order to another's.
 
+A study that shows fewer arms per screen than it compares (``Study.arms_per_screen``)
+gives each case one block of that many arms, the same for every rater of the case, dealt
+and ordered by ``services/blocks.py``.
+
 Planning is seeded and reproducible: the same study, raters, responses and seed give
 the same assignments and slot orders.
 """
@@ -18,11 +22,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotations.models import Assignment, Case, Study, StudyRater
+from annotations.models import Assignment, Case, Response, Study
 from annotations.selectors.arms import study_arm_ids
 from annotations.selectors.responses import newest_responses
+from annotations.selectors.setup import raters_set_aside, unopened_assignments
 from annotations.selectors.studies import rating_sample
 from annotations.services.audit import audit_record
+from annotations.services.blocks import block_orders, incomplete_blocks
 from annotations.services.studies import rating_sample_draw
 from evalportal.roles import CLINICIAN
 
@@ -182,6 +188,57 @@ def _draw_slot_orders(new: list[Assignment], rater_ids: list[int], n_arms: int, 
             assignment.square_row, assignment.slots = row, [assignment.slots[arm] for arm in order]
 
 
+def _kept_blocks(study: Study, arm_ids: list[int], k: int) -> dict[int, tuple[int, ...]]:
+    """The block (arm indices, ascending) that each case's kept assignments show, where it
+    has k of the study's arms: the case's new raters see the same responses. (A case kept
+    with another number of responses is dealt a block afresh.)"""
+    index = {arm_id: i for i, arm_id in enumerate(arm_ids)}
+    slots_of = dict(Assignment.objects.filter(study=study).values_list("case_id", "slots"))
+    response_ids = sorted({r for slots in slots_of.values() for r in slots})
+    arm_of: dict[int, int] = {}
+    for start in range(0, len(response_ids), 10_000):
+        arm_of.update(Response.objects.filter(pk__in=response_ids[start:start + 10_000]).values_list("pk", "arm_id"))
+    blocks = {}
+    for case_id, slots in slots_of.items():
+        arms = {index.get(arm_of.get(r)) for r in slots}
+        if len(arms) == len(slots) == k and None not in arms:
+            blocks[case_id] = tuple(sorted(arms))
+    return blocks
+
+
+def _case_blocks(study: Study, new: list[Assignment], case_order: list[int], k: int,
+                 rng: random.Random) -> dict[int, tuple[int, ...]]:
+    """The block of each case the new assignments show: its kept one, else the next one
+    dealt (``incomplete_blocks``), continuing the cycle of the blocks kept. Gold cases are
+    dealt from a cycle of their own, so that they leave the study cases' balance alone."""
+    arm_ids = study_arm_ids(study)
+    kept = _kept_blocks(study, arm_ids, k)
+    gold = set(Case.objects.filter(study=study, role=Case.Role.GOLD).values_list("id", flat=True))
+    wanted = {assignment.case_id for assignment in new}
+    gold_order = sorted(wanted & gold)
+    rng.shuffle(gold_order)
+    blocks = {case_id: kept[case_id] for case_id in wanted if case_id in kept}
+    for is_gold, order in ((False, [c for c in case_order if c in wanted]), (True, gold_order)):
+        fresh = [case_id for case_id in order if case_id not in kept]
+        planned = [block for case_id, block in kept.items() if (case_id in gold) == is_gold]
+        blocks.update(zip(fresh, incomplete_blocks(len(arm_ids), k, len(fresh), rng, planned=planned)))
+    return blocks
+
+
+def _draw_block_orders(new: list[Assignment], blocks: dict[int, tuple[int, ...]], k: int,
+                       rng: random.Random) -> None:
+    """Each new assignment's slots (its case's responses of every arm, in arm order) cut
+    to its case's block and put in the order drawn for it (``block_orders``). No square
+    is drawn from: ``square_row`` stays 0."""
+    by_rater: dict[int, list[Assignment]] = defaultdict(list)
+    for assignment in sorted(new, key=lambda a: (a.rater_id, a.queue_position)):
+        by_rater[assignment.rater_id].append(assignment)
+    orders = block_orders({r: [blocks[a.case_id] for a in queue] for r, queue in by_rater.items()}, k, rng)
+    for rater_id, queue in by_rater.items():
+        for assignment, order in zip(queue, orders[rater_id]):
+            assignment.square_row, assignment.slots = 0, [assignment.slots[arm] for arm in order]
+
+
 def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
     """(Re-)plan a study: unopened assignments are dropped and every case of the rating
     sample that every arm has answered is filled up to k raters, balancing the raters'
@@ -192,8 +249,7 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
     if raters is None:
         raters = get_user_model().objects.filter(groups__name=CLINICIAN, is_active=True)
     # Raters paused or removed in this study get no new work there.
-    set_aside = set(StudyRater.objects.filter(study=study).exclude(status=StudyRater.Status.ACTIVE)
-                    .values_list("rater_id", flat=True))
+    set_aside = set(raters_set_aside(study))
     rater_ids = sorted({u.pk for u in raters} - set_aside)
     # The study's id beside its seed: two studies left at the default seed, with the same
     # raters, would otherwise show each rater the same sequence of slot orders in both.
@@ -203,8 +259,7 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
         drawn = None
         if not rating_sample(study).exists():
             drawn = rating_sample_draw(study=study, size=DEFAULT_RATING_SAMPLE, actor=actor)["drawn"]
-        removed, _ = Assignment.objects.filter(study=study, shown_at__isnull=True,
-                                               status=Assignment.Status.PENDING).delete()
+        removed, _ = unopened_assignments(study).delete()
         responses = latest_responses_by_case(study)
         n_sample = rating_sample(study).count()
         kept = list(Assignment.objects.filter(study=study).values_list("case_id", "rater_id", "queue_position"))
@@ -238,7 +293,11 @@ def assignments_plan(*, study: Study, raters=None, actor=None) -> PlanResult:
                           queue_position=last_position[rater_id] + 1 + offset)
                for rater_id in rater_ids for offset, case_id in enumerate(queues.get(rater_id, []))]
         new = _mix_in_gold(study, new, rng)
-        _draw_slot_orders(new, rater_ids, len(study.study_arms.all()), rng)
+        n_arms, per_screen = len(study.study_arms.all()), study.arms_per_screen
+        if per_screen and per_screen < n_arms:
+            _draw_block_orders(new, _case_blocks(study, new, case_order, per_screen, rng), per_screen, rng)
+        else:
+            _draw_slot_orders(new, rater_ids, n_arms, rng)
         Assignment.objects.bulk_create(new, batch_size=1000)
         result = PlanResult(created=len(new), removed=removed, cases_planned=len(responses),
                             cases_without_responses=n_sample - len(responses), raters=len(rater_ids),

@@ -32,7 +32,7 @@ class StudySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Study
-        fields = ["id", "slug", "name", "status", "instructions", "rubric", "raters_per_item", "seed",
+        fields = ["id", "slug", "name", "status", "instructions", "rubric", "raters_per_item", "arms_per_screen", "seed",
                   "assignment_timeout_minutes", "extra_tasks", "arms", "created_at", "updated_at"]
         read_only_fields = fields
 
