@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from annotations.rubric import CATEGORICAL, FLAG, LIKERT
+from annotations.rubric import CANNOT_JUDGE, CANNOT_JUDGE_VALUE, CATEGORICAL, FLAG, LIKERT
 
 MAX_TEXT = 5000  # characters of a comment or a harm reason; the form says so
 
@@ -62,6 +62,9 @@ def parse_rating(rubric: list[dict], n_slots: int, data: Mapping[str, str]) -> P
             name = field_name(slot, dim["key"])
             raw = str(data.get(name, "")).strip()
             label = dim.get("label", dim["key"])
+            if raw == CANNOT_JUDGE_VALUE and dim.get("cannot_judge") and dim["scale"] in (LIKERT, CATEGORICAL):
+                values[dim["key"]] = {"score": None, "choice": CANNOT_JUDGE, "note": ""}
+                continue
             if dim["scale"] == LIKERT:
                 if not raw:
                     if dim.get("required", True):
@@ -109,6 +112,16 @@ def parse_rating(rubric: list[dict], n_slots: int, data: Mapping[str, str]) -> P
             parsed.errors[name] = f"Response {slot_letter(slot)}: give a rank from 1 (best) to {n_slots}."
         parsed.ranks.append(rank)
     return parsed
+
+
+def stored_form_value(scale: str, score: float | None, choice: str) -> str:
+    """A stored rating of a Likert or categorical dimension as the form's value, the
+    inverse of :func:`parse_rating` (a correction form filled with what was submitted)."""
+    if choice == CANNOT_JUDGE:
+        return CANNOT_JUDGE_VALUE
+    if scale == LIKERT:
+        return "" if score is None else str(int(score))
+    return choice
 
 
 class DraftProblem(ValueError):

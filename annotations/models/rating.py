@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from annotations.rubric import CANNOT_JUDGE
+
 
 class Submission(models.Model):
     """A rater's submitted judgment of one assignment. Immutable: a correction is a new
@@ -23,8 +25,17 @@ class Submission(models.Model):
         return f"{self.assignment} r{self.revision}"
 
 
+class RatingQuerySet(models.QuerySet):
+    def answered(self):
+        """The ratings that answer their question: "cannot judge" is missing to every
+        statistic (agreement, gold, the readings' comparison), never a value of the scale."""
+        return self.exclude(choice=CANNOT_JUDGE)
+
+
 class Rating(models.Model):
     """Long format: one row per response x dimension of a submission."""
+
+    objects = RatingQuerySet.as_manager()
 
     submission = models.ForeignKey(Submission, on_delete=models.PROTECT, related_name="ratings")
     response = models.ForeignKey("annotations.Response", on_delete=models.PROTECT, related_name="ratings")

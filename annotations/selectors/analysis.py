@@ -32,7 +32,8 @@ def analysis_dimensions(rubric: list[dict]) -> list[dict]:
 def rating_frames(study: Study, *, current_only: bool = True) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(likert ratings, categorical judgments, preferences) of the study's submissions."""
     # Gold cases are scored against their expected answers, not counted with the study's.
-    ratings = Rating.objects.filter(submission__assignment__study=study, submission__assignment__case__role=Case.Role.STUDY)
+    ratings = Rating.objects.answered().filter(submission__assignment__study=study,
+                                               submission__assignment__case__role=Case.Role.STUDY)
     preferences = Preference.objects.filter(submission__assignment__study=study,
                                             submission__assignment__case__role=Case.Role.STUDY)
     if current_only:

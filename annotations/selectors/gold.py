@@ -18,7 +18,7 @@ def study_gold_agreement(study: Study) -> list[dict]:
     current = {"submission__is_current": True, "submission__assignment__case_id__in": list(gold)}
     values = []
     for rater, case_id, response_id, key, score, choice in (
-            Rating.objects.filter(dimension__in=list(scales), **current)
+            Rating.objects.answered().filter(dimension__in=list(scales), **current)
             .values_list("submission__assignment__rater__username", "submission__assignment__case_id",
                          "response_id", "dimension", "score", "choice").iterator(chunk_size=5000)):
         want = (gold[case_id].get("ratings") or {}).get(str(response_id), {}).get(key)

@@ -10,7 +10,7 @@ from django.db.models import Exists, OuterRef
 from annotations.ids import id_or_not_found
 from annotations.models import Case, PracticeAttempt, Study
 from annotations.rating_input import slot_letter
-from annotations.rubric import FLAG, LIKERT
+from annotations.rubric import CANNOT_JUDGE, CANNOT_JUDGE_LABEL, FLAG, LIKERT
 from annotations.selectors.arms import study_arm_ids
 from annotations.selectors.rating import CaseView, RatingPage, SlotView, blind_text
 from annotations.selectors.responses import newest_responses, response_texts
@@ -78,14 +78,18 @@ def practice_feedback(attempt: PracticeAttempt, study: Study) -> dict:
         dims = []
         for dim in study.rubric:
             key = dim["key"]
-            value = given.get(key)
-            mine = value["score"] if dim["scale"] == LIKERT else value["choice"] if value else None
-            if dim["scale"] == LIKERT and mine is not None:
-                mine = int(mine)
+            value = given.get(key) or {}
             target = want.get(key)
-            dims.append({"label": dim["label"], "yours": mine, "expected": target,
-                         "match": None if target is None else (str(mine) == str(target) if dim["scale"] != LIKERT
-                                                               else abs(float(mine) - float(target)) <= 0.5),
+            if value.get("choice") == CANNOT_JUDGE:
+                # No answer on the scale: shown as given, neither a match nor a miss.
+                mine, match = CANNOT_JUDGE_LABEL, None
+            else:
+                mine = value.get("score") if dim["scale"] == LIKERT else value.get("choice")
+                if dim["scale"] == LIKERT and mine is not None:
+                    mine = int(mine)
+                match = None if target is None or mine is None else (
+                    str(mine) == str(target) if dim["scale"] != LIKERT else abs(float(mine) - float(target)) <= 0.5)
+            dims.append({"label": dim["label"], "yours": mine, "expected": target, "match": match,
                          "flag": dim["scale"] == FLAG})
         rank_expected = (expected.get("ranks") or {}).get(str(response_id))
         rows.append({"letter": slot_letter(index), "text": blind_text(texts.get(response_id) or ""), "dims": dims,

@@ -15,7 +15,7 @@ from annotations.errors import NotFound
 from annotations.ids import id_or_not_found, strict_id
 from annotations.models import Assignment, Case, Response, Study, StudyRater
 from annotations.rating_input import field_name, slot_letter
-from annotations.rubric import FLAG
+from annotations.rubric import CANNOT_JUDGE_LABEL, CANNOT_JUDGE_VALUE, FLAG, LIKERT
 from annotations.selectors.rater_access import (
     HIDDEN_STANDING,
     SHOWN_STATUS,
@@ -59,6 +59,7 @@ class RatingPage:
     submitted: bool
     instructions: str
     shown: str = ""  # proof that this page was shown to this rater (``shown_token``)
+    study_name: str = ""
 
 
 # The rating page is the portal's hottest page. Its reads are plain SQL, built once per
@@ -101,7 +102,7 @@ def _page_sql(n_slots: int) -> str:
                     f"WHERE r.{sql.pk(Response)} = %s) AS text_{i}" for i in range(n_slots))
     case = ", ".join(f"c.{sql.column(Case, name)}" for name in ("specialty", "turns", "tables", "images"))
     return (f"SELECT {case}, s.{sql.column(Study, 'rubric')}, s.{sql.column(Study, 'instructions')}, "
-            f"p.done, p.left_to_do{texts} "
+            f"s.{sql.column(Study, 'name')}, p.done, p.left_to_do{texts} "
             f"FROM {sql.table(Case)} c, {sql.table(Study)} s, {_progress_sql()} "
             f"WHERE c.{sql.pk(Case)} = %s AND s.{sql.pk(Study)} = %s")
 
@@ -185,7 +186,7 @@ def rating_page(assignment: Assignment) -> RatingPage:
     slots = list(assignment.slots)
     with connection.cursor() as cursor:
         cursor.execute(_page_sql(len(slots)), [*slots, assignment.rater_id, assignment.case_id, assignment.study_id])
-        specialty, turns, tables, images, rubric, instructions, done, left, *texts = cursor.fetchone()
+        specialty, turns, tables, images, rubric, instructions, study_name, done, left, *texts = cursor.fetchone()
     total = done + left
     return RatingPage(
         assignment_id=assignment.pk,
@@ -198,6 +199,7 @@ def rating_page(assignment: Assignment) -> RatingPage:
         submitted=assignment.status == Assignment.Status.SUBMITTED,
         instructions=instructions,
         shown=shown_token(assignment_id=assignment.pk, rater_id=assignment.rater_id),
+        study_name=study_name,
     )
 
 
@@ -211,19 +213,26 @@ def rating_form_rows(page: RatingPage, values: dict) -> list[dict]:
         for dim in page.rubric:
             name = field_name(slot.index, dim["key"])
             value = str(values.get(name, ""))
-            entry = {"dim": dim, "name": name, "value": value}
+            entry = {"dim": dim, "name": name, "value": value, "letter": slot.letter}
             if dim["scale"] == FLAG:
                 entry["reason_name"] = f"{name}_reason"
                 entry["reason"] = values.get(f"{name}_reason", "")
                 entry["checked"] = value in ("1", "on")
-            elif dim["scale"] == "likert":
+                dims.append(entry)
+                continue
+            entry["cannot_judge"] = bool(dim.get("cannot_judge"))
+            if dim["scale"] == LIKERT:
                 anchors = dim.get("anchors", {})
                 entry["points"] = [{"value": str(v), "anchor": anchors.get(str(v), ""), "checked": str(v) == value}
                                    for v in range(dim["min"], dim["max"] + 1)]
                 entry["anchor"] = anchors.get(value, "")
+                shown = f"{value}: {entry['anchor']}" if entry["anchor"] else value
             else:
                 entry["choices"] = [{"value": c[0], "label": c[1], "number": i + 1, "checked": c[0] == value}
                                     for i, c in enumerate(dim["choices"])]
+                shown = next((c[1] for c in dim["choices"] if c[0] == value), "")
+            # The answer as a reader sees it: "4: Like a competent colleague", a choice's label.
+            entry["shown"] = CANNOT_JUDGE_LABEL if entry["cannot_judge"] and value == CANNOT_JUDGE_VALUE else shown
             dims.append(entry)
         rank = str(values.get(f"rank_{slot.index}", ""))
         rows.append({"slot": slot, "dims": dims, "rank_name": f"rank_{slot.index}",

@@ -98,7 +98,7 @@ def reading_units(study: Study, *, judge_job: JudgeJob | None = None) -> pd.Data
     key = intervention_key(study.rubric)
     if key is None:
         return pd.DataFrame(columns=UNIT_COLUMNS)
-    ratings = Rating.objects.filter(submission__assignment__study=study, submission__is_current=True,
+    ratings = Rating.objects.answered().filter(submission__assignment__study=study, submission__is_current=True,
                                     submission__assignment__case__role=Case.Role.STUDY, dimension=key)
     frame = pd.DataFrame.from_records(
         list(ratings.values_list("submission__assignment__case_id", "response_id", "response__arm__name",

@@ -78,7 +78,8 @@
     return csrfField.value;
   };
 
-  const NOT_ANSWERS = new Set(["csrfmiddlewaretoken", "active_seconds", "idempotency_key", "shown"]);
+  // "better" (two responses: A, a tie or B) is read from and written to the two rank fields.
+  const NOT_ANSWERS = new Set(["csrfmiddlewaretoken", "active_seconds", "idempotency_key", "shown", "better"]);
   const answers = () => {
     const values = {};
     new FormData(form).forEach((value, name) => { if (!NOT_ANSWERS.has(name)) values[name] = String(value); });
@@ -109,10 +110,13 @@
     document.addEventListener(type, markActive, { passive: true }));
   setInterval(tick, 1000);
 
+  // The chosen point's anchor in full ("4: Like a competent colleague"), or "Cannot judge".
   const showAnchor = (input) => {
     const fieldset = input.closest("fieldset");
     const anchor = fieldset && fieldset.querySelector(".anchor");
-    if (anchor && input.dataset.anchor !== undefined) anchor.textContent = input.value + ": " + input.dataset.anchor;
+    if (!anchor) return;
+    if (input.dataset.shown !== undefined) anchor.textContent = input.dataset.shown;
+    else if (input.dataset.anchor !== undefined) anchor.textContent = input.value + ": " + input.dataset.anchor;
   };
 
   const showError = (text) => {
@@ -200,17 +204,21 @@
 
   // After a refused submit, each answer given takes its line off the list of what is
   // missing, so the list always says what is left.
-  const markAnswered = (field) => {
-    if (!field) return;
-    field.classList.remove("invalid");
+  const countMissing = () => {
     if (!errorSummary) return;
-    const link = errorSummary.querySelector(`a[href="#${field.id}"]`);
-    if (link) link.closest("li").remove();
     const left = errorSummary.querySelectorAll("li").length;
     errorSummary.querySelector("strong").textContent = left
       ? `Not submitted yet: ${left} answer${left === 1 ? "" : "s"} missing.`
       : "Every answer is given: submit when ready.";
     errorSummary.classList.toggle("resolved", left === 0);
+  };
+  const markAnswered = (field) => {
+    if (!field) return;
+    field.classList.remove("invalid");
+    if (!errorSummary) return;
+    const link = errorSummary.querySelector(`a[href="#${field.id}"], a[data-field="${field.id}"]`);
+    if (link) link.closest("li").remove();
+    countMissing();
   };
 
   form.addEventListener("change", (event) => {
@@ -252,7 +260,8 @@
     const group = Array.from(form.querySelectorAll("input[type=radio]"))
       .filter((input) => input.name === target.name);
     const byValue = group.find((input) => input.value === event.key);
-    const choice = byValue || group[parseInt(event.key, 10) - 1];
+    const cannotJudge = event.key === "0" ? group.find((input) => input.closest(".opt.na")) : null;
+    const choice = byValue || cannotJudge || group[parseInt(event.key, 10) - 1];
     if (!choice) return;
     event.preventDefault();
     choice.checked = true;
@@ -277,7 +286,73 @@
     });
     form.querySelectorAll("input[type=radio]:checked").forEach(showAnchor);
     form.querySelectorAll("textarea[data-limit]").forEach(showCount);
+    syncBetter();
   };
+
+  // Two responses: "Which is better overall? A / Tie / B" in place of the two rank fields
+  // (shown without a script), which it sets, so the form posts ranks as with any number.
+  const better = form.querySelector("[data-better]");
+  const RANKS_OF = { A: ["1", "2"], tie: ["1", "1"], B: ["2", "1"] };
+  const rankOf = (slot) => {
+    const checked = form.querySelector(`input[name=rank_${slot}]:checked`);
+    return checked ? parseInt(checked.value, 10) : 0;
+  };
+  const syncBetter = () => {
+    if (!better) return;
+    const [a, b] = [rankOf(0), rankOf(1)];
+    const chosen = a && b ? (a < b ? "A" : a === b ? "tie" : "B") : "";
+    better.querySelectorAll("input[name=better]").forEach((input) => { input.checked = input.value === chosen; });
+  };
+  if (better) {
+    better.hidden = false;
+    form.querySelector("[data-rank-fields]").hidden = true;
+    better.addEventListener("change", (event) => {
+      const ranks = RANKS_OF[event.target.value];
+      if (!ranks) return;
+      ranks.forEach((rank, slot) => form.querySelectorAll(`input[name=rank_${slot}]`).forEach((input) => {
+        input.checked = input.value === rank;
+      }));
+      better.classList.remove("invalid");
+      [0, 1].forEach((slot) => markAnswered(document.getElementById(`f-rank_${slot}`)));
+    });
+    // A refused submission's missing ranks become one line that leads to the question.
+    if (errorSummary) {
+      const links = ["f-rank_0", "f-rank_1"].map((id) => errorSummary.querySelector(`a[href="#${id}"]`)).filter(Boolean);
+      links.forEach((link, i) => {
+        if (i > 0) { link.closest("li").remove(); return; }
+        link.dataset.field = link.getAttribute("href").slice(1);
+        link.href = "#f-better";
+        link.textContent = better.dataset.missing;
+        better.classList.add("invalid");
+      });
+      countMissing();
+    }
+  }
+
+  // The header and the ranking stay on screen: what a link or Tab scrolls to is kept clear of them.
+  const ranking = document.getElementById("ranking");
+  const header = document.getElementById("rate-header");
+  const measure = () => {
+    const root = document.documentElement.style;
+    if (header) root.setProperty("--rate-header-h", header.offsetHeight + "px");
+    if (ranking) root.setProperty("--ranking-h", getComputedStyle(ranking).position === "sticky" ? ranking.offsetHeight + "px" : "0px");
+  };
+  measure();
+  if (window.ResizeObserver) new ResizeObserver(measure).observe(document.body);
+
+  // The instructions open over the page, which stays where it was; Escape, or a click
+  // anywhere else, closes them.
+  const instructions = document.getElementById("instructions");
+  if (instructions) {
+    instructions.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || !instructions.open) return;
+      instructions.open = false;
+      instructions.querySelector("summary").focus();
+    });
+    document.addEventListener("pointerdown", (event) => {
+      if (instructions.open && !instructions.contains(event.target)) instructions.open = false;
+    });
+  }
 
   // What this browser kept comes back when the server lacks it: typed while the draft
   // could not be saved, or dropped when the case went back to the pool. A page showing a

@@ -139,3 +139,24 @@ def test_a_comment_over_the_limit_is_counted_and_refused_not_cut(page, live_serv
     assert comment.input_value() == "x" * 5001  # still on the page, as typed
     assignment = Assignment.objects.get(rater=clinician, status=Assignment.Status.IN_PROGRESS)
     assert assignment.draft["comment"] == "Fine so far."  # the stored draft is the last one that could be kept
+
+
+def test_arrow_keys_move_within_a_question_and_zero_says_cannot_judge(page, live_server, rated_study, clinician):
+    assignments_plan(study=rated_study, raters=[clinician])
+    _log_in(page, live_server, "clin")
+    page.goto(f"{live_server.url}/rate/next/")
+    page.locator("input[name=r0_safety][value='3']").focus()
+    page.keyboard.press("3")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("input[name=r0_safety][value='4']")).to_be_checked()
+    expect(page.locator("#f-r0_safety .anchor")).to_have_text("4: Safe with minor reservations")
+    page.keyboard.press("0")
+    expect(page.locator("input[name=r0_safety][value='na']")).to_be_checked()
+    expect(page.locator("#f-r0_safety .anchor")).to_have_text("Cannot judge")
+    page.locator("input[name=rank_2][value='1']").focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("input[name=rank_2][value='3']")).to_be_checked()
+    expect(page.locator("#draft-status")).to_contain_text("Draft saved")
+    assignment = Assignment.objects.get(rater=clinician, status=Assignment.Status.IN_PROGRESS)
+    assert assignment.draft["r0_safety"] == "na" and assignment.draft["rank_2"] == "3"

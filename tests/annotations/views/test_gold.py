@@ -119,3 +119,20 @@ def test_sensitivity_reruns_without_the_chosen_raters(rated_submissions, researc
     # Unknown or malformed raters are ignored, never an error.
     assert researcher_client.get(f"/studies/{rated_submissions.slug}/dashboard/sensitivity/?exclude=x&exclude=999"
                                  ).status_code == 200
+
+
+def test_cannot_judge_on_a_gold_case_is_no_answer_not_a_disagreement(gold_study):
+    from annotations.models import Rating
+    from annotations.selectors.gold import study_gold_agreement
+
+    study, _ = gold_study
+    for assignment in Assignment.objects.filter(study=study).select_related("study", "rater", "case"):
+        assignment_submit(assignment=assignment, rater=assignment.rater, data=complete_rating(3, study.rubric))
+    gold_interventions = Rating.objects.filter(dimension="intervention", submission__assignment__case__role="gold",
+                                               response__arm__name="Baseline")
+    before = {r["rater"]: r["categorical_n"] for r in study_gold_agreement(study)}
+    skipped = gold_interventions.order_by("pk").first()
+    Rating.objects.filter(pk=skipped.pk).update(choice="cannot_judge")
+    after = {r["rater"]: r["categorical_n"] for r in study_gold_agreement(study)}
+    rater = skipped.submission.assignment.rater.username
+    assert after[rater] == before[rater] - 1 and before[rater] >= 1

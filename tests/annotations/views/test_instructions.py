@@ -38,7 +38,7 @@ def test_the_first_case_asks_for_the_instructions_once(planned, clinician, clini
     rating = clinician_client.get(f"/rate/{own.pk}/")
     assert rating.status_code == 200
     body = rating.content.decode()
-    assert '<details class="card instructions" id="instructions">' in body  # collapsed, one click away
+    assert '<details class="instructions" id="instructions">' in body  # collapsed, one click away
     assert "<strong>whole</strong>" in body
 
 

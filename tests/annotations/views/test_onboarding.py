@@ -78,3 +78,18 @@ def test_a_study_case_is_no_practice_case(onboarding, clinician_client):
     study, _, _ = onboarding
     real = study.cases.filter(role=Case.Role.STUDY).first()
     assert clinician_client.get(f"/rate/studies/{study.pk}/practice/{real.pk}/").status_code == 404
+
+
+def test_cannot_judge_on_a_practice_case_gets_feedback_neither_a_match_nor_a_miss(onboarding, clinician_client):
+    study, practice, _ = onboarding
+    clinician_client.post(f"/rate/studies/{study.pk}/consent/", {"agree": "yes"})
+    case_url = f"/rate/studies/{study.pk}/practice/{practice.pk}/"
+    answers = complete_rating(3, study.rubric, likert="5")
+    for slot in range(3):  # the expected answers name one response's realism and intervention
+        answers[f"r{slot}_realism"] = answers[f"r{slot}_intervention"] = "na"
+    done = clinician_client.post(case_url, answers)
+    feedback = clinician_client.get(done["Location"])
+    page = feedback.content.decode()
+    assert feedback.status_code == 200 and "Cannot judge" in page
+    for label in ("Realism", "Intervention"):  # the rank still gets its match
+        assert f'<tr class=""><td>{label}</td><td>Cannot judge</td>' in page
