@@ -4,10 +4,11 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/evalportal
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv run migrate demo demo-responses test test-postgres test-sqlite lint system-deps clean bench results screenshots
+.PHONY: venv node-deps run migrate demo demo-responses test test-postgres test-sqlite lint system-deps clean bench results screenshots
 
 venv: $(STAMP)
 
@@ -18,6 +19,14 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
+# axe-core, which the browser tests load into each rater page (package-lock.json pins it).
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed: \`make system-deps\` installs Debian's nodejs and npm"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 migrate: venv
 	$(BIN)/python manage.py migrate --noinput
 
@@ -27,12 +36,13 @@ demo: migrate
 run: demo
 	$(BIN)/python manage.py runportal
 
-# Chromium drives the browser tests; g++ lets torch.compile build the CPU decode step.
-# Installed from Debian's packages when missing.
+# Chromium drives the browser tests; g++ lets torch.compile build the CPU decode step;
+# npm installs axe-core for the accessibility tests. Installed from Debian's packages when missing.
 system-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v g++ >/dev/null || missing="$$missing g++"; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -50,7 +60,7 @@ lint: venv
 # module's fixtures (the loaded model, a trained adapter, started workers) are built once.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
-test: venv system-deps lint test-postgres test-sqlite
+test: venv system-deps node-deps lint test-postgres test-sqlite
 
 test-postgres:
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest $(PYTEST_PARALLEL)
@@ -59,9 +69,11 @@ test-sqlite:
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(BIN)/python -m pytest $(PYTEST_PARALLEL) -q \
 	  -m "sqlite and not modeling and not browser and not worker and not postgres"
 
-# The README's "running a study" screenshots, taken by the browser tests that walk through it.
-screenshots: venv system-deps
-	EVALPORTAL_SCREENSHOTS=docs DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest tests/browser/test_running_a_study.py -q
+# The README's "running a study" screenshots and docs/running-a-study.md's "what a clinician
+# sees", taken by the browser tests that walk through them.
+screenshots: venv system-deps node-deps
+	EVALPORTAL_SCREENSHOTS=docs DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest -q \
+	  tests/browser/test_running_a_study.py tests/browser/test_rater_walkthrough.py
 
 # Regenerates the demo study's responses (annotations/demo/responses.jsonl) with the demo
 # model: writes the generated training cases (python -m modeling.synthetic, seeded),

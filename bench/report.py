@@ -313,6 +313,18 @@ def rating_page_figures(d: dict) -> tuple[list[str], list[list[str]]]:
     return ["measurement", "requests", "median ms", "p95 ms"], rows
 
 
+def rating_ux_figures(d: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per screen size and run (before and after), with the commit each measured."""
+    rows = []
+    for label in ("before", "after"):
+        run = d.get(label) or {}
+        for setting, f in run.get("results", {}).items():
+            heights = [f"{f['height_px'][size]:,} px ({f['screens'][size]} screens)" for size in f["height_px"]]
+            rows.append([label, (run.get("git_commit") or "")[:12], setting, str(f["clicks"]), str(f["keystrokes"]),
+                         *heights])
+    return ["run", "commit", "setting", "clicks", "keystrokes", "laptop 1280x800", "phone 390x844"], rows
+
+
 def scale_figures(d: dict) -> tuple[list[str], list[list[str]]]:
     """One row per figure of each phase; a phase's nested figures (generation with one and
     with two workers, each page read) named by their path."""
@@ -356,7 +368,8 @@ def generic_figures(d: dict) -> tuple[list[str], list[list[str]]]:
 
 FIGURES: dict[str, Callable[[dict], tuple[list[str], list[list[str]]]]] = {
     "analysis": analysis_figures, "export": export_figures, "generation": generation_figures,
-    "training": training_figures, "web": web_figures, "rating_page": rating_page_figures, "scale": scale_figures,
+    "training": training_figures, "web": web_figures, "rating_page": rating_page_figures,
+    "rating_ux": rating_ux_figures, "scale": scale_figures,
     "speed-ups": speedup_figures,
 }
 FACTS: dict[str, Callable[[dict], list[str]]] = {

@@ -10,9 +10,10 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 
 from annotations.errors import NotFound
+from annotations.ids import strict_id
 from annotations.models import Assignment, Preference, Rating, Study, StudyRater, Submission
-from annotations.rating_input import field_name
-from annotations.rubric import FLAG, LIKERT
+from annotations.rating_input import field_name, stored_form_value
+from annotations.rubric import FLAG
 from annotations.selectors.raters import studies_open_to_rater
 from annotations.selectors.rating import RatingPage, rating_form_rows, rating_page
 
@@ -21,14 +22,24 @@ NOT_SUBMITTED = "This case has not been submitted yet."
 
 
 @dataclass(frozen=True)
-class StudyCases:
-    """One study on a rater's "My cases" page."""
+class StudyProgress:
+    """A rater's progress in one study."""
 
     study_id: int
     name: str
     done: int
     assigned: int
     paused: bool
+
+    @property
+    def left(self) -> int:
+        return self.assigned - self.done
+
+
+@dataclass(frozen=True)
+class StudyCases(StudyProgress):
+    """One study on a rater's "My cases" page."""
+
     submitted: Page  # of dicts: assignment_id, number, specialty, submitted_at, revision
 
 
@@ -63,11 +74,9 @@ def _submitted(rater, study_id: int):
     return Assignment.objects.filter(rater=rater, study_id=study_id, status=Assignment.Status.SUBMITTED)
 
 
-def rater_studies(rater, *, study_id=None, page=None) -> list[StudyCases]:
+def rater_study_progress(rater) -> list[StudyProgress]:
     """The studies whose cases the rater may be shown (``studies_open_to_rater``) in which
-    they have work, by name, each with the rater's progress and their submitted cases,
-    newest first, a page at a time: page ``page`` for the study ``study_id``, the first
-    page for the others (both as given in the URL; anything else reads as the first)."""
+    they have work, by name, each with the rater's progress."""
     mine = Assignment.objects.filter(rater=rater, study=OuterRef("pk"))
     studies = list(studies_open_to_rater(rater).filter(Exists(mine)).order_by("name", "id").values_list("id", "name"))
     if not studies:
@@ -78,9 +87,18 @@ def rater_studies(rater, *, study_id=None, page=None) -> list[StudyCases]:
         .annotate(assigned=Count("id"), done=Count("id", filter=Q(status=Assignment.Status.SUBMITTED))))}
     paused = set(StudyRater.objects.filter(rater=rater, study_id__in=ids, status=StudyRater.Status.PAUSED)
                  .values_list("study_id", flat=True))
+    return [StudyProgress(study_id=pk, name=name, done=counts[pk]["done"], assigned=counts[pk]["assigned"],
+                          paused=pk in paused) for pk, name in studies]
+
+
+def rater_studies(rater, *, study_id=None, page=None) -> list[StudyCases]:
+    """:func:`rater_study_progress`, each study with the rater's submitted cases, newest
+    first, a page at a time: page ``page`` for the study ``study_id``, the first page for
+    the others (both as given in the URL; anything else reads as the first)."""
     current = Submission.objects.filter(assignment=OuterRef("pk"), is_current=True).values("revision")[:1]
     out = []
-    for pk, name in studies:
+    for progress in rater_study_progress(rater):
+        pk = progress.study_id
         rows = (_submitted(rater, pk).annotate(revision=Subquery(current)).order_by("-submitted_at", "-id")
                 .values("id", "submitted_at", "case__specialty", "revision"))
         listed = Paginator(rows, SUBMITTED_PER_PAGE).get_page(page if str(study_id) == str(pk) else 1)
@@ -89,10 +107,21 @@ def rater_studies(rater, *, study_id=None, page=None) -> list[StudyCases]:
         listed.object_list = [{"assignment_id": row["id"], "number": newest - i, "specialty": row["case__specialty"],
                                "submitted_at": row["submitted_at"], "revision": row["revision"] or 1}
                               for i, row in enumerate(listed.object_list)]
-        entry = counts[pk]
-        out.append(StudyCases(study_id=pk, name=name, done=entry["done"], assigned=entry["assigned"],
-                              paused=pk in paused, submitted=listed))
+        out.append(StudyCases(**vars(progress), submitted=listed))
     return out
+
+
+def study_name_for_rater(*, assignment_id, rater) -> str:
+    """The name of the study of ``assignment_id`` for a page that refuses the case (the
+    study closed, the case went to someone else), or "" unless the rater has taken part
+    in that study: an id tried at random names no study they do not know."""
+    assignment_id = strict_id(assignment_id)
+    if assignment_id is None:
+        return ""
+    taken_part = (Exists(StudyRater.objects.filter(study=OuterRef("study_id"), rater=rater))
+                  | Exists(Assignment.objects.filter(study=OuterRef("study_id"), rater=rater)))
+    found = Assignment.objects.filter(taken_part, pk=assignment_id).values_list("study__name", flat=True).first()
+    return found or ""
 
 
 def _case_number(assignment: Assignment) -> int:
@@ -114,13 +143,11 @@ def _form_values(submission: Submission, rubric: list[dict]) -> dict:
                                            .values_list("slot", "dimension", "score", "choice", "note")):
         name = field_name(slot, key)
         scale = scales.get(key)
-        if scale == LIKERT:
-            values[name] = "" if score is None else str(int(score))
-        elif scale == FLAG:
+        if scale == FLAG:
             if choice == "yes":
                 values[name], values[f"{name}_reason"] = "1", note
         else:
-            values[name] = choice
+            values[name] = stored_form_value(scale, score, choice)
     for slot, rank in Preference.objects.filter(submission=submission).values_list("slot", "rank"):
         values[f"rank_{slot}"] = str(rank)
     return values
@@ -132,13 +159,10 @@ def _answers(rows: list[dict]) -> list[dict]:
     for row in rows:
         given = []
         for entry in row["dims"]:
-            scale = entry["dim"]["scale"]
-            if scale == LIKERT:
-                shown = f"{entry['value']}: {entry['anchor']}" if entry["anchor"] else entry["value"]
-            elif scale == FLAG:
+            if entry["dim"]["scale"] == FLAG:
                 shown = f"Yes: {entry['reason']}" if entry["checked"] else "No"
             else:
-                shown = next((c["label"] for c in entry["choices"] if c["checked"]), "")
+                shown = entry["shown"]
             given.append({"label": entry["dim"]["label"], "answer": shown or "–"})
         rank = next((r["value"] for r in row["ranks"] if r["checked"]), "–")
         out.append({"slot": row["slot"], "answers": given, "rank": rank})

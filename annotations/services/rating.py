@@ -56,13 +56,15 @@ def _release_idle_now_and_then() -> None:
         assignments_release_idle()
 
 
-def assignment_next(*, rater) -> Assignment | None:
-    """The rater's next case: one in progress, else the next in their queue, else one
-    claimed from the pool (never a case they already have; never beyond k raters)."""
+def assignment_next(*, rater, study_id=None) -> Assignment | None:
+    """The rater's next case (of the study ``study_id`` when given): one in progress, else
+    the next in their queue, else one claimed from the pool (never a case they already
+    have; never beyond k raters)."""
     _release_idle_now_and_then()
     set_aside = StudyRater.objects.filter(study_id=OuterRef("study_id"), rater=rater).exclude(
         status=StudyRater.Status.ACTIVE)
-    mine = (Assignment.objects.filter(rater=rater, study__status=Study.Status.OPEN)
+    in_study = {} if study_id is None else {"study_id": study_id}
+    mine = (Assignment.objects.filter(rater=rater, study__status=Study.Status.OPEN, **in_study)
             .exclude(status=Assignment.Status.SUBMITTED).exclude(Exists(set_aside)))
     current = (mine.filter(status=Assignment.Status.IN_PROGRESS).order_by("queue_position", "id").first()
                or mine.order_by("queue_position", "id").first())
@@ -71,7 +73,8 @@ def assignment_next(*, rater) -> Assignment | None:
     already_has_case = Assignment.objects.filter(rater=rater, case_id=OuterRef("case_id"))
     with transaction.atomic():
         claim = (Assignment.objects.select_for_update(skip_locked=True)
-                 .filter(rater__isnull=True, status=Assignment.Status.PENDING, study__status=Study.Status.OPEN)
+                 .filter(rater__isnull=True, status=Assignment.Status.PENDING, study__status=Study.Status.OPEN,
+                         **in_study)
                  .exclude(Exists(already_has_case)).exclude(Exists(set_aside)).order_by("study_id", "queue_position", "id").first())
         if claim is None:
             return None

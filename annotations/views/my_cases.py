@@ -1,6 +1,7 @@
-"""A clinician's submitted cases: what they submitted, read-only, and its correction.
-Only the case's own rater reaches either page; anyone else gets a 404 (NotFound from
-``assignment_for_rater``), which says nothing of whether the case exists."""
+"""A clinician's cases by study: the next one of a study, what they submitted, read-only,
+and its correction. Only the case's own rater reaches a submitted case or its correction;
+anyone else gets a 404 (NotFound from ``assignment_for_rater``), which says nothing of
+whether the case exists."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
@@ -10,9 +11,22 @@ from django.views.decorators.http import require_GET
 from annotations.errors import StateConflict
 from annotations.rating_input import MAX_TEXT
 from annotations.selectors.my_cases import submitted_case
-from annotations.selectors.rating import assignment_for_rater, rating_form_rows
-from annotations.services.rating import IncompleteRating, submission_revise
+from annotations.selectors.rating import assignment_for_rater, rating_form_rows, study_for_rater
+from annotations.services.rating import IncompleteRating, assignment_next, submission_revise
 from evalportal.roles import CLINICIAN, role_required
+
+
+@role_required(CLINICIAN)
+@require_GET
+def next_in_study(request, study_id):
+    """The rater's next case of one study (My cases offers one per study), or back to
+    that study on My cases when none waits there."""
+    study = study_for_rater(study_id=study_id, rater=request.user)
+    assignment = assignment_next(rater=request.user, study_id=study.pk)
+    if assignment is None:
+        messages.info(request, f"No case of {study.name} is waiting for you now.")
+        return redirect(f"{reverse('rater-queue')}#study-{study.pk}")
+    return redirect("rate-case", assignment_id=assignment.pk)
 
 
 def _submitted_assignment(request, assignment_id):

@@ -35,7 +35,7 @@ def consent(request, study_id):
 def _practice_form(request, study, case, values, errors=None, status=200):
     page = practice_page(study=study, case=case, rater=request.user)
     return render(request, "annotations/rate_case.html", {
-        "page": page, "rows": rating_form_rows(page, values), "errors": errors or {}, "practice": True,
+        "page": page, "rows": rating_form_rows(page, values), "errors": errors or {}, "practice": True, "study": study,
         "comment": values.get("comment", ""), "max_text": MAX_TEXT,
         "form_action": reverse("rater-practice-case", args=[study.pk, case.pk])}, status=status)
 

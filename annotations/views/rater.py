@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotations.errors import InvalidRequest, NotFound, StateConflict, StudyNotOpen
 from annotations.models.study import rating_refusal
 from annotations.rating_input import MAX_TEXT, typed_texts
-from annotations.selectors.my_cases import rater_studies
+from annotations.selectors.my_cases import rater_studies, rater_study_progress, study_name_for_rater
 from annotations.selectors.rater_access import onboarding_step
 from annotations.selectors.rating import (
     assignment_for_rater,
@@ -61,7 +61,8 @@ def next_case(request):
 @role_required(CLINICIAN)
 @require_GET
 def done(request):
-    return render(request, "annotations/rater_done.html", {"summary": rater_queue_summary(request.user)})
+    return render(request, "annotations/rater_done.html", {"summary": rater_queue_summary(request.user),
+                                                            "studies": rater_study_progress(request.user)})
 
 
 def rating_page_response(request, assignment, values, errors=None, status=200):
@@ -105,7 +106,9 @@ def _refused(request, assignment_id, template, message, status):
     shown back to copy (or, on a page only opened, those their browser kept)."""
     typed = typed_texts(request.POST) if request.method == "POST" else []
     return render(request, template, {"message": message, "typed": typed, "posted": request.method == "POST",
-                                      "assignment_id": assignment_id}, status=status)
+                                      "assignment_id": assignment_id,
+                                      "study_name": study_name_for_rater(assignment_id=assignment_id,
+                                                                         rater=request.user)}, status=status)
 
 
 def _rate_url(assignment_id, shown) -> str:

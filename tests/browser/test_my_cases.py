@@ -1,13 +1,15 @@
-"""A clinician submits a case, finds it under My cases, corrects it with a reason and
-sees the correction, in a real browser."""
+"""A clinician's My cases in a real browser: a submitted case found, corrected with a
+reason and the correction seen; the next case of each study opened from its own row."""
 
 import pytest
 from playwright.sync_api import expect
 
-from annotations.models import AuditEvent, Rating, Submission
+from annotations.models import Assignment, AuditEvent, Rating, Submission
 from annotations.services.planner import assignments_plan
+from annotations.services.rating import assignment_submit
 from tests.browser.helpers import log_in
 from tests.conftest import complete_rating
+from tests.factories import CaseFactory, ResponseFactory, StudyArmFactory, StudyFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -68,3 +70,63 @@ def test_a_clinician_corrects_a_submitted_case(page, live_server, rated_study, c
 
     page.locator("header nav").get_by_role("link", name="My cases").click()
     expect(page.locator(f"#study-{rated_study.pk}-submitted")).to_contain_text("Corrected")
+
+
+@pytest.fixture
+def second_study(db):
+    """A second open study with 3 arms and 2 cases, named apart from rated_study."""
+    study = StudyFactory(name="Sepsis handover review", slug="sepsis", raters_per_item=1)
+    arms = [StudyArmFactory(study=study, position=i).arm for i in range(3)]
+    for n in range(2):
+        case = CaseFactory(study=study, external_id=f"sepsis-{n}")
+        for i, arm in enumerate(arms):
+            ResponseFactory(case=case, arm=arm, text=f"Sepsis answer {i + 1} (case {n}).")
+    return study
+
+
+def _opened_study(page) -> int:
+    assignment_id = int(page.url.rstrip("/").split("/")[-1])
+    return Assignment.objects.get(pk=assignment_id).study_id
+
+
+def test_my_cases_offers_the_next_case_of_each_study(page, live_server, rated_study, second_study, clinician):
+    assignments_plan(study=rated_study, raters=[clinician])
+    assignments_plan(study=second_study, raters=[clinician])
+    log_in(page, live_server.url, "clin", landing="Welcome, clin")
+    first, second = page.locator(f"#study-{rated_study.pk}"), page.locator(f"#study-{second_study.pk}")
+    expect(first).to_contain_text("0 of 6 cases done")
+    expect(first).to_contain_text("6 cases left in this study")
+    expect(second).to_contain_text("2 cases left in this study")
+
+    # The start button would open the first study's case; the second study's link opens its own.
+    second.get_by_role("link", name="Rate next case").click()
+    expect(page.locator("#rating-form")).to_be_visible()
+    assert _opened_study(page) == second_study.pk
+
+    # That case is now under way; the first study's link still opens a case of the first study.
+    page.locator("header nav").get_by_role("link", name="My cases").click()
+    page.locator(f"#study-{rated_study.pk}").get_by_role("link", name="Rate next case").click()
+    expect(page.locator("#rating-form")).to_be_visible()
+    assert _opened_study(page) == rated_study.pk
+
+    _answer(page, complete_rating(3, rated_study.rubric))
+    page.click("#submit-button")
+    page.locator("header nav").get_by_role("link", name="My cases").click()
+    expect(page.locator(f"#study-{rated_study.pk}")).to_contain_text("1 of 6 cases done")
+    expect(page.locator(f"#study-{rated_study.pk}")).to_contain_text("5 cases left in this study")
+
+
+def test_a_study_with_nothing_waiting_sends_the_rater_back_to_it_on_my_cases(
+        page, live_server, rated_study, second_study, clinician):
+    assignments_plan(study=second_study, raters=[clinician])
+    for assignment in Assignment.objects.filter(rater=clinician, study=second_study):
+        assignment_submit(assignment=assignment, rater=clinician, data=complete_rating(3, second_study.rubric))
+    log_in(page, live_server.url, "clin", landing="Welcome, clin")
+    section = page.locator(f"#study-{second_study.pk}")
+    expect(section).to_contain_text("2 of 2 cases done")
+    expect(section.get_by_role("link", name="Rate next case")).to_have_count(0)
+    page.goto(f"{live_server.url}/rate/studies/{second_study.pk}/next/")  # an old link, or a second tab
+    expect(page.locator(".messages")).to_have_text("No case of Sepsis handover review is waiting for you now.")
+    assert page.url.endswith(f"/rate/#study-{second_study.pk}")
+    page.goto(f"{live_server.url}/rate/next/")
+    expect(page.locator("#done-studies")).to_contain_text("Sepsis handover review: 2 of 2 cases done")

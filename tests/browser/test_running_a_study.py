@@ -16,6 +16,7 @@ from annotations.models import Assignment, Case, HarmDecision, PracticeAttempt, 
 from annotations.services.planner import assignments_plan
 from annotations.services.rating import assignment_submit
 from evalportal.roles import CLINICIAN
+from tests.browser.helpers import accept_invitation
 from tests.conftest import complete_rating
 from tests.factories import CaseFactory, ResponseFactory, UserFactory
 
@@ -47,10 +48,10 @@ def _answer_everything(page, n_slots, rubric):
         for dim in rubric:
             name = f"r{slot}_{dim['key']}"
             if dim["scale"] == "likert":
-                page.check(f"input[name={name}][value='4']", force=True)
+                page.check(f"input[name={name}][value='4']")
             elif dim["scale"] == "categorical":
-                page.check(f"input[name={name}][value='appropriate']", force=True)
-        page.check(f"input[name=rank_{slot}][value='{slot + 1}']", force=True)
+                page.check(f"input[name={name}][value='appropriate']")
+        page.check(f"input[name=rank_{slot}][value='{slot + 1}']")
 
 
 @pytest.fixture
@@ -97,12 +98,7 @@ def test_invitation_to_first_rating(browser, live_server, draft_study, researche
 
     rater = browser.new_context(viewport={"width": 1440, "height": 1000})
     page = rater.new_page()
-    page.goto(link)
-    expect(page.locator("h1")).to_have_text("Welcome to evalportal")
-    page.fill("#id_new_password1", PASSWORD)
-    page.fill("#id_new_password2", PASSWORD)
-    page.click("#invitation-form button[type=submit]")
-    expect(page.locator(".messages")).to_contain_text("Your password is set")
+    accept_invitation(page, link, PASSWORD)
     _log_in(page, live_server, "ada.osei@example.org", PASSWORD)
     expect(page.locator("h1")).to_contain_text("Welcome")
     page.click("#start-button")
@@ -128,6 +124,8 @@ def test_invitation_to_first_rating(browser, live_server, draft_study, researche
     expect(page.locator("details#instructions")).not_to_have_attribute("open", "")
     page.click("details#instructions summary")
     expect(page.locator("details#instructions .study-text")).to_be_visible()
+    page.keyboard.press("Escape")  # the instructions open over the form, and close again
+    expect(page.locator("details#instructions .study-text")).to_be_hidden()
     _answer_everything(page, 3, study.rubric)
     shots(page, "first-rating")
     page.click("#submit-button")

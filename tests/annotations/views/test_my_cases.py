@@ -52,7 +52,8 @@ def test_my_cases_lists_the_study_with_progress_and_submitted_cases_newest_first
     html = clinician_client.get("/rate/").content.decode()
     assert planned.name in html
     assert re.search(r"<strong>2</strong> of 6 cases done", html)
-    assert ">Next case<" in html
+    assert f'href="/rate/studies/{planned.pk}/next/"' in html and ">Rate next case<" in html
+    assert "4 cases left in this study" in html
     first_link, second_link = f'href="/rate/{first.pk}/submitted/"', f'href="/rate/{second.pk}/submitted/"'
     assert html.index(second_link) < html.index(first_link)  # newest first
     assert re.search(rf'{second_link}>Case 2</a>', html) and re.search(rf'{first_link}>Case 1</a>', html)
@@ -235,3 +236,16 @@ def test_the_admin_lists_the_revision_its_reason_and_the_audit_event(planned, cl
     assert "Swapped B and C." in submissions
     audit = admin_client_.get("/admin/annotations/auditevent/?action=submission.revise").content.decode()
     assert "revision 2: Swapped B and C." in audit
+
+
+def test_cannot_judge_reads_back_as_given_and_fills_the_correction_form(planned, clinician_client):
+    url = clinician_client.get("/rate/next/")["Location"]
+    data = complete_rating(3, planned.rubric)
+    data["r1_realism"] = data["r2_intervention"] = "na"
+    assert clinician_client.post(f"{url}submit/", data).status_code == 302
+    assignment_id = int(url.strip("/").split("/")[-1])
+    read_only = clinician_client.get(f"/rate/{assignment_id}/submitted/").content.decode()
+    assert read_only.count("Cannot judge") >= 2
+    form = clinician_client.get(f"/rate/{assignment_id}/correct/").content.decode()
+    for name in ("r1_realism", "r2_intervention"):
+        assert re.search(rf'name="{name}" value="na"[^>]*checked', form), name

@@ -191,7 +191,7 @@ def test_done_page_after_the_last_case(planned, clinician_client, rated_study):
     response = clinician_client.get("/rate/next/")
     assert response["Location"] == "/rate/done/"
     html = clinician_client.get("/rate/done/").content.decode()
-    assert "All done" in html and "6 in all" in html
+    assert "All done" in html and f"<strong>{rated_study.name}</strong>: 6 of 6 cases done" in html
     assert "no cases waiting: all 6 done" in clinician_client.get("/rate/").content.decode()
 
 
