@@ -1,11 +1,12 @@
-"""Streamed exports of ratings in long format (CSV, JSON Lines, Parquet). Rows come from
-a database cursor in chunks and leave as bytes in chunks, so memory stays flat whatever
-the size of the study."""
+"""Streamed exports of a study's ratings in long format, and of its rankings (CSV, JSON
+Lines, Parquet). Rows come from a database cursor in chunks and leave as bytes in chunks,
+so memory stays flat whatever the size of the study."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -13,19 +14,49 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from annotations.models import Study
-from annotations.rating_row import RATING_ROW, part_fields
-from annotations.selectors.exports import harm_decision_rows, rating_rows, response_rows, submission_rows
+from annotations.rating_row import RANKING_ROW, RATING_ROW, RatingField, part_fields
+from annotations.selectors.exports import (
+    harm_decision_rows,
+    ranking_rows,
+    rating_rows,
+    response_rows,
+    submission_rows,
+)
 from annotations.selectors.readings import planted_reading_job, readings_of_responses
 
-# Each output row is a rating joined with its submission, case, response (with that
-# response's generation provenance) and rater: the fields of ``annotations/rating_row.py``,
-# in its order. Ratings stream from a chunked cursor; the joined parts are read once into
-# Arrow tables (one row per submission or response, about a twentieth of the ratings) and
-# gathered per chunk with ``take``, so the per-rating work in Python is only the cursor's
-# tuples. Every format is written by a C++ writer from the same Arrow record batches.
+# Each output row is a rating (or a ranking) joined with its submission, case, response
+# (with that response's generation provenance) and rater: the fields of
+# ``annotations/rating_row.py``, in its order. Ratings stream from a chunked cursor; the
+# joined parts are read once into Arrow tables (one row per submission or response, about
+# a twentieth of the ratings) and gathered per chunk with ``take``, so the per-rating work
+# in Python is only the cursor's tuples. Every format is written by a C++ writer from the
+# same Arrow record batches.
 ARROW_TYPES = {"int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64(), "float": pa.float64(),
                "text": pa.string(), "bool": pa.bool_(), "time": pa.timestamp("us", tz="UTC")}
-_RATING_FIELDS = part_fields("rating")
+
+
+def _arrow_schema(fields) -> pa.Schema:
+    return pa.schema([(field.name, ARROW_TYPES[field.kind]) for field in fields])
+
+
+@dataclass(frozen=True)
+class ExportRows:
+    """One export's rows: the fields of its row and where its own ones are read."""
+
+    row: tuple[RatingField, ...]
+    own_rows: Callable[..., Iterator[tuple]]  # selectors/exports.py: (study, fields, *, current_only, chunk_rows)
+
+    @property
+    def own_fields(self) -> list[RatingField]:
+        # The row's own columns first (its submission and response ids among them), then its screen's.
+        return part_fields("rating", self.row) + part_fields("screen", self.row)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return _arrow_schema(self.row)
+
+
+EXPORTS = {"ratings": ExportRows(RATING_ROW, rating_rows), "rankings": ExportRows(RANKING_ROW, ranking_rows)}
 _SUBMISSION_FIELDS = part_fields("submission")
 _RESPONSE_FIELDS = part_fields("response") + part_fields("provenance")
 # A flag's adjudication (empty on every other row): few rows, read whole into a dict.
@@ -35,17 +66,12 @@ _HARM_FIELDS = part_fields("harm")
 # LLM judge's planted reading where a judge job read the response (the study's chosen
 # job, else its newest that read planted problems; selectors/readings.py).
 _READING_FIELDS = part_fields("reading")
-SCHEMA = pa.schema([(field.name, ARROW_TYPES[field.kind]) for field in RATING_ROW])
+SCHEMA = EXPORTS["ratings"].schema
 COLUMNS = SCHEMA.names
 FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson",
            "parquet": "application/vnd.apache.parquet"}
 CHUNK_ROWS = 10_000
 _LETTERS = pa.array([chr(65 + i) for i in range(26)])
-_RATING_INDEX = {field.name: i for i, field in enumerate(_RATING_FIELDS)}
-
-
-def _arrow_schema(fields) -> pa.Schema:
-    return pa.schema([(field.name, ARROW_TYPES[field.kind]) for field in fields])
 
 
 def _lookup(rows: Iterable[tuple], fields) -> tuple[dict[int, int], pa.Table]:
@@ -62,48 +88,55 @@ def _lookup(rows: Iterable[tuple], fields) -> tuple[dict[int, int], pa.Table]:
     return index, pa.Table.from_batches(batches, schema=schema).combine_chunks()
 
 
-def export_batches(study: Study, *, current_only: bool = True, chunk_rows: int = CHUNK_ROWS
-                   ) -> Iterator[pa.RecordBatch]:
-    """The export as Arrow record batches of at most ``chunk_rows`` ratings, in ``SCHEMA``."""
+def export_batches(study: Study, *, rows: str = "ratings", current_only: bool = True,
+                   chunk_rows: int = CHUNK_ROWS) -> Iterator[pa.RecordBatch]:
+    """The export ``rows`` (a key of ``EXPORTS``) as Arrow record batches of at most
+    ``chunk_rows`` rows, in its schema."""
+    export = EXPORTS[rows]
+    own_fields, schema = export.own_fields, export.schema
     sub_index, submissions = _lookup(submission_rows(study, _SUBMISSION_FIELDS, current_only=current_only),
                                      _SUBMISSION_FIELDS)
     resp_index, responses = _lookup(response_rows(study, _RESPONSE_FIELDS), _RESPONSE_FIELDS)
-    cursor = rating_rows(study, _RATING_FIELDS, current_only=current_only, chunk_rows=chunk_rows)
-    harms = harm_decision_rows(study, _HARM_FIELDS)
+    cursor = export.own_rows(study, own_fields, current_only=current_only, chunk_rows=chunk_rows)
+    harm_fields = part_fields("harm", export.row)
+    harms = harm_decision_rows(study, _HARM_FIELDS) if harm_fields else {}
     no_harm = (None,) * len(_HARM_FIELDS)
-    submission_at, response_at = _RATING_INDEX["submission_id"], _RATING_INDEX["response_id"]
-    # Each rated response is read once, when its first rating is exported (a chunk's new
+    own_index = {field.name: i for i, field in enumerate(own_fields)}
+    submission_at, response_at = own_index["submission_id"], own_index["response_id"]
+    # Each rated response is read once, when its first row is exported (a chunk's new
     # responses in one query), so the first bytes leave before the whole study is read.
     judge_job = planted_reading_job(study)
     readings: dict[int, tuple] = {}
     no_reading = (None,) * len(_READING_FIELDS)
     for chunk in _chunks(cursor, chunk_rows):
         columns = {field.name: pa.array(values, type=ARROW_TYPES[field.kind])
-                   for field, values in zip(_RATING_FIELDS, zip(*chunk))}
+                   for field, values in zip(own_fields, zip(*chunk))}
         columns["slot_letter"] = _LETTERS.take(columns["slot"].cast(pa.int64()))
         sub_rows = pa.array([sub_index[row[submission_at]] for row in chunk], type=pa.int64())
         resp_rows = pa.array([resp_index[row[response_at]] for row in chunk], type=pa.int64())
         columns.update(zip(submissions.column_names, submissions.take(sub_rows).columns))
         columns.update(zip(responses.column_names, responses.take(resp_rows).columns))
-        harm_values = zip(*[harms.get(row[0], no_harm) for row in chunk])
-        columns.update((field.name, pa.array(values, type=ARROW_TYPES[field.kind]))
-                       for field, values in zip(_HARM_FIELDS, harm_values))
+        if harm_fields:
+            rating_at = own_index["rating_id"]
+            harm_values = zip(*[harms.get(row[rating_at], no_harm) for row in chunk])
+            columns.update((field.name, pa.array(values, type=ARROW_TYPES[field.kind]))
+                           for field, values in zip(_HARM_FIELDS, harm_values))
         new = {row[response_at] for row in chunk} - readings.keys()
         if new:
             readings.update(readings_of_responses(study, new, judge_job=judge_job))
         reading_values = zip(*[readings.get(row[response_at], no_reading) for row in chunk])
         columns.update((field.name, pa.array(values, type=ARROW_TYPES[field.kind]))
                        for field, values in zip(_READING_FIELDS, reading_values))
-        yield pa.RecordBatch.from_arrays([_one_chunk(columns[name]) for name in COLUMNS], schema=SCHEMA)
+        yield pa.RecordBatch.from_arrays([_one_chunk(columns[name]) for name in schema.names], schema=schema)
 
 
 def _one_chunk(array):
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
-def export_rows(study: Study, *, current_only: bool = True) -> Iterator[dict]:
+def export_rows(study: Study, *, rows: str = "ratings", current_only: bool = True) -> Iterator[dict]:
     """The export row by row, as dicts (for scripts and tests)."""
-    for batch in export_batches(study, current_only=current_only):
+    for batch in export_batches(study, rows=rows, current_only=current_only):
         yield from batch.to_pylist()
 
 
@@ -154,11 +187,12 @@ def _spreadsheet_safe_column(column: pa.Array) -> pa.Array:
     return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
 
 
-# CSV carries timestamps as text: see _csv_batch.
-CSV_SCHEMA = pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in SCHEMA])
+def _csv_schema(schema: pa.Schema) -> pa.Schema:
+    """CSV carries timestamps as text: see _csv_batch."""
+    return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_timestamp(f.type) else f for f in schema])
 
 
-def _csv_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+def _csv_batch(batch: pa.RecordBatch, csv_schema: pa.Schema) -> pa.RecordBatch:
     """Text columns spreadsheet-safe, and timestamp columns as ISO text, each distinct
     value formatted once: a batch holds the times of a few hundred submissions repeated
     over their ratings, and formatting every row's timestamps was most of the CSV
@@ -171,20 +205,22 @@ def _csv_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
         elif pa.types.is_string(column.type):
             column = _spreadsheet_safe_column(column)
         columns.append(column)
-    return pa.RecordBatch.from_arrays(columns, schema=CSV_SCHEMA)
+    return pa.RecordBatch.from_arrays(columns, schema=csv_schema)
 
 
-def stream_csv(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+def stream_csv(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
     sink = _Sink()
-    writer = pa_csv.CSVWriter(sink, CSV_SCHEMA)
+    csv_schema = _csv_schema(schema)
+    writer = pa_csv.CSVWriter(sink, csv_schema)
     for batch in batches:
-        writer.write_batch(_csv_batch(batch))
+        writer.write_batch(_csv_batch(batch, csv_schema))
         yield sink.take()
     writer.close()
     yield sink.take()
 
 
-def stream_jsonl(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+def stream_jsonl(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
+    # Each line names its own keys: the schema is the batches' own.
     for batch in batches:
         # Timestamps as text first: pandas' JSON writer is far slower on datetime columns.
         columns = [c.cast(pa.string()) if pa.types.is_timestamp(c.type) else c for c in batch.columns]
@@ -195,9 +231,9 @@ def stream_jsonl(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
         yield (text if text.endswith("\n") else text + "\n").encode("utf-8")
 
 
-def stream_parquet(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+def stream_parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
     sink = _Sink()
-    writer = pq.ParquetWriter(sink, SCHEMA, compression="zstd")
+    writer = pq.ParquetWriter(sink, schema, compression="zstd")
     for batch in batches:
         writer.write_batch(batch)
         yield sink.take()
@@ -206,3 +242,9 @@ def stream_parquet(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
 
 
 STREAMERS = {"csv": stream_csv, "jsonl": stream_jsonl, "parquet": stream_parquet}
+
+
+def export_stream(study: Study, *, rows: str, fmt: str, current_only: bool = True) -> Iterator[bytes]:
+    """The export ``rows`` (a key of ``EXPORTS``) in the format ``fmt`` (a key of
+    ``FORMATS``), as bytes in chunks."""
+    return STREAMERS[fmt](export_batches(study, rows=rows, current_only=current_only), EXPORTS[rows].schema)

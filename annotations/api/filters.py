@@ -17,6 +17,7 @@ from annotations.models import (
     JobStatus,
     JudgeJob,
     ModelArm,
+    Preference,
     Rating,
     Response,
     Study,
@@ -130,6 +131,16 @@ class RatingFilter(filters.FilterSet):
 
     def filter_revisions(self, queryset, name, value):
         return queryset if value == "all" else queryset.filter(submission__is_current=True)
+
+
+class RankingFilter(RatingFilter):
+    """A rating's filters but the dimension (a ranking is the whole response's)."""
+
+    dimension = None
+
+    class Meta:
+        model = Preference
+        fields = ["study", "arm", "arm_name", "rater", "assignment", "revisions"]
 
 
 class AssignmentFilter(filters.FilterSet):

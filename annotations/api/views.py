@@ -40,6 +40,7 @@ from annotations.api.serializers.jobs import (
 from annotations.api.serializers.ratings import (
     AssignmentSerializer,
     BlindedAssignmentSerializer,
+    RankingSerializer,
     RatingSerializer,
 )
 from annotations.api.serializers.studies import (
@@ -56,6 +57,7 @@ from annotations.job_kinds import JOB_KINDS, JobKind
 from annotations.models import StudyAnalysis
 from annotations.param_fields import param_serializer_values
 from annotations.selectors.arms import arms_with_studies
+from annotations.selectors.exports import rankings_for_team, ratings_ranked
 from annotations.selectors.jobs import jobs_of_kind
 from annotations.selectors.raters import rater_assignments
 from annotations.selectors.readings import readings_of_ratings
@@ -218,13 +220,24 @@ class RatingViewSet(mixins.ListModelMixin, _ApiViewSet):
     filterset_class = filters.RatingFilter
 
     def get_queryset(self):
-        return ratings_for_team()
+        return ratings_ranked(ratings_for_team())
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         # The automatic readings of the page's responses, read once for the page.
         context = {**self.get_serializer_context(), "readings": readings_of_ratings(page)}
         return self.get_paginated_response(self.get_serializer_class()(page, many=True, context=context).data)
+
+
+@extend_schema_view(list=extend_schema(
+    summary="Rankings (one row per response of a submission, with the rank it was given)",
+    description="Current revisions only; `revisions=all` adds superseded revisions (is_current false)."))
+class RankingViewSet(RatingViewSet):
+    serializer_class = RankingSerializer
+    filterset_class = filters.RankingFilter
+
+    def get_queryset(self):
+        return rankings_for_team()
 
 
 # --- assignments --------------------------------------------------------------------------

@@ -1,27 +1,81 @@
-"""What the ratings exports read (``annotations/exports.py``), each part of a rating row
-(``annotations/rating_row.py``) as tuples from a chunked cursor: the rating's own fields,
-and its submission's, its response's and its flag's adjudication, each read once."""
+"""What the exports read (``annotations/exports.py``), each part of a rating row
+(``annotations/rating_row.py``) as tuples from a chunked cursor: the rating's own fields
+(or a ranking's own), and its submission's, its response's and its flag's adjudication,
+each read once."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from django.db.models import BigIntegerField
+from django.db.models import BigIntegerField, F, FilteredRelation, Func, PositiveSmallIntegerField, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 
-from annotations.models import HarmDecision, Rating, Response, Study, Submission
+from annotations.models import HarmDecision, Preference, Rating, Response, Study, Submission
 from annotations.rating_row import RatingField
+
+
+class _JSONArrayLength(Func):
+    function = "jsonb_array_length"  # PostgreSQL's; SQLite's below
+    output_field = PositiveSmallIntegerField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="json_array_length", **extra_context)
+
+
+def _responses_shown(queryset: QuerySet) -> QuerySet:
+    """Rows of a submission's (ratings or rankings) with ``responses_shown``: the length of
+    the assignment's slots, the responses its screen showed."""
+    return queryset.annotate(responses_shown=_JSONArrayLength("submission__assignment__slots"))
+
+
+def ratings_ranked(ratings: QuerySet) -> QuerySet:
+    """Ratings with the rating row's screen fields (``annotations/rating_row.py``): the rank
+    the rating's submission gave its response (joined on (submission, response), the
+    unique key of ``Preference``: at most one row, None where the study does not rank),
+    and the number of responses shown."""
+    ranked = ratings.annotate(
+        response_preference=FilteredRelation("submission__preferences",
+                                             condition=Q(submission__preferences__response_id=F("response_id"))),
+        rank=F("response_preference__rank"))
+    return _responses_shown(ranked)
 
 
 def rating_rows(study: Study, fields: Sequence[RatingField], *, current_only: bool,
                 chunk_rows: int) -> Iterator[tuple]:
     """The study's ratings in id order (current revisions only unless asked), as tuples
-    of ``fields`` (the rating's own)."""
+    of ``fields`` (the rating's own and its screen's)."""
     ratings = Rating.objects.filter(submission__assignment__study=study).order_by("id")
     if current_only:
         ratings = ratings.filter(submission__is_current=True)
-    return ratings.values_list(*[field.path for field in fields]).iterator(chunk_size=chunk_rows)
+    return ratings_ranked(ratings).values_list(*[field.path for field in fields]).iterator(chunk_size=chunk_rows)
+
+
+def rankings_of(preferences: QuerySet) -> QuerySet:
+    """Rankings (``Preference`` rows) with the screen's other field, the number of
+    responses shown."""
+    return _responses_shown(preferences)
+
+
+def rankings_for_team() -> QuerySet:
+    """Every ranking, unblinded, with its submission, assignment, case, rater and response
+    (researchers and admins: the API's rankings), as ``selectors/studies.py``
+    ``ratings_for_team`` reads the ratings."""
+    return rankings_of(Preference.objects.select_related(
+        "submission__assignment__study", "submission__assignment__case", "submission__assignment__rater",
+        "submission__submitted_by", "response__arm", "response__case",
+    ).order_by("submission_id", "slot"))
+
+
+def ranking_rows(study: Study, fields: Sequence[RatingField], *, current_only: bool,
+                 chunk_rows: int) -> Iterator[tuple]:
+    """The ranks the study's submissions gave their responses, by submission and slot
+    (current revisions only unless asked), as tuples of ``fields`` (the ranking's own
+    and its screen's)."""
+    preferences = Preference.objects.filter(submission__assignment__study=study).order_by("submission_id", "slot")
+    if current_only:
+        preferences = preferences.filter(submission__is_current=True)
+    return rankings_of(preferences).values_list(*[field.path for field in fields]).iterator(chunk_size=chunk_rows)
 
 
 def submission_rows(study: Study, fields: Sequence[RatingField], *, current_only: bool) -> Iterator[tuple]:

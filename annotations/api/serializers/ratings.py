@@ -13,9 +13,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotations.api.serializers.fields import AssignmentStatusField
-from annotations.models import Assignment, Rating
+from annotations.models import Assignment, Preference, Rating
 from annotations.rating_input import slot_letter
-from annotations.rating_row import FIELDS, RATING_ROW, RatingField
+from annotations.rating_row import FIELDS, RANKING_ROW, RATING_ROW, RatingField
 from annotations.selectors.rating import blind_text
 from annotations.selectors.readings import readings_of_ratings
 from annotations.selectors.responses import response_arms, response_texts
@@ -32,9 +32,9 @@ _RATING_API_FIELDS = {"int16": serializers.IntegerField, "int32": serializers.In
 def _rating_api_field(field: RatingField) -> serializers.Field:
     """The API's field for one field of the rating row: read where the export reads it."""
     kind = _RATING_API_FIELDS[field.kind]
-    if field.part in ("rating", "submission", "response", "harm"):
+    if field.part in ("rating", "screen", "submission", "response", "harm"):
         # Past the rating's own columns a value may be missing (no harm decision, a case
-        # released from its rater): null.
+        # released from its rater, a study that does not rank): null.
         nullable = {} if field.part == "rating" and field.kind != "float" else {"allow_null": True}
         source = field.orm_path.replace("__", ".")
         if source != field.key:  # DRF refuses a source that repeats the name
@@ -46,12 +46,16 @@ def _rating_api_field(field: RatingField) -> serializers.Field:
 class RatingSerializer(serializers.Serializer):
     """One row per rating (response x dimension of a submission), long format: the fields
     of ``annotations/rating_row.py``, as the exports have them (a few under the names the
-    API gave them first). The readings come from the view's context (one read per page)."""
+    API gave them first), read from ratings with their screen's fields
+    (``selectors/exports.py`` ``ratings_ranked``). The readings come from the view's
+    context (one read per page)."""
+
+    row = RATING_ROW
 
     def get_fields(self):
-        return {field.key: _rating_api_field(field) for field in RATING_ROW}
+        return {field.key: _rating_api_field(field) for field in self.row}
 
-    def _provenance(self, rating: Rating, name: str):
+    def _provenance(self, rating: Rating | Preference, name: str):
         """A key of the response's provenance, as the export reads it (a number, or text:
         JSON for what is not)."""
         value = (rating.response.provenance or {}).get(FIELDS[name].path)
@@ -59,22 +63,22 @@ class RatingSerializer(serializers.Serializer):
             return value if isinstance(value, int) and not isinstance(value, bool) else None
         return value if value is None or isinstance(value, str) else json.dumps(value)
 
-    def _reading(self, rating: Rating, index: int) -> str | None:
+    def _reading(self, rating: Rating | Preference, index: int) -> str | None:
         readings = self.context.get("readings")
         if readings is None:
             readings = readings_of_ratings([rating])
         return readings.get(rating.response_id, (None, None))[index]
 
     @extend_schema_field(OpenApiTypes.STR)
-    def get_slot_letter(self, rating: Rating) -> str:
+    def get_slot_letter(self, rating: Rating | Preference) -> str:
         return slot_letter(rating.slot)
 
     @extend_schema_field({"type": "string", "nullable": True})
-    def get_automatic_intervention(self, rating: Rating) -> str | None:
+    def get_automatic_intervention(self, rating: Rating | Preference) -> str | None:
         return self._reading(rating, 0)
 
     @extend_schema_field({"type": "string", "nullable": True})
-    def get_judge_intervention(self, rating: Rating) -> str | None:
+    def get_judge_intervention(self, rating: Rating | Preference) -> str | None:
         return self._reading(rating, 1)
 
 
@@ -89,6 +93,14 @@ def _provenance_getter(name: str):
 for _field in RATING_ROW:
     if _field.part == "provenance":
         setattr(RatingSerializer, f"get_{_field.key}", _provenance_getter(_field.name))
+
+
+class RankingSerializer(RatingSerializer):
+    """One row per response of a submission, with the rank it was given: the rating row
+    without the fields of one dimension (``RANKING_ROW``), read from ``Preference`` rows
+    (``selectors/exports.py`` ``rankings_for_team``)."""
+
+    row = RANKING_ROW
 
 
 # --- assignments --------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def test_clinician_reads_own_assignment_blinded_and_never_anothers(blinded, clin
 
 def test_clinician_is_refused_every_unblinded_endpoint(blinded, clinician_api):
     for path in ("/api/studies/", "/api/studies/blind-api/", "/api/arms/", f"/api/arms/{ARM_IDS[0]}/",
-                 "/api/responses/", f"/api/responses/{RESPONSE_IDS[0]}/", "/api/cases/", "/api/ratings/",
+                 "/api/responses/", f"/api/responses/{RESPONSE_IDS[0]}/", "/api/cases/", "/api/ratings/", "/api/rankings/",
                  "/api/generation-jobs/", f"/api/generation-jobs/{JOB_IDS[0]}/", "/api/training-jobs/"):
         response = clinician_api.get(path)
         assert response.status_code == 403, path

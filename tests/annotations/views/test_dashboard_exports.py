@@ -7,8 +7,8 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from annotations.exports import COLUMNS
-from annotations.models import AuditEvent, Rating, StudyAnalysis
+from annotations.exports import COLUMNS, EXPORTS
+from annotations.models import AuditEvent, Preference, Rating, StudyAnalysis
 from annotations.services.aggregation import study_aggregate
 from annotations.services.rating import submission_revise
 from tests.conftest import complete_rating
@@ -115,7 +115,27 @@ def test_exports_show_current_or_all_revisions(rated_submissions, researcher_cli
     assert revised[0]["rater"] == assignment.rater.username and revised[0]["submitted_by"] == admin_user.username
 
 
-@pytest.mark.parametrize("path", ["dashboard/", "dashboard/means.csv", "export/ratings.csv", "export/ratings.parquet"])
+def test_rankings_export_has_a_row_per_ranked_response_in_every_format(rated_submissions, researcher_client):
+    base = f"/studies/{rated_submissions.slug}/export/rankings"
+    response = researcher_client.get(base + ".csv")
+    assert response["Content-Disposition"].startswith(f'attachment; filename="{rated_submissions.slug}-rankings-')
+    csv_rows = list(csv.DictReader(io.StringIO(_body(response).decode())))
+    jsonl_rows = [json.loads(line) for line in _body(researcher_client.get(base + ".jsonl")).splitlines()]
+    table = pq.read_table(io.BytesIO(_body(researcher_client.get(base + ".parquet"))))
+    columns = EXPORTS["rankings"].schema.names
+    assert list(csv_rows[0]) == list(jsonl_rows[0]) == table.column_names == columns
+    assert "dimension" not in columns and {"rank", "slot", "arm", "responses_shown", "comment"} <= set(columns)
+    assert len(csv_rows) == len(jsonl_rows) == table.num_rows == Preference.objects.count() == 12 * 3
+    # rated_submissions: BehaviorSFT ranked 1, GeneralSFT 2, Baseline 3 by every rater
+    ranks = {"BehaviorSFT": "1", "GeneralSFT": "2", "Baseline": "3"}
+    assert all(row["rank"] == ranks[row["arm"]] and row["responses_shown"] == "3" for row in csv_rows)
+    assert [r["rank"] for r in jsonl_rows] == table.column("rank").to_pylist() == [int(r["rank"]) for r in csv_rows]
+    assert AuditEvent.objects.filter(action="export.rankings").count() == 3
+    assert researcher_client.get(base + ".xlsx").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["dashboard/", "dashboard/means.csv", "export/ratings.csv", "export/ratings.parquet",
+                                  "export/rankings.csv"])
 def test_clinicians_cannot_reach_dashboards_or_exports(rated_study, clinician_client, path):
     assert clinician_client.get(f"/studies/{rated_study.slug}/{path}").status_code == 403
 
