@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, OuterRef, Q
@@ -13,6 +13,7 @@ from annotations.job_kinds import JOB_KINDS, JobKind, job_kind
 from annotations.models import Case, JobStatus, ModelArm, Study, TrainingJob
 from annotations.models.jobs import ACTIVE_STATUSES, JobBase, worker_lost_q
 from annotations.selectors.arms import study_arms_in_order
+from annotations.selectors.job_queues import QueueBoard, QueuePlace, studies_visible_to
 from annotations.selectors.responses import newest_responses
 
 
@@ -22,15 +23,18 @@ class JobRow:
     job: JobBase
     chunks: dict | None = None  # how many chunks in all, done, running, lost (None: the job has none)
     worker_lost: bool = False  # running, but the worker of one of its chunks stopped beating
+    place: QueuePlace | None = None  # queued: where it stands on its queue (given a viewer)
 
     @property
     def retryable(self) -> bool:
         return self.job.is_retryable or (self.worker_lost and not self.job.cancel_requested)
 
 
-def study_jobs(study: Study, limit: int = 50, kinds: tuple[str, ...] | None = None) -> list[JobRow]:
+def study_jobs(study: Study, limit: int = 50, kinds: tuple[str, ...] | None = None, *, viewer=None) -> list[JobRow]:
     """Jobs of every kind, newest first, with their chunks counted and those whose worker
-    was lost (JOB_WORKER_LOST_S without a heartbeat) told apart."""
+    was lost (JOB_WORKER_LOST_S without a heartbeat) told apart; given the ``viewer``
+    (the user the page is for), each queued job with its place on its queue, the jobs
+    of other studies named as the viewer may see them."""
     rows = []
     for kind in JOB_KINDS.values():
         if kinds is not None and kind.name not in kinds:
@@ -43,7 +47,11 @@ def study_jobs(study: Study, limit: int = 50, kinds: tuple[str, ...] | None = No
         rows += [JobRow(kind, job, counts.get(job.pk),
                         bool(counts.get(job.pk, {}).get("lost")) and job.status == JobStatus.RUNNING)
                  for job in jobs]
-    return sorted(rows, key=lambda row: row.job.created_at, reverse=True)[:limit]
+    rows = sorted(rows, key=lambda row: row.job.created_at, reverse=True)[:limit]
+    if viewer is None or not any(row.job.status == JobStatus.QUEUED for row in rows):
+        return rows
+    board = QueueBoard(sees_study=studies_visible_to(viewer))
+    return [replace(row, place=board.place(row.kind, row.job)) for row in rows]
 
 
 def jobs_of_kind(kind: JobKind):

@@ -24,7 +24,7 @@ JOB_ACTIONS = {
 
 def _page(request, study, *, status: int = 200, **forms):
     """The jobs page; a refused form is shown again, bound, with what was typed."""
-    context = {"study": study, "rows": study_jobs(study),
+    context = {"study": study, "rows": study_jobs(study, viewer=request.user),
                "generation_form": forms.get("generation_form") or GenerationJobForm(study=study),
                "training_form": forms.get("training_form") or TrainingJobForm()}
     template = "annotations/_job_table.html" if request.htmx else "annotations/job_list.html"

@@ -4,6 +4,7 @@ services."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotations.api.filters import IdField
@@ -19,12 +20,37 @@ from annotations.models import GenerationJob, JudgeJob, TrainingJob
 from annotations.models.jobs import MAX_LISTED_CASES
 from annotations.param_fields import param_serializer_fields
 from annotations.selectors.arms import all_arms
+from annotations.selectors.job_queues import OTHER_STUDY_JOB, job_queue_place
 from annotations.selectors.studies import study_cases_by_external_id
 from modeling.params import GenerationParams, JudgeParams, TrainParams
 
 _JOB_FIELDS = ["id", "study", "status", "progress_done", "progress_total", "progress_percent", "tokens_per_s",
                "eta_s", "celery_task_id", "cancel_requested", "error", "worker_host", "device_name", "attempts",
-               "created_by", "created_at", "started_at", "finished_at"]
+               "created_by", "created_at", "started_at", "finished_at", "queue_place"]
+
+
+class JobAheadSerializer(serializers.Serializer):
+    name = serializers.CharField(allow_null=True, read_only=True,
+                                 help_text=f"Kind and summary; null for {OTHER_STUDY_JOB}.")
+    study = serializers.CharField(allow_null=True, read_only=True,
+                                  help_text="Its study's name, where that is another study.")
+    status = JobStatusField(read_only=True)
+    percent = serializers.FloatField(allow_null=True, read_only=True, help_text="How far a running job has got.")
+    worker_lost = serializers.BooleanField(read_only=True)
+
+
+class QueuePlaceSerializer(serializers.Serializer):
+    """A queued job's place on its queue, from the job rows of every study in creation
+    order (the jobs page shows ``text`` and ``idle_text``)."""
+
+    queue = serializers.CharField(read_only=True)
+    position = serializers.IntegerField(read_only=True, help_text="1: taken next.")
+    ahead = JobAheadSerializer(many=True, read_only=True, help_text="What runs on the queue, then what was queued before it.")
+    ahead_more = serializers.IntegerField(read_only=True, help_text="Jobs ahead not listed in ahead.")
+    idle_minutes = serializers.IntegerField(
+        allow_null=True, read_only=True, help_text="Set when no worker has run a job from the queue for this long while it waited.")
+    text = serializers.CharField(read_only=True)
+    idle_text = serializers.CharField(read_only=True)
 
 
 class _JobSerializer(serializers.ModelSerializer):
@@ -32,6 +58,13 @@ class _JobSerializer(serializers.ModelSerializer):
     study = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     progress_percent = serializers.FloatField(read_only=True)
+    queue_place = serializers.SerializerMethodField(help_text="Queued jobs only: where it stands on its queue.")
+
+    @extend_schema_field(QueuePlaceSerializer(allow_null=True))
+    def get_queue_place(self, job) -> dict | None:
+        request = self.context.get("request")
+        place = job_queue_place(job, viewer=getattr(request, "user", None), cache=self.context)
+        return QueuePlaceSerializer(place).data if place else None
 
 
 class GenerationJobSerializer(_JobSerializer):

