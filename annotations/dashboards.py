@@ -52,9 +52,15 @@ def means_with_ci(result: dict) -> tuple[go.Figure, list[dict]]:
     return fig, data
 
 
+def _score_levels(levels: list) -> list:
+    """Score levels as the axis shows them: whole numbers as integers (1, not 1.0)."""
+    return [int(v) if float(v).is_integer() else v for v in levels]
+
+
 def distribution_per_arm(result: dict) -> tuple[go.Figure, list[dict]]:
-    """Share of each score per arm, one dimension at a time (the paper's Fig. 2 shows
-    densities per method)."""
+    """Share of each score per arm, one dimension at a time, as grouped bars: the scores
+    are a few discrete levels (1 to 5), so a smoothed curve between them would show
+    values nobody could give (the paper's Fig. 2 draws densities per method)."""
     arms = result["meta"]["arms"]
     dims = _likert_keys(result)
     rows = [r for r in result["descriptives"]["records"] if r["scope"] == "overall" and r["dimension"] in dims]
@@ -64,15 +70,17 @@ def distribution_per_arm(result: dict) -> tuple[go.Figure, list[dict]]:
     for dim in dims:
         for r in (x for x in rows if x["dimension"] == dim):
             total = sum(r["counts"]) or 1
-            fig.add_scatter(x=r["levels"], y=[c / total for c in r["counts"]], mode="lines+markers", name=r["arm"],
-                            line_shape="spline", fill="tozeroy", opacity=0.5, visible=dim == dims[0],
-                            line={"color": arm_colour(arms, r["arm"])})
+            levels = _score_levels(r["levels"])
+            fig.add_bar(x=levels, y=[c / total for c in r["counts"]], name=r["arm"], customdata=r["counts"],
+                        visible=dim == dims[0], marker_color=arm_colour(arms, r["arm"]),
+                        hovertemplate=f"{r['arm']}: %{{y:.0%}} scored %{{x}} (%{{customdata}} of {sum(r['counts'])})"
+                                      "<extra></extra>")
             trace_dims.append(dim)
             data += [{"dimension": dim, "arm": r["arm"], "score": level, "count": count, "share": count / total}
-                     for level, count in zip(r["levels"], r["counts"])]
+                     for level, count in zip(levels, r["counts"])]
     menu = [{"label": dim, "method": "update", "args": [{"visible": [d == dim for d in trace_dims]}]}
             for dim in dims]
-    figure_layout(fig, "Score distribution per arm", xaxis={"title": "score", "dtick": 1},
+    figure_layout(fig, "Score distribution per arm", barmode="group", xaxis={"title": "score", "dtick": 1},
             yaxis={"title": "share of ratings", "tickformat": ".0%"},
             updatemenus=[{"buttons": menu, "direction": "down", "x": 1, "xanchor": "right", "y": 1.15}])
     return fig, data

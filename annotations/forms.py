@@ -1,21 +1,26 @@
 import csv
 import io
+import json
 from urllib.parse import urlparse
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import validate_email
+from django.forms.fields import InvalidJSONInput
 from django.forms.utils import pretty_name
 
 from annotations.ids import strict_id
+from annotations.json_fields import StorableJSONField
 from annotations.models import Study, bounds
 from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
 from annotations.models.jobs import listed_cases_check
 from annotations.models.judge import JudgeJob
 from annotations.param_fields import param_form_field, param_form_fields, param_form_values
+from annotations.rubric import default_rubric, validate_rubric
 from annotations.selectors.arms import all_arms, study_arm_ids, study_arms_in_order
+from annotations.selectors.setup import rubric_fixed_reason
 from annotations.selectors.studies import all_studies, study_cases_by_external_id, study_tasks
 from modeling.params import DecodingParams, GenerationParams, JudgeParams, TrainParams, param_spec
 
@@ -264,26 +269,67 @@ class InvitationCSVForm(forms.Form):
         return self.cleaned_data["file"]
 
 
+class RubricField(StorableJSONField):
+    """A rubric as JSON text (read as the admin's JSON fields are), checked by
+    ``validate_rubric``. Shown indented; a refused form shows the text back as typed."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 16, "spellcheck": "false", "class": "code"}))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+    def bound_data(self, data, initial):
+        if self.disabled or data is None:
+            return initial
+        return InvalidJSONInput(data)
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None:
+            problems = validate_rubric(value)
+            if problems:
+                raise ValidationError(problems)
+
+
+RUBRIC_HELP = ("The questions raters answer about each response, as JSON: a list of dimensions (likert, "
+               "categorical or flag; see docs/rating-protocol.md). Preview shows them as raters will see them.")
+
+
+class RubricPreviewForm(forms.Form):
+    rubric = RubricField()
+
+
 class StudyForm(forms.ModelForm):
-    """A study's own settings, as the research team sets them on the portal's pages (the
-    rubric and task types stay in the admin, where their JSON is edited)."""
+    """A study's own settings, as the research team sets them on the portal's pages: the
+    rubric too, until raters have answered with it (its task types stay in the admin)."""
 
     arms = IdMultipleChoiceField(queryset=all_arms(), required=False,
                                           widget=forms.CheckboxSelectMultiple,
                                           help_text="The arms compared; fixed once the study is open.")
+    rubric = RubricField(required=False, help_text=RUBRIC_HELP + " Left empty, it stays as it is.")
 
     class Meta:
         model = Study
-        fields = ["name", "slug", "instructions", "consent_text", "raters_per_item", "seed",
+        fields = ["name", "slug", "instructions", "consent_text", "raters_per_item", "arms_per_screen", "seed",
                   "assignment_timeout_minutes", "gold_rate"]
         widgets = {"instructions": forms.Textarea(attrs={"rows": 6}), "consent_text": forms.Textarea(attrs={"rows": 4})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["rubric"].initial = self.instance.rubric if self.instance.pk else default_rubric()
         if self.instance.pk:
             self.fields["arms"].initial = study_arm_ids(self.instance)
             if self.instance.status != Study.Status.DRAFT:
                 self.fields["arms"].disabled = True
+                self.fields["arms_per_screen"].disabled = True
+            fixed = rubric_fixed_reason(self.instance)
+            if fixed:
+                self.fields["rubric"].disabled = True
+                self.fields["rubric"].help_text = fixed
 
     def clean_slug(self):
         slug = self.cleaned_data["slug"]

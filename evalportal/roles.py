@@ -77,8 +77,17 @@ def has_role(user, roles: Iterable[str]) -> bool:
     return user_role(user) in set(roles)
 
 
+def page_audience(roles: Iterable[str]) -> str:
+    """Who a page of ``roles`` is for, in words ("researchers": admins may open every
+    researcher's page, so they go unnamed beside another role)."""
+    roles = set(roles)
+    named = [r for r in ROLES if r in roles and (r != ADMIN or roles == {ADMIN})]
+    return " and ".join(f"{r}s" for r in named)
+
+
 def role_required(*roles: str):
-    """View decorator: anonymous users go to login, users without the role get 403."""
+    """View decorator: anonymous users go to login, users without the role get 403 (the
+    page templates/403.html, saying whom the page is for)."""
     from django.contrib.auth.views import redirect_to_login
 
     def decorator(view):
@@ -87,7 +96,7 @@ def role_required(*roles: str):
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not has_role(request.user, roles):
-                raise PermissionDenied("Your role does not give access to this page.")
+                raise PermissionDenied(f"This page is for {page_audience(roles)}.")
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -25,7 +25,7 @@ from scipy import stats
 
 from annotations.analysis._common import combined_codes, is_empty, likert_specs, require_columns, safe_div, wilson_ci
 from annotations.analysis.bootstrap import CaseBootstrap
-from modeling.bootstrap import per_case_bincount, percentile_ci, sum_rows_by
+from modeling.bootstrap import as_rows, per_case_bincount, percentile_ci, sum_rows_by
 
 
 def first_choice_by_slot(preferences: pd.DataFrame, level: float = 0.95) -> list[dict]:
@@ -127,7 +127,7 @@ def likert_by_slot(ratings: pd.DataFrame, dimensions: Sequence[Mapping], *, boot
         unit_case[unit] = case
         # Per case: [count, score sum, count in multi-rated responses] per slot, the gram
         # matrix and the right-hand side.
-        per_unit = np.concatenate([c, sums, c * multi[:, None], gram.reshape(n_units, -1), rhs], axis=1)
+        per_unit = np.concatenate([c, sums, c * multi[:, None], as_rows(gram), rhs], axis=1)
         table = sum_rows_by(unit_case, per_unit, n_cases)
         total = table.sum(axis=0)
         parts = np.split(np.arange(table.shape[1]), np.cumsum([n_slots, n_slots, n_slots, n_slots * n_slots]))

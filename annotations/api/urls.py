@@ -3,11 +3,12 @@
 docs keep their global names (``api-schema``, ``api-docs``)."""
 
 from django.contrib.auth.decorators import login_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from annotations.api import permissions, views
+from annotations.api.root import ApiRootView, api_not_found
 
 router = SimpleRouter()
 router.register("studies", views.StudyViewSet, basename="study")
@@ -15,6 +16,7 @@ router.register("cases", views.CaseViewSet, basename="case")
 router.register("arms", views.ArmViewSet, basename="arm")
 router.register("responses", views.ResponseViewSet, basename="response")
 router.register("ratings", views.RatingViewSet, basename="rating")
+router.register("rankings", views.RankingViewSet, basename="ranking")
 router.register("assignments", views.AssignmentViewSet, basename="assignment")
 router.register("generation-jobs", views.GenerationJobViewSet, basename="generation-job")
 router.register("training-jobs", views.TrainingJobViewSet, basename="training-job")
@@ -38,8 +40,11 @@ class DocsView(SpectacularSwaggerSplitView):
 
 
 urlpatterns = [
+    path("", ApiRootView.as_view(endpoints={prefix: f"api:{basename}-list" for prefix, _, basename in router.registry}),
+         name="api-root"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", login_required(DocsView.as_view(url_name="api-schema")), name="api-docs"),
     path("token/", views.TokenView.as_view(), name="api-token"),
     path("", include((router.urls, "api"))),
+    re_path(r"^(?P<rest>.*)$", api_not_found, name="api-not-found"),  # last: whatever names no endpoint
 ]

@@ -9,6 +9,7 @@ from annotations.models import HarmDecision, Rating, Study
 from annotations.rating_input import slot_letter
 from annotations.rubric import FLAG
 from annotations.selectors.arms import study_arm_names
+from annotations.selectors.rating import CaseView
 
 
 def flag_keys(study: Study) -> list[str]:
@@ -23,7 +24,8 @@ def harm_flags_all(study: Study):
 
 def harm_queue(study: Study, *, show: str = "open", limit: int = 500) -> dict:
     """The flags to adjudicate (``show``: "open" for those without a decision, or "all"),
-    oldest first, with what a reviewer needs: the case, the response and its arm, the
+    oldest first, with what a reviewer needs: the case (``case_page``: what the shared case
+    template reads, the conversation as the rater saw it), the response and its arm, the
     rater's reason and any decision."""
     flags = harm_flags_all(study)
     counts = flags.aggregate(total=Count("id"), open=Count("id", filter=Q(harm_decision__isnull=True)))
@@ -38,6 +40,8 @@ def harm_queue(study: Study, *, show: str = "open", limit: int = 500) -> dict:
         decision = getattr(rating, "harm_decision", None)
         items.append({
             "rating_id": rating.pk, "case": assignment.case, "arm": rating.response.arm.name,
+            "case_page": {"case": CaseView(specialty=assignment.case.specialty, turns=assignment.case.turns,
+                                           tables=assignment.case.tables, images=assignment.case.images)},
             "slot": slot_letter(rating.slot), "response_text": rating.response.display_text,
             "rater": assignment.rater.username if assignment.rater else "(returned to the pool)",
             "reason": rating.note, "submitted_at": rating.submission.submitted_at, "decision": decision,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from annotations.errors import InvalidRequest
+from annotations.errors import InvalidRequest, StateConflict
 from annotations.models import Case, Study
+from annotations.rubric import validate_rubric
 from annotations.selectors.arms import study_arm_ids
-from annotations.services.arms import study_arms_check
+from annotations.selectors.setup import rubric_fixed_reason
+from annotations.services.arms import arms_per_screen_check, study_arms_check
 from annotations.services.audit import audit_record
 from modeling.splits import stratified_sample
 from modeling.task_types import build_registry
@@ -53,26 +55,43 @@ def rating_sample_draw(*, study: Study, size: int, actor=None) -> dict[str, int]
     return {"drawn": len(chosen)}
 
 
-STUDY_SETTINGS = ("name", "slug", "instructions", "consent_text", "raters_per_item", "seed",
+STUDY_SETTINGS = ("name", "slug", "instructions", "consent_text", "raters_per_item", "arms_per_screen", "seed",
                   "assignment_timeout_minutes", "gold_rate")
 
 
-def study_save(*, study: Study | None, values: dict, arms=None, actor=None) -> Study:
+def _rubric_check(rubric) -> None:
+    problems = validate_rubric(rubric)
+    if problems:
+        raise InvalidRequest("The rubric is not usable: " + "; ".join(problems) + ".")
+
+
+def study_save(*, study: Study | None, values: dict, arms=None, rubric=None, actor=None) -> Study:
     """Create a study (a draft) or change its settings (``values``: fields of
     STUDY_SETTINGS, already validated by the form). The arms compared (``arms``; None
     leaves them) change only while the study is a draft (``study_arms_check``); other
-    arms for a study that is not is InvalidRequest, and nothing changes."""
+    arms for a study that is not is InvalidRequest, and nothing changes. The rubric
+    (``rubric``, a list of dimensions; None leaves it, a new study gets the default) must
+    pass ``validate_rubric`` (InvalidRequest) and changes only until raters have answered
+    with it (``rubric_fixed_reason``; StateConflict)."""
     from annotations.models import StudyArm
 
     unknown = set(values) - set(STUDY_SETTINGS)
     if unknown:
         raise InvalidRequest(f"Not a study setting: {', '.join(sorted(unknown))}.")
+    if rubric is not None:
+        _rubric_check(rubric)
     with transaction.atomic():
         if study is None:
+            values = {**values, "rubric": rubric} if rubric is not None else values
             study = Study.objects.create(**values)
             before, action = None, "study.create"
         else:
             study = Study.objects.select_for_update().get(pk=study.pk)
+            if rubric is not None and rubric != study.rubric:
+                fixed = rubric_fixed_reason(study)
+                if fixed:
+                    raise StateConflict(f"The rubric was not changed. {fixed}")
+                values = {**values, "rubric": rubric}
             before = {name: getattr(study, name) for name in values}
             for name, value in values.items():
                 setattr(study, name, value)
@@ -87,6 +106,8 @@ def study_save(*, study: Study | None, values: dict, arms=None, actor=None) -> S
                 StudyArm.objects.bulk_create([StudyArm(study=study, arm_id=pk, position=i)
                                               for i, pk in enumerate(wanted)])
                 arm_names = [arm.name for arm in arms]
+        arms_per_screen_check(study=study, count=len(study_arm_ids(study)),
+                              was=(before or {}).get("arms_per_screen", study.arms_per_screen))
         after = {name: getattr(study, name) for name in values}
         if arm_names is not None:
             after["arms"] = arm_names

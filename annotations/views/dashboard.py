@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from annotations.dashboards import FIGURES, TABLES, figure_json, figure_rows, reading_agreement_rows
 from annotations.errors import DomainError, InvalidRequest
+from annotations.rating_input import slot_letter
 from annotations.selectors.analysis import study_sensitivity
 from annotations.selectors.gold import study_gold_agreement
 from annotations.selectors.harms import harms_by_arm
@@ -36,7 +37,7 @@ def _tables(result: dict) -> dict:
         "warnings": result["meta"].get("warnings", []),
         "pairs_ci_method": result["preferences"].get("ci_method", ""),
         "severity": result["agreement"]["rater_severity"],
-        "first_choice": result["position_bias"]["first_choice"],
+        "first_choice": [_first_choice_line(f) for f in result["position_bias"]["first_choice"]],
         "automatic": _automatic_rows(result),
         "automatic_differences": [d for d in (result.get("automatic_comparison") or {}).get("differences", [])
                                   if d["scope"] in ("overall", "proactive")],
@@ -44,6 +45,16 @@ def _tables(result: dict) -> dict:
         "automatic_reading": (result.get("automatic_reading") or {}).get("label") or TERMS_LABEL,
         "reading_agreement": _reading_tables(result),
     }
+
+
+def _first_choice_line(record: dict) -> dict:
+    """One group of the position-bias audit (rankings of the same number of responses) as
+    the page prints it: each slot's letter and share ranked first, beside the share each
+    would have without a bias."""
+    return {"n_slots": record["n_slots"], "n_rankings": record["n_rankings"], "p_value": record["p_value"],
+            "expected_percent": round(100 * record["expected_share"]),
+            "slots": [{"letter": slot_letter(i), "percent": round(100 * share)}
+                      for i, share in enumerate(record["shares"])]}
 
 
 def _reading_tables(result: dict) -> dict:

@@ -3,7 +3,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotations.errors import DomainError
-from annotations.forms import RatingSampleForm, StudyForm, errors_text
+from annotations.forms import RatingSampleForm, RubricPreviewForm, StudyForm, errors_text
+from annotations.selectors.rating import CaseView, RatingPage, SlotView, rating_form_rows
+from annotations.selectors.setup import study_setup
 from annotations.selectors.studies import (
     rating_sample_makeup,
     study_get,
@@ -27,7 +29,7 @@ def study_detail(request, slug):
     study = study_get(slug)
     return render(request, "annotations/study_detail.html", {
         "study": study, "progress": study_progress(study), "sample": rating_sample_makeup(study),
-        "sample_form": RatingSampleForm(), "special_cases": study_special_cases(study)})
+        "sample_form": RatingSampleForm(), "special_cases": study_special_cases(study), "setup": study_setup(study)})
 
 
 @role_required(RESEARCHER, ADMIN)
@@ -77,18 +79,41 @@ def study_status(request, slug):
 
 def _study_form_page(request, study):
     form = StudyForm(request.POST or None, instance=study)
+    status = 200
     if request.method == "POST" and form.is_valid():
         values = {name: form.cleaned_data[name] for name in STUDY_SETTINGS}
         arms = None if form.fields["arms"].disabled else list(form.cleaned_data["arms"])
+        rubric = None if form.fields["rubric"].disabled else form.cleaned_data["rubric"]
         try:
-            saved = study_save(study=study, values=values, arms=arms, actor=request.user)
+            saved = study_save(study=study, values=values, arms=arms, rubric=rubric, actor=request.user)
         except DomainError as exc:
-            messages.error(request, str(exc))
+            # Shown with the form as it was typed; nothing was saved.
+            form.add_error(None, str(exc))
+            status = exc.status
         else:
             messages.success(request, f"Saved {saved.name}.")
             return redirect("study-detail", slug=saved.slug)
     return render(request, "annotations/study_form.html", {"form": form, "study": study},
-                  status=400 if form.errors else 200)
+                  status=400 if form.errors and status == 200 else status)
+
+
+# What the rubric's preview shows under its dimensions: a response as raters would read one.
+PREVIEW_RESPONSE = ("Before the 18:00 dose, check today's platelet count: it has halved since Monday. "
+                    "If it is still falling, hold the heparin and send a PF4 test.")
+
+
+@role_required(RESEARCHER, ADMIN)
+@require_POST
+def rubric_preview(request):
+    """The posted rubric as raters will see it under a response (an htmx fragment of the
+    settings page), or what is wrong with it."""
+    form = RubricPreviewForm(request.POST)
+    if not form.is_valid():
+        return render(request, "annotations/_rubric_preview.html", {"problems": form.errors.get("rubric", [])})
+    page = RatingPage(assignment_id=0, case=CaseView(specialty="", turns=[], tables=[], images=[]),
+                      slots=[SlotView(0, "A", PREVIEW_RESPONSE)], rubric=form.cleaned_data["rubric"], draft={},
+                      position=1, total=1, submitted=False, instructions="")
+    return render(request, "annotations/_rubric_preview.html", {"rows": rating_form_rows(page, {}), "errors": {}})
 
 
 @role_required(RESEARCHER, ADMIN)

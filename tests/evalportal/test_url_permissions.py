@@ -20,6 +20,7 @@ LOGIN = 302  # anonymous users are sent to the login page
 PAGES = [
     ("home", "get", "/", {"anonymous": LOGIN, CLINICIAN: 302, RESEARCHER: 302, ADMIN: 302}),
     ("healthz", "get", "/healthz", {"anonymous": 200, CLINICIAN: 200, RESEARCHER: 200, ADMIN: 200}),
+    ("favicon", "get", "/favicon.ico", {"anonymous": 302, CLINICIAN: 302, RESEARCHER: 302, ADMIN: 302}),
     ("login", "get", "/accounts/login/", {"anonymous": 200, CLINICIAN: 302, RESEARCHER: 302, ADMIN: 302}),
     ("logout", "post", "/accounts/logout/", {"anonymous": 302, CLINICIAN: 302, RESEARCHER: 302, ADMIN: 302}),
     ("password_change", "get", "/accounts/password/change/",
@@ -42,6 +43,8 @@ PAGES = [
     ("rater-queue", "get", "/rate/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
     ("rater-next", "get", "/rate/next/", {"anonymous": LOGIN, CLINICIAN: 302, RESEARCHER: 403, ADMIN: 403}),
     ("rater-done", "get", "/rate/done/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
+    ("rater-next-in-study", "get", "/rate/studies/{study_id}/next/",
+     {"anonymous": LOGIN, CLINICIAN: 302, RESEARCHER: 403, ADMIN: 403}),
     ("rate-case", "get", "/rate/{own}/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
     ("rate-case", "get", "/rate/{other}/", {"anonymous": LOGIN, CLINICIAN: 404, RESEARCHER: 403, ADMIN: 403}),
     # A draft post with none of the form's fields is refused (it would wipe the draft).
@@ -60,6 +63,9 @@ PAGES = [
      {"anonymous": LOGIN, CLINICIAN: 404, RESEARCHER: 403, ADMIN: 403}),
     ("study-list", "get", "/studies/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("study-new", "get", "/studies/new/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    # No rubric posted: the fragment lists the problem.
+    ("rubric-preview", "post", "/studies/new/rubric-preview/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("study-edit", "get", "/studies/{study}/settings/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200,
                                                          ADMIN: 200}),
     ("study-detail", "get", "/studies/{study}/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
@@ -108,6 +114,8 @@ PAGES = [
     ("dashboard-figure-csv", "get", "/studies/{study}/dashboard/means.csv",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 404, ADMIN: 404}),  # 404: nothing computed yet
     ("ratings-export", "get", "/studies/{study}/export/ratings.csv",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("rankings-export", "get", "/studies/{study}/export/rankings.parquet",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("judge", "get", "/studies/{study}/judge/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("judge-queue", "post", "/studies/{study}/judge/queue/",
@@ -177,5 +185,5 @@ def test_page_status_for_role(world, monkeypatch, role, name, method, path, expe
     url = path.format(**world)
     response = getattr(client, method)(url)
     assert response.status_code == expected[role], (role, url, response.status_code)
-    if expected[role] == LOGIN and role == "anonymous" and name not in ("logout",):
+    if expected[role] == LOGIN and role == "anonymous" and name not in ("logout", "favicon"):
         assert response["Location"].startswith("/accounts/login/")

@@ -29,6 +29,8 @@ ENDPOINT_ARM = {"name": "Served", "method": "baseline", "endpoint_url": "http://
 JUDGE = {"study": "{study}", "dimensions": ["realism"], "params": {"use_reference": True}}
 
 ROUTES = [
+    ("GET", "/api/", None, READ),  # the endpoints and the docs' address
+    ("GET", "/api/no-such-endpoint/", None, (404, 404, 404, 404)),  # a JSON 404 for everyone
     ("GET", "/api/studies/", None, READ),
     ("GET", "/api/studies/{study}/", None, READ),
     ("GET", "/api/studies/{study}/analysis/", None, READ),
@@ -47,6 +49,9 @@ ROUTES = [
     ("GET", "/api/ratings/", None, READ),
     ("GET", "/api/ratings/?revisions=all", None, READ),
     ("POST", "/api/ratings/", {"score": 5}, NOT_ALLOWED),
+    ("GET", "/api/rankings/", None, READ),
+    ("GET", "/api/rankings/?revisions=all", None, READ),
+    ("POST", "/api/rankings/", {"rank": 1}, NOT_ALLOWED),
     ("GET", "/api/generation-jobs/", None, READ),
     ("GET", "/api/generation-jobs/{gen_queued}/", None, READ),
     ("POST", "/api/generation-jobs/", GENERATION, ADMIN_WRITE_CREATED),

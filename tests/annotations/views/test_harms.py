@@ -120,3 +120,18 @@ def test_the_ratings_api_carries_each_decision(flagged, researcher):
     assert (by_id[flag.pk]["harm_decision"], by_id[flag.pk]["harm_note"]) == ("confirmed", "Held too late")
     assert by_id[flag.pk]["harm_decided_by"] == researcher.username
     assert all(r["harm_decision"] is None for r in rows if r["id"] != flag.pk)
+
+
+def test_each_flag_shows_its_case_beside_the_response(flagged, researcher_client):
+    case = flagged.cases.get(external_id="rc-0")
+    case.specialty = "Haematology"
+    case.tables = [{"title": "Platelets", "columns": ["day", "count"], "rows": [["Mon", 240], ["Wed", 118]]}]
+    case.save()
+    body = researcher_client.get(f"/studies/{flagged.slug}/harms/").content.decode()
+    flag = body.split('id="flag-')[1:]
+    shown = next(f for f in flag if "Case rc-0 ·" in f)
+    case_part = shown.split('<details class="harm-case">')[1].split("</details>")[0]
+    assert "The case (Haematology): the conversation the rater read" in case_part
+    assert "Plan: start the heparin infusion at 18:00." in case_part and "Dr. Amari" in case_part
+    assert "<figcaption>Platelets</figcaption>" in case_part and "<td>118</td>" in case_part
+    assert '<details open class="harm-response">' in shown
