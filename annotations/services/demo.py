@@ -53,7 +53,7 @@ DEMO_ARMS = (
 DEMO_ARMS_PER_SCREEN = 3
 
 DEMO_INSTRUCTIONS = (
-    "You will read short clinical team conversations and, for each, two or three responses "
+    "You will read short clinical team conversations and, for each, three responses "
     "from an AI colleague taking part. Rate each response on its own merits, then rank them. "
     "The responses are shown in a random order and you are not told where they came from."
 )

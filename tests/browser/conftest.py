@@ -5,6 +5,7 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 OUTPUT_DIR = Path(__file__).resolve().parents[2] / "test-output"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +39,13 @@ def page(browser):
 def output_dir() -> Path:
     OUTPUT_DIR.mkdir(exist_ok=True)
     return OUTPUT_DIR
+
+
+@pytest.fixture
+def shots(output_dir):
+    """Save a page's screenshot by name: into docs/screenshots/ (the README's) with
+    EVALPORTAL_SCREENSHOTS=docs (`make screenshots`), else into test-output/. The whole
+    page, or the viewport alone where sticky parts would repeat down a full-page capture."""
+    target = DOCS_SCREENSHOTS if os.environ.get("EVALPORTAL_SCREENSHOTS") == "docs" else output_dir
+    target.mkdir(parents=True, exist_ok=True)
+    return lambda page, name, full_page=True: page.screenshot(path=str(target / f"{name}.png"), full_page=full_page)

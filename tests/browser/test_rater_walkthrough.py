@@ -6,9 +6,7 @@ docs/running-a-study.md's "What a clinician sees" (written to docs/screenshots/ 
 EVALPORTAL_SCREENSHOTS=docs, else to test-output/)."""
 
 import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -24,7 +22,6 @@ from tests.browser.rating_steps import answer_every_required, shown_slots, submi
 from tests.factories import StudyArmFactory, StudyFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 VIEWPORTS = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 PASSWORD = "Midwife-rates-30-cases"
 ARMS = ("Baseline", "FewShot", "Instructed", "GeneralSFT", "BehaviorSFT")
@@ -54,13 +51,6 @@ RESPONSES = {
         ""),
 }
 PRACTICE = "demo-omission-01-sound"
-
-
-@pytest.fixture
-def shots(output_dir):
-    target = DOCS if os.environ.get("EVALPORTAL_SCREENSHOTS") == "docs" else output_dir
-    target.mkdir(parents=True, exist_ok=True)
-    return lambda page, name, full_page=True: page.screenshot(path=str(target / f"{name}.png"), full_page=full_page)
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ docs/screenshots/ with EVALPORTAL_SCREENSHOTS=docs, else to test-output/)."""
 
 import csv
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,11 @@ from tests.conftest import complete_rating
 from tests.factories import CaseFactory, ResponseFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 PASSWORD = "Registrar-rates-42-cases"
 INSTRUCTIONS = ("## How to rate\n\nRead the **whole** team conversation first, then each response as if a colleague "
                 "said it on the ward round.\n\n- Rate each response on every scale.\n- Flag anything that could harm "
                 "the patient, and say why.")
 CONSENT = "Your ratings are stored **without your name** in any publication. You may stop at any time."
-
-
-@pytest.fixture
-def shots(output_dir):
-    target = DOCS if os.environ.get("EVALPORTAL_SCREENSHOTS") == "docs" else output_dir
-    target.mkdir(parents=True, exist_ok=True)
-    return lambda page, name: page.screenshot(path=str(target / f"{name}.png"), full_page=True)
 
 
 def _log_in(page, live_server, username, password="pw-for-tests-123"):
@@ -127,7 +118,7 @@ def test_invitation_to_first_rating(browser, live_server, draft_study, researche
     page.keyboard.press("Escape")  # the instructions open over the form, and close again
     expect(page.locator("details#instructions .study-text")).to_be_hidden()
     _answer_everything(page, 3, study.rubric)
-    shots(page, "first-rating")
+    shots(page, "first-rating", full_page=False)
     page.click("#submit-button")
     expect(page.locator(".rate-header")).to_contain_text("Case 2 of")
     rater.close()
