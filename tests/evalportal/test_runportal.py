@@ -48,6 +48,14 @@ def _http_ok(url) -> bool:
         return False
 
 
+def _kill_left_over(portal: subprocess.Popen) -> None:
+    """A portal a failed test left running goes, with every child it started."""
+    if portal.poll() is None:
+        for child in psutil.Process(portal.pid).children(recursive=True):
+            child.kill()
+        portal.kill()
+
+
 def _by_name(queues_by_host: dict) -> dict:
     """{"short": [...], "gpu": [...]} from Celery's {"short@host": [...], ...}."""
     return {host.split("@")[0]: queues for host, queues in queues_by_host.items()}
@@ -93,10 +101,7 @@ def test_runportal_serves_pings_the_worker_and_stops_cleanly(tmp_path, stop_sign
             assert sock.connect_ex(("127.0.0.1", redis_port)) != 0
         assert "Stopped." in (tmp_path / "runportal.log").read_text()
     finally:
-        if portal.poll() is None:
-            for child in psutil.Process(portal.pid).children(recursive=True):
-                child.kill()
-            portal.kill()
+        _kill_left_over(portal)
         log.close()
 
 
@@ -163,9 +168,6 @@ def test_a_recompute_finishes_while_the_gpu_worker_trains_or_generates(tmp_path,
         portal.send_signal(signal.SIGINT)
         portal.wait(timeout=60)
     finally:
-        if portal.poll() is None:
-            for child in psutil.Process(portal.pid).children(recursive=True):
-                child.kill()
-            portal.kill()
+        _kill_left_over(portal)
         log.close()
         flush_test_broker()
