@@ -75,3 +75,18 @@ class ResponseFactory(factory.django.DjangoModelFactory):
     arm = factory.SubFactory(ModelArmFactory)
     text = factory.Sequence(lambda n: f"Response text number {n}: check the platelet count.")
     raw_text = factory.LazyAttribute(lambda o: o.text)
+
+
+def practice_case(study, *, text: str, best: int, realism: int, explanation: str, external_id: str = "practice-1"):
+    """A practice case of ``study`` with one response per arm (``text`` formatted with
+    the response's number from 1) and the expected answers for response ``best`` (its
+    index in the arms' order): rank 1 and ``realism``. Returns (case, responses)."""
+    from annotations.models import Case
+
+    case = CaseFactory(study=study, external_id=external_id, role=Case.Role.PRACTICE)
+    responses = [ResponseFactory(case=case, arm=sa.arm, text=text.format(n=i + 1))
+                 for i, sa in enumerate(study.study_arms.order_by("position"))]
+    chosen = str(responses[best].pk)
+    case.expected = {"ratings": {chosen: {"realism": realism}}, "ranks": {chosen: 1}, "explanation": explanation}
+    case.save()
+    return case, responses

@@ -7,14 +7,14 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from annotations.models import Assignment, Case, Study
+from annotations.models import Assignment, Study
 from annotations.services.invitations import invitations_create
 from annotations.services.planner import assignments_plan
 from annotations.services.rating import assignment_submit
 from tests.browser.axe import axe_violations, violations_report
 from tests.browser.rating_steps import answer_every_required, submit
 from tests.conftest import complete_rating
-from tests.factories import CaseFactory, ResponseFactory, UserFactory
+from tests.factories import UserFactory, practice_case
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,12 +32,8 @@ def onboarding_study(rated_study):
     rated_study.gold_rate = 0
     rated_study.save()
     rated_study.cases.update(specialty="haematology / oncology")  # the longest the demo has
-    practice = CaseFactory(study=rated_study, external_id="practice-1", role=Case.Role.PRACTICE)
-    responses = [ResponseFactory(case=practice, arm=sa.arm, text=f"Practice answer {i + 1}.")
-                 for i, sa in enumerate(rated_study.study_arms.order_by("position"))]
-    practice.expected = {"ratings": {str(responses[0].pk): {"realism": 4}}, "ranks": {str(responses[0].pk): 1},
-                         "explanation": "The first answer **holds the heparin**."}
-    practice.save()
+    practice_case(rated_study, text="Practice answer {n}.", best=0, realism=4,
+                  explanation="The first answer **holds the heparin**.")
     return rated_study
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from annotations.models import Assignment, Case, HarmDecision, PracticeAttempt, Response, Study, StudyRater, Submission
+from annotations.models import Assignment, HarmDecision, PracticeAttempt, Response, Study, StudyRater, Submission
 from annotations.services.planner import assignments_plan
 from annotations.services.rating import assignment_submit
 from evalportal.roles import CLINICIAN
 from tests.browser.helpers import accept_invitation
 from tests.conftest import complete_rating
-from tests.factories import CaseFactory, ResponseFactory, UserFactory
+from tests.factories import UserFactory, practice_case
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "Registrar-rates-42-cases"
@@ -49,12 +49,8 @@ def _answer_everything(page, n_slots, rubric):
 def draft_study(rated_study):
     rated_study.status = Study.Status.DRAFT
     rated_study.save()
-    practice = CaseFactory(study=rated_study, external_id="practice-1", role=Case.Role.PRACTICE)
-    responses = [ResponseFactory(case=practice, arm=sa.arm, text=f"Practice answer {i + 1}: review the platelets.")
-                 for i, sa in enumerate(rated_study.study_arms.order_by("position"))]
-    practice.expected = {"ratings": {str(responses[2].pk): {"realism": 5}}, "ranks": {str(responses[2].pk): 1},
-                         "explanation": "The third answer is the only one that **holds the heparin**."}
-    practice.save()
+    practice_case(rated_study, text="Practice answer {n}: review the platelets.", best=2, realism=5,
+                  explanation="The third answer is the only one that **holds the heparin**.")
     return rated_study
 
 
