@@ -76,6 +76,12 @@ def _within_case_ranks(matrix: np.ndarray) -> np.ndarray:
     return stats.rankdata(rows, axis=1, nan_policy="omit") if rows.size else rows
 
 
+def _case_ranks(matrix, arms: Sequence | None) -> tuple[np.ndarray, list]:
+    """The ranks within each case of the arms with data, and the arms left out."""
+    matrix, left_out = _arms_with_data(np.asarray(matrix, dtype=float), arms)
+    return _within_case_ranks(matrix), left_out
+
+
 def balanced_incomplete(observed: np.ndarray) -> bool:
     """Whether the pattern of values (cases x arms, True where a value is) is a balanced
     incomplete block design: every case has the same k < t arms' values, every arm is in
@@ -96,8 +102,7 @@ def durbin(matrix: np.ndarray, arms: Sequence | None = None) -> dict:
     x arms, NaN where a case lacks an arm) with at least two values, which must form a
     balanced incomplete block design (ValueError otherwise): see the module's docstring.
     ``block_size`` is k, ``replication`` r."""
-    matrix, left_out = _arms_with_data(np.asarray(matrix, dtype=float), arms)
-    ranks = _within_case_ranks(matrix)
+    ranks, left_out = _case_ranks(matrix, arms)
     observed = np.isfinite(ranks)
     b, t = ranks.shape
     if t < 3 or b < 2:
@@ -114,8 +119,7 @@ def durbin(matrix: np.ndarray, arms: Sequence | None = None) -> dict:
 def skillings_mack(matrix: np.ndarray, arms: Sequence | None = None) -> dict:
     """Skillings and Mack's test over the rows of ``matrix`` (cases x arms, NaN where a
     case lacks an arm) with at least two values, any pattern: see the module's docstring."""
-    matrix, left_out = _arms_with_data(np.asarray(matrix, dtype=float), arms)
-    ranks = _within_case_ranks(matrix)
+    ranks, left_out = _case_ranks(matrix, arms)
     observed = np.isfinite(ranks)
     b, t = ranks.shape
     if t < 3 or b < 2:
