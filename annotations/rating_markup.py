@@ -7,7 +7,9 @@ import html
 import re
 from functools import lru_cache
 
+from django.template.defaultfilters import pluralize
 from django.utils.safestring import SafeString
+from django.utils.text import get_text_list
 
 from annotations.markdown import render_markdown
 from annotations.rating_input import MAX_TEXT
@@ -192,9 +194,8 @@ def responses_intro(slots: list) -> str:
     letters = [slot.letter for slot in slots]
     if not letters:
         return ""
-    listed = letters[0] if len(letters) == 1 else f"{', '.join(letters[:-1])} and {letters[-1]}"
-    plural = "response" if len(letters) == 1 else "responses"
-    return (f"You see {len(letters)} {plural} to each case, labelled {listed}. Read the case, rate each response "
+    return (f"You see {len(letters)} response{pluralize(len(letters))} to each case, labelled "
+            f"{get_text_list(letters, 'and')}. Read the case, rate each response "
             f"on every question, then rank them overall.")
 
 

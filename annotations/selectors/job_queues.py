@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.contrib.humanize.templatetags.humanize import ordinal
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import get_text_list
 
 from annotations.job_kinds import JOB_KINDS, JobKind, kind_of
 from annotations.models import JobStatus
@@ -74,8 +75,7 @@ class QueuePlace:
         if not self.ahead:
             return f"{where}, nothing ahead of it"
         names = [str(job) for job in self.ahead] + ([f"{self.ahead_more} more"] if self.ahead_more else [])
-        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
-        return f"{where}, behind: {listed}"
+        return f"{where}, behind: {get_text_list(names, 'and')}"
 
     @property
     def idle_text(self) -> str:

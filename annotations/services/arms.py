@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 
 from annotations.errors import InvalidRequest, StateConflict
 from annotations.models import ModelArm, Study, StudyArm
@@ -52,7 +53,7 @@ def arms_per_screen_check(*, study: Study, count: int, was: int | None) -> None:
                              "(blank: every arm's).")
     if per_screen > count:
         raise InvalidRequest(f"A screen cannot show {per_screen} responses of a study that compares "
-                             f"{count} arm{'' if count == 1 else 's'}: choose the arms first, or show fewer per screen "
+                             f"{count} arm{pluralize(count)}: choose the arms first, or show fewer per screen "
                              "(blank: every arm's).")
 
 
