@@ -41,14 +41,21 @@ def ratings_ranked(ratings: QuerySet) -> QuerySet:
     return _responses_shown(ranked)
 
 
+def _revisions(rows: QuerySet, current_only: bool) -> QuerySet:
+    """A submission's rows (ratings or rankings): of current revisions only, unless asked."""
+    return rows.filter(submission__is_current=True) if current_only else rows
+
+
+def _streamed(rows: QuerySet, fields: Sequence[RatingField], chunk_rows: int) -> Iterator[tuple]:
+    return rows.values_list(*[field.path for field in fields]).iterator(chunk_size=chunk_rows)
+
+
 def rating_rows(study: Study, fields: Sequence[RatingField], *, current_only: bool,
                 chunk_rows: int) -> Iterator[tuple]:
     """The study's ratings in id order (current revisions only unless asked), as tuples
     of ``fields`` (the rating's own and its screen's)."""
     ratings = Rating.objects.filter(submission__assignment__study=study).order_by("id")
-    if current_only:
-        ratings = ratings.filter(submission__is_current=True)
-    return ratings_ranked(ratings).values_list(*[field.path for field in fields]).iterator(chunk_size=chunk_rows)
+    return _streamed(ratings_ranked(_revisions(ratings, current_only)), fields, chunk_rows)
 
 
 def rankings_of(preferences: QuerySet) -> QuerySet:
@@ -73,9 +80,7 @@ def ranking_rows(study: Study, fields: Sequence[RatingField], *, current_only: b
     (current revisions only unless asked), as tuples of ``fields`` (the ranking's own
     and its screen's)."""
     preferences = Preference.objects.filter(submission__assignment__study=study).order_by("submission_id", "slot")
-    if current_only:
-        preferences = preferences.filter(submission__is_current=True)
-    return rankings_of(preferences).values_list(*[field.path for field in fields]).iterator(chunk_size=chunk_rows)
+    return _streamed(rankings_of(_revisions(preferences, current_only)), fields, chunk_rows)
 
 
 def submission_rows(study: Study, fields: Sequence[RatingField], *, current_only: bool) -> Iterator[tuple]:
