@@ -19,7 +19,8 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
-# axe-core, which the browser tests load into each rater page (package-lock.json pins it).
+# axe-core, which the browser tests load into each rater page, and oidc-provider, the
+# OpenID Connect provider of the hospital sign-in tests (package-lock.json pins both).
 node-deps: $(NODE_STAMP)
 
 $(NODE_STAMP): package.json package-lock.json

@@ -53,3 +53,11 @@ class StudyNotOpen(StateConflict):
 
     status = 409
     code = "study_not_open"
+
+
+class SignInRefused(DomainError):
+    """A hospital sign-in the portal does not let in (no role in the claims, an address the
+    provider did not vouch for, an account it may not enter); nothing changed."""
+
+    status = 403
+    code = "sign_in_refused"

@@ -6,7 +6,7 @@ from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from annotations.views import accounts
-from evalportal import views
+from evalportal import oidc, views
 
 admin.site.site_header = "evalportal administration"
 admin.site.site_title = "evalportal admin"
@@ -16,7 +16,10 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico whatever the page links; the icon is a static file.
     path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("favicon.svg")), name="favicon"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", oidc.LoginView.as_view(), name="login"),
+    # Hospital sign-in (OpenID Connect): 404 unless it is set up. mozilla-django-oidc reverses these names.
+    path("accounts/hospital/start/", oidc.SignInStart.as_view(), name="oidc_authentication_init"),
+    path("accounts/hospital/callback/", oidc.SignInCallback.as_view(), name="oidc_authentication_callback"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/change/", accounts.PasswordChangeView.as_view(), name="password_change"),
     path("accounts/password/change/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),

@@ -5,12 +5,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from annotations.models import AuditEvent
+from annotations.errors import SignInRefused
+from annotations.models import AuditEvent, Invitation
 from annotations.services.audit import audit_record
-from evalportal.roles import ADMIN, ROLES, ensure_role_groups, user_role
+from evalportal.roles import ADMIN, CLINICIAN, ROLES, ensure_role_groups, user_role
 
 
 def user_set_role(*, user, role: str, actor=None) -> None:
@@ -41,6 +43,60 @@ def user_create(*, username: str, password: str, role: str, email: str = "", act
         user = User.objects.create_user(username=username, password=password, email=email)
         user_set_role(user=user, role=role, actor=actor)
     return user
+
+
+def user_hospital_sign_in(*, email: str, role: str, first_name: str = "", last_name: str = ""):
+    """The account a hospital sign-in enters: the hospital's provider vouched for ``email``
+    (the caller checked that it is verified) and its claims give ``role``. With no account
+    of that address (username or email, in any case) one is made, with that role and no
+    password. An existing account is entered only if it is active and has exactly that
+    role, and, unless it is a clinician's, no password: a researcher's or an admin's
+    password account is never taken over by an address. Entering an invited clinician's
+    account accepts the invitation. Anything else raises ``SignInRefused``, changing nothing."""
+    User = get_user_model()
+    address = email.strip().lower()
+    longest = User._meta.get_field("username").max_length
+    if len(address) > longest:
+        raise SignInRefused(f"Your address is longer than {longest} characters, the most a portal username may have.")
+    with transaction.atomic():
+        users = list(User.objects.select_for_update().filter(Q(username__iexact=address) | Q(email__iexact=address)))
+        if len(users) > 1:
+            raise SignInRefused(f"More than one portal account has the address {address}; an admin must "
+                                "remove or change the others first.")
+        if not users:
+            user = User(username=address, email=email.strip(), first_name=first_name[:150], last_name=last_name[:150])
+            user.set_unusable_password()
+            user.save()
+            user_set_role(user=user, role=role)
+            audit_record(actor=user, action="user.hospital_create", obj=user,
+                         summary=f"{address}: account made by hospital sign-in as {role}", after={"role": role})
+            return user
+        user = users[0]
+        held = user_role(user)
+        if not user.is_active:
+            raise SignInRefused(f"The portal account of {address} is deactivated; ask the research team.")
+        if held != role or user.is_staff != (role == ADMIN):
+            raise SignInRefused(
+                f"Your hospital account makes you {_a_role(role)} here, but the portal account of {address} is "
+                f"{_a_role(held, account=True)}; ask an admin to change its role, or log in with its password.")
+        if role != CLINICIAN and user.has_usable_password():
+            raise SignInRefused(f"The portal account of {address} logs in with its password: hospital sign-in "
+                                "never enters a researcher's or an admin's password account.")
+        pending = Invitation.objects.filter(user=user, accepted_at__isnull=True)
+        ids = list(pending.values_list("id", flat=True))
+        if ids:
+            pending.update(accepted_at=timezone.now())
+            audit_record(actor=user, action="invitation.accept", obj=user,
+                         summary=f"{user.username} accepted the invitation by hospital sign-in",
+                         after={"invitations": ids, "how": "hospital sign-in"})
+    return user
+
+
+def _a_role(role: str | None, *, account: bool = False) -> str:
+    if role is None:
+        return "an account without a role"
+    named = f"an {role}" if role == ADMIN else f"a {role}"
+    return f"{named}'s account" if account else named
 
 
 def user_password_set(*, user, password: str, how: str) -> None:

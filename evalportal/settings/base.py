@@ -66,8 +66,11 @@ MIDDLEWARE = [
 ]
 
 AUTHENTICATION_BACKENDS = [
+    # First, as django-axes asks: it refuses a locked-out password login before any backend runs.
     "axes.backends.AxesStandaloneBackend",
     "evalportal.roles.RoleAwareModelBackend",
+    # Hospital sign-in (OpenID Connect): answers only the sign-in's callback, and only when configured.
+    "evalportal.oidc.HospitalSignInBackend",
 ]
 # Login throttling: 5 failures for a username from one address locks it for 15 minutes.
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
@@ -75,6 +78,12 @@ AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "0.25"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# A hospital sign-in has no username until the provider has answered, so axes would count
+# every failed one against the same (no username, address) pair: a few refused sign-ins
+# behind a hospital's one outgoing address would lock everyone out. The provider throttles
+# its own password prompts, and a sign-in's code cannot be guessed (one use, bound to the
+# browser's session), so axes leaves hospital sign-ins alone.
+AXES_WHITELIST_CALLABLE = "evalportal.oidc.axes_leaves_alone"
 
 ROOT_URLCONF = "evalportal.urls"
 WSGI_APPLICATION = "evalportal.wsgi.application"
@@ -146,6 +155,58 @@ EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "evalportal <noreply@localhost>")
 
 LOGIN_URL = "login"
+
+# --- Hospital sign-in (OpenID Connect, mozilla-django-oidc) ----------------------------
+# Off unless OIDC_RP_CLIENT_ID is set; then the login page offers it beside the password
+# form (README: "Hospital sign-in (OpenID Connect)").
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+# The provider's discovery document, or its endpoints one by one (an endpoint named here
+# wins over the document's).
+OIDC_OP_DISCOVERY_URL = os.environ.get("OIDC_OP_DISCOVERY_URL", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+# The ID token's issuer must be this (the discovery document's issuer when unset there).
+OIDC_OP_ISSUER = os.environ.get("OIDC_OP_ISSUER", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "openid email profile")
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+OIDC_TIMEOUT = float(os.environ.get("OIDC_TIMEOUT_S", "10"))
+EVALPORTAL_OIDC_LABEL = os.environ.get("EVALPORTAL_OIDC_LABEL", "Sign in with your hospital account")
+# The claim that says the provider checked the address (Entra ID: xms_edov); an address
+# not vouched for never signs anyone in.
+EVALPORTAL_OIDC_EMAIL_VERIFIED_CLAIM = os.environ.get("EVALPORTAL_OIDC_EMAIL_VERIFIED_CLAIM", "email_verified")
+
+
+def _claim_rule(name: str) -> tuple[str, str] | None:
+    """``claim=value`` (the claim holds the value, or a list holding it) from a variable."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    claim, _, value = text.partition("=")
+    if not claim.strip() or not value.strip():
+        raise ImproperlyConfigured(f"{name} must read claim=value (groups=clinicians), not {text!r}")
+    return claim.strip(), value.strip()
+
+
+# Which claims give which role. Researcher and admin are never given by a claim unless
+# their variable is set.
+EVALPORTAL_OIDC_ROLE_CLAIMS = {role: rule for role, rule in (
+    ("clinician", _claim_rule("EVALPORTAL_OIDC_CLINICIAN_CLAIM")),
+    ("researcher", _claim_rule("EVALPORTAL_OIDC_RESEARCHER_CLAIM")),
+    ("admin", _claim_rule("EVALPORTAL_OIDC_ADMIN_CLAIM"))) if rule}
+if OIDC_RP_CLIENT_ID:
+    if "clinician" not in EVALPORTAL_OIDC_ROLE_CLAIMS:
+        raise ImproperlyConfigured(
+            "OIDC_RP_CLIENT_ID is set: set EVALPORTAL_OIDC_CLINICIAN_CLAIM too (groups=clinicians), the claim "
+            "that makes a clinician; without it nobody could sign in with the hospital's account.")
+    if not OIDC_OP_DISCOVERY_URL and not all((OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT,
+                                              OIDC_OP_USER_ENDPOINT, OIDC_OP_JWKS_ENDPOINT)):
+        raise ImproperlyConfigured(
+            "OIDC_RP_CLIENT_ID is set: set OIDC_OP_DISCOVERY_URL, or all of OIDC_OP_AUTHORIZATION_ENDPOINT, "
+            "OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT and OIDC_OP_JWKS_ENDPOINT.")
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -213,6 +274,9 @@ EVALPORTAL_ADAPTER_DIR = Path(os.environ.get("EVALPORTAL_ADAPTER_DIR", VAR_DIR /
 EVALPORTAL_MODEL_DEVICE = os.environ.get("EVALPORTAL_MODEL_DEVICE", "")
 # What runs a generation job's chunks on a worker: a function job -> (engine, provenance).
 EVALPORTAL_GENERATION_ENGINE = os.environ.get("EVALPORTAL_GENERATION_ENGINE", "annotations.worker_runtime.local_engine")
+# Local arms decode on transformers' static KV cache, its forward compiled on a GPU, instead
+# of the dynamic cache: off until a GPU benchmark (bench/generation.py) shows it ahead.
+EVALPORTAL_GENERATION_STATIC_CACHE = env_bool("EVALPORTAL_GENERATION_STATIC_CACHE", False)
 # The environment variables whose API keys endpoints may use, and the servers (base URLs,
 # compared by origin) each key may be sent to, as JSON: {"LAB_VLLM_KEY": ["http://gpu-7:8000"]}.
 # An arm names one of them (api_key_env); the judge's JUDGE_OPENAI_API_KEY goes to the origin

@@ -39,6 +39,11 @@ PAGES = [
     ("invitation-accept", "get", "/accounts/invitation/MQ/bogus-token/",
      {"anonymous": 200, CLINICIAN: 200, RESEARCHER: 200, ADMIN: 200}),
     ("invitations", "get", "/accounts/invitations/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    # Hospital sign-in is off unless it is set up (tests/evalportal/test_oidc.py tests it on).
+    ("oidc_authentication_init", "get", "/accounts/hospital/start/",
+     {"anonymous": 404, CLINICIAN: 404, RESEARCHER: 404, ADMIN: 404}),
+    ("oidc_authentication_callback", "get", "/accounts/hospital/callback/",
+     {"anonymous": 404, CLINICIAN: 404, RESEARCHER: 404, ADMIN: 404}),
     ("no-role", "get", "/no-role/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 403}),
     ("rater-queue", "get", "/rate/", {"anonymous": LOGIN, CLINICIAN: 200, RESEARCHER: 403, ADMIN: 403}),
     ("rater-next", "get", "/rate/next/", {"anonymous": LOGIN, CLINICIAN: 302, RESEARCHER: 403, ADMIN: 403}),
