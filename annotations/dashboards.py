@@ -146,8 +146,57 @@ def reading_agreement_rows(result: dict) -> list[dict]:
     return agreement_rows(result.get("reading_agreement"))
 
 
+STYLE_LABELS = {"length": "Length", "headers": "Markdown headers", "list_items": "List items", "bold": "Bold spans"}
+
+
+def _ranks(scores: list | None) -> list:
+    """1 for the highest score, equal scores sharing a rank; None where there is no score."""
+    scores = scores or []
+    known = [v for v in scores if v is not None]
+    return [None if v is None else 1 + sum(other > v for other in known) for v in scores]
+
+
+def leaderboard_rows(result: dict) -> list[dict]:
+    """Each arm on both Bradley-Terry leaderboards, plain and style-controlled: log-strength,
+    its 95% CI and rank, and the arm's mean response length. A fit that did not converge
+    shows no scores (its estimates mean nothing; the warnings say why)."""
+    plain = result["preferences"]["bradley_terry"]
+    styled = result["preferences"].get("style_controlled") or {}
+    styled = styled if styled.get("available") else {}
+    arms = plain["arms"]
+    none = [None] * len(arms)
+    boards = {}
+    for key, fit in (("plain", plain), ("style", styled)):
+        scores = (fit.get("log_strength") if fit.get("converged") else None) or none
+        cis = fit.get("log_strength_ci") or [[None, None]] * len(arms)
+        boards[key] = (scores, cis, _ranks(scores))
+    lengths = styled.get("mean_length") or none
+    rows = []
+    for i, arm in enumerate(arms):
+        row = {"arm": arm}
+        for key, (scores, cis, ranks) in boards.items():
+            row.update({key: scores[i], f"{key}_ci_low": cis[i][0], f"{key}_ci_high": cis[i][1],
+                        f"{key}_rank": ranks[i]})
+        row.update({"mean_length": lengths[i], "length_unit": styled.get("length_unit")})
+        rows.append(row)
+    return rows
+
+
+def style_coefficient_rows(result: dict) -> list[dict]:
+    """The style-controlled fit's coefficients: log-odds of winning per SD of each
+    feature's normalised difference, with 95% CIs (features that never differed left out)."""
+    styled = result["preferences"].get("style_controlled") or {}
+    if not styled.get("converged"):
+        return []
+    return [{"feature": s["feature"], "label": STYLE_LABELS.get(s["feature"], s["feature"]),
+             "coefficient": s["coefficient"], "ci_low": s["ci"][0], "ci_high": s["ci"][1]}
+            for s in styled.get("style", []) if s["coefficient"] is not None]
+
+
 # Tables whose rows download as CSV beside the figures' (``<key>.csv`` on the dashboard).
-TABLES: dict[str, Callable[[dict], list[dict]]] = {"reading-agreement": reading_agreement_rows}
+TABLES: dict[str, Callable[[dict], list[dict]]] = {"reading-agreement": reading_agreement_rows,
+                                                   "leaderboards": leaderboard_rows,
+                                                   "style-coefficients": style_coefficient_rows}
 
 
 def figure_json(result: dict) -> dict[str, dict]:

@@ -13,6 +13,8 @@ The parts, usable alone:
 - :mod:`.paired`: a rank test across arms (:mod:`.rank_tests`: Friedman, Durbin, Skillings-Mack), pairwise Wilcoxon (Pratt) with Holm, rank-biserial.
 - :mod:`.judgments`: shares of categorical judgments (intervention) with Wilson CIs.
 - :mod:`.preferences`: win/tie/loss from rankings, Bradley-Terry with a position term.
+- :mod:`.style_control`: Bradley-Terry with style covariates (length, Markdown), as
+  Chatbot Arena controls for style; both fitted by :mod:`.logistic`.
 - :mod:`.agreement`: Krippendorff's alpha with bootstrap CI, rater severity.
 - :mod:`.position`: position-bias audit (first choices by slot, Likert by slot).
 - :mod:`.reading_agreement`: the automatic reading of responses against the clinicians'

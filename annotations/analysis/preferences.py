@@ -7,7 +7,8 @@ them come
 - Bradley-Terry strengths with a position term:
   ``P(i beats j | i shown before j) = expit(beta_i - beta_j + gamma)``,
   ``gamma`` being the log-odds advantage of the earlier slot (A over B, B over C, ...),
-  fitted by maximum likelihood (Newton-Raphson, batched over bootstrap resamples),
+  fitted by maximum likelihood (a logistic regression of the comparisons,
+  :mod:`.logistic`),
   a tie counting as half a win for each side; identified by ``sum(beta) = 0``, with
   percentile cluster-bootstrap intervals over cases.
 """
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, log_expit
+from scipy.special import expit
 
 from annotations.analysis._common import arm_order, codes_for, is_empty, pair_list, require_columns, safe_div, wilson_ci
 from annotations.analysis.bootstrap import CaseBootstrap, ensure_bootstrap
+from annotations.analysis.logistic import fit_logistic, separated
 from modeling.bootstrap import as_rows, per_case_bincount, percentile_ci
 
 
@@ -30,7 +32,9 @@ from modeling.bootstrap import as_rows, per_case_bincount, percentile_ci
 class Comparisons:
     """Pairwise comparisons derived from rankings, one element per pair of responses
     ranked together: ``first`` is the arm shown in the earlier slot, ``second`` the
-    later one, ``outcome`` the result for ``first`` (1 win, 0.5 tie, 0 loss)."""
+    later one, ``outcome`` the result for ``first`` (1 win, 0.5 tie, 0 loss);
+    ``first_row`` and ``second_row`` are the two responses' positions in the
+    preferences frame (where their style is read, :mod:`.style_control`)."""
 
     arms: list
     case: np.ndarray      # case code (bootstrap index) or -1
@@ -39,6 +43,8 @@ class Comparisons:
     second: np.ndarray
     outcome: np.ndarray
     n_rankings: int
+    first_row: np.ndarray | None = None
+    second_row: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.first.size)
@@ -67,7 +73,7 @@ def ranking_comparisons(preferences: pd.DataFrame, arms: Sequence,
     idx = np.flatnonzero(ok)
     idx = idx[np.lexsort((slot[idx], assignment[idx]))]
     a, s, r, c, g = assignment[idx], slot[idx], rank[idx], case[idx], arm[idx]
-    firsts, seconds, outcomes, cases, assigns = [], [], [], [], []
+    firsts, seconds, outcomes, cases, assigns, first_rows, second_rows = [], [], [], [], [], [], []
     k = 1
     while k < len(idx):
         same = a[:-k] == a[k:]
@@ -82,11 +88,14 @@ def ranking_comparisons(preferences: pd.DataFrame, arms: Sequence,
         outcomes.append(np.where(r[i] < r[j], 1.0, np.where(r[i] == r[j], 0.5, 0.0)))
         cases.append(c[i])
         assigns.append(a[i])
+        first_rows.append(idx[i])
+        second_rows.append(idx[j])
         k += 1
     if not firsts:
         return Comparisons(list(arms), empty, empty, empty, empty, np.zeros(0), int(len(np.unique(a))))
     return Comparisons(list(arms), np.concatenate(cases), np.concatenate(assigns), np.concatenate(firsts),
-                       np.concatenate(seconds), np.concatenate(outcomes), int(len(np.unique(a))))
+                       np.concatenate(seconds), np.concatenate(outcomes), int(len(np.unique(a))),
+                       np.concatenate(first_rows), np.concatenate(second_rows))
 
 
 def pairwise_outcomes(comparisons: Comparisons, level: float = 0.95) -> dict:
@@ -147,9 +156,9 @@ def comparison_cells(comparisons: Comparisons, n_cases: int | None = None) -> tu
     return n.reshape(n_cases, n_arms, n_arms), w.reshape(n_cases, n_arms, n_arms)
 
 
-def _design(n_arms: int, position: bool) -> np.ndarray:
+def bt_design(n_arms: int, position: bool) -> np.ndarray:
     """Design rows for the cells (f, s), flattened f * A + s: ``e_f - e_s`` without the
-    last arm (beta_last = 0 while fitting), then 1 for the position term."""
+    last arm (the reference, beta_last = 0 while fitting), then 1 for the position term."""
     eye = np.eye(n_arms)
     diff = (eye[:, None, :] - eye[None, :, :]).reshape(n_arms * n_arms, n_arms)[:, :-1]
     if position:
@@ -157,68 +166,58 @@ def _design(n_arms: int, position: bool) -> np.ndarray:
     return diff
 
 
-def _loglik(theta: np.ndarray, n: np.ndarray, w: np.ndarray, X: np.ndarray) -> np.ndarray:
-    eta = theta @ X.T
-    return (w * log_expit(eta) + (n - w) * log_expit(-eta)).sum(axis=1)
+class CellSeparation:
+    """:func:`~annotations.analysis.logistic.separated` over Bradley-Terry cells, kept per
+    pattern of which cells are absent, all won, all lost or mixed: bootstrap resamples
+    mostly share a few patterns, and the answer depends on nothing else."""
+
+    def __init__(self, n_arms: int, position: bool) -> None:
+        self.design = bt_design(n_arms, position)
+        self.known: dict[bytes, bool] = {}
+
+    def __call__(self, n: np.ndarray, w: np.ndarray) -> bool:
+        pattern = np.where(n <= 0, 0, np.where(w >= n, 1, np.where(w <= 0, 2, 3))).astype(np.int8).tobytes()
+        if pattern not in self.known:
+            self.known[pattern] = separated(self.design, n, w)
+        return self.known[pattern]
 
 
-def fit_bradley_terry(n: np.ndarray, w: np.ndarray, *, position: bool = True, max_iter: int = 100,
-                      tol: float = 1e-10) -> dict[str, np.ndarray]:
-    """Maximum-likelihood Bradley-Terry fit with an optional position term, batched.
+def fit_bradley_terry(n: np.ndarray, w: np.ndarray, *, position: bool = True,
+                      start: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Maximum-likelihood Bradley-Terry fit with an optional position term.
 
-    ``n`` and ``w`` are ``(..., A, A)`` (see :func:`comparison_cells`). Newton-Raphson
-    with step halving on the (concave) log-likelihood, all leading-axis problems at
-    once. Returns ``beta`` ``(..., A)`` centred so that it sums to 0, ``gamma`` ``(...)``
-    (0 without the position term), ``converged`` ``(...)`` and ``iterations``. Without
-    a finite maximum (an arm that never loses, say) the fit stops at ``max_iter`` with
-    ``converged`` False and large estimates."""
+    ``n`` and ``w`` are ``(..., A, A)`` (see :func:`comparison_cells`); each leading-axis
+    problem is one logistic regression of the cells on :func:`bt_design`
+    (:func:`~annotations.analysis.logistic.fit_logistic`), warm-started from ``start``
+    (``(A,)`` log-strengths summing to 0, then gamma) when given. Returns ``beta``
+    ``(..., A)`` centred so that it sums to 0, ``gamma`` ``(...)`` (0 without the
+    position term) and ``converged`` ``(...)``: False where no finite maximum exists (an
+    arm that never loses, say), the estimates then large and meaningless."""
     n = np.asarray(n, dtype=float)
     w = np.asarray(w, dtype=float)
     lead = n.shape[:-2]
     n_arms = n.shape[-1]
     flat_n = n.reshape(-1, n_arms * n_arms)
     flat_w = w.reshape(-1, n_arms * n_arms)
-    X = _design(n_arms, position)
-    n_par = X.shape[1]
+    is_separated = CellSeparation(n_arms, position)
+    theta0 = None
+    if start is not None:
+        start = np.asarray(start, dtype=float)
+        theta0 = start[:n_arms - 1] - start[n_arms - 1]
+        if position:
+            theta0 = np.append(theta0, start[n_arms])
+    n_par = n_arms - 1 + int(position)
     theta = np.zeros((flat_n.shape[0], n_par))
     converged = np.zeros(flat_n.shape[0], dtype=bool)
-    ridge = 1e-12 * np.eye(n_par)
-
-    ll = _loglik(theta, flat_n, flat_w, X)
-    iterations = 0
-    for iterations in range(1, max_iter + 1):  # noqa: B007
-        active = ~converged
-        if not active.any():
-            break
-        t = theta[active]
-        eta = t @ X.T
-        p = expit(eta)
-        grad = (flat_w[active] - flat_n[active] * p) @ X
-        h = flat_n[active] * p * (1.0 - p)
-        hess = np.einsum("bc,cp,cq->bpq", h, X, X) + ridge
-        try:
-            step = np.linalg.solve(hess, grad[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            step = (np.linalg.pinv(hess) @ grad[..., None])[..., 0]
-        # Step halving: never accept a decrease of the log-likelihood.
-        scale = np.ones(t.shape[0])
-        ll_old = ll[active]
-        for _ in range(40):
-            cand = t + scale[:, None] * step
-            ll_c = _loglik(cand, flat_n[active], flat_w[active], X)
-            worse = ll_c < ll_old - 1e-12 * (1.0 + np.abs(ll_old))
-            if not worse.any():
-                break
-            scale = np.where(worse, scale / 2.0, scale)
-        theta[active] = cand
-        ll[active] = ll_c
-        done = np.abs(scale[:, None] * step).max(axis=1) < tol
-        converged[np.flatnonzero(active)[done]] = True
+    for b in range(flat_n.shape[0]):
+        fit = fit_logistic(is_separated.design, flat_n[b], flat_w[b], start=theta0,
+                           is_separated=is_separated(flat_n[b], flat_w[b]))
+        theta[b], converged[b] = fit.theta, fit.converged
     beta = np.concatenate([theta[:, :n_arms - 1], np.zeros((theta.shape[0], 1))], axis=1)
     beta -= beta.mean(axis=1, keepdims=True)
     gamma = theta[:, -1] if position else np.zeros(theta.shape[0])
     return {"beta": beta.reshape((*lead, n_arms)), "gamma": gamma.reshape(lead),
-            "converged": converged.reshape(lead), "iterations": iterations}
+            "converged": converged.reshape(lead)}
 
 
 def bradley_terry(preferences: pd.DataFrame | Comparisons, *, arms: Sequence | None = None,
@@ -270,7 +269,8 @@ def bradley_terry(preferences: pd.DataFrame | Comparisons, *, arms: Sequence | N
         totals = boot.totals(stacked)
         n_b = totals[:, :n_arms * n_arms].reshape(-1, n_arms, n_arms)
         w_b = totals[:, n_arms * n_arms:].reshape(-1, n_arms, n_arms)
-        bfit = fit_bradley_terry(n_b, w_b, position=position)
+        start = np.append(beta, fit["gamma"]) if position else beta
+        bfit = fit_bradley_terry(n_b, w_b, position=position, start=start)
         # A resample whose fit did not converge sits at an arbitrary point of a ridge:
         # its estimates are left out of the intervals, which are withheld (None) when the
         # point fit itself, or most resamples, did not converge: a tight interval around
@@ -306,7 +306,8 @@ def _without_uncompared(comparisons: Comparisons, compared: np.ndarray, boot: Ca
     kept = [a for a, c in zip(arms, compared) if c]
     new_code = np.cumsum(compared) - 1
     sub = Comparisons(kept, comparisons.case, comparisons.assignment, new_code[comparisons.first],
-                      new_code[comparisons.second], comparisons.outcome, comparisons.n_rankings)
+                      new_code[comparisons.second], comparisons.outcome, comparisons.n_rankings,
+                      comparisons.first_row, comparisons.second_row)
     fit = bradley_terry(sub, bootstrap=boot, n_boot=boot.n_boot if boot is not None else 0, level=level,
                         position=position)
     out = dict(fit)

@@ -17,6 +17,7 @@ from annotations.analysis.judgments import categorical_shares
 from annotations.analysis.paired import paired_tests
 from annotations.analysis.position import first_choice_by_slot, likert_by_slot
 from annotations.analysis.preferences import bradley_terry, pairwise_outcomes, ranking_comparisons
+from annotations.analysis.style_control import style_controlled_bradley_terry
 
 SCHEMA_VERSION = 1
 
@@ -42,14 +43,15 @@ def summarize_study(ratings: pd.DataFrame | None, judgments: pd.DataFrame | None
     slot, dimension, value, category, task); ``judgments``: the same keys with the
     categorical values (e.g. dimension "intervention", value under/appropriate/over);
     ``preferences``: assignment_id, case_id, rater_id, arm, slot, rank (1 = best, ties
-    equal); ``dimensions``: the rubric (dicts with key, scale, min/max or choices).
+    equal), with the responses' style (:data:`.style_control.STYLE_COLUMNS`) where the
+    style-controlled fit is wanted; ``dimensions``: the rubric (dicts with key, scale, min/max or choices).
     ``arms`` fixes the arm order (default: sorted). One cluster bootstrap over cases
     (``n_boot`` resamples from ``seed``) is shared by every interval. ``part_timer(name)``
     is entered around each part (bench/analysis.py times and traces them with it); the
     result holds the statistics only.
 
     Keys: meta, descriptives {records, differences}, paired_tests, judgments,
-    preferences {pairs, win_matrix, bradley_terry}, agreement {alpha, rater_severity},
+    preferences {pairs, win_matrix, bradley_terry, style_controlled}, agreement {alpha, rater_severity},
     position_bias {first_choice, likert_by_slot}. NaN and infinities are None."""
     with part_timer("bootstrap_weights"):
         arms = arm_order(ratings, judgments, preferences, arms=arms)
@@ -64,6 +66,8 @@ def summarize_study(ratings: pd.DataFrame | None, judgments: pd.DataFrame | None
         comparisons = ranking_comparisons(preferences, arms, boot)
         pairwise = pairwise_outcomes(comparisons, level=level)
         bt = bradley_terry(comparisons, bootstrap=boot, level=level)
+    with part_timer("style_control"):
+        styled = style_controlled_bradley_terry(preferences, comparisons, bootstrap=boot, level=level)
     with part_timer("agreement"):
         alpha = alpha_by_dimension(ratings, judgments, dimensions, bootstrap=boot, level=level)
         severity = rater_severity(ratings, dimensions)
@@ -87,7 +91,7 @@ def summarize_study(ratings: pd.DataFrame | None, judgments: pd.DataFrame | None
             "descriptives": descriptives,
             "paired_tests": paired,
             "judgments": shares,
-            "preferences": {**pairwise, "bradley_terry": bt},
+            "preferences": {**pairwise, "bradley_terry": bt, "style_controlled": styled},
             "agreement": {"alpha": alpha, "rater_severity": severity},
             "position_bias": {"first_choice": first_choice, "likert_by_slot": by_slot},
         })
@@ -110,6 +114,9 @@ def study_warnings(result: Mapping) -> list[str]:
                         + ", ".join(map(str, bt["arms_left_out"])) + ".")
     if bt.get("note"):
         warnings.append(f"Bradley-Terry: {bt['note']}.")
+    styled = result["preferences"].get("style_controlled") or {}
+    if styled.get("available") and styled.get("note"):
+        warnings.append(f"Style-controlled Bradley-Terry: {styled['note']}.")
     left_out = sorted({str(a) for t in result["paired_tests"] for a in t["friedman"].get("arms_left_out", [])})
     if left_out:
         warnings.append("Rank tests across arms run over the arms with ratings; left out: " + ", ".join(left_out) + ".")

@@ -9,6 +9,7 @@ from annotations.models import Case, JudgePlantedReading, Preference, Rating, St
 from annotations.rating_row import rating_paths
 from annotations.rubric import CATEGORICAL, FLAG, LIKERT
 from annotations.selectors.arms import analysis_seed, study_arm_names, study_arm_names_by_id
+from annotations.selectors.rating import blind_text
 from annotations.selectors.responses import newest_responses
 
 # Fields of the rating row (annotations/rating_row.py) the statistics read.
@@ -45,12 +46,28 @@ def rating_frames(study: Study, *, current_only: bool = True) -> tuple[pd.DataFr
     likert = frame[frame["dimension"].isin(likert_keys)].drop(columns=["choice"]).rename(columns={"score": "value"})
     likert = likert.astype({"value": float})
     judgments = frame[~frame["dimension"].isin(likert_keys)].drop(columns=["score"]).rename(columns={"choice": "value"})
+    from annotations.analysis.style_control import STYLE_COLUMNS
+
     prefs = pd.DataFrame.from_records(
-        list(preferences.values_list("submission__assignment_id", "submission__assignment__case_id",
-                                     "submission__assignment__rater_id", "response__arm__name", "slot", "rank")
-             .iterator(chunk_size=20000)),
-        columns=["assignment_id", "case_id", "rater_id", "arm", "slot", "rank"])
+        _with_style(preferences.values_list("submission__assignment_id", "submission__assignment__case_id",
+                                            "submission__assignment__rater_id", "response__arm__name", "slot",
+                                            "rank", "response_id", "response__completion_tokens", "response__text")
+                    .iterator(chunk_size=20000)),
+        columns=["assignment_id", "case_id", "rater_id", "arm", "slot", "rank", *STYLE_COLUMNS])
     return likert.reset_index(drop=True), judgments.reset_index(drop=True), prefs
+
+
+def _with_style(rows):
+    """Preference rows with the response's style (its token count, then
+    :func:`style_counts` of the text as raters saw it) in place of its id and text,
+    each response's text read once however many raters ranked it."""
+    from annotations.analysis.style_control import style_counts
+
+    counts: dict[int, tuple] = {}
+    for *head, response_id, completion_tokens, text in rows:
+        if response_id not in counts:
+            counts[response_id] = style_counts(blind_text(text))
+        yield (*head, completion_tokens, *counts[response_id])
 
 
 AUTOMATIC_FIELDS = ("arm_id", "case_id", "text", "predicted_behavior", "completion_tokens", "case__external_id",

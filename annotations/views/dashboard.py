@@ -5,7 +5,15 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotations.dashboards import FIGURES, TABLES, figure_json, figure_rows, reading_agreement_rows
+from annotations.dashboards import (
+    FIGURES,
+    TABLES,
+    figure_json,
+    figure_rows,
+    leaderboard_rows,
+    reading_agreement_rows,
+    style_coefficient_rows,
+)
 from annotations.errors import DomainError, InvalidRequest
 from annotations.rating_input import slot_letter
 from annotations.selectors.analysis import study_sensitivity
@@ -26,6 +34,7 @@ def _tables(result: dict) -> dict:
         return {}
     likert = [d["key"] for d in result["meta"]["dimensions"] if d.get("scale") == "likert"]
     records = result["descriptives"]["records"]
+    leaderboard = leaderboard_rows(result)
     return {
         "overall": [r for r in records if r["scope"] == "overall" and r["dimension"] in likert],
         "by_category": [r for r in records if r["scope"] == "category" and r["dimension"] in likert],
@@ -33,6 +42,11 @@ def _tables(result: dict) -> dict:
         "judgments": [j for j in result["judgments"] if j["scope"] == "overall"],
         "pairs": result["preferences"]["pairs"],
         "bt": result["preferences"]["bradley_terry"],
+        "style_controlled": result["preferences"].get("style_controlled") or {},
+        "leaderboard": leaderboard,
+        "style_coefficients": style_coefficient_rows(result),
+        "leaderboards_disagree": any(r["plain_rank"] != r["style_rank"] for r in leaderboard
+                                     if r["style_rank"] is not None),
         "alpha": [{**a, "shown": interval_text(a.get("alpha"), a.get("ci"))} for a in result["agreement"]["alpha"]],
         "warnings": result["meta"].get("warnings", []),
         "pairs_ci_method": result["preferences"].get("ci_method", ""),

@@ -96,5 +96,6 @@ def test_the_study_analysis_gives_the_intervals_it_gave_on_a_fixed_seed():
     bt = result["preferences"]["bradley_terry"]
     np.testing.assert_allclose(bt["log_strength_ci"], [[-0.7830090208671318, -0.2605771525003227],
                                                        [0.39451180820260157, 0.8821533673541344],
-                                                       [-0.3780256776467299, 0.12658026834349656]], rtol=0, atol=1e-12)
-    assert bt["position_log_odds_ci"] == pytest.approx([0.13056779307554991, 0.6977640123715394], abs=1e-12)
+                                                       [-0.3780256776467299, 0.12658026834349656]], rtol=1e-6, atol=0)
+    # The draws are pinned exactly; each resample's fit to the optimiser's tolerance.
+    assert bt["position_log_odds_ci"] == pytest.approx([0.13056779307554991, 0.6977640123715394], rel=1e-6)

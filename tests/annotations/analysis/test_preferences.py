@@ -113,8 +113,12 @@ def test_batched_fit_equals_one_at_a_time():
 
 
 def test_separation_is_reported_not_hidden():
-    fit = fit_bradley_terry(*_cells(5, 5, 5, 0), max_iter=30)
-    assert not fit["converged"] and fit["beta"][0] - fit["beta"][1] > 10
+    # A wins every comparison: the likelihood rises without end as A's strength grows.
+    fit = fit_bradley_terry(*_cells(5, 5, 5, 0))
+    assert not fit["converged"] and fit["beta"][0] - fit["beta"][1] > 5
+    # Quasi-complete: with the position term, A first always wins and B first is mixed.
+    assert not fit_bradley_terry(*_cells(5, 5, 5, 2))["converged"]
+    assert fit_bradley_terry(*_cells(5, 4, 5, 2))["converged"]
 
 
 def _simulate_pairs(beta, gamma, n_assign, seed):
@@ -177,3 +181,27 @@ def test_empty_preferences():
     result = bradley_terry(pd.DataFrame(columns=["assignment_id", "case_id", "arm", "slot", "rank"]),
                            arms=["a", "b"], n_boot=10)
     assert result["n_comparisons"] == 0 and result["log_strength"] == [None, None]
+
+
+def test_fit_equals_the_former_newton_solver_on_fixed_inputs():
+    """bt_reference.json holds what the hand-written Newton-Raphson solver gave (every fit
+    converged there) before scipy's optimiser replaced it: the same maximum, resample by
+    resample, so the same estimates and intervals."""
+    import json
+    from pathlib import Path
+
+    from bench.synthetic_study import synthetic_study
+
+    reference = json.loads((Path(__file__).parent / "bt_reference.json").read_text())
+    for name in ("synthetic_60_seed3", "synthetic_40_seed5_4arms"):
+        ref = reference[name]
+        inputs = {k: np.array(v) if k in ("arm_means", "intervention_probs") else v for k, v in ref["inputs"].items()}
+        result = bradley_terry(synthetic_study(**inputs)["preferences"], n_boot=200, seed=1)
+        assert result["converged"] and result["n_boot_converged"] == ref["n_boot_converged"] == 200
+        for key in ("log_strength", "strength", "log_strength_ci", "strength_ci", "position_log_odds",
+                    "position_log_odds_ci", "p_earlier_wins"):
+            np.testing.assert_allclose(result[key], ref[key], rtol=1e-6, atol=0, err_msg=f"{name}: {key}")
+    cells = reference["cells_4arms_seed0"]
+    fit = fit_bradley_terry(np.array(cells["n"]), np.array(cells["w"]))
+    np.testing.assert_allclose(fit["beta"], cells["beta"], rtol=1e-6, atol=0)
+    assert fit["gamma"] == pytest.approx(cells["gamma"], rel=1e-6)

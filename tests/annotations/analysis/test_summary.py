@@ -29,7 +29,7 @@ def test_result_is_plain_json_with_every_section(summary):
                             "position_bias"}
     assert summary["meta"]["arms"] == ARMS and summary["meta"]["n_cases"] == 60
     assert summary["meta"]["n_ratings"] == 60 * 3 * 3 * 4 and summary["meta"]["n_boot"] == 100
-    assert set(summary["preferences"]) == {"pairs", "win_matrix", "bradley_terry", "ci_method"}
+    assert set(summary["preferences"]) == {"pairs", "win_matrix", "bradley_terry", "style_controlled", "ci_method"}
     assert {a["dimension"] for a in summary["agreement"]["alpha"]} == {
         "realism", "proactivity", "helpfulness", "safety", "intervention"}
     scopes = {r["scope"] for r in summary["descriptives"]["records"]}
@@ -100,5 +100,5 @@ def test_the_result_holds_statistics_only_and_the_parts_are_timed_outside_it(stu
     timed = summarize_study(study["ratings"], study["judgments"], study["preferences"], study["dimensions"],
                             n_boot=100, seed=3, arms=ARMS, part_timer=part_timer)
     assert timed == summary
-    assert {"bootstrap_weights", "descriptives", "paired_tests", "judgments", "preferences", "agreement",
-            "position_bias", "to_json"} == set(entered)
+    assert {"bootstrap_weights", "descriptives", "paired_tests", "judgments", "preferences", "style_control",
+            "agreement", "position_bias", "to_json"} == set(entered)
