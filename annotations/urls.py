@@ -2,6 +2,7 @@ from django.urls import path
 
 from annotations.views import (
     dashboard,
+    dataset_export,
     expected,
     exports,
     harms,
@@ -58,6 +59,10 @@ urlpatterns = [
     path("studies/<slug:slug>/dashboard/<str:figure>.csv", dashboard.figure_csv, name="dashboard-figure-csv"),
     path("studies/<slug:slug>/export/ratings.<str:fmt>", exports.ratings_export, name="ratings-export"),
     path("studies/<slug:slug>/export/rankings.<str:fmt>", exports.rankings_export, name="rankings-export"),
+    path("studies/<slug:slug>/export/dpo-pairs/", exports.dpo_pairs_export, name="dpo-pairs-export"),
+    path("studies/<slug:slug>/export/dataset/", dataset_export.queue_dataset_export, name="dataset-export-queue"),
+    path("studies/<slug:slug>/export/dataset/<int:pk>.zip", dataset_export.dataset_export_download,
+         name="dataset-export-download"),
     path("studies/<slug:slug>/judge/", judge.judge_page, name="judge"),
     path("studies/<slug:slug>/judge/queue/", judge.judge_queue, name="judge-queue"),
     path("studies/<slug:slug>/judge/scores/<int:pk>/", judge.judge_score_detail, name="judge-score-detail"),

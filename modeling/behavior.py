@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from modeling.task_types import CATEGORIES
 
@@ -127,7 +128,7 @@ class BehaviorTokens:
 
     # -- text -----------------------------------------------------------------------
 
-    @property
+    @cached_property
     def _any_pattern(self) -> re.Pattern:
         return re.compile("|".join(re.escape(s) for s in sorted(self.strings, key=len, reverse=True)))
 

@@ -3,6 +3,7 @@ from annotations.models.arm import ModelArm
 from annotations.models.assignment import Assignment
 from annotations.models.audit import AuditEvent
 from annotations.models.case import Case
+from annotations.models.dataset_export import DatasetExportChunk, DatasetExportJob
 from annotations.models.harm import HarmDecision
 from annotations.models.invitation import Invitation
 from annotations.models.jobs import (
@@ -22,7 +23,7 @@ from annotations.models.study import Study, StudyArm
 from annotations.models.study_rater import StudyRater
 
 __all__ = [
-    "Assignment", "AuditEvent", "Case", "GenerationChunk", "GenerationJob", "HarmDecision", "ImportChunk", "ImportJob", "Invitation", "JobStatus", "JudgeChunk",
+    "Assignment", "AuditEvent", "Case", "DatasetExportChunk", "DatasetExportJob", "GenerationChunk", "GenerationJob", "HarmDecision", "ImportChunk", "ImportJob", "Invitation", "JobStatus", "JudgeChunk",
     "JudgeComparison", "JudgeJob", "JudgePlantedReading", "JudgeScore", "ModelArm", "PracticeAttempt", "Preference", "Rating", "Response", "Study",
     "StudyAnalysis", "StudyArm", "StudyRater", "Submission", "TrainingChunk", "TrainingJob",
 ]

@@ -6,6 +6,6 @@ and CELERY_TASK_REJECT_ON_WORKER_LOST settings), so a job whose worker dies is r
 the runner ignores a message that is not the one its chunk was last sent with (see
 :mod:`annotations.services.chunks`). Every job task takes a chunk's id."""
 
-from annotations.tasks import aggregation, generation, imports, judging, training
+from annotations.tasks import aggregation, dataset_export, generation, imports, judging, training
 
-__all__ = ["aggregation", "generation", "imports", "judging", "training"]
+__all__ = ["aggregation", "dataset_export", "generation", "imports", "judging", "training"]

@@ -2,8 +2,10 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from annotations.dataset_export_form import DatasetExportForm
 from annotations.errors import DomainError
 from annotations.forms import RatingSampleForm, RubricPreviewForm, StudyForm, errors_text
+from annotations.pair_forms import DpoPairsForm
 from annotations.selectors.rating import CaseView, RatingPage, SlotView, rating_form_rows
 from annotations.selectors.setup import study_setup
 from annotations.selectors.studies import (
@@ -26,10 +28,16 @@ def study_list(request):
 
 @role_required(RESEARCHER, ADMIN)
 def study_detail(request, slug):
-    study = study_get(slug)
+    return study_page(request, study_get(slug))
+
+
+def study_page(request, study, *, dataset_export_form=None, dpo_pairs_form=None, status: int = 200):
+    """The study page; a refused form is shown again, bound, with what was typed."""
     return render(request, "annotations/study_detail.html", {
         "study": study, "progress": study_progress(study), "sample": rating_sample_makeup(study),
-        "sample_form": RatingSampleForm(), "special_cases": study_special_cases(study), "setup": study_setup(study)})
+        "sample_form": RatingSampleForm(), "special_cases": study_special_cases(study), "setup": study_setup(study),
+        "dataset_export_form": dataset_export_form or DatasetExportForm(),
+        "dpo_pairs_form": dpo_pairs_form or DpoPairsForm()}, status=status)
 
 
 @role_required(RESEARCHER, ADMIN)

@@ -52,6 +52,8 @@ ROUTES = [
     ("GET", "/api/rankings/", None, READ),
     ("GET", "/api/rankings/?revisions=all", None, READ),
     ("POST", "/api/rankings/", {"rank": 1}, NOT_ALLOWED),
+    ("GET", "/api/studies/{study}/dpo-pairs/", None, READ),
+    ("POST", "/api/studies/{study}/dpo-pairs/", {"min_raters": 2}, NOT_ALLOWED),
     ("GET", "/api/generation-jobs/", None, READ),
     ("GET", "/api/generation-jobs/{gen_queued}/", None, READ),
     ("POST", "/api/generation-jobs/", GENERATION, ADMIN_WRITE_CREATED),

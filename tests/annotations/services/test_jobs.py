@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from annotations.job_kinds import JOB_KINDS
-from annotations.models import GenerationJob, ImportJob, JobStatus, JudgeJob, TrainingJob
+from annotations.models import DatasetExportJob, GenerationJob, ImportJob, JobStatus, JudgeJob, TrainingJob
 from annotations.services.jobs import job_cancel, job_retry
 from tests.annotations.worker_helpers import TEST_REDIS_URL
 from tests.factories import StudyArmFactory, StudyFactory
@@ -30,7 +30,8 @@ def _failed_job(kind: str, study, status=JobStatus.FAILED):
     arm = StudyArmFactory(study=study).arm
     fields = {"generation": dict(arm=arm), "training": dict(method="behavior_sft", base_model="demo"),
               "judge": dict(model_ref="demo", dimensions=[]),
-              "import": dict(source_name="cases.jsonl", path="/nonexistent/cases.jsonl", size=10)}[kind]
+              "import": dict(source_name="cases.jsonl", path="/nonexistent/cases.jsonl", size=10),
+              "dataset_export": dict(license="mit")}[kind]
     job = JOB_KINDS[kind].model.objects.create(study=study, status=status, error="boom", **fields)
     JOB_KINDS[kind].chunk_model.objects.create(job=job, index=0, status=status)
     return job
@@ -53,7 +54,8 @@ def test_every_kind_has_its_task_registered_and_its_queue_declared():
     for kind in JOB_KINDS.values():
         assert kind.task in app.tasks, kind.name
         assert kind.queue in queues, kind.name
-    assert {kind.model for kind in JOB_KINDS.values()} == {GenerationJob, TrainingJob, JudgeJob, ImportJob}
+    assert {kind.model for kind in JOB_KINDS.values()} == {GenerationJob, TrainingJob, JudgeJob, ImportJob,
+                                                           DatasetExportJob}
 
 
 @pytest.mark.django_db
