@@ -15,7 +15,7 @@ from annotations.json_fields import StorableJSONField
 from annotations.models import Study, bounds
 from annotations.models.arm import TRAINING_METHODS
 from annotations.models.case import Category
-from annotations.models.jobs import listed_cases_check
+from annotations.models.jobs import MAX_LISTED_CASES, listed_cases_check
 from annotations.models.judge import JudgeJob
 from annotations.param_fields import param_form_field, param_form_fields, param_form_values
 from annotations.rubric import default_rubric, validate_rubric
@@ -26,7 +26,7 @@ from modeling.params import DecodingParams, GenerationParams, JudgeParams, Train
 
 BASE_MODEL_HELP = '"demo", a Hugging Face directory or a .gguf file on the GPU workers.'
 JUDGE_MODEL_HELP = ('Local: "demo", a Hugging Face directory or a .gguf file (default demo). '
-                    "Endpoint: the model name (default: the JUDGE_OPENAI_MODEL setting).")
+                    "Endpoint: the model name (default: JUDGE_OPENAI_MODEL, as the worker that runs the job has it).")
 
 
 class IdChoiceField(forms.ModelChoiceField):
@@ -148,14 +148,22 @@ class TrainingJobForm(forms.Form):
 
 class JudgeJobForm(forms.Form):
     """What a judge job is asked (the API's ``QueueJudgeSerializer`` offers the same): the
-    judge, what it scores and how it is asked (modeling.params.JudgeParams)."""
+    judge, which arms' responses (optionally only listed ones), what it scores and how it
+    is asked (modeling.params.JudgeParams)."""
 
     kind = forms.ChoiceField(choices=JudgeJob.Kind.choices, initial=JudgeJob.Kind.LOCAL)
     model_ref = forms.CharField(max_length=500, required=False, label="Model", help_text=JUDGE_MODEL_HELP)
     adapter_path = forms.CharField(max_length=500, required=False, help_text="Local only: a LoRA adapter directory.")
     base_url = forms.CharField(max_length=500, required=False, label="Base URL",
-                               help_text="Endpoint only, e.g. http://gpu-node:8000/v1 (default: the "
-                                         "JUDGE_OPENAI_BASE_URL setting). The API key comes from the settings.")
+                               help_text="Endpoint only, e.g. http://gpu-node:8000/v1 (default: "
+                                         "JUDGE_OPENAI_BASE_URL, as the worker has it). The API key comes from the "
+                                         "worker's settings.")
+    arms = IdMultipleChoiceField(queryset=None, required=False, widget=forms.CheckboxSelectMultiple,
+                                 help_text="Whose responses: the newest of each ticked arm to each test case. None "
+                                           "ticked: every arm of the study.")
+    responses = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Response ids",
+                                help_text="Only these responses (ids from the Responses page), separated by spaces, "
+                                          "commas or lines; empty: every response of the arms.")
     dimensions = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, required=False)
     pairwise = forms.BooleanField(required=False, help_text="Also compare each case's responses pairwise, in both "
                                                             "orders (position-swap consistency).")
@@ -165,10 +173,11 @@ class JudgeJobForm(forms.Form):
                   "dimension ticked, the job asks only this. The dashboard can then score the automatic metrics "
                   "with this reading.")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, study, **kwargs):
         from modeling.judge import DEFAULT_DIMENSIONS
 
         super().__init__(*args, **kwargs)
+        self.fields["arms"].queryset = study_arms_in_order(study)
         choices = [(d.key, f"{d.label} ({d.out_min:g}-{d.out_max:g})") for d in DEFAULT_DIMENSIONS]
         self.fields["dimensions"].choices = choices
         self.fields["dimensions"].initial = [d.key for d in DEFAULT_DIMENSIONS]
@@ -180,6 +189,21 @@ class JudgeJobForm(forms.Form):
         if not cleaned.get("dimensions") and not cleaned.get("planted"):
             raise forms.ValidationError("Tick at least one dimension, or the planted-problem reading.")
         return cleaned
+
+    def clean_arms(self):
+        """The ticked arms, or None for every arm."""
+        return list(self.cleaned_data["arms"]) or None
+
+    def clean_responses(self):
+        """The listed response ids, or None for every response of the arms."""
+        words = self.cleaned_data["responses"].replace(",", " ").split()
+        ids = [strict_id(w) for w in words]
+        wrong = [w for w, i in zip(words, ids) if i is None]
+        if wrong:
+            raise forms.ValidationError(f"Not response ids: {', '.join(w[:20] for w in wrong[:10])}")
+        if len(ids) > MAX_LISTED_CASES:
+            raise forms.ValidationError(f"List at most {MAX_LISTED_CASES:,} responses.")
+        return ids or None
 
     def clean_base_url(self):
         url = self.cleaned_data["base_url"].strip()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from annotations.errors import NotFound
 from annotations.models import (
+    DatasetExportChunk,
+    DatasetExportJob,
     GenerationChunk,
     GenerationJob,
     ImportChunk,
@@ -42,7 +44,8 @@ class JobKind:
     related: tuple[str, ...] = ("created_by",)  # what a row of the jobs page shows besides the job
     # The table a kind's jobs fill by case (its statistics are refreshed after a big job).
     result_model: type | None = None
-    # Where the queue depends on the job (a generation job of an endpoint arm needs no GPU).
+    # Where the queue depends on the job (a generation job of an endpoint arm, or a judge
+    # job of an endpoint judge, needs no GPU).
     route: Callable[[JobBase], str] | None = None
 
     def queue_for(self, job: JobBase) -> str:
@@ -60,9 +63,12 @@ JOB_KINDS: dict[str, JobKind] = {kind.name: kind for kind in (
     JobKind("training", "Training", TrainingJob, TrainingChunk, "annotations.tasks.training.run_training_chunk",
             GPU_QUEUE, related=("result_arm", "created_by")),
     JobKind("judge", "LLM judge", JudgeJob, JudgeChunk, "annotations.tasks.judging.run_judge_chunk", GPU_QUEUE,
-            result_model=JudgeScore),
+            result_model=JudgeScore,
+            route=lambda job: ENDPOINT_QUEUE if job.kind == JudgeJob.Kind.OPENAI else GPU_QUEUE),
     JobKind("import", "Case import", ImportJob, ImportChunk, "annotations.tasks.imports.run_import_chunk",
             DEFAULT_QUEUE),
+    JobKind("dataset_export", "Dataset export", DatasetExportJob, DatasetExportChunk,
+            "annotations.tasks.dataset_export.run_dataset_export_chunk", DEFAULT_QUEUE),
 )}
 _BY_MODEL: dict[type, JobKind] = {kind.model: kind for kind in JOB_KINDS.values()}
 

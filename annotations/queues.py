@@ -6,7 +6,8 @@ worker consumes. Plain constants: the Celery app reads them before Django is set
 DEFAULT_QUEUE = "default"
 # Generation, training, judging on a local model: one job per GPU worker.
 GPU_QUEUE = "gpu"
-# Generation by an arm an OpenAI-compatible server serves: CPU workers, many requests in flight.
+# Generation by an arm, or judging by a judge, that an OpenAI-compatible server serves: CPU
+# workers, many requests in flight.
 ENDPOINT_QUEUE = "endpoint"
 
 QUEUES = (DEFAULT_QUEUE, GPU_QUEUE, ENDPOINT_QUEUE)

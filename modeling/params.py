@@ -213,6 +213,9 @@ class TrainParams:
                                                       "CUDA).")
     seed: int = param(0, "Seed of the LoRA initialisation, the data order and dropout.",
                       low=SEED_RANGE[0], high=SEED_RANGE[1])
+    save_steps: int = param(50, "A checkpoint every this many steps (the last two kept): a job whose worker "
+                                "died resumes from the latest.", low=1, high=1_000_000,
+                            label="Checkpoint every (steps)")
 
     def train_options(self) -> dict:
         """Keyword arguments of :func:`modeling.train.train_adapter` (``steps``, when set,
@@ -224,12 +227,28 @@ class TrainParams:
         return options
 
 
+@dataclass(frozen=True)
+class EndpointParams:
+    """How requests go to an OpenAI-compatible server: an endpoint judge's (part of
+    :class:`JudgeParams`) and an endpoint arm's (its ``max_concurrency``,
+    ``request_timeout_s`` and ``max_retries``, these bounds). A request that times out, meets
+    a server error (5xx, 429) or cannot connect is retried with backoff; one that still
+    fails is that prompt's error, never the run's end."""
+
+    concurrency: int = param(4, "Requests to the endpoint in flight at once (a server that answers one at a time "
+                                "keeps the rest waiting: give them the time in the timeout).", low=1, high=256)
+    timeout_s: float = param(300.0, "Seconds one request to the endpoint may take, waiting at the server included.",
+                             low=1.0, high=3600.0, label="Timeout (s)")
+    max_retries: int = param(2, "Retries, with backoff, of a request to the endpoint that timed out, met a server "
+                                "error or could not connect.", low=0, high=10)
+
+
 LOGPROBS_CHOICES = (("auto", "auto"), ("on", "required"), ("off", "never (sample)"))
 
 
 @dataclass(frozen=True)
-class JudgeParams:
-    """How an LLM judge is asked."""
+class JudgeParams(EndpointParams):
+    """How an LLM judge is asked (the endpoint's requests as :class:`EndpointParams`)."""
 
     use_reference: bool = param(False, "Show the judge the case's reference response.")
     logprobs: str = param("auto", "Endpoint only: score from top_logprobs (required), average samples (never), "
@@ -237,10 +256,6 @@ class JudgeParams:
     top_logprobs: int = param(20, "Endpoint only: alternatives read at the score's token.", low=1, high=20)
     n_samples: int = param(10, "Endpoint only: samples averaged when there are no logprobs.", low=1, high=50)
     temperature: float = param(1.0, "Endpoint only: temperature of the samples.", low=0.0, high=2.0)
-    concurrency: int = param(4, "Endpoint only: requests in flight.", low=1, high=64)
-    timeout_s: float = param(60.0, "Endpoint only: seconds a request may take.", low=1.0, high=3600.0,
-                             label="Timeout (s)")
-    max_retries: int = param(2, "Endpoint only: retries of a failed request.", low=0, high=10)
     pairwise_dimensions: list[str] = param(help="Dimensions the pairwise comparisons are asked on.",
                                            default_factory=lambda: ["overall"], max_items=20)
 

@@ -1,7 +1,12 @@
 """Small servers on 127.0.0.1 that speak the OpenAI chat completions protocol, as vLLM,
-SGLang, TGI and hosted APIs do: one that answers as a judge (:class:`FakeOpenAI`) and
-one that answers as a generating model (:class:`FakeChatModel`). Both can be told to
-misbehave: answer a status (429, 500), answer slowly, drop the connection, or go away."""
+SGLang, TGI, llama.cpp's server and hosted APIs do: one that answers as a judge
+(:class:`FakeOpenAI`) and one that answers as a generating model (:class:`FakeChatModel`).
+Both can be told to misbehave: answer a status (429, 500), answer slowly, drop the
+connection, or go away; and to behave as llama.cpp's server does (llama-cpp-python
+serving a GGUF): answer one request at a time (:attr:`ChatServer.serial`, each answer
+taking :attr:`ChatServer.answer_s`), refuse a prompt longer than its context with a 400
+(:attr:`ChatServer.context_tokens`, in the wording of :attr:`ChatServer.context_wording`),
+ignore ``n`` (:attr:`ChatServer.honours_n`) and send no ``system_fingerprint``."""
 
 from __future__ import annotations
 
@@ -24,6 +29,15 @@ class ChatServer:
         self.faults: list[int | str] = []
         self.slow_s = 2.0
         self.down = False
+        # llama.cpp's server: one request at a time, each taking answer_s; the others wait.
+        self.serial = False
+        self.answer_s = 0.0
+        # A prompt of more tokens (words here) than this is refused with a 400.
+        self.context_tokens: int | None = None
+        self.context_wording = "openai"  # "openai" (and llama-cpp-python), "llama.cpp" or "vllm"
+        self.honours_n = True
+        self.system_fingerprint = True
+        self._serial_lock = threading.Lock()
         self.answered = 0
         self.in_flight = self.most_in_flight = 0
         self._lock = threading.Lock()
@@ -42,7 +56,11 @@ class ChatServer:
                     server.in_flight += 1
                     server.most_in_flight = max(server.most_in_flight, server.in_flight)
                 try:
-                    self._reply(fault, body)
+                    if server.serial:
+                        with server._serial_lock:
+                            self._reply(fault, body)
+                    else:
+                        self._reply(fault, body)
                 finally:
                     with server._lock:
                         server.in_flight -= 1
@@ -54,8 +72,13 @@ class ChatServer:
                     return
                 if fault == "slow":
                     time.sleep(server.slow_s)
+                if server.answer_s:
+                    time.sleep(server.answer_s)
+                too_long = server.context_refusal(body)
                 if isinstance(fault, int):
                     status, payload = fault, {"error": {"message": f"status {fault}", "type": "server_error"}}
+                elif too_long is not None:
+                    status, payload = 400, too_long
                 else:
                     status, payload = server.answer(body)
                     with server._lock:
@@ -90,6 +113,36 @@ class ChatServer:
     def answer(self, body: dict) -> tuple[int, dict]:
         raise NotImplementedError
 
+    def context_refusal(self, body: dict) -> dict | None:
+        """The 400 body a server sends for a prompt longer than its context, in its own
+        words; None when the prompt fits."""
+        asked = prompt_tokens(body)
+        if self.context_tokens is None or asked + body.get("max_tokens", 0) <= self.context_tokens:
+            return None
+        n_ctx = self.context_tokens
+        if self.context_wording == "llama.cpp":
+            return {"error": {"code": 400, "message": "the request exceeds the available context size, try "
+                                                      "increasing it", "type": "exceed_context_size_error",
+                              "n_prompt_tokens": asked, "n_ctx": n_ctx}}
+        message = (f"This model's maximum context length is {n_ctx} tokens. However, you requested "
+                   f"{asked + body.get('max_tokens', 0)} tokens ({asked} in the messages, {body.get('max_tokens', 0)} "
+                   f"in the completion). Please reduce the length of the messages or completion.")
+        if self.context_wording == "vllm":
+            return {"object": "error", "message": message, "type": "BadRequestError", "param": None, "code": 400}
+        return {"error": {"message": message, "type": "invalid_request_error", "param": "messages",
+                          "code": "context_length_exceeded"}}
+
+    def completion(self, body: dict, choices: list[dict], completion_tokens: int) -> dict:
+        out = _completion(body, choices, prompt_tokens(body), completion_tokens)
+        if not self.system_fingerprint:
+            del out["system_fingerprint"]
+        return out
+
+
+def prompt_tokens(body: dict) -> int:
+    """The prompt's length as these servers count it: its words."""
+    return sum(len(str(m.get("content") or "").split()) for m in body["messages"])
+
 
 def _completion(body: dict, choices: list[dict], prompt_tokens: int, completion_tokens: int) -> dict:
     return {"id": "chatcmpl-test", "object": "chat.completion", "created": 1700000000, "model": body["model"],
@@ -114,9 +167,9 @@ class FakeChatModel(ChatServer):
         token = "<|reactive|>" if "?" in prompt else "<|proactive|>"
         sentence = f"Noted: {' '.join(prompt.split()[-4:])}"
         text = (token + sentence) if body.get("skip_special_tokens") is False else sentence
-        completion = _completion(body, [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                                         "message": {"role": "assistant", "content": text}}],
-                                 len(prompt.split()), len(sentence.split()) + 1)
+        completion = self.completion(body, [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                                             "message": {"role": "assistant", "content": text}}],
+                                     len(sentence.split()) + 1)
         completion["model"] = self.reported_model
         return 200, completion
 
@@ -158,7 +211,7 @@ class FakeOpenAI(ChatServer):
             choices.append({"index": 0, "finish_reason": "stop", "logprobs": {"content": content},
                             "message": {"role": "assistant", "content": best}})
         else:
-            n = 1 if self.mode == "single" else body.get("n", 1)
+            n = 1 if self.mode == "single" or not self.honours_n else body.get("n", 1)
             for i in range(n):
                 if named is not None:
                     text = "Yes, it does." if named else "no"
@@ -171,7 +224,7 @@ class FakeOpenAI(ChatServer):
                     self._cursor += 1
                 choices.append({"index": i, "finish_reason": "stop", "logprobs": None,
                                 "message": {"role": "assistant", "content": text}})
-        return 200, _completion(body, choices, prompt_tokens=100, completion_tokens=1)
+        return 200, self.completion(body, choices, completion_tokens=1)
 
     def _named(self, prompt: str) -> bool:
         response = prompt.split("Response to evaluate:\n", 1)[1].rsplit("\n\nDoes the response", 1)[0]

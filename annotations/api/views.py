@@ -37,6 +37,7 @@ from annotations.api.serializers.jobs import (
     QueueTrainingSerializer,
     TrainingJobSerializer,
 )
+from annotations.api.serializers.pairs import DpoPairSerializer, DpoRulesSerializer
 from annotations.api.serializers.ratings import (
     AssignmentSerializer,
     BlindedAssignmentSerializer,
@@ -59,6 +60,7 @@ from annotations.param_fields import param_serializer_values
 from annotations.selectors.arms import arms_with_studies
 from annotations.selectors.exports import rankings_for_team, ratings_ranked
 from annotations.selectors.jobs import jobs_of_kind
+from annotations.selectors.preference_pairs import DpoPairPages
 from annotations.selectors.raters import rater_assignments
 from annotations.selectors.readings import readings_of_ratings
 from annotations.selectors.responses import response_arms, response_texts, responses_for_team
@@ -163,6 +165,24 @@ class StudyViewSet(_ReadOnly):
         study = self.get_object()
         analysis = study_analysis(study) or StudyAnalysis(study=study)
         return ApiResponse(StudyAnalysisSerializer(analysis, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        summary="The study's preference pairs for DPO, in TRL's conversational preference format",
+        description="One row per kept (case, chosen, rejected) pair of the study's current submissions: `prompt`, "
+                    "`chosen` and `rejected` as chat messages, and where the pair comes from. Ties, gold and "
+                    "practice cases are never pairs; the chosen response is the one a strict majority of the raters "
+                    "who compared the two preferred. Each page reads the study's rankings again: for a whole large "
+                    "study, download the export from the study page.",
+        parameters=[DpoRulesSerializer],
+        responses={200: DpoPairSerializer(many=True),
+                   400: OpenApiResponse(description="A rule out of its bounds; the message names it.")})
+    @action(detail=True, methods=["get"], url_path="dpo-pairs", filter_backends=[])
+    def dpo_pairs(self, request, slug=None):
+        study = self.get_object()
+        query = DpoRulesSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = self.paginate_queryset(DpoPairPages(study, rules=query.rules()))
+        return self.get_paginated_response(DpoPairSerializer(page, many=True).data)
 
 
 @extend_schema_view(list=extend_schema(summary="Cases (unblinded: gold behavior and label included)"),
@@ -396,4 +416,5 @@ class JudgeJobViewSet(_JobViewSet):
         return judge_job_queue(study=data["study"], kind=data["kind"], model_ref=data["model_ref"],
                                adapter_path=data["adapter_path"], base_url=data["base_url"],
                                dimensions=data.get("dimensions"), pairwise=data["pairwise"], planted=data["planted"],
+                               arms=data.get("arms"), responses=data.get("responses"),
                                params=dict(data.get("params") or {}), actor=self.request.user)

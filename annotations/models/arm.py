@@ -66,6 +66,16 @@ class ModelArm(models.Model):
     max_concurrency = models.PositiveSmallIntegerField(default=8, validators=bounds.ENDPOINT_CONCURRENCY.validators,
                                                        help_text=("Requests in flight at once per worker, for an "
                                                                   "endpoint arm (1 to 256)."))
+    request_timeout_s = models.FloatField(
+        null=True, blank=True, validators=bounds.ENDPOINT_TIMEOUT_S.validators,
+        help_text=f"Seconds one request to an endpoint arm's server may take, waiting at the server included "
+                  f"({bounds.ENDPOINT_TIMEOUT_S.low:g} to {bounds.ENDPOINT_TIMEOUT_S.high:g}; blank: the "
+                  "EVALPORTAL_ENDPOINT_TIMEOUT_S setting).")
+    max_retries = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=bounds.ENDPOINT_RETRIES.validators,
+        help_text=f"Retries, with backoff, of a request to an endpoint arm's server that timed out, met a server "
+                  f"error or could not connect ({bounds.ENDPOINT_RETRIES.low} to {bounds.ENDPOINT_RETRIES.high}; "
+                  "blank: the EVALPORTAL_ENDPOINT_MAX_RETRIES setting).")
     uses_behavior_tokens = models.BooleanField(default=False)
     prompt_template = models.CharField(max_length=40, blank=True, help_text="Prompt template version.")
     decoding_params = models.JSONField(default=dict, blank=True, validators=[decoding_params_check])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from modeling.params import SEED_RANGE, DecodingParams, param_spec
+from modeling.params import SEED_RANGE, DecodingParams, EndpointParams, param_spec
 
 
 def finite_check(value) -> None:
@@ -71,8 +71,11 @@ ACTIVE_SECONDS = Bounds(0.0, 7 * 24 * 3600.0)
 TOKEN_COUNT = Bounds(0, 10_000_000)
 LATENCY_SECONDS = Bounds(0.0, 24 * 3600.0)
 
-# An endpoint arm's requests in flight per worker.
-ENDPOINT_CONCURRENCY = Bounds(1, 256)
+# An endpoint arm's requests in flight per worker, each one's timeout and retries (the
+# judge's are the same modeling.params.EndpointParams).
+ENDPOINT_CONCURRENCY = Bounds.of(EndpointParams, "concurrency")
+ENDPOINT_TIMEOUT_S = Bounds.of(EndpointParams, "timeout_s")
+ENDPOINT_RETRIES = Bounds.of(EndpointParams, "max_retries")
 
 # An arm's default decoding (a job's parameters, training's and the judge's take their
 # bounds from modeling.params directly, through annotations/param_fields.py).

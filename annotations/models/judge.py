@@ -16,8 +16,9 @@ class JudgeJob(JobBase):
     study = models.ForeignKey("annotations.Study", on_delete=models.CASCADE, related_name="judge_jobs")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LOCAL)
     model_ref = models.CharField(
-        max_length=500, help_text='Local: "demo", a Hugging Face directory or a .gguf file. '
-                                  "OpenAI-compatible: the model name at the endpoint.")
+        max_length=500, blank=True, help_text='Local: "demo", a Hugging Face directory or a .gguf file. '
+                                              "OpenAI-compatible: the model name at the endpoint; blank: the "
+                                              "worker's JUDGE_OPENAI_MODEL, read when the job runs.")
     adapter_path = models.CharField(max_length=500, blank=True, help_text="Local only: a LoRA adapter directory.")
     base_url = models.CharField(max_length=500, blank=True,
                                 help_text="OpenAI-compatible only; blank: the JUDGE_OPENAI_BASE_URL setting. "
@@ -31,8 +32,11 @@ class JudgeJob(JobBase):
                               help_text="n_samples, temperature, logprobs, top_logprobs, use_reference, "
                                         "token_budget, pairwise_dimensions...")
     selection = models.JSONField(default=dict, blank=True,
-                                 help_text='Which responses: {"response_ids": [...]}, or {"arm_ids": [...]} for '
-                                           "the newest response of each of those arms to each test case.")
+                                 help_text='Which responses: {"arm_ids": [...]}, the newest response of each of '
+                                           'those arms to each test case; with "response_ids": [...], only those '
+                                           "(of those arms).")
+    response_count = models.PositiveIntegerField(default=0, editable=False, help_text="How many responses the selection covered "
+                                                                      "when the job was queued.")
     judge_provenance = models.JSONField(default=dict, blank=True,
                                         help_text="What decided the judge's output (model hash, prompt version...).")
     analysis = models.JSONField(null=True, blank=True,
@@ -43,13 +47,18 @@ class JudgeJob(JobBase):
         pass
 
     def __str__(self) -> str:
-        return f"judge #{self.pk} ({self.model_ref})"
+        return f"judge #{self.pk} ({self.model_shown})"
+
+    @property
+    def model_shown(self) -> str:
+        """The model as named, else the one the worker resolved (or will)."""
+        return self.model_ref or (self.judge_provenance or {}).get("model") or "JUDGE_OPENAI_MODEL"
 
     @property
     def summary(self) -> str:
         pairwise = ", pairwise" if self.pairwise else ""
         planted = ", planted-problem reading" if self.planted else ""
-        return f"{self.model_ref} judging {len(self.dimensions)} dimensions{pairwise}{planted}"
+        return f"{self.model_shown} judging {len(self.dimensions)} dimensions{pairwise}{planted}"
 
     @property
     def dimension_keys(self) -> list[str]:
@@ -63,9 +72,13 @@ class JudgeScore(models.Model):
     response = models.ForeignKey("annotations.Response", on_delete=models.CASCADE, related_name="judge_scores")
     dimension = models.CharField(max_length=40, db_index=True)
     score = models.FloatField(null=True, blank=True, help_text="On the dimension's scale (1-5, or 0-1); "
-                                                               "empty when the judge's answer was unreadable.")
+                                                               "empty when the judge's answer was unreadable, "
+                                                               "or when its request failed for good (method "
+                                                               "error, raw_output's error).")
     judge_score = models.FloatField(null=True, blank=True, help_text="On the judge's own scale (e.g. 1-5).")
-    method = models.CharField(max_length=20, help_text="logits, logprobs or samples")
+    method = models.CharField(max_length=20, help_text="logits, logprobs, emitted or samples; error when the "
+                                                       "request failed for good (a prompt longer than the judge's "
+                                                       "context)")
     distribution = models.JSONField(default=dict, blank=True, help_text="level -> probability")
     mass = models.FloatField(null=True, blank=True, help_text="Probability on the score tokens.")
     prompt = models.JSONField(default=dict)

@@ -7,7 +7,7 @@ import pandas as pd
 from annotations.errors import NotFound
 from annotations.ids import id_or_not_found, strict_id
 from annotations.models import Rating, Study
-from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
+from annotations.models.judge import JudgeComparison, JudgeJob, JudgePlantedReading, JudgeScore
 from annotations.rubric import LIKERT
 
 MAX_SCORE_ROWS = 200
@@ -33,6 +33,16 @@ def judge_job_shown(study: Study, pk: str | None) -> JudgeJob | None:
         return jobs.filter(pk=strict_id(pk)).first() if strict_id(pk) is not None else None
     return (jobs.filter(analysis__isnull=False).exclude(analysis__has_key="error").order_by("-created_at").first()
             or jobs.order_by("-created_at").first())
+
+
+def judge_item_errors(job: JudgeJob) -> dict:
+    """The job's prompts whose request failed for good (stored with method ``error``):
+    how many, and the first one's error, for the judge page."""
+    rows = [model.objects.filter(job=job, method="error") for model in (JudgeScore, JudgeComparison,
+                                                                      JudgePlantedReading)]
+    count = sum(r.count() for r in rows)
+    first = next((r.order_by("pk").values_list("raw_output", flat=True).first() for r in rows if r.exists()), None)
+    return {"count": count, "first": (first or {}).get("error", "")} if count else {}
 
 
 def judge_score_table(job: JudgeJob) -> tuple[list[str], list[dict]]:

@@ -18,7 +18,7 @@ from annotations.services.audit import audit_record
 
 # What an arm's registration records of it (never an API key: only the variable's name).
 ARM_FIELDS = ("name", "method", "base_model", "adapter_path", "endpoint_url", "served_model", "api_key_env",
-              "max_concurrency", "uses_behavior_tokens", "prompt_template", "decoding_params", "description")
+              "max_concurrency", "request_timeout_s", "max_retries", "uses_behavior_tokens", "prompt_template", "decoding_params", "description")
 
 
 def study_arms_check(*, study: Study, count: int | None = None) -> None:

@@ -10,6 +10,12 @@ whether the response names it (:meth:`modeling.judge.Judge.planted_iter`), store
 :class:`~annotations.models.judge.JudgePlantedReading`; with no dimensions it asks only
 that. The study's automatic metrics can then read it (``Study.planted_reading_job``).
 
+An endpoint judge's answers are stored as they come (with the progress they make, in one
+transaction each). A prompt whose request failed for good (longer than the judge's
+context, another 400) is stored with no score and method ``error``; one that failed for
+now (a timeout, a server error, no connection) is not stored, and the chunk ends failed
+naming those (:class:`JudgeUnanswered`), so a retry asks only them.
+
 Judge output is researcher-only: nothing here is read by a clinician page."""
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from annotations.selectors.responses import newest_responses
 from annotations.services.chunks import ChunkProgress, chunk_run, chunks_plan
 from annotations.services.jobs import job_create
 from modeling.endpoint_policy import url_origin
+from modeling.endpoint_requests import failures_text
 from modeling.params import JudgeParams, param_specs, params_dict, params_with_defaults
 
 logger = logging.getLogger(__name__)
@@ -111,13 +118,16 @@ def planted_problems(study: Study, case_ids: Iterable[int]) -> dict[int, str]:
 def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref: str = "",
                     dimensions: Sequence | None = None, pairwise: bool = False, params: dict | None = None,
                     base_url: str = "", adapter_path: str = "", responses: Iterable | None = None,
-                    planted: bool = False, actor=None) -> JudgeJob:
-    """Queue a judge job over ``responses`` (default: the newest response of each study
-    arm to each test case). With ``planted`` the judge also reads whether each response
-    to a case with a planted problem names it; ``planted`` with ``dimensions=[]`` asks
-    only that. ``params``: :class:`~modeling.params.JudgeParams` (the job stores them all,
-    those not given at their defaults). Raises InvalidRequest for a bad request and
-    QueueUnavailable (leaving no job) when the broker is down."""
+                    arms: Iterable | None = None, planted: bool = False, actor=None) -> JudgeJob:
+    """Queue a judge job over the newest response of each of ``arms`` (default: every
+    study arm) to each test case, or over the listed ``responses`` (of ``arms``, where
+    both are given). With ``planted`` the judge also reads whether each response to a
+    case with a planted problem names it; ``planted`` with ``dimensions=[]`` asks only
+    that. ``params``: :class:`~modeling.params.JudgeParams` (the job stores them all,
+    those not given at their defaults). An endpoint judge's model and base URL, when the
+    job names none, are the worker's (``JUDGE_OPENAI_MODEL``, ``JUDGE_OPENAI_BASE_URL``),
+    read when it runs. Raises InvalidRequest for a bad request and QueueUnavailable
+    (leaving no job) when the broker is down."""
     from modeling.judge import resolve_dimensions
 
     try:
@@ -127,12 +137,11 @@ def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref:
     if kind not in JudgeJob.Kind.values:
         raise InvalidRequest(f"Unknown judge kind {kind!r}; use {' or '.join(JudgeJob.Kind.values)}.")
     if kind == JudgeJob.Kind.OPENAI:
-        model_ref = model_ref or judge_setting("JUDGE_OPENAI_MODEL")
-        if not model_ref:
-            raise InvalidRequest("Name the endpoint's model (or set JUDGE_OPENAI_MODEL).")
         if adapter_path:
             raise InvalidRequest("An adapter only applies to a local judge.")
-        problem = endpoint_url_problem(base_url or judge_base_url())
+        # The worker resolves and checks the URL again; one this process already knows is refused now.
+        known = base_url or judge_setting("JUDGE_OPENAI_BASE_URL")
+        problem = known and endpoint_url_problem(known)
         if problem:
             raise InvalidRequest(f"Base URL{'' if base_url else ' (JUDGE_OPENAI_BASE_URL)'}: {problem}")
     else:
@@ -149,15 +158,11 @@ def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref:
         pair_dims = resolve_dimensions(asked.pairwise_dimensions) if pairwise else []
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from exc
-    if responses is not None:
-        selection = {"response_ids": sorted({r.pk if hasattr(r, "pk") else int(r) for r in responses})}
-        if Response.objects.filter(pk__in=selection["response_ids"]).exclude(case__study=study).exists():
-            raise InvalidRequest("Some responses belong to another study.")
-    else:
-        selection = {"arm_ids": study_arm_ids(study)}
+    selection = judge_selection(study=study, arms=arms, responses=responses)
     per_case = dict(selected_responses(study, selection).order_by().values_list("case_id").annotate(n=Count("id")))
     if not per_case:
-        raise InvalidRequest("No responses to judge: generate or import responses first.")
+        raise InvalidRequest("No responses to judge: generate or import responses first."
+                             if responses is None and arms is None else "The chosen arms have no responses to judge.")
     with_problem = set(planted_problems(study, per_case)) if planted else set()
     if only_planted:
         per_case = {c: n for c, n in per_case.items() if c in with_problem}
@@ -174,35 +179,71 @@ def judge_job_queue(*, study: Study, kind: str = JudgeJob.Kind.LOCAL, model_ref:
     with transaction.atomic():
         job = job_create(kind_name="judge", actor=actor, study=study, kind=kind, model_ref=model_ref,
                          adapter_path=adapter_path, base_url=base_url, dimensions=[d.as_dict() for d in dims],
-                         pairwise=pairwise, planted=planted, params=merged, selection=selection)
+                         pairwise=pairwise, planted=planted, params=merged, selection=selection,
+                         response_count=sum(per_case.values()))
         job.progress_total = chunks_plan(job=job, case_ids=sorted(per_case), units=units)
         JudgeJob.objects.filter(pk=job.pk).update(progress_total=job.progress_total)
     return job
 
 
+def judge_selection(*, study: Study, arms: Iterable | None = None, responses: Iterable | None = None) -> dict:
+    """What a job judges, as stored: ``{"arm_ids": [...]}`` (every study arm when
+    ``arms`` is None) and, with ``responses``, ``"response_ids"``. InvalidRequest for an
+    arm not in the study, or a response of another study or of an arm not chosen."""
+    study_arms = study_arm_ids(study)
+    if arms is None:
+        arm_ids = study_arms
+    else:
+        arm_ids = sorted({a.pk if hasattr(a, "pk") else int(a) for a in arms})
+        strangers = [a for a in arm_ids if a not in study_arms]
+        if not arm_ids or strangers:
+            raise InvalidRequest("Choose at least one arm." if not arm_ids else
+                                 f"Arm ids not in study {study.slug!r}: {', '.join(map(str, strangers))}.")
+    selection = {"arm_ids": arm_ids}
+    if responses is not None:
+        ids = sorted({r.pk if hasattr(r, "pk") else int(r) for r in responses})
+        found = dict(Response.objects.filter(pk__in=ids, case__study=study).values_list("pk", "arm_id"))
+        missing = [i for i in ids if i not in found]
+        if missing:
+            shown = ", ".join(map(str, missing[:20])) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+            raise InvalidRequest(f"Some responses belong to another study or do not exist: {shown}.")
+        elsewhere = sorted(i for i in ids if found[i] not in arm_ids)
+        if elsewhere:
+            raise InvalidRequest(f"Responses of arms not chosen: {', '.join(map(str, elsewhere[:20]))}.")
+        selection["response_ids"] = ids
+    return selection
+
+
 def selected_responses(study: Study, selection: dict) -> QuerySet[Response]:
-    """The responses a judge job's selection covers: ``{"response_ids": [...]}``, or
-    ``{"arm_ids": [...]}``: the newest response of each of those arms to each test case."""
+    """The responses a judge job's selection covers: ``{"response_ids": [...]}`` (of the
+    ``arm_ids``, where it lists them too), or ``{"arm_ids": [...]}``: the newest response
+    of each of those arms to each test case."""
     if "response_ids" in selection:
-        return Response.objects.filter(case__study=study, pk__in=selection["response_ids"])
+        chosen = Response.objects.filter(case__study=study, pk__in=selection["response_ids"])
+        return chosen.filter(arm_id__in=selection["arm_ids"]) if "arm_ids" in selection else chosen
     return newest_responses(study, arm_ids=selection.get("arm_ids"))
 
 
 # -- run ------------------------------------------------------------------------------------------
 
 def judge_for_job(job: JudgeJob):
-    """The :class:`modeling.judge.Judge` a job asks for. A local model is the worker's
-    one kept model (:mod:`annotations.worker_runtime`); an endpoint's base URL is the
-    job's or :func:`judge_base_url`, its API key :func:`judge_api_key` (never stored with
-    the job), and its address is checked again here and on each connection."""
-    from modeling.judge import LocalJudge, OpenAIJudge
+    """The :class:`modeling.judge.Judge` a job asks for, built on the worker. A local
+    model is the worker's one kept model (:mod:`annotations.worker_runtime`); an
+    endpoint's model is the job's or the worker's ``JUDGE_OPENAI_MODEL``, its base URL
+    the job's or :func:`judge_base_url`, its API key :func:`judge_api_key` (never stored
+    with the job), and its address is checked again here and on each connection."""
+    from modeling.judge import JudgeError, LocalJudge, OpenAIJudge
 
     params = judge_params(job)
     if job.kind == JudgeJob.Kind.LOCAL:
         loaded = worker_runtime.loaded_model(job.model_ref, job.adapter_path or None)
         return LocalJudge(loaded, use_reference=params.use_reference)
+    model = job.model_ref or judge_setting("JUDGE_OPENAI_MODEL")
+    if not model:
+        raise JudgeError("The job names no endpoint model and this worker has no JUDGE_OPENAI_MODEL: set it in the "
+                         "worker's environment (or settings), or queue the job with a model.")
     base_url = job.base_url or judge_base_url()
-    return OpenAIJudge(job.model_ref, base_url, judge_api_key(base_url), address_policy=address_policy(),
+    return OpenAIJudge(model, base_url, judge_api_key(base_url), address_policy=address_policy(),
                        logprobs=params.logprobs_mode, top_logprobs=params.top_logprobs, n_samples=params.n_samples,
                        temperature=params.temperature, concurrency=params.concurrency, timeout=params.timeout_s,
                        max_retries=params.max_retries, use_reference=params.use_reference)
@@ -259,18 +300,41 @@ def _judge(job: JudgeJob, chunk, progress: ChunkProgress) -> bool:
     judge = judge_for_job(job)
     JudgeJob.objects.filter(pk=job.pk).update(judge_provenance={
         **judge.describe(), "worker_host": worker_runtime.worker_host(), "device": worker_runtime.device_name()})
+    unanswered: list = []  # results whose request failed for now: asked again by a retry
     for run, todo, write, units_each in ((judge.score_iter, score_todo, judge_scores_write, 1),
                                          (judge.compare_iter, pair_todo, judge_comparisons_write, 2),
                                          (judge.planted_iter, planted_todo, judge_planted_write, 1)):
         if not todo:
             continue
         for batch in run(todo, should_stop=lambda: progress.stop):
-            new = write(job=job, results=batch)
-            if progress.add(units_each * new):
+            kept = [r for r in batch if r.error is None or r.error_lasting]
+            unanswered += [r for r in batch if r.error is not None and not r.error_lasting]
+            with transaction.atomic():  # the answers and the progress they make: one commit
+                new = write(job=job, results=kept)
+                stopping = progress.add(units_each * new, tokens=sum(r.tokens for r in kept))
+            if stopping:
                 return False
         if progress.stop:
             return False
+    if unanswered:
+        raise JudgeUnanswered(unanswered, len(score_todo) + len(pair_todo) + len(planted_todo))
     return True
+
+
+class JudgeUnanswered(RuntimeError):
+    """Prompts of a chunk the endpoint did not answer (timed out, a server error, no
+    connection, after the retries); every other answer is stored, and a retry asks
+    only these."""
+
+    def __init__(self, results: Sequence, asked: int):
+        super().__init__(failures_text([(_result_label(r), r.error) for r in results], asked)
+                         + "; Retry asks them again")
+
+
+def _result_label(result) -> str:
+    dimension = getattr(result, "dimension", None)
+    what = "response " + result.key.replace(":", " vs ")
+    return f"{what} ({dimension})" if dimension else f"{what} (planted problem)"
 
 
 def _analyse(job: JudgeJob) -> None:
@@ -320,13 +384,19 @@ def _insert_new(model, job: JudgeJob, rows: list, response_field: str) -> int:
 
 def judge_scores_write(*, job: JudgeJob, results: Iterable) -> int:
     """Store :class:`modeling.judge.ScoreResult` s (``key`` = the response id),
-    idempotent per (job, response, dimension). Returns how many rows were new."""
+    idempotent per (job, response, dimension). A result whose request failed for good
+    (a prompt longer than the judge's context) is stored as such: no score, method
+    ``error``, the error in ``raw_output["error"]``. Returns how many rows were new."""
     return _insert_new(JudgeScore, job, [
         JudgeScore(job=job, response_id=int(r.key), dimension=r.dimension, score=_clean(r.score),
                    judge_score=_clean(r.judge_score), method=r.method, distribution=_clean(r.distribution),
                    mass=_clean(r.mass), prompt=_clean(r.prompt),
-                   raw_output=_clean({**r.raw_output, "model": r.model, "samples": r.samples}))
+                   raw_output=_clean({**r.raw_output, "model": r.model, "samples": r.samples, **_error_of(r)}))
         for r in results], "response_id")
+
+
+def _error_of(result) -> dict:
+    return {"error": result.error} if result.error else {}
 
 
 def judge_planted_write(*, job: JudgeJob, results: Iterable) -> int:
@@ -335,7 +405,8 @@ def judge_planted_write(*, job: JudgeJob, results: Iterable) -> int:
     return _insert_new(JudgePlantedReading, job, [
         JudgePlantedReading(job=job, response_id=int(r.key), prob_named=_clean(r.prob_named), named=r.named,
                             method=r.method, mass=_clean(r.mass), prompt=_clean(r.prompt),
-                            raw_output=_clean({**r.raw_output, "model": r.model, "samples": r.samples}))
+                            raw_output=_clean({**r.raw_output, "model": r.model, "samples": r.samples,
+                                               **_error_of(r)}))
         for r in results], "response_id")
 
 
@@ -348,5 +419,5 @@ def judge_comparisons_write(*, job: JudgeJob, results: Iterable) -> int:
         rows.append(JudgeComparison(job=job, response_a_id=a, response_b_id=b, dimension=r.dimension,
                                     prob_a_first=_clean(r.prob_a_first), prob_a_second=_clean(r.prob_a_second),
                                     method=r.method, prompt=_clean(r.prompt),
-                                    raw_output=_clean({**r.raw_output, "model": r.model})))
+                                    raw_output=_clean({**r.raw_output, "model": r.model, **_error_of(r)})))
     return _insert_new(JudgeComparison, job, rows, "response_a_id")

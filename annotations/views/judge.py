@@ -20,6 +20,7 @@ from annotations.models.judge import JudgeScore
 from annotations.selectors.jobs import study_jobs
 from annotations.selectors.judge import (
     MAX_SCORE_ROWS,
+    judge_item_errors,
     judge_job_get,
     judge_job_shown,
     judge_jobs_recent,
@@ -54,7 +55,8 @@ def judge_page(request, slug):
         "score_keys": keys, "score_rows": score_rows, "max_score_rows": MAX_SCORE_ROWS,
         "any_active": any(j.is_active for j in jobs),
         "retryable": {row.job.pk for row in study_jobs(study, kinds=("judge",)) if row.retryable},
-        "form": JudgeJobForm() if has_role(request.user, [ADMIN]) else None,
+        "form": JudgeJobForm(study=study) if has_role(request.user, [ADMIN]) else None,
+        "item_errors": judge_item_errors(job) if job else {},
     }
     return render(request, "annotations/judge.html", context)
 
@@ -63,7 +65,7 @@ def judge_page(request, slug):
 @require_POST
 def judge_queue(request, slug):
     study = study_get(slug)
-    form = JudgeJobForm(request.POST)
+    form = JudgeJobForm(request.POST, study=study)
     if not form.is_valid():
         messages.error(request, "Not queued: " + errors_text(form))
         return redirect("judge", slug=slug)
@@ -72,13 +74,14 @@ def judge_queue(request, slug):
         job = judge_job_queue(
             study=study, kind=data["kind"], model_ref=data["model_ref"].strip(),
             adapter_path=data["adapter_path"].strip(), base_url=data["base_url"], dimensions=data["dimensions"],
-            pairwise=data["pairwise"], planted=data["planted"], params=form.params(), actor=request.user)
+            pairwise=data["pairwise"], planted=data["planted"], params=form.params(), arms=data["arms"],
+            responses=data["responses"], actor=request.user)
     except DomainError as exc:
         messages.error(request, str(exc))
         return redirect("judge", slug=slug)
     planted = " and the planted-problem reading" if job.planted else ""
-    messages.success(request, f"Queued judge job #{job.pk} ({job.progress_total} prompts over "
-                              f"{len(job.dimensions)} dimensions{planted}).")
+    messages.success(request, f"Queued judge job #{job.pk} ({job.progress_total} prompts: {job.response_count} "
+                              f"responses × {len(job.dimensions)} dimensions{planted}).")
     return redirect(f"{reverse('judge', args=[slug])}?job={job.pk}")
 
 

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
+from modeling.endpoint_requests import RequestFailure
 from modeling.judge.dimensions import OVERALL, JudgeDimension
 from modeling.judge.prompts import (
     CHOICES,
@@ -70,6 +71,9 @@ class ScoreResult:
     prompt: dict  # {"messages": [...], "prefill": ..., "prompt_version": ...}
     raw_output: dict
     model: str
+    error: str | None = None  # the request failed: no score (method "error")
+    error_lasting: bool = False  # asking again gets the same answer (a prompt too long, a 400)
+    tokens: int = 0  # tokens the judge read and wrote for it
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -85,6 +89,9 @@ class PairResult:
     prompt: dict  # {"ab": {...}, "ba": {...}}
     raw_output: dict  # {"ab": ..., "ba": ...}
     model: str
+    error: str | None = None  # either order's request failed
+    error_lasting: bool = False
+    tokens: int = 0
 
     @property
     def prob_a(self) -> float | None:
@@ -122,6 +129,9 @@ class PlantedResult:
     prompt: dict
     raw_output: dict
     model: str
+    error: str | None = None
+    error_lasting: bool = False
+    tokens: int = 0
 
     @property
     def named(self) -> bool | None:
@@ -149,6 +159,19 @@ class _Answer:
     samples: list[str | None] | None = None
     raw: dict = field(default_factory=dict)
     tokens: int = 0
+    failure: RequestFailure | None = None
+
+    @classmethod
+    def failed(cls, failure: RequestFailure) -> _Answer:
+        return cls({}, None, "error", raw={"error": failure.message}, failure=failure)
+
+    @property
+    def error(self) -> str | None:
+        return self.failure.message if self.failure else None
+
+    @property
+    def error_lasting(self) -> bool:
+        return bool(self.failure and self.failure.lasting)
 
 
 # -- the judges ------------------------------------------------------------------------------------
@@ -202,24 +225,33 @@ class Judge:
             record["prefill"] = query.prefill
         return record
 
-    def _run(self, queries: list[_Query], progress: ProgressCallback | None, should_stop: StopCheck | None,
-             units_per_query: float = 1.0) -> Iterator[tuple[list[int], list[_Answer]]]:
+    def _answers(self, queries: list[_Query], should_stop: StopCheck | None
+                 ) -> Iterator[tuple[list[int], list[_Answer]]]:
+        """The answers, batch by batch (``_plan``), ``should_stop`` asked before each;
+        a judge that answers one query at a time yields them as they come instead."""
+        for batch in self._plan(queries):
+            if should_stop is not None and should_stop():
+                return
+            yield batch, self._answer([queries[i] for i in batch])
+
+    def _run(self, queries: list[_Query], progress: ProgressCallback | None, should_stop: StopCheck | None
+             ) -> Iterator[tuple[list[int], list[_Answer]]]:
         tracker = ProgressTracker(len(queries), progress, stage="judge")
         if progress is not None:
             tracker.update()
-        for batch in self._plan(queries):
-            if should_stop is not None and should_stop():
-                log.info("judging stopped after %d of %d prompts", tracker.done, len(queries))
-                return
-            answers = self._answer([queries[i] for i in batch])
+        for batch, answers in self._answers(queries, should_stop):
             tracker.update(done=len(batch), tokens=sum(a.tokens for a in answers))
             yield batch, answers
+        if tracker.done < len(queries):
+            log.info("judging stopped after %d of %d prompts", tracker.done, len(queries))
 
     # -- public API ---------------------------------------------------------------------------
     def score_iter(self, requests: Sequence[ScoreRequest], progress: ProgressCallback | None = None,
                    should_stop: StopCheck | None = None) -> Iterator[list[ScoreResult]]:
-        """Yield the results one batch at a time (so a caller can store them and stop
-        between batches; ``should_stop`` is asked before each batch)."""
+        """Yield the results one batch at a time, as they come (so a caller can store
+        them and stop between batches; ``should_stop`` is asked before each batch, and by
+        an endpoint judge after each answer). A result whose request failed carries its
+        ``error``."""
         requests = list(requests)
         queries = [self._score_query(r) for r in requests]
         for batch, answers in self._run(queries, progress, should_stop):
@@ -230,11 +262,16 @@ class Judge:
                 results.append(ScoreResult(
                     key=request.key, dimension=request.dimension.key, score=request.dimension.to_output(judge_score),
                     judge_score=judge_score, method=answer.method, distribution=answer.probs, mass=answer.mass,
-                    samples=answer.samples, prompt=self._prompt_record(query), raw_output=answer.raw, model=self.name))
+                    samples=answer.samples, prompt=self._prompt_record(query), raw_output=answer.raw, model=self.name,
+                    error=answer.error, error_lasting=answer.error_lasting, tokens=answer.tokens))
             yield results
 
     def score(self, requests: Sequence[ScoreRequest], progress: ProgressCallback | None = None) -> list[ScoreResult]:
-        return [r for batch in self.score_iter(requests, progress) for r in batch]
+        """Every result, in the order of ``requests`` (``score_iter`` yields them as they come)."""
+        requests = list(requests)
+        order = {(r.key, r.dimension.key): i for i, r in enumerate(requests)}
+        return sorted((r for batch in self.score_iter(requests, progress) for r in batch),
+                      key=lambda r: order[(r.key, r.dimension)])
 
     def compare_iter(self, requests: Sequence[PairRequest], progress: ProgressCallback | None = None,
                      should_stop: StopCheck | None = None) -> Iterator[list[PairResult]]:
@@ -251,6 +288,7 @@ class Judge:
             for p in finished:
                 ab, ba = pending.pop(2 * p), pending.pop(2 * p + 1)
                 request = requests[p]
+                failed = [a for a in (ab, ba) if a.failure is not None]
                 results.append(PairResult(
                     key=request.key, dimension=request.dimension.key,
                     prob_a_first=ab.probs.get("A") if ab.probs else None,
@@ -259,7 +297,8 @@ class Judge:
                     prompt={"ab": self._prompt_record(queries[2 * p]), "ba": self._prompt_record(queries[2 * p + 1])},
                     raw_output={"ab": {**ab.raw, "distribution": ab.probs, "mass": ab.mass, "samples": ab.samples},
                                 "ba": {**ba.raw, "distribution": ba.probs, "mass": ba.mass, "samples": ba.samples}},
-                    model=self.name))
+                    model=self.name, error="; ".join(a.error for a in failed) or None,
+                    error_lasting=bool(failed) and all(a.error_lasting for a in failed), tokens=ab.tokens + ba.tokens))
             if results:
                 yield results
 
@@ -271,11 +310,17 @@ class Judge:
         for batch, answers in self._run(queries, progress, should_stop):
             yield [PlantedResult(key=requests[i].key, prob_named=answer.probs.get(YES_NO[0]) if answer.probs else None,
                                  method=answer.method, mass=answer.mass, samples=answer.samples,
-                                 prompt=self._prompt_record(queries[i]), raw_output=answer.raw, model=self.name)
+                                 prompt=self._prompt_record(queries[i]), raw_output=answer.raw, model=self.name,
+                                 error=answer.error, error_lasting=answer.error_lasting, tokens=answer.tokens)
                    for i, answer in zip(batch, answers)]
 
     def planted(self, requests: Sequence[PlantedRequest]) -> list[PlantedResult]:
-        return [r for batch in self.planted_iter(requests) for r in batch]
+        requests = list(requests)
+        order = {r.key: i for i, r in enumerate(requests)}
+        return sorted((r for batch in self.planted_iter(requests) for r in batch), key=lambda r: order[r.key])
 
     def compare(self, requests: Sequence[PairRequest], progress: ProgressCallback | None = None) -> list[PairResult]:
-        return [r for batch in self.compare_iter(requests, progress) for r in batch]
+        requests = list(requests)
+        order = {(r.key, r.dimension.key): i for i, r in enumerate(requests)}
+        return sorted((r for batch in self.compare_iter(requests, progress) for r in batch),
+                      key=lambda r: order[(r.key, r.dimension)])

@@ -2,7 +2,12 @@
 with ``--pairwise``, position-swapped comparisons of the arms; with ``--planted``,
 whether each response names its case's planted problem, which ``python -m
 modeling.evaluate --planted-readings`` then reads), appending to a resumable
-judged.jsonl, then print a summary."""
+judged.jsonl, then print a summary.
+
+A prompt whose request failed for good (longer than the judge's context, another 400)
+is written with its ``error`` and no score; one that failed for now (timed out, a server
+error) is not written, so running the command again asks only those; the command then
+exits with status 1, saying how many."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from modeling.judge.dimensions import OVERALL, resolve_dimensions
 from modeling.judge.endpoint import OpenAIJudge
 from modeling.judge.local import LocalJudge
 from modeling.judge.scoring import swap_consistency
+from modeling.params import EndpointParams
 from modeling.planted import problem_description
 from modeling.progress import tqdm_progress
 
@@ -56,15 +62,22 @@ def summarize(rows: Iterable[Mapping]) -> dict:
     return out
 
 
-def _append(out_file, batches: Iterable[list], row_of, provenance: dict) -> None:
+def _append(out_file, batches: Iterable[list], row_of, provenance: dict) -> list:
     """Write each result as a row (``row_of(result)``'s identifying fields, then the
-    result's own), flushed after each batch so a stopped run resumes where it was."""
+    result's own), flushed after each batch so a stopped run resumes where it was;
+    returns the results whose request failed for now (not written: asked again next run)."""
+    unanswered = []
     for batch in batches:
         for result in batch:
+            if result.error and not result.error_lasting:
+                log.warning("%s: %s", result.key, result.error)
+                unanswered.append(result)
+                continue
             row = {**row_of(result), **result.as_dict(), "provenance": provenance}
             row.pop("key")
             out_file.write(json.dumps(row, ensure_ascii=False) + "\n")
         out_file.flush()
+    return unanswered
 
 
 def judge_from_args(args: argparse.Namespace) -> Judge:
@@ -75,16 +88,16 @@ def judge_from_args(args: argparse.Namespace) -> Judge:
         return OpenAIJudge(args.openai_model, args.base_url, api_key,
                            logprobs={"auto": "auto", "on": True, "off": False}[args.logprobs],
                            top_logprobs=args.top_logprobs, n_samples=args.samples, temperature=args.temperature,
-                           concurrency=args.concurrency, use_reference=args.use_reference)
+                           concurrency=args.concurrency, timeout=args.timeout, max_retries=args.max_retries,
+                           use_reference=args.use_reference)
     from modeling.loading import load_model
 
     loaded = load_model(args.base, args.adapter, device=args.device, dtype=args.dtype)
     return LocalJudge(loaded, token_budget=args.token_budget, use_reference=args.use_reference)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from modeling.cases import read_cases
-    from modeling.task_types import TASKS_FILE_HELP, registry_from_file
+def parser_for() -> argparse.ArgumentParser:
+    from modeling.task_types import TASKS_FILE_HELP
 
     summary_line = sys.modules[__package__].__doc__.split("\n")[0]  # modeling.judge's
     parser = argparse.ArgumentParser(prog="python -m modeling.judge", description=summary_line)
@@ -105,7 +118,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top-logprobs", type=int, default=20)
     parser.add_argument("--samples", type=int, default=10, help="samples averaged when there are no logprobs")
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=EndpointParams.concurrency,
+                        help="remote judge: requests in flight (a server that answers one at a time keeps the rest "
+                             "waiting: give them the time in --timeout)")
+    parser.add_argument("--timeout", type=float, default=EndpointParams.timeout_s,
+                        help="remote judge: seconds one request may take, waiting at the server included")
+    parser.add_argument("--max-retries", type=int, default=EndpointParams.max_retries,
+                        help="remote judge: retries, with backoff, of a request that timed out, met a server error "
+                             "or could not connect")
     parser.add_argument("--dimensions", help="comma-separated keys of the default dimensions (default: all six; "
                                              "'none' for no scores, e.g. with --planted)")
     parser.add_argument("--dimensions-file", help="a JSON list of dimensions (dimensions as data)")
@@ -116,8 +136,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="also ask whether each response to a case with a planted problem names it "
                              "(read by python -m modeling.evaluate --planted-readings)")
     parser.add_argument("--arms", help="comma-separated arms to judge (default: all in --responses)")
+    parser.add_argument("--case-ids", help="comma-separated external_ids of the cases whose responses to judge "
+                                           "(default: all in --responses)")
     parser.add_argument("--limit", type=int, help="only the first N responses")
     parser.add_argument("--overwrite", action="store_true", help="start the output file afresh")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from modeling.cases import read_cases
+    from modeling.task_types import registry_from_file
+
+    parser = parser_for()
     args = parser.parse_args(argv)
     try:
         registry = registry_from_file(args.tasks)
@@ -138,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.arms:
         keep = {a.strip() for a in args.arms.split(",")}
         responses = [r for r in responses if r.get("arm") in keep]
+    if args.case_ids:
+        wanted = {i.strip() for i in args.case_ids.split(",") if i.strip()}
+        responses = [r for r in responses if r["external_id"] in wanted]
     unknown = sorted({r["external_id"] for r in responses if r["external_id"] not in cases})
     if unknown:
         parser.error(f"responses to cases not in {args.cases}: {', '.join(unknown[:5])}")
@@ -195,15 +228,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with out.open("a", encoding="utf-8") as f:
         with tqdm_progress("judge", "prompt") as bar:
-            _append(f, judge.score_iter(requests, bar), lambda r: {"type": "score", **response_of(r)}, provenance)
+            unanswered = _append(f, judge.score_iter(requests, bar), lambda r: {"type": "score", **response_of(r)},
+                                 provenance)
         with tqdm_progress("compare", "prompt") as bar:
-            _append(f, judge.compare_iter(pair_requests, bar), pair_of, provenance)
+            unanswered += _append(f, judge.compare_iter(pair_requests, bar), pair_of, provenance)
         with tqdm_progress("planted", "prompt") as bar:
-            _append(f, judge.planted_iter(planted_requests, bar), lambda r: {"type": "planted", **response_of(r)},
-                    provenance)
+            unanswered += _append(f, judge.planted_iter(planted_requests, bar),
+                                  lambda r: {"type": "planted", **response_of(r)}, provenance)
     elapsed = time.perf_counter() - started
     print(f"judged {len(requests)} score(s), {len(pair_requests)} pair(s) and {len(planted_requests)} planted-problem "
           f"reading(s) in {elapsed:.1f} s; wrote {out}", file=sys.stderr)
     print(json.dumps(summarize(read_resumable_jsonl(out)), indent=2))
+    if unanswered:
+        print(f"{len(unanswered)} prompt(s) got no answer (timed out, a server error or no connection; see the "
+              f"log above): run the same command again to ask only those", file=sys.stderr)
+        return 1
     return 0
 

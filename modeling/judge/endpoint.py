@@ -1,20 +1,37 @@
 """The judge behind an OpenAI-compatible chat completions endpoint: probabilities from
-``top_logprobs``, or averaged samples where the endpoint offers none. A request that
-fails raises :class:`~modeling.judge.base.JudgeError` with the server's status, never the
-body it answered with."""
+``top_logprobs``, or averaged samples where the endpoint offers none.
+
+A request that fails (after the client's retries) is that prompt's error, carried by its
+result (``error``, method ``"error"``), never the run's end
+(:mod:`modeling.endpoint_requests`): a prompt longer than the model's context, or another
+400, is a lasting error told by its meaning (never the server's text); a timeout, a
+server error or a lost connection a passing one, told by its status. Only a 400 that
+says logprobs are unsupported switches an ``"auto"`` judge to sampling. A refusal every
+request would meet (401, 403, 404, an address the policy refuses) and logprobs refused
+to a judge that requires them raise :class:`~modeling.judge.base.JudgeError`."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 
-from modeling.endpoint_policy import AddressPolicy, EndpointRefused, openai_client, remote_failure, url_origin
+from modeling.endpoint_policy import AddressPolicy, EndpointRefused, openai_client, url_origin
+from modeling.endpoint_requests import RequestFailure, answers_in_flight, request_failure
 from modeling.judge.base import Judge, JudgeError, _Answer, _Query
 from modeling.judge.scoring import distribution_from_top_logprobs, parse_label
+from modeling.params import EndpointParams
+from modeling.progress import StopCheck
 
 log = logging.getLogger(__name__)
+
+
+class _Failed(Exception):
+    """A request failed for this query alone (:func:`~modeling.endpoint_requests.request_failure`)."""
+
+    def __init__(self, failure: RequestFailure):
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 class OpenAIJudge(Judge):
@@ -25,7 +42,10 @@ class OpenAIJudge(Judge):
     ``top_logprobs``; when the endpoint rejects the parameter or returns none, sample
     from then on). Sampling asks for ``n_samples`` completions at ``temperature`` (and
     tops up with single requests when the endpoint ignores ``n``) and averages the
-    parsed scores. Requests run ``concurrency`` at a time.
+    parsed scores. Requests run ``concurrency`` at a time, each given ``timeout``
+    seconds and ``max_retries`` retries (:class:`~modeling.params.EndpointParams`); the
+    answers come back as they arrive. After ``give_up_after`` passing failures in a row
+    (a server gone away) no new request starts.
 
     The score is read at the first position whose emitted token is a level and where
     the levels hold at least ``min_level_mass`` of the listed probability (a position
@@ -40,9 +60,10 @@ class OpenAIJudge(Judge):
 
     def __init__(self, model: str, base_url: str | None = None, api_key: str | None = None, *,
                  logprobs: bool | str = "auto", top_logprobs: int = 20, n_samples: int = 10,
-                 temperature: float = 1.0, max_tokens: int = 16, timeout: float = 60.0, max_retries: int = 2,
-                 concurrency: int = 4, seed: int | None = 0, use_reference: bool = False, client=None,
-                 min_level_mass: float = 0.5, address_policy: AddressPolicy | None = None):
+                 temperature: float = 1.0, max_tokens: int = 16, timeout: float = EndpointParams.timeout_s,
+                 max_retries: int = EndpointParams.max_retries, concurrency: int = EndpointParams.concurrency,
+                 seed: int | None = 0, use_reference: bool = False, client=None, min_level_mass: float = 0.5,
+                 address_policy: AddressPolicy | None = None, give_up_after: int | None = None):
         super().__init__(use_reference=use_reference)
         if logprobs not in (True, False, "auto"):
             raise ValueError("logprobs must be True, False or 'auto'")
@@ -63,6 +84,8 @@ class OpenAIJudge(Judge):
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.concurrency = max(1, int(concurrency))
+        self.timeout, self.max_retries = timeout, max_retries
+        self.give_up_after = give_up_after or max(8, 2 * self.concurrency)
         self.seed = seed
         if not 0 <= min_level_mass <= 1:
             raise ValueError("min_level_mass must be between 0 and 1")
@@ -76,17 +99,15 @@ class OpenAIJudge(Judge):
     def describe(self) -> dict:
         return {**super().describe(), "base_url": self.base_url, "logprobs": self.logprobs,
                 "top_logprobs": self.top_logprobs, "n_samples": self.n_samples, "temperature": self.temperature,
-                "max_tokens": self.max_tokens, "seed": self.seed, "min_level_mass": self.min_level_mass}
+                "max_tokens": self.max_tokens, "seed": self.seed, "min_level_mass": self.min_level_mass,
+                "concurrency": self.concurrency, "timeout_s": self.timeout, "max_retries": self.max_retries}
 
-    def _plan(self, queries: list[_Query]) -> list[list[int]]:
-        size = self.concurrency * 2
-        return [list(range(i, min(i + size, len(queries)))) for i in range(0, len(queries), size)]
-
-    def _answer(self, queries: list[_Query]) -> list[_Answer]:
-        if self.concurrency == 1 or len(queries) == 1:
-            return [self._ask(q) for q in queries]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(queries))) as pool:
-            return list(pool.map(self._ask, queries))
+    def _answers(self, queries: list[_Query], should_stop: StopCheck | None
+                 ) -> Iterator[tuple[list[int], list[_Answer]]]:
+        for batch in answers_in_flight(self._ask, queries, concurrency=self.concurrency, should_stop=should_stop,
+                                       failed=lambda a: a.failure is not None and not a.failure.lasting,
+                                       give_up_after=self.give_up_after):
+            yield [i for i, _ in batch], [a for _, a in batch]
 
     # -- one query ------------------------------------------------------------------------
     def _create(self, messages, *, seed_offset: int = 0, **kwargs):
@@ -97,28 +118,31 @@ class OpenAIJudge(Judge):
             params["seed"] = self.seed + seed_offset
         try:
             return self.client.chat.completions.create(**params)
-        except openai.BadRequestError:
-            if kwargs.get("logprobs"):
-                raise  # the logprobs may be what the endpoint refused: _ask decides
-            raise JudgeError(f"{self.origin}: the endpoint answered HTTP 400") from None
-        except openai.APIError as exc:
+        except (openai.APIError, EndpointRefused) as exc:
             log.warning("endpoint %s: %s", self.origin, exc)  # the worker's log may hold the server's words
-            raise JudgeError(remote_failure(self.origin, exc)) from None
-        except EndpointRefused as exc:
-            raise JudgeError(f"{self.origin}: {exc}") from None
+            failure = request_failure(self.origin, exc, retries=self.max_retries)
+            if failure.kind == "fatal":
+                raise JudgeError(failure.message) from None
+            raise _Failed(failure) from None
 
     def _ask(self, query: _Query) -> _Answer:
-        if self._use_logprobs is not False:
-            import openai
+        """The query's answer; a request that failed gives an answer holding its failure."""
+        try:
+            return self._ask_or_fail(query)
+        except _Failed as failed:
+            return _Answer.failed(failed.failure)
 
+    def _ask_or_fail(self, query: _Query) -> _Answer:
+        if self._use_logprobs is not False:
             try:
                 completion = self._create(query.messages, temperature=0, logprobs=True,
                                           top_logprobs=self.top_logprobs)
-            except openai.BadRequestError as exc:
+            except _Failed as failed:
+                if failed.failure.kind != "logprobs":
+                    raise
                 if self.logprobs is True:
-                    raise JudgeError(f"{self.origin}: the endpoint refused logprobs "
-                                     f"(HTTP {exc.status_code})") from None
-                log.info("endpoint %s refused logprobs (%s); sampling instead", self.base_url, exc)
+                    raise JudgeError(failed.failure.message) from None
+                log.info("endpoint %s refused logprobs; sampling instead", self.base_url)
                 with self._lock:
                     self._use_logprobs = False
             else:

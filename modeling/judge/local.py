@@ -40,7 +40,7 @@ class LocalJudge(Judge):
         self.tokenizer = loaded.tokenizer
         # The engine is only used for its batch planner and padding defaults.
         self._engine = GenerationEngine(loaded, max_new_tokens=1, token_budget=token_budget,
-                                        max_batch_size=max_batch_size, backend="hf", compile=False)
+                                        max_batch_size=max_batch_size)
         self.pad_token_id = self._engine.pad_token_id
         self.score_prefix, self.choice_prefix = score_prefix, choice_prefix
         self.token_variants = token_variants

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from modeling.behavior import shown_text
 from modeling.judge.dimensions import OVERALL, JudgeDimension
 
-JUDGE_PROMPT_VERSION = "evalportal-geval-v1"
+JUDGE_PROMPT_VERSION = "evalportal-geval-v2"
 SCORE_PREFIX = "Score:"
 CHOICE_PREFIX = "Better response:"
 CHOICES = ("A", "B")

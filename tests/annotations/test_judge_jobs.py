@@ -70,7 +70,7 @@ def test_queue_picks_the_newest_response_per_case_and_arm(small_study, admin_use
 @pytest.mark.parametrize("kwargs, message", [
     ({"kind": "magic"}, "Unknown judge kind"),
     ({"dimensions": ["charm"]}, "unknown judge dimension"),
-    ({"kind": "openai", "model_ref": ""}, "Name the endpoint's model"),
+    ({"kind": "openai", "base_url": "ftp://x/v1"}, "Base URL"),
     ({"kind": "local", "base_url": "http://x/v1"}, "only applies to an OpenAI-compatible judge"),
 ])
 def test_queue_refuses_bad_requests(small_study, kwargs, message):
@@ -209,7 +209,7 @@ def test_cancel_between_batches_keeps_what_was_written(small_study, endpoint, mo
     assert _run(job) == ["cancelled"]
     job = _job(job.pk)
     kept = JudgeScore.objects.filter(job=job).count()
-    assert job.status == JobStatus.CANCELLED and kept == 2 == job.progress_done  # one batch of two prompts
+    assert job.status == JobStatus.CANCELLED and kept == 1 == job.progress_done  # stopped after its first answer
 
     monkeypatch.setattr(judging, "judge_scores_write", write)
     job_retry(job=job, actor=admin_user)

@@ -11,6 +11,7 @@ import pytest
 from annotations.models import JobStatus
 from annotations.models.judge import JudgeComparison, JudgeJob, JudgeScore
 from annotations.services.judge_analysis import judge_analyse
+from tests.factories import StudyArmFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_broker")]
 
@@ -136,7 +137,8 @@ def test_admin_queues_cancels_and_retries(rated_study, admin_client_):
     job = JudgeJob.objects.get()
     body = response.content.decode()
     # 18 responses x 2 dimensions, and 3 pairs in each of 6 cases asked in both orders
-    assert f"Queued judge job #{job.pk} (72 prompts over 2 dimensions)." in body
+    assert f"Queued judge job #{job.pk} (72 prompts: 18 responses × 2 dimensions)." in body
+    assert "18 responses × 2 dimensions, pairwise on overall." in body  # the job's own section
     assert job.status == JobStatus.QUEUED and job.celery_task_id and job.model_ref == "demo" and job.pairwise
     assert job.params["n_samples"] == 5 and job.params["logprobs"] == "auto"
     assert 'hx-trigger="every 3s"' in body  # the jobs table refreshes while a job is active
@@ -157,10 +159,14 @@ def test_queue_form_errors_are_shown(rated_study, admin_client_):
                                    "logprobs": "auto", "n_samples": 3}, follow=True)
     assert "Give an http(s) URL." in html.unescape(response.content.decode())
     response = admin_client_.post(f"/studies/{rated_study.slug}/judge/queue/",
-                                  {"kind": "openai", "model_ref": "", "dimensions": ["realism"], "logprobs": "auto",
-                                   "n_samples": 3}, follow=True)
-    assert "Name the endpoint&#x27;s model" in response.content.decode() or \
-        "Name the endpoint's model" in html.unescape(response.content.decode())
+                                  {"kind": "openai", "model_ref": "m", "dimensions": ["realism"], "logprobs": "auto",
+                                   "n_samples": 3, "responses": "12 x7 3.5"}, follow=True)
+    assert "Response ids: Not response ids: x7, 3.5" in html.unescape(response.content.decode())
+    other = StudyArmFactory().arm  # an arm of another study
+    response = admin_client_.post(f"/studies/{rated_study.slug}/judge/queue/",
+                                  {"kind": "openai", "model_ref": "m", "dimensions": ["realism"], "logprobs": "auto",
+                                   "n_samples": 3, "arms": [other.pk]}, follow=True)
+    assert "Arms: Select a valid choice." in html.unescape(response.content.decode())
     assert not JudgeJob.objects.exists()
 
 

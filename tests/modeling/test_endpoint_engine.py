@@ -1,7 +1,8 @@
 """Generation through an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, hosted
 APIs), against a small chat completions server on 127.0.0.1: answers, behavior tokens
-kept and parsed, retries on 429 and timeouts, bounded concurrency, a server that goes
-away in the middle."""
+kept and parsed, retries on 429 and timeouts, bounded concurrency; a failed request is
+that prompt's error (a server gone away, one answering one request at a time past the
+timeout, a prompt longer than the context), the rest answered and kept."""
 
 from __future__ import annotations
 
@@ -72,21 +73,77 @@ def test_a_timed_out_request_is_asked_again(server):
     assert len(server.requests) == 3
 
 
-def test_a_server_that_goes_away_ends_the_run_after_yielding_what_came_back(server):
-    engine = _engine(server, max_retries=1, concurrency=2)
+def test_a_server_that_goes_away_fails_its_prompts_and_stops_asking_after_failures_in_a_row(server):
+    engine = _engine(server, max_retries=0, concurrency=1)
     seen = []
-    with pytest.raises(EndpointError, match="Connection error|APIConnectionError"):
+    with pytest.raises(EndpointError) as failed:
         for batch in engine.generate_iter(CASES, arm="baseline"):
             seen += batch
-            server.down = True  # gone after the first batch
-    assert [r.key for r in seen] == [c["external_id"] for c in CASES[:8]]  # a batch is 4 x concurrency
+            server.down = True  # gone after the first answer
+    assert [r.key for r in seen] == ["ep-0"]  # what came back was handed on before the error
+    message = str(failed.value)
+    assert message.startswith("8 of 10 prompts got no answer (ep-1: http://127.0.0.1:")
+    assert "Connection error" in message and "1 not asked after 8 failures in a row" in message
+    assert len(server.requests) == 9
 
 
-def test_should_stop_is_asked_between_batches(server):
-    asked = iter([False, True])
-    batches = list(_engine(server, concurrency=1).generate_iter(CASES, should_stop=lambda: next(asked),
-                                                                arm="baseline"))
-    assert len(batches) == 1 and len(batches[0]) == 4 and server.answered == 4
+def test_should_stop_is_asked_after_each_answer(server):
+    results = [r for b in _engine(server, concurrency=1).generate_iter(
+        CASES, should_stop=lambda: server.answered >= 2, arm="baseline") for r in b]
+    assert [r.key for r in results] == ["ep-0", "ep-1"] and len(server.requests) == 2
+
+
+def test_a_slow_one_at_a_time_server_times_out_some_prompts_keeps_the_rest_and_a_later_run_fills_them_in(server):
+    """llama.cpp's server answers one request at a time: with four in flight the last
+    ones wait past the timeout. Those prompts fail alone; a second run asks only them."""
+    server.serial, server.answer_s = True, 0.6
+    engine = _engine(server, max_retries=0, concurrency=4, timeout=2.0)
+    kept = []
+    with pytest.raises(EndpointError, match=r"prompts got no answer \(ep-\d: .*the request timed out") as failed:
+        for batch in engine.generate_iter(CASES[:8], arm="baseline"):
+            kept += batch
+    missing = [c for c in CASES[:8] if c["external_id"] not in {r.key for r in kept}]
+    assert kept and missing and f"{len(missing)} of 8 prompts" in str(failed.value)
+    assert all(r.text.startswith("Noted:") for r in kept)
+    patient = _engine(server, max_retries=0, concurrency=1, timeout=10.0)
+    again = [r for b in patient.generate_iter(missing, arm="baseline") for r in b]
+    assert sorted(r.key for r in kept + again) == sorted(c["external_id"] for c in CASES[:8])
+
+
+LONG = {**CASES[0], "external_id": "ep-long", "question": "Which diagnosis fits? " + "Lab value noted. " * 300,
+        "turns": [{"speaker": "Dr. Lee", "role": "attending", "text": "Which diagnosis fits? " + "Lab value noted. " * 300}]}
+
+
+@pytest.mark.parametrize("wording", ["openai", "llama.cpp", "vllm"])
+def test_a_prompt_longer_than_the_context_is_that_prompts_error_in_the_servers_words(server, wording):
+    server.context_tokens, server.context_wording = 600, wording
+    kept = []
+    with pytest.raises(EndpointError) as failed:
+        for batch in _engine(server, concurrency=2).generate_iter([CASES[0], LONG, CASES[1]], arm="baseline"):
+            kept += batch
+    assert sorted(r.key for r in kept) == ["ep-0", "ep-1"]
+    assert str(failed.value).startswith("1 of 3 prompts got no answer (ep-long: http://127.0.0.1:")
+    assert "the prompt is longer than the model's context (HTTP 400" in str(failed.value)
+    assert len(server.requests) == 3  # a 400 is not retried
+
+
+def test_another_400_is_that_prompts_error_named_by_the_servers_type_and_param_never_its_text(server):
+    answer = server.answer
+    server.answer = lambda body: (400, {"error": {
+        "message": "Invalid value for 'seed' (api key sk-live-1234567890abcdef seen)", "type": "invalid_request_error",
+        "param": "seed", "code": None}}) if "patient 1?" in body["messages"][-1]["content"] else answer(body)
+    with pytest.raises(EndpointError) as failed:
+        list(_engine(server).generate_iter(CASES[:3], arm="baseline"))
+    message = str(failed.value)
+    assert message.startswith("1 of 3 prompts got no answer (ep-1: http://127.0.0.1:")
+    assert "the endpoint refused the request (HTTP 400: invalid_request_error, param seed)" in message
+    assert "sk-live" not in message and "Invalid value" not in message
+
+
+def test_finish_reason_is_the_servers_and_a_missing_system_fingerprint_is_none(server):
+    server.system_fingerprint = False
+    [result] = [r for b in _engine(server).generate_iter(CASES[:1], arm="baseline") for r in b]
+    assert result.finish_reason == "stop" and result.meta["system_fingerprint"] is None
 
 
 def test_decoding_params_say_what_decided_the_output(server):

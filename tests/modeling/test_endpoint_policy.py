@@ -199,7 +199,12 @@ def test_a_server_error_is_told_by_its_status_without_its_body(chat, status):
     engine = EndpointEngine(chat.base_url, "m", None, max_retries=0, timeout=5)
     with pytest.raises(EndpointError) as info:
         list(engine.generate_iter([CASE], arm="baseline"))
-    assert str(info.value) == f"{url_origin(chat.base_url)}: the endpoint answered HTTP {status}"
+    origin = url_origin(chat.base_url)
+    told = {400: f"1 of 1 prompts got no answer (p-0: {origin}: the endpoint refused the request (HTTP 400: "
+                 f"server_error))",  # the prompt's own error: the server's type, never its text
+            500: f"1 of 1 prompts got no answer (p-0: {origin}: the endpoint answered HTTP 500)",
+            503: f"1 of 1 prompts got no answer (p-0: {origin}: the endpoint answered HTTP 503)"}
+    assert str(info.value) == told.get(status, f"{origin}: the endpoint answered HTTP {status}")
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
@@ -208,10 +213,16 @@ def test_a_judge_server_error_is_told_by_its_status_without_its_body(status, log
     with FakeOpenAI() as server:
         server.answer = lambda body: (status, {"error": {"message": BODY, "type": "invalid_request_error"}})
         judge = OpenAIJudge("judge-model", server.base_url, None, max_retries=0, timeout=5, logprobs=logprobs)
-        with pytest.raises(JudgeError) as info:
-            judge.score([ScoreRequest("r", CASE, "Agree.", DEFAULT_DIMENSIONS[0])])
-        assert f"HTTP {status}" in str(info.value) and "hunter2" not in str(info.value)
-        assert info.value.__cause__ is None
+        if status == 401:  # every request would meet it: the run ends
+            with pytest.raises(JudgeError) as info:
+                judge.score([ScoreRequest("r", CASE, "Agree.", DEFAULT_DIMENSIONS[0])])
+            told = str(info.value)
+            assert info.value.__cause__ is None
+        else:  # that prompt's error
+            [result] = judge.score([ScoreRequest("r", CASE, "Agree.", DEFAULT_DIMENSIONS[0])])
+            told = result.error
+            assert result.method == "error" and result.error_lasting == (status == 400)
+        assert f"HTTP {status}" in told and "hunter2" not in told and "password" not in told
 
 
 def test_a_timeout_is_told_as_a_timeout(chat):

@@ -217,7 +217,7 @@ def fake_openai():
 
 
 def _remote(server, **kwargs) -> OpenAIJudge:
-    return OpenAIJudge("judge-model", server.base_url, "sk-test-key", max_retries=0, timeout=10, **kwargs)
+    return OpenAIJudge("judge-model", server.base_url, "sk-test-key", **{"max_retries": 0, "timeout": 10, **kwargs})
 
 
 def test_openai_judge_reads_top_logprobs(fake_openai):
@@ -368,3 +368,86 @@ def test_local_judge_caps_tokens_per_forward_and_halves_on_out_of_memory():
     judge.next_token_logprobs = lambda prompts: (_ for _ in ()).throw(torch.OutOfMemoryError("oom"))
     with pytest.raises(torch.OutOfMemoryError):
         judge._logprobs_in_halves([[1]])
+
+
+# -- an endpoint that fails some requests: each failure is that prompt's ---------------------------
+
+def test_a_slow_one_at_a_time_server_times_out_some_prompts_and_a_later_run_asks_only_those():
+    """llama.cpp's server (llama-cpp-python serving a GGUF) answers one request at a time:
+    four in flight, the last wait past the timeout. Those prompts carry their error; the
+    others are answered; a second run over the failed ones answers them."""
+    realism = resolve_dimensions(["realism"])[0]
+    requests = [ScoreRequest(f"r{i}", CASE, GOOD, realism) for i in range(8)]
+    with FakeOpenAI() as server:
+        server.serial, server.answer_s, server.honours_n, server.system_fingerprint = True, 0.6, False, False
+        judge = _remote(server, concurrency=4, timeout=2.0)
+        results = judge.score(requests)
+        failed = [r for r in results if r.error]
+        answered = [r for r in results if not r.error]
+        assert failed and answered and len(results) == 8
+        assert all(r.method == "error" and r.score is None and not r.error_lasting for r in failed)
+        assert all("the request timed out" in r.error for r in failed)
+        assert all(r.method == "logprobs" and r.score is not None for r in answered)
+        again = _remote(server, concurrency=1, timeout=10.0).score(
+            [q for q in requests if q.key in {r.key for r in failed}])
+    assert all(r.error is None and r.method == "logprobs" for r in again)
+    assert sorted(r.key for r in answered + again) == sorted(q.key for q in requests)
+
+
+@pytest.mark.parametrize("wording", ["openai", "llama.cpp", "vllm"])
+def test_a_prompt_longer_than_the_context_is_that_prompts_error_and_the_run_keeps_logprobs(wording):
+    realism = resolve_dimensions(["realism"])[0]
+    long_case = {**CASE, "turns": CASE["turns"] + [{"speaker": "Nurse Lee", "role": "nurse",
+                                                    "text": "Observations unchanged. " * 400}]}
+    requests = [ScoreRequest("short-1", CASE, GOOD, realism), ScoreRequest("long", long_case, GOOD, realism),
+                ScoreRequest("short-2", CASE, VAGUE, realism)]
+    with FakeOpenAI() as server:
+        server.context_tokens, server.context_wording = 700, wording
+        first, long, second = _remote(server, concurrency=1).score(requests)
+    assert long.method == "error" and long.score is None and long.error_lasting
+    assert "the prompt is longer than the model's context (HTTP 400" in long.error
+    assert first.method == second.method == "logprobs" and first.score is not None and second.score is not None
+    assert all(b.get("logprobs") for b in server.requests) and len(server.requests) == 3
+
+
+def test_only_a_400_that_says_logprobs_are_unsupported_switches_to_sampling():
+    realism = resolve_dimensions(["realism"])[0]
+    with FakeOpenAI("plain") as server:
+        answer = server.answer
+        server.answer = lambda body: (400, {"error": {"message": "top_logprobs is not supported by this backend",
+                                                      "type": "invalid_request_error", "param": None}}) \
+            if body.get("logprobs") else answer(body)
+        [result] = _remote(server, n_samples=2).score([ScoreRequest("r1", CASE, GOOD, realism)])
+    assert result.method == "samples" and result.error is None
+
+
+def test_another_400_is_that_prompts_error_named_by_the_servers_type_and_param_never_its_text():
+    realism = resolve_dimensions(["realism"])[0]
+    with FakeOpenAI() as server:
+        server.answer = lambda body: (400, {"error": {"message": "Bad 'seed' for key=sk-abc123def456ghi789",
+                                                      "type": "invalid_request_error", "param": "seed"}})
+        [result] = _remote(server).score([ScoreRequest("r1", CASE, GOOD, realism)])
+    assert result.method == "error" and result.error_lasting
+    assert "the endpoint refused the request (HTTP 400: invalid_request_error, param seed)" in result.error
+    assert "sk-abc" not in result.error and "Bad" not in result.error and len(server.requests) == 1
+
+
+def test_a_refusal_every_request_would_meet_ends_the_run():
+    with FakeOpenAI() as server:
+        server.faults = [401] * 10
+        with pytest.raises(JudgeError, match="answered HTTP 401"):
+            _remote(server).score([ScoreRequest("r1", CASE, GOOD, DEFAULT_DIMENSIONS[0])])
+
+
+def test_the_cli_sets_timeout_retries_and_concurrency():
+    import argparse
+
+    from modeling.judge.cli import judge_from_args, parser_for
+
+    args = parser_for().parse_args(["--cases", "c", "--responses", "r", "--out", "o", "--openai-model", "m",
+                                    "--base-url", "http://127.0.0.1:9/v1", "--timeout", "900", "--max-retries", "0",
+                                    "--concurrency", "1"])
+    assert isinstance(args, argparse.Namespace)
+    judge = judge_from_args(args)
+    assert (judge.timeout, judge.max_retries, judge.concurrency) == (900.0, 0, 1)
+    assert judge.client.timeout == 900.0 and judge.client.max_retries == 0

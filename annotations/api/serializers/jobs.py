@@ -7,7 +7,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from annotations.api.filters import IdField
+from annotations.api.filters import ID_RULE, IdField
 from annotations.api.serializers.fields import (
     JobStatusField,
     JudgeKindField,
@@ -16,6 +16,7 @@ from annotations.api.serializers.fields import (
     TrainingMethodField,
 )
 from annotations.forms import BASE_MODEL_HELP, JUDGE_MODEL_HELP
+from annotations.ids import strict_id
 from annotations.models import GenerationJob, JudgeJob, TrainingJob
 from annotations.models.jobs import MAX_LISTED_CASES
 from annotations.param_fields import param_serializer_fields
@@ -92,7 +93,8 @@ class JudgeJobSerializer(_JobSerializer):
     class Meta:
         model = JudgeJob
         fields = (_JOB_FIELDS[:3] + ["kind", "model_ref", "adapter_path", "base_url", "dimensions", "pairwise",
-                                     "planted", "params", "judge_provenance", "analysis", "analysed_at"]
+                                     "planted", "params", "selection", "response_count", "judge_provenance",
+                                     "analysis", "analysed_at"]
                   + _JOB_FIELDS[3:])
         read_only_fields = fields
 
@@ -154,6 +156,19 @@ class JudgeParamsSerializer(KnownKeysSerializer):
         return {**super().get_fields(), **param_serializer_fields(JudgeParams)}
 
 
+class _ResponseIdField(serializers.IntegerField):
+    """A response's id, strictly (:func:`~annotations.ids.strict_id`); whether the study
+    has it is the service's check, over the whole list at once."""
+
+    default_error_messages = {"not_an_id": f"Not an id: {ID_RULE}."}
+
+    def to_internal_value(self, data):
+        pk = strict_id(data)
+        if pk is None:
+            self.fail("not_an_id")
+        return pk
+
+
 class QueueJudgeSerializer(serializers.Serializer):
     """A judge job (the page's ``JudgeJobForm`` offers the same)."""
 
@@ -169,6 +184,14 @@ class QueueJudgeSerializer(serializers.Serializer):
                                        allow_empty=True, max_length=20,
                                        help_text="Keys of the judge dimensions (default: all six); empty only with "
                                                  "planted, for a job that only reads planted problems.")
+    arms = serializers.ListField(
+        child=IdField(queryset=all_arms()), required=False, allow_empty=False, max_length=26,
+        help_text="Ids of the study's arms whose responses to judge (the newest of each to each test case); "
+                  "default: every arm of the study.")
+    responses = serializers.ListField(
+        child=_ResponseIdField(), required=False, allow_empty=False, max_length=MAX_LISTED_CASES,
+        help_text="Ids of the responses to judge (of the chosen arms); default: every response the arms' "
+                  "selection covers.")
     pairwise = serializers.BooleanField(default=False)
     planted = serializers.BooleanField(
         default=False, help_text="Also read whether each response to a case with a planted problem names it "
