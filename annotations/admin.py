@@ -185,7 +185,8 @@ class ModelArmAdmin(admin.ModelAdmin):
                            "description"]}),
         ("Loaded by our workers", {"fields": ["base_model", "adapter_path", "checkpoint_hash"]}),
         ("Served by an OpenAI-compatible endpoint (vLLM, SGLang, TGI, llama.cpp, a hosted API)", {
-            "fields": ["endpoint_url", "served_model", "api_key_env", "max_concurrency"],
+            "fields": ["endpoint_url", "served_model", "api_key_env", "max_concurrency", "request_timeout_s",
+                       "max_retries"],
             "description": "Fill these for an endpoint arm: its jobs then run on the endpoint queue's CPU workers. "
                            "The API key stays on the workers: name the environment variable that holds it."}),
     ]
@@ -251,8 +252,9 @@ class JudgeJobAdmin(JobAdminBase):
 @admin.register(Response)
 class ResponseAdmin(admin.ModelAdmin):
     formfield_overrides = JSON_TEXT_FIELDS
-    list_display = ["id", "case", "arm", "job", "predicted_behavior", "completion_tokens", "names_model", "created_at"]
-    list_filter = ["arm", "predicted_behavior", "names_model", "case__study"]
+    list_display = ["id", "case", "arm", "job", "predicted_behavior", "completion_tokens", "finish_reason",
+                    "names_model", "created_at"]
+    list_filter = ["arm", "predicted_behavior", "finish_reason", "names_model", "case__study"]
     search_fields = ["case__external_id", "text"]
     list_select_related = ["case", "arm", "job"]
     raw_id_fields = ["case", "job"]

@@ -135,6 +135,9 @@ RATING_ROW = (
     _f("case_role", "response", "case__role", "text",
        help="The case's role: study, or gold (mixed blind into the queues and scored against its expected "
             "answers; the analysis leaves gold cases out)."),
+    _f("finish_reason", "response", "finish_reason", "text",
+       help="Why the response ended: stop (the model ended it), length (cut at the token limit), or what the "
+            "inference server said; empty where nothing was recorded."),
 )
 FIELDS = {field.name: field for field in RATING_ROW}
 COLUMNS = [field.name for field in RATING_ROW]

@@ -2,7 +2,7 @@
 jobs (replaced when a job needs another) and the engines a job runs on. The model is
 loaded lazily inside the worker (never before a prefork pool forks), so CUDA is
 initialised in the process that uses it. The generation engine of the last decoding
-settings is kept too: its compiled decoding steps serve every chunk of a job."""
+settings is kept too, for every chunk of a job."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from annotations.endpoint_policy import address_policy, endpoint_key
-from annotations.model_refs import model_ref_check
+from annotations.errors import InvalidRequest
+from annotations.model_refs import adapter_present, model_ref_check
 from modeling.params import DecodingParams, param_specs
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,11 @@ def loaded_model(base: str, adapter: str | None):
     model_ref_check(base, what="base model")
     if adapter:
         model_ref_check(adapter, what="adapter", allow_demo=False)
+        if not adapter_present(adapter):
+            raise InvalidRequest(
+                f"The adapter {adapter} is not on this worker ({worker_host()}): it was moved or deleted after the "
+                "job was queued, or this worker does not share the adapters folder (EVALPORTAL_ADAPTER_DIR) with "
+                "the web and the worker that trained it. Put it back or train it again, then retry the job.")
     key = (base, adapter or None)
     with _lock:
         if _current["key"] != key:
@@ -75,15 +81,18 @@ def endpoint_api_key(arm) -> str | None:
 
 def endpoint_engine(job):
     """Chat completions against the arm's server, ``max_concurrency`` requests at a time,
-    on no internal address the deployment does not allow (checked now and on each
-    connection)."""
+    each with the arm's timeout and retries (blank: the EVALPORTAL_ENDPOINT_TIMEOUT_S and
+    EVALPORTAL_ENDPOINT_MAX_RETRIES settings), on no internal address the deployment does
+    not allow (checked now and on each connection)."""
     from modeling.generate import EndpointEngine
 
     arm = job.arm
     engine = EndpointEngine(
         arm.endpoint_url, arm.served_model, endpoint_api_key(arm), **asdict(stored_decoding(job)), seed=job.seed,
-        concurrency=arm.max_concurrency, timeout=settings.EVALPORTAL_ENDPOINT_TIMEOUT_S,
-        max_retries=settings.EVALPORTAL_ENDPOINT_MAX_RETRIES, keep_special_tokens=arm.uses_behavior_tokens,
+        concurrency=arm.max_concurrency,
+        timeout=arm.request_timeout_s if arm.request_timeout_s is not None else settings.EVALPORTAL_ENDPOINT_TIMEOUT_S,
+        max_retries=arm.max_retries if arm.max_retries is not None else settings.EVALPORTAL_ENDPOINT_MAX_RETRIES,
+        keep_special_tokens=arm.uses_behavior_tokens,
         address_policy=address_policy())
     provenance = {"endpoint": arm.endpoint_url, "served_model": arm.served_model, "base_model": arm.base_model,
                   "decoding": engine.decoding_params(), "seed": job.seed, "worker_host": worker_host(),
@@ -102,7 +111,8 @@ def local_engine(job):
                 **asdict(stored_decoding(job))}
     key = (arm.base_model, arm.adapter_path or None, json.dumps(decoding, sort_keys=True), job.seed)
     if _engine["key"] != key:
-        _engine["engine"] = GenerationEngine(loaded, seed=job.seed, **decoding)
+        _engine["engine"] = GenerationEngine(loaded, seed=job.seed, static_cache=settings.EVALPORTAL_GENERATION_STATIC_CACHE,
+                                             **decoding)
         _engine["key"] = key
     engine = _engine["engine"]
     provenance = {**loaded.provenance(), "decoding": engine.decoding_params(), "seed": job.seed,

@@ -1,22 +1,26 @@
 """Benchmark: generation throughput of naive sequential ``generate``, plain batched
-``generate`` and our engine (``modeling.generate.GenerationEngine``) in one run, on a
+``generate`` and our engine (``modeling.generate.GenerationEngine``: transformers'
+``generate`` on length-sorted batches within a token budget), with transformers' dynamic
+KV cache and with its static cache (compiled by ``generate`` on a GPU), in one run, on a
 Qwen2.5 shape with random weights (nothing downloaded). Every method generates exactly
 ``--new-tokens`` tokens per prompt (end-of-sequence ignored), greedy.
 
 Prints tokens/s per method and the engine's ratios to each, and writes
-bench/results/generation.json.
+bench/results/generation.json. The static-cache engine is what
+``EVALPORTAL_GENERATION_STATIC_CACHE`` turns on for the workers: its figure against the
+dynamic one on a GPU decides that setting's default.
 
-    # the GPU setting: Qwen2.5-7B shape, bf16, 256 prompts x 512 tokens, 256 new
+    # the GPU setting: Qwen2.5-7B shape, bf16, 256 prompts x 512 tokens, 256 new;
+    # the engine with the dynamic and with the static (compiled) cache
     .venv/bin/python bench/generation.py --preset gpu
-    # also transformers' static-cache generate and continuous batching, for comparison
+    # also plain generate(cache_implementation='static') and continuous batching
     .venv/bin/python bench/generation.py --preset gpu --with-hf-static 64,256 --with-cb
     # a CPU check that everything runs: 0.5B shape, 8 prompts x 64 tokens, 16 new
     .venv/bin/python bench/generation.py --preset cpu
 
 Reference figures for the 7B shape on one H100 (not measured here), tok/s: sequential
 24, plain batched b=128 1,386, static cache b=64 2,380 / b=128 2,843 / b=256 3,171,
-continuous batching (n=256) 659. Targets for the engine there: >= 4,000 tok/s, > 150x
-sequential.
+continuous batching (n=256) 659.
 """
 
 from __future__ import annotations
@@ -38,9 +42,9 @@ from bench.results_file import write_results  # noqa: E402
 
 PRESETS = {
     "gpu": dict(shape="7b", dtype="bf16", prompts=256, prompt_len=512, new_tokens=256, sequential_prompts=2,
-                batched_batch_size=128),
+                batched_batch_size=128, engine_caches="dynamic,static"),
     "cpu": dict(shape="0.5b", dtype="fp32", prompts=8, prompt_len=64, new_tokens=16, sequential_prompts=2,
-                batched_batch_size=8),
+                batched_batch_size=8, engine_caches="dynamic"),
 }
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
@@ -145,9 +149,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batched-batch-size", type=int, help="batch size of plain batched generate")
     parser.add_argument("--engine-batch-size", type=int, help="largest engine batch (default: the engine's)")
     parser.add_argument("--token-budget", type=int, help="engine token budget (default: the engine's)")
-    parser.add_argument("--engine-backend", choices=("auto", "hf", "static"), default="auto")
-    parser.add_argument("--also-static-on-cpu", action="store_true", help="CPU: also time the static backend")
-    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--engine-caches", help="the engine's KV caches to time, of dynamic,static (default: both "
+                                                 "on a GPU, dynamic on the CPU)")
     parser.add_argument("--with-hf-static", metavar="B1,B2", help="also time generate(cache_implementation='static')")
     parser.add_argument("--with-cb", action="store_true", help="also time transformers continuous batching")
     parser.add_argument("--seed", type=int, default=0)
@@ -206,25 +209,24 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"  continuous batching failed: {exc}", flush=True)
         _free(device)
 
-    # 4. our engine: a first run (compilation, CUDA graph capture included), then a timed one
+    # 4. our engine, per cache: a first run (compilation included), then a timed one
     loaded = LoadedModel(model=model, tokenizer=None, device=device, base_hash=f"random-{settings['shape']}",
                          dtype=dtype)
-    backends = [args.engine_backend]
-    if args.also_static_on_cpu and not device.startswith("cuda") and args.engine_backend != "static":
-        backends.append("static")
-    for backend in backends:
+    caches = [c for c in settings["engine_caches"].split(",") if c]
+    if not caches or set(caches) - {"dynamic", "static"}:
+        parser.error("--engine-caches: dynamic, static or both")
+    for cache in caches:
         engine = GenerationEngine(loaded, max_new_tokens=new, token_budget=args.token_budget,
-                                  max_batch_size=args.engine_batch_size, backend=backend,
-                                  compile=False if args.no_compile else None, ignore_eos=True,
-                                  pad_token_id=PAD_TOKEN_ID, eos_token_ids=EOS_TOKEN_IDS)
-        name = "engine" if backend == args.engine_backend else f"engine_{backend}"
+                                  max_batch_size=args.engine_batch_size, static_cache=cache == "static",
+                                  ignore_eos=True, pad_token_id=PAD_TOKEN_ID, eos_token_ids=EOS_TOKEN_IDS)
+        name = "engine" if cache == caches[0] else f"engine_{cache}"
         first_s, _ = run_engine(engine, prompts, device)
         seconds, engine_outputs = run_engine(engine, prompts, device)
         batches = engine.plan_batches([len(p) for p in prompts])
-        methods[name] = record(f"engine ({engine.backend}{', compiled' if engine.compile else ''})", seconds,
+        methods[name] = record(f"engine ({cache} cache{', compiled' if engine.compiled else ''})", seconds,
                                engine_outputs, prompts=len(prompts), batches=len(batches),
-                               largest_batch=max(map(len, batches)), backend=engine.backend,
-                               compiled=bool(engine.compile), first_run_seconds=round(first_s, 3),
+                               largest_batch=max(map(len, batches)), cache=cache, compiled=engine.compiled,
+                               first_run_seconds=round(first_s, 3),
                                first_run_tok_s=round(len(prompts) * new / first_s, 2),
                                same_tokens_as_batched=agreement(engine_outputs, batched_outputs))
         print(f"    first run (with compilation/warm-up): {first_s:.2f} s; identical continuations to batched "
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "benchmark": "generation",
         "settings": {**settings, "device": device, "vary_lengths": args.vary_lengths, "seed": args.seed,
-                     "parameters": parameter_count(model), "compile": not args.no_compile},
+                     "parameters": parameter_count(model)},
         "methods": methods,
         "ratios": ratios,
         "environment": environment(device),

@@ -182,8 +182,9 @@ def _model_args(d: dict) -> list[str]:
         args += ["--with-hf-static", ",".join(static)]
     if "continuous_batching" in methods:
         args.append("--with-cb")
-    if "engine_static" in methods:
-        args.append("--also-static-on-cpu")
+    caches = [m["cache"] for name, m in methods.items() if name.startswith("engine") and m.get("cache")]
+    if caches and caches != (["dynamic", "static"] if device.startswith("cuda") else ["dynamic"]):
+        args += ["--engine-caches", ",".join(caches)]
     return args
 
 
@@ -263,7 +264,7 @@ def generation_figures(d: dict) -> tuple[list[str], list[list[str]]]:
         if "error" in m:
             rows.append([name, "–", "–", "–", "–", f"failed: {m['error'][:80]}"])
             continue
-        backend = f" ({m['backend']})" if m.get("backend") else ""
+        backend = f" ({m.get('cache') or m['backend']})" if m.get("cache") or m.get("backend") else ""
         ratio = f"{engine / m['tok_s']:.2f}x" if engine and m.get("tok_s") and name != "engine" else "–"
         rows.append([name + backend, _num(m.get("batch_size", m.get("largest_batch"))), _num(m.get("tokens")),
                      _num(m.get("seconds"), 2), _num(m.get("tok_s"), 1), ratio])

@@ -3,6 +3,9 @@ from django.db import models
 from annotations.models import bounds
 from modeling.behavior import shown_text
 
+# The finish reason of a response cut at max_new_tokens (our engine's and OpenAI's word).
+FINISH_LENGTH = "length"
+
 
 class Response(models.Model):
     """One arm's response to one case. ``text`` is what raters see (behavior token stripped)."""
@@ -17,6 +20,10 @@ class Response(models.Model):
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True, validators=bounds.TOKEN_COUNT.validators)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True, validators=bounds.TOKEN_COUNT.validators)
     latency_s = models.FloatField(null=True, blank=True, validators=bounds.LATENCY_SECONDS.validators)
+    finish_reason = models.CharField(
+        max_length=20, blank=True,
+        help_text="Why the response ended: stop (the model ended it), length (cut at the token limit), or what an "
+                  "inference server said; blank where nothing said.")
     provenance = models.JSONField(default=dict, blank=True,
                                   help_text="checkpoint hash, decoding params, seed, template version, host, device")
     names_model = models.BooleanField(default=False, help_text="The text names a model; review before rating.")
@@ -36,6 +43,10 @@ class Response(models.Model):
             models.UniqueConstraint(fields=["case", "arm"], condition=models.Q(job__isnull=True),
                                     name="unique_response_without_job"),
         ]
+
+    @property
+    def cut_at_token_limit(self) -> bool:
+        return self.finish_reason == FINISH_LENGTH
 
     def __str__(self) -> str:
         return f"{self.case} / {self.arm}"

@@ -5,10 +5,12 @@ automatic metrics score and the responses page shows."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from annotations.models import Case, Response, Study, StudyArm
+from annotations.models import Case, GenerationJob, Response, Study, StudyArm
+from annotations.models.response import FINISH_LENGTH
 
 
 def newest_responses(study: Study, *, arm_ids: Iterable[int] | None = None,
@@ -43,6 +45,37 @@ def response_arms(response_ids: Iterable[int]) -> dict[int, tuple[int, str]]:
     """Response id -> (arm id, arm name), for the responses named (one query; unblinded)."""
     return {pk: (arm_id, name) for pk, arm_id, name in
             Response.objects.filter(pk__in=list(response_ids)).values_list("pk", "arm_id", "arm__name")}
+
+
+@dataclass(frozen=True)
+class TokenLimitCount:
+    """Of a group of responses: how many were cut at the token limit, of those whose
+    finish reason was recorded (older responses have none), and how many in all."""
+
+    cut: int
+    recorded: int
+    total: int
+
+
+def token_limit_counts(study: Study, arm_ids: Iterable[int]) -> tuple[dict, list[dict]]:
+    """How many responses hit max_new_tokens: per arm, of its newest responses to the test
+    cases (what the responses page shows), ``{arm id: TokenLimitCount}``; and per
+    generation job of the study, newest job first, ``{"job_id", "arm_name",
+    "max_new_tokens", "count"}``. Three queries."""
+    def grouped(responses: QuerySet[Response], *fields: str):
+        return responses.order_by().values(*fields).annotate(
+            total=Count("pk"), recorded=Count("pk", filter=~Q(finish_reason="")),
+            cut=Count("pk", filter=Q(finish_reason=FINISH_LENGTH)))
+
+    per_arm = {row["arm_id"]: TokenLimitCount(row["cut"], row["recorded"], row["total"])
+               for row in grouped(newest_responses(study, arm_ids=arm_ids), "arm_id")}
+    jobs = list(grouped(Response.objects.filter(job__study=study), "job_id", "arm__name").order_by("-job_id"))
+    decoding = dict(GenerationJob.objects.filter(pk__in=[row["job_id"] for row in jobs])
+                    .values_list("pk", "decoding_params"))
+    per_job = [{"job_id": row["job_id"], "arm_name": row["arm__name"],
+                "max_new_tokens": (decoding.get(row["job_id"]) or {}).get("max_new_tokens"),
+                "count": TokenLimitCount(row["cut"], row["recorded"], row["total"])} for row in jobs]
+    return per_arm, per_job
 
 
 def responses_for_team() -> QuerySet[Response]:

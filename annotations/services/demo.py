@@ -63,20 +63,22 @@ DEMO_INSTRUCTIONS = (
 DEMO_TRAINING = {"steps": 8, "learning_rate": 1e-3, "max_length": 768}
 
 
-def demo_adapters_train(*, actor=None) -> list[TrainingJob]:
+def demo_adapters_train(*, actor=None, steps: int | None = None) -> list[TrainingJob]:
     """Queue training for each fine-tuned demo arm whose adapter is not on this machine
     (a fresh clone ships none): the job's adapter becomes the arm's, its progress on the
-    jobs page. Arms with an adapter or a training under way are left alone."""
+    jobs page. Arms with an adapter or a training under way are left alone. ``steps``
+    replaces DEMO_TRAINING's optimizer steps (a quick check of a worker set-up)."""
     study = Study.objects.filter(slug=DEMO_SLUG).first()
     if study is None:
-        return []
+        raise InvalidRequest("There is no demo study to train adapters for: run `manage.py load_demo` first.")
     jobs = []
     trainable = [method for method, _ in TRAINING_METHODS]
     for arm in ModelArm.objects.filter(study_arms__study=study, method__in=trainable).order_by("pk"):
         if arm.is_endpoint or adapter_present(arm.adapter_path) or adapter_training_pending(arm) is not None:
             continue
         jobs.append(training_job_queue(study=study, method=arm.method, base_model=arm.base_model or "demo",
-                                       actor=actor, hyperparameters=DEMO_TRAINING, target_arm=arm))
+                                       actor=actor, target_arm=arm,
+                                       hyperparameters={**DEMO_TRAINING, **({"steps": steps} if steps is not None else {})}))
     return jobs
 
 
@@ -181,6 +183,7 @@ def _load_demo_responses(study: Study) -> int:
                 "text": record["text"], "raw_text": record.get("raw_text", record["text"]),
                 "predicted_behavior": record.get("predicted_behavior") or "",
                 "prompt_tokens": record.get("prompt_tokens"), "completion_tokens": record.get("completion_tokens"),
-                "latency_s": record.get("latency_s"), "provenance": record.get("provenance", {}),
+                "latency_s": record.get("latency_s"), "finish_reason": record.get("finish_reason") or "",
+                "provenance": record.get("provenance", {}),
             })
     return responses_write(rows=rows)

@@ -14,7 +14,9 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from annotations import worker_runtime
 from annotations.errors import InvalidRequest, StateConflict
+from annotations.model_refs import adapter_present
 from annotations.models import Case, GenerationJob, ModelArm, Response, Study, StudyArm
+from annotations.models.arm import TRAINING_METHODS
 from annotations.models.jobs import MAX_LISTED_CASES
 from annotations.selectors.jobs import adapter_training_pending
 from annotations.selectors.responses import response_keys_of_cases
@@ -53,11 +55,7 @@ def generation_job_queue(*, study: Study, arm: ModelArm, cases: Iterable[Case] |
     which override the defaults; ``seed`` defaults to GenerationParams's."""
     if not StudyArm.objects.filter(study=study, arm=arm).exists():
         raise InvalidRequest(f"Arm {arm.name!r} is not part of study {study.slug!r}.")
-    training = adapter_training_pending(arm)
-    if training is not None:
-        raise StateConflict(f"{arm.name}'s adapter is still being trained (training job #{training.pk}, "
-                            f"{training.progress_percent}% done, on the jobs page); queue generation when it is "
-                            f"done.")
+    adapter_check(arm)
     decoding = job_decoding(arm, decoding_params, seed)
     if cases is not None:
         case_ids = _listed_case_ids(study, cases)
@@ -78,6 +76,26 @@ def generation_job_queue(*, study: Study, arm: ModelArm, cases: Iterable[Case] |
                          seed=decoding.seed, progress_total=len(case_ids))
         chunks_plan(job=job, case_ids=case_ids)
     return job
+
+
+def adapter_check(arm: ModelArm) -> None:
+    """Refuse, before anything is queued, an arm that cannot answer yet: its adapter is
+    being trained (StateConflict, naming the job: queue again once it is done), or a local
+    arm's adapter is not there (InvalidRequest, saying how to train it). An adapter is
+    looked for where the workers load it from, which the web shares with them
+    (EVALPORTAL_ADAPTER_DIR)."""
+    training = adapter_training_pending(arm)
+    if training is not None:
+        raise StateConflict(f"{arm.name}'s adapter is still being trained (training job #{training.pk}, "
+                            f"{training.progress_percent}% done, on the jobs page); queue generation when it is "
+                            f"done.")
+    if arm.is_endpoint or adapter_present(arm.adapter_path):
+        return
+    if arm.adapter_path or arm.method in dict(TRAINING_METHODS):
+        found = f" (nothing at {arm.adapter_path})" if arm.adapter_path else ""
+        raise InvalidRequest(f"{arm.name} has no trained adapter{found}, so it cannot generate: train it first: "
+                             "queue its training on the Jobs page, or run `manage.py train_demo_adapters` for the "
+                             "demo.")
 
 
 def engine_tuning(decoding: dict | None) -> dict:
@@ -146,5 +164,5 @@ def _write_batch(job: GenerationJob, batch, by_key: dict[str, Case], provenance:
         "case_id": by_key[r.key].pk, "arm_id": job.arm_id, "job_id": job.pk, "text": r.text,
         "raw_text": r.raw_text, "predicted_behavior": r.predicted_behavior or "",
         "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
-        "latency_s": r.latency_s, "provenance": {**provenance, **r.meta},
+        "latency_s": r.latency_s, "finish_reason": r.finish_reason or "", "provenance": {**provenance, **r.meta},
     } for r in batch], cases=cases)

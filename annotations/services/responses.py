@@ -13,6 +13,7 @@ from annotations.selectors.analysis import AUTOMATIC_FIELDS, automatic_record
 from annotations.selectors.responses import response_keys_of_cases
 from modeling.metrics import score_response
 
+_FINISH_REASON_LENGTH = Response._meta.get_field("finish_reason").max_length
 _CASE_FIELDS = tuple(field for field in AUTOMATIC_FIELDS if field.startswith("case__"))
 
 # A response that names a model or vendor would unblind the rater.
@@ -48,10 +49,17 @@ def responses_write(*, rows: Iterable[dict], cases: Mapping[int, Case] | None = 
             if key in existing:
                 continue
             existing.add(key)
-            new.append(Response(**row, names_model=text_names_model(row.get("text", ""))))
+            new.append(Response(**{**row, "finish_reason": _finish_reason(row.get("finish_reason"))},
+                                names_model=text_names_model(row.get("text", ""))))
         _score(new, cases)
         Response.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
+
+
+def _finish_reason(said: str | None) -> str:
+    """What ended a response, as stored: an inference server may answer any string, and
+    one longer than the column must not fail the chunk that writes it."""
+    return (said or "")[:_FINISH_REASON_LENGTH]
 
 
 def _score(responses: list[Response], loaded: Mapping[int, Case] | None = None) -> None:

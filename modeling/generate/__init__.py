@@ -3,13 +3,8 @@
 :mod:`~modeling.generate.engine` tokenizes every prompt, packs the prompts into batches
 within a token budget, and turns each batch's new tokens into results (the text shown to
 clinicians, with no behavior token, and the behavior the model named). Each batch is
-decoded by one of two backends, same results with greedy decoding:
-
-- ``hf`` (:mod:`~modeling.generate.hf_backend`, the CPU default): transformers'
-  ``generate``.
-- ``static`` (:mod:`~modeling.generate.static_backend`, the CUDA default): our own loop
-  on a preallocated static KV cache, each decoding step one call of a
-  ``torch.compile``'d forward.
+decoded by transformers' ``generate`` (its static KV cache, compiled on a GPU, on
+request).
 
 :mod:`~modeling.generate.endpoint` gives the same results from a model that an
 OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, a hosted API) serves.

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from modeling.data import ARMS
+from modeling.data import ARMS, TRAINABLE_ARMS
 from modeling.generate.engine import GenerationEngine, GenerationResult
 from modeling.jsonl import read_resumable_jsonl
 from modeling.params import GenerationParams, param_spec
@@ -35,7 +35,7 @@ def response_row(case: Mapping, arm: str, result: GenerationResult, provenance: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from modeling.cases import read_cases
-    from modeling.loading import load_model
+    from modeling.loading import ModelLoadError, load_model
     from modeling.splits import DEFAULT_SPLIT_SEED, SPLIT_SEED_HELP, split_cases
     from modeling.task_types import TASKS_FILE_HELP, registry_from_file
 
@@ -57,14 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, help="largest batch")
     parser.add_argument("--device")
     parser.add_argument("--dtype", help="bf16, fp16 or fp32")
-    parser.add_argument("--backend", choices=("auto", "hf", "static"), default="auto")
-    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--static-cache", action="store_true",
+                        help="decode on transformers' static KV cache, compiled on a GPU (each new batch shape is "
+                             "compiled again)")
     parser.add_argument("--sample", action="store_true", help=param_spec(GenerationParams, "do_sample").help_text)
     for name in ("temperature", "top_p", "seed"):
         spec = param_spec(GenerationParams, name)
         parser.add_argument(f"--{name.replace('_', '-')}", type=spec.type, default=spec.default, help=spec.help_text)
     parser.add_argument("--overwrite", action="store_true", help="start the output file afresh")
     args = parser.parse_args(argv)
+    if args.arm in TRAINABLE_ARMS and not args.adapter:
+        parser.error(f"arm {args.arm} answers with its LoRA adapter: name it with --adapter (train it first: "
+                     f"python -m modeling.train --arm {args.arm} --base {args.base} --data ... --out <adapter dir>)")
     try:
         registry = registry_from_file(args.tasks)
     except ValueError as exc:
@@ -79,16 +83,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Few-shot examples only ever come from a train split, never from the cases being answered.
     pool = split_cases(read_cases(args.fewshot_data, registry), seed=args.split_seed).train if args.fewshot_data \
         else splits.train
-    if args.arm in ("general_sft", "behavior_sft") and not args.adapter:
-        log.warning("arm %s without --adapter: generating with the base model as is", args.arm)
 
+    try:
+        loaded = load_model(args.base, args.adapter, device=args.device, dtype=args.dtype)
+    except ModelLoadError as exc:
+        train_first = (f" (an adapter is written by python -m modeling.train --arm {args.arm} --base {args.base} "
+                       f"--data ... --out {args.adapter})") if args.adapter else ""
+        parser.error(f"{exc}{train_first}")
     out = Path(args.out)
     if args.overwrite and out.exists():
         out.unlink()
-    loaded = load_model(args.base, args.adapter, device=args.device, dtype=args.dtype)
     engine = GenerationEngine(loaded, max_new_tokens=args.max_new_tokens, token_budget=args.token_budget,
-                              max_batch_size=args.batch_size, backend=args.backend,
-                              compile=False if args.no_compile else None, do_sample=args.sample,
+                              max_batch_size=args.batch_size, static_cache=args.static_cache, do_sample=args.sample,
                               temperature=args.temperature, top_p=args.top_p, seed=args.seed)
     provenance = {**loaded.provenance(), "decoding": engine.decoding_params()}
     done = set()
@@ -101,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         done.add(row["external_id"])
     todo = [c for c in chosen if c["external_id"] not in done]
     by_key = {c["external_id"]: c for c in todo}
-    log.info("%d case(s) to generate (%d already in %s), arm %s, backend %s", len(todo), len(done), out,
-             args.arm, engine.backend)
+    log.info("%d case(s) to generate (%d already in %s), arm %s, %s cache", len(todo), len(done), out,
+             args.arm, "static" if args.static_cache else "dynamic")
     started = time.perf_counter()
     tokens = 0
     with tqdm_progress("generate", "case") as bar, out.open("a", encoding="utf-8") as f:

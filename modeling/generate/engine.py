@@ -3,18 +3,19 @@
 How a job runs: every prompt is tokenized first; prompts are sorted by length (longest
 first, so a batch that does not fit in memory fails at once) and packed into batches
 whose padded size, ``batch x (longest prompt + max_new_tokens)``, stays within a token
-budget. Prompts are left-padded, and each batch is decoded by one of two backends, same
-results with greedy decoding: ``hf`` (:mod:`modeling.generate.hf_backend`, the CPU
-default) and ``static`` (:mod:`modeling.generate.static_backend`, the CUDA default).
+budget. Prompts are left-padded, and each batch is decoded by transformers' own
+``generate``: its dynamic KV cache by default, or, with ``static_cache``, its static
+cache, whose forward ``generate`` compiles on a GPU.
 
 Each result carries the text shown to clinicians (leading behavior token parsed into
 ``predicted_behavior`` and every behavior token string removed), the raw text, token
-counts and the wall time of its batch.
+counts, why it ended (``finish_reason``) and the wall time of its batch.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,14 +24,14 @@ import torch
 
 from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, BehaviorTokens
 from modeling.data import PROMPT_TEMPLATE_VERSION, build_messages, prompt_ids
-from modeling.generate.hf_backend import HFGenerateBackend
-from modeling.generate.static_backend import StaticCacheBackend, unwrap_model
 from modeling.params import DecodingParams
 from modeling.progress import ProgressCallback, ProgressTracker, StopCheck
 
 log = logging.getLogger(__name__)
 
-BACKENDS = {"hf": HFGenerateBackend, "static": StaticCacheBackend}
+# With a static cache each new (batch, padded length) shape is compiled again; prompts
+# padded to a multiple of this many tokens share their compiled graphs.
+STATIC_CACHE_PAD_TO = 64
 
 
 @dataclass
@@ -42,9 +43,11 @@ class GenerationResult:
     prompt_tokens: int
     completion_tokens: int  # tokens generated, the end-of-turn token excluded
     latency_s: float  # wall time of the batch that produced it
-    finish_reason: str = "stop"  # "stop" (end-of-turn token) or "length" (max_new_tokens)
+    # "stop" (an end-of-turn token), "length" (cut at max_new_tokens), or what a server
+    # said; None where nothing says.
+    finish_reason: str | None = None
     token_ids: list[int] = field(default_factory=list, repr=False)
-    # What the backend knows of this one answer (an endpoint: the model the server names).
+    # What the engine knows of this one answer (an endpoint: the model the server names).
     meta: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -68,15 +71,15 @@ class GenerationEngine:
     ``token_budget`` bounds ``batch x (longest prompt + max_new_tokens)`` per batch
     (default: 8,192 on CPU; on CUDA what fits in half the free memory as KV cache).
     Greedy decoding unless ``do_sample``; with greedy decoding the results do not
-    depend on ``seed``, on the batching, or on the backend (up to floating point ties).
-    ``ignore_eos`` (benchmarks) always generates ``max_new_tokens``.
+    depend on ``seed``, on the batching, or on the cache (up to floating point ties).
+    ``static_cache`` decodes on transformers' static KV cache, which ``generate``
+    compiles on a GPU (each new batch shape costs a compilation). ``ignore_eos``
+    (benchmarks) always generates ``max_new_tokens``.
     """
 
     def __init__(self, loaded, max_new_tokens: int = DecodingParams.max_new_tokens, token_budget: int | None = None, *,
                  do_sample: bool = DecodingParams.do_sample, temperature: float = DecodingParams.temperature, top_p: float = DecodingParams.top_p, top_k: int = 0,
-                 seed: int = 0, max_batch_size: int | None = None, backend: str = "auto",
-                 compile: bool | None = None, compile_mode: str = "reduce-overhead",
-                 prefill_chunk_tokens: int | None = None, stop_check_every: int = 16,
+                 seed: int = 0, max_batch_size: int | None = None, static_cache: bool = False,
                  behavior_tokens: BehaviorTokens | None = None, ignore_eos: bool = False,
                  pad_token_id: int | None = None, eos_token_ids: Sequence[int] | None = None):
         self.loaded = loaded
@@ -92,16 +95,8 @@ class GenerationEngine:
         self.top_k = top_k
         self.seed = seed
         self.ignore_eos = ignore_eos
-        self.stop_check_every = max(1, stop_check_every)
+        self.static_cache = bool(static_cache)
         is_cuda = self.device.type == "cuda"
-        # The static-cache loop runs on one device; a model spread over GPUs decodes with generate().
-        spread = len(set((getattr(unwrap_model(self.model), "hf_device_map", None) or {}).values())) > 1
-        self.backend = ("static" if is_cuda and not spread else "hf") if backend == "auto" else backend
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r} (auto, hf, static)")
-        self.compile = (is_cuda and self.backend == "static") if compile is None else compile
-        self.compile_mode = compile_mode
-        self.prefill_chunk_tokens = prefill_chunk_tokens or (32_768 if is_cuda else 1 << 30)
         self.max_batch_size = max_batch_size or (256 if is_cuda else 16)
         self.token_budget = token_budget or self._default_token_budget()
         self.behavior_tokens = behavior_tokens or getattr(loaded, "behavior_tokens", None) or DEFAULT_BEHAVIOR_TOKENS
@@ -114,7 +109,6 @@ class GenerationEngine:
         if eos_token_ids is None:
             eos_token_ids = self._eos_ids()
         self.eos_token_ids = sorted({int(i) for i in eos_token_ids})
-        self._backends: dict[str, HFGenerateBackend | StaticCacheBackend] = {}
 
     # -- configuration ----------------------------------------------------------------
 
@@ -136,7 +130,7 @@ class GenerationEngine:
         return sorted(ids)
 
     def _kv_bytes_per_token(self) -> int:
-        config = unwrap_model(self.model).config.get_text_config(decoder=True)
+        config = self.model.config.get_text_config(decoder=True)
         heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         element = torch.finfo(self.loaded.dtype).bits // 8 if self.loaded.dtype.is_floating_point else 4
@@ -160,12 +154,35 @@ class GenerationEngine:
             "repetition_penalty": 1.0,
             "seed": self.seed,
             "ignore_eos": self.ignore_eos,
-            "backend": self.backend,
-            "compiled": bool(self.compile),
+            "backend": "hf",
+            "cache": "static" if self.static_cache else "dynamic",
+            "compiled": self.compiled,
             "dtype": str(self.loaded.dtype).removeprefix("torch."),
             "prompt_template": PROMPT_TEMPLATE_VERSION,
             "eos_token_ids": self.eos_token_ids,
         }
+
+    @property
+    def compiled(self) -> bool:
+        """Whether ``generate`` compiles the forward: on a static cache, on a GPU."""
+        return self.static_cache and self.device.type == "cuda"
+
+    def generation_config(self):
+        """transformers' settings for each batch's ``generate``."""
+        from transformers import GenerationConfig
+
+        params = dict(max_new_tokens=self.max_new_tokens, do_sample=self.do_sample, num_beams=1,
+                      repetition_penalty=1.0, pad_token_id=self.pad_token_id, eos_token_id=self.eos_token_ids,
+                      use_cache=True, disable_compile=not self.static_cache)
+        if self.static_cache:
+            params["cache_implementation"] = "static"
+        if self.do_sample:
+            params.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
+        else:
+            params.update(temperature=1.0, top_p=1.0, top_k=None)
+        if self.ignore_eos:
+            params["min_new_tokens"] = self.max_new_tokens
+        return GenerationConfig(**params)
 
     # -- inputs ------------------------------------------------------------------------
 
@@ -244,8 +261,6 @@ class GenerationEngine:
             if len(prompts) == 1:
                 raise
             torch.cuda.empty_cache()
-            for backend in self._backends.values():
-                backend.release_memory()
             self.max_batch_size = max(1, len(prompts) // 2)
             log.warning("out of GPU memory with a batch of %d; retrying in halves", len(prompts))
             half = len(prompts) // 2
@@ -253,6 +268,8 @@ class GenerationEngine:
 
     def _pad(self, prompts: list[_Prompt]) -> tuple[torch.Tensor, torch.Tensor]:
         longest = max(len(p.ids) for p in prompts)
+        if self.static_cache:
+            longest = math.ceil(longest / STATIC_CACHE_PAD_TO) * STATIC_CACHE_PAD_TO
         ids = torch.full((len(prompts), longest), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(prompts), longest), dtype=torch.long)
         for row, p in enumerate(prompts):
@@ -260,20 +277,15 @@ class GenerationEngine:
             mask[row, longest - len(p.ids):] = 1
         return ids.to(self.device), mask.to(self.device)
 
-    def _decoder(self) -> HFGenerateBackend | StaticCacheBackend:
-        """The backend named by :attr:`backend`, made on first use."""
-        backend = self._backends.get(self.backend)
-        if backend is None:
-            backend = self._backends[self.backend] = BACKENDS[self.backend](self)
-        return backend
-
     @torch.inference_mode()
     def _run_batch(self, prompts: list[_Prompt], batch_number: int) -> list[GenerationResult]:
         started = time.perf_counter()
         input_ids, attention_mask = self._pad(prompts)
-        new_tokens = self._decoder().generate(input_ids, attention_mask, batch_number).cpu().tolist()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+        if self.do_sample:
+            torch.manual_seed(self.seed + batch_number)
+        output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                     generation_config=self.generation_config())
+        new_tokens = output[:, input_ids.shape[1]:].cpu().tolist()
         latency = time.perf_counter() - started
         return [self._result(p, tokens, latency) for p, tokens in zip(prompts, new_tokens)]
 

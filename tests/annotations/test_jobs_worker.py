@@ -1,7 +1,10 @@
 """GPU-queue jobs through a real Redis broker and a real Celery worker process running the
 real demo model (on CPU here)."""
 
+import shutil
+import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -117,14 +120,19 @@ def test_cancel_mid_job_keeps_what_was_written(study, arm, workers, admin_user):
     assert _job(job.pk).progress_done == kept
 
 
-def test_failed_job_records_the_error_and_retry_completes(study, arm, workers, admin_user, tmp_path):
-    workers()
-    arm.adapter_path = str(tmp_path / "no-such-adapter")
+def test_failed_job_records_the_error_and_retry_completes(study, arm, workers, admin_user, settings):
+    adapter = Path(settings.EVALPORTAL_ADAPTER_DIR) / f"vanishing-{uuid.uuid4().hex[:8]}"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    arm.adapter_path = str(adapter)
     arm.save()
     job = generation_job_queue(study=study, arm=arm, cases=_test_cases(study, 2), decoding_params=FAST)
+    shutil.rmtree(adapter)  # gone after the job was queued, before a worker took it
+    workers()
     wait_until(lambda: _job(job.pk).status == JobStatus.FAILED, 300, "the job to fail")
     failed = _job(job.pk)
-    assert "no-such-adapter" in failed.error and "Traceback" in failed.traceback
+    assert f"The adapter {adapter} is not on this worker" in failed.error and "retry the job" in failed.error
+    assert "Traceback" in failed.traceback
 
     arm.adapter_path = ""
     arm.save()

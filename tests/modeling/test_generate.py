@@ -22,7 +22,7 @@ def items(cases_by_id):
 def batched(demo, items):
     from modeling.generate import GenerationEngine
 
-    engine = GenerationEngine(demo, max_new_tokens=NEW_TOKENS, backend="hf")
+    engine = GenerationEngine(demo, max_new_tokens=NEW_TOKENS)
     batches = list(engine.generate_iter(items))
     return engine, batches
 
@@ -48,31 +48,45 @@ def test_batched_equals_unbatched_greedy(demo, batched, items):
 
     _, batches = batched
     batched_ids = {r.key: r.token_ids for r in batches[0]}
-    one_by_one = GenerationEngine(demo, max_new_tokens=NEW_TOKENS, backend="hf", max_batch_size=1)
+    one_by_one = GenerationEngine(demo, max_new_tokens=NEW_TOKENS, max_batch_size=1)
     singles = list(one_by_one.generate_iter(items))
     assert len(singles) == len(items)
     assert {r.key: r.token_ids for batch in singles for r in batch} == batched_ids
 
 
-def test_static_cache_backend_matches_transformers_generate(demo, batched, items):
-    """The CUDA path (static KV cache, grouped decoding attention, our loop) run on CPU
-    without compilation must produce the same tokens as transformers' generate."""
+def test_static_cache_option_gives_the_same_tokens(demo, batched, items):
+    """transformers' static KV cache (compiled there on a GPU) is an option of the same
+    generate call: greedy, it writes what the dynamic cache writes, prompts padded to
+    shared shapes included, and the provenance says which cache ran."""
     from modeling.generate import GenerationEngine
 
     _, batches = batched
-    engine = GenerationEngine(demo, max_new_tokens=NEW_TOKENS, backend="static", compile=False,
-                              prefill_chunk_tokens=1024, stop_check_every=4)
+    engine = GenerationEngine(demo, max_new_tokens=NEW_TOKENS, static_cache=True)
     results = engine.generate(items)
     assert {r.key: r.token_ids for r in results} == {r.key: r.token_ids for r in batches[0]}
     assert [r.key for r in results] == list(IDS)  # generate() returns items in input order
-    # the model's own attention is back to what it was for everything but the decode step
-    assert engine.decoding_params()["backend"] == "static"
+    params = engine.decoding_params()
+    assert params["cache"] == "static" and params["compiled"] is False  # compiled on a GPU only
+    assert GenerationEngine(demo).decoding_params()["cache"] == "dynamic"
+
+
+def test_finish_reason_says_whether_the_token_limit_cut_the_answer(demo, items):
+    from modeling.generate import GenerationEngine
+    from modeling.generate.engine import _Prompt
+
+    capped = GenerationEngine(demo, max_new_tokens=2).generate(items[:2])
+    assert [(r.finish_reason, r.completion_tokens) for r in capped] == [("length", 2), ("length", 2)]
+    engine = GenerationEngine(demo, max_new_tokens=5)
+    eos = demo.tokenizer.eos_token_id
+    assert engine._result(_Prompt(0, "k", [1]), [11, 12, 13, 14, 15], 0.1).finish_reason == "length"
+    stopped = engine._result(_Prompt(0, "k", [1]), [11, 12, eos, eos, eos], 0.1)
+    assert (stopped.finish_reason, stopped.completion_tokens) == ("stop", 2)
 
 
 def test_token_budget_splits_batches_and_progress_and_cancel(demo, items):
     from modeling.generate import GenerationEngine
 
-    engine = GenerationEngine(demo, max_new_tokens=2, backend="hf", token_budget=1200)
+    engine = GenerationEngine(demo, max_new_tokens=2, token_budget=1200)
     seen = []
     batches = list(engine.generate_iter(items, progress=seen.append))
     assert [len(b) for b in batches] == [len(p) for p in engine.plan_batches([r.prompt_tokens for b in batches
@@ -110,7 +124,7 @@ def test_cases_with_arm_and_decoding_params(demo, cases_by_id):
     assert results[0].key == "demo-ddx-02"
     params = engine.decoding_params()
     assert params["strategy"] == "greedy" and params["max_new_tokens"] == 3 and params["seed"] == 7
-    assert params["backend"] == "hf" and params["prompt_template"]
+    assert params["cache"] == "dynamic" and params["prompt_template"]
     with pytest.raises(ValueError, match="arm"):
         engine.generate([cases_by_id["demo-ddx-02"]])
 
@@ -146,49 +160,3 @@ def test_greedy_generation_is_deterministic(demo, items):
     first = GenerationEngine(demo, max_new_tokens=4, seed=1).generate(items[:2])
     second = GenerationEngine(demo, max_new_tokens=4, seed=2).generate(items[:2])
     assert [r.token_ids for r in first] == [r.token_ids for r in second]
-
-
-def test_grouped_decode_attention_matches_sdpa_with_padding():
-    """The decode attention the static backend uses (query heads packed per key/value
-    head, no repeat_kv) gives transformers' SDPA result, padding mask included."""
-    import torch
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
-    from modeling.generate.static_backend import _grouped_decode_attention
-
-    class Attention(torch.nn.Module):
-        num_key_value_groups = 3
-        is_causal = True
-
-    torch.manual_seed(0)
-    batch, kv_heads, length, dim = 4, 2, 11, 16
-    query = torch.randn(batch, kv_heads * 3, 1, dim)
-    key = torch.randn(batch, kv_heads, length, dim)
-    value = torch.randn(batch, kv_heads, length, dim)
-    mask = torch.ones(batch, 1, 1, length, dtype=torch.bool)
-    mask[1, ..., :4] = False  # left padding
-    mask[2, ..., 9:] = False  # cache slots not written yet
-    for m in (mask, None):
-        expected, _ = sdpa_attention_forward(Attention(), query, key, value, m, scaling=dim ** -0.5)
-        got, _ = _grouped_decode_attention(Attention(), query, key, value, m, scaling=dim ** -0.5)
-        assert got.shape == expected.shape == (batch, 1, kv_heads * 3, dim)
-        torch.testing.assert_close(got, expected)
-
-
-@pytest.mark.slow  # compiling the decode step takes about a minute on CPU
-def test_compiled_static_decoding_matches_generate(demo, items):
-    """The CUDA path as it runs there: static cache, torch.compile (CUDA graphs on GPU)."""
-    import torch
-
-    from modeling.generate import GenerationEngine
-    from modeling.loading import load_model
-
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    loaded = load_model("demo", device=device, dtype="fp32")
-    reference = GenerationEngine(loaded, max_new_tokens=NEW_TOKENS, backend="hf").generate(items)
-    engine = GenerationEngine(loaded, max_new_tokens=NEW_TOKENS, backend="static", compile=True,
-                              compile_mode="reduce-overhead" if device == "cuda" else "default")
-    for _ in range(2):  # the second run replays the compiled graphs
-        results = engine.generate(items)
-        same = sum(a.token_ids == b.token_ids for a, b in zip(results, reference))
-        assert same >= len(items) - 1, [(a.token_ids, b.token_ids) for a, b in zip(results, reference)]

@@ -45,8 +45,8 @@ class StudyAnalysisSerializer(serializers.ModelSerializer):
     stale = serializers.BooleanField(read_only=True, help_text="Submissions newer than the analysis: an update is "
                                                                "queued.")
     result = serializers.JSONField(read_only=True, help_text=(
-        "meta, descriptives, paired_tests, judgments, preferences, agreement, position_bias (the clinicians' "
-        "ratings); automatic and automatic_comparison (the automatic metrics per arm); automatic_reading (what "
+        "meta, descriptives, paired_tests, judgments, preferences (pairs, win_matrix, bradley_terry and the "
+        "style-controlled style_controlled), agreement, position_bias (the clinicians' ratings); automatic and automatic_comparison (the automatic metrics per arm); automatic_reading (what "
         "they read \"was the planted problem named\" from: the terms' reading or a judge job's); "
         "reading_agreement (the automatic reading against each clinician's intervention answer: agreement, "
         "Cohen's kappa with cluster-bootstrap CIs and harm flags, per arm and overall; the judge's planted "
@@ -79,7 +79,8 @@ class ModelArmSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelArm
         fields = ["id", "name", "method", "base_model", "adapter_path", "endpoint_url", "served_model",
-                  "api_key_env", "max_concurrency", "uses_behavior_tokens", "prompt_template", "decoding_params",
+                  "api_key_env", "max_concurrency", "request_timeout_s", "max_retries", "uses_behavior_tokens",
+                  "prompt_template", "decoding_params",
                   "checkpoint_hash", "description", "studies", "created_at"]
         read_only_fields = fields
 
@@ -92,8 +93,8 @@ class ResponseSerializer(serializers.ModelSerializer):
     class Meta:
         model = Response
         fields = ["id", "study", "case", "case_external_id", "arm", "arm_name", "job", "text", "raw_text",
-                  "predicted_behavior", "prompt_tokens", "completion_tokens", "latency_s", "provenance",
-                  "names_model", "created_at"]
+                  "predicted_behavior", "prompt_tokens", "completion_tokens", "finish_reason", "latency_s",
+                  "provenance", "names_model", "created_at"]
         read_only_fields = fields
 
 
@@ -121,6 +122,13 @@ class RegisterArmSerializer(serializers.Serializer):
     served_model = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     api_key_env = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
     max_concurrency = serializers.IntegerField(required=False, default=8, **bounds.ENDPOINT_CONCURRENCY.limits)
+    request_timeout_s = serializers.FloatField(
+        required=False, allow_null=True, default=None, **bounds.ENDPOINT_TIMEOUT_S.limits,
+        help_text="Seconds one request may take, waiting at the server included (null: EVALPORTAL_ENDPOINT_TIMEOUT_S).")
+    max_retries = serializers.IntegerField(
+        required=False, allow_null=True, default=None, **bounds.ENDPOINT_RETRIES.limits,
+        help_text="Retries, with backoff, of a request that timed out, met a server error or could not connect "
+                  "(null: EVALPORTAL_ENDPOINT_MAX_RETRIES).")
     uses_behavior_tokens = serializers.BooleanField(required=False, default=False)
     decoding_params = ArmDecodingSerializer(required=False, default=dict)
     description = serializers.CharField(required=False, default="", allow_blank=True, max_length=5000)

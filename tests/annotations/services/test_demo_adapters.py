@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from annotations.errors import StateConflict
 from annotations.models import ModelArm, Study, TrainingJob
@@ -35,7 +35,7 @@ def test_each_fine_tuned_demo_arm_without_its_adapter_gets_one_training_job(demo
     assert sorted(j.target_arm.name for j in jobs) == ["BehaviorSFT", "GeneralSFT"]
     assert all(j.method == j.target_arm.method and DEMO_TRAINING.items() <= j.hyperparameters.items() and j.study == demo
                for j in jobs)
-    assert "in the background" in out.getvalue() and "/studies/demo/jobs/" in out.getvalue()
+    assert "queued on the gpu queue for a worker to train" in out.getvalue() and "/studies/demo/jobs/" in out.getvalue()
     assert demo_adapters_train() == []  # already under way: nothing twice
 
 
@@ -59,3 +59,9 @@ def test_the_trained_adapter_becomes_the_arm_s_own_and_no_new_arm_is_made(demo, 
     assert job.result_arm_id == arm.pk
     TrainingJob.objects.filter(pk=job.pk).update(status="succeeded")
     assert [j.method for j in demo_adapters_train()] == []  # BehaviorSFT has it; GeneralSFT is still queued
+
+
+def test_without_a_demo_study_the_command_says_to_load_it_first():
+    with pytest.raises(CommandError, match="no demo study to train adapters for: run `manage.py load_demo` first"):
+        call_command("train_demo_adapters", "--steps", "1")
+    assert not TrainingJob.objects.exists()
