@@ -1,6 +1,7 @@
 """Benchmark: LoRA training throughput (tokens/s) of the BehaviorSFT setup, through the
-same code the training CLI runs (``modeling.train.add_lora`` and ``run_training``), on
-Qwen2.5 shapes with random weights (nothing downloaded).
+same trainer the training CLI runs (``modeling.train.TokenRateSFTTrainer``, TRL's
+SFTTrainer), on Qwen2.5 shapes with random weights (nothing downloaded; the demo
+model's tokenizer stands in for padding, which these equal-length examples never need).
 
 Each example is a random token sequence whose second half is the "answer" (labels) and
 whose first half is masked, as in assistant-only SFT; the three last vocabulary rows
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +29,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
 
-from bench.model_shapes import PAD_TOKEN_ID, build_model, environment, parameter_count  # noqa: E402
+from bench.model_shapes import build_model, environment, parameter_count  # noqa: E402
 from bench.results_file import write_results  # noqa: E402
 
 PRESETS = {
@@ -50,8 +53,36 @@ def make_examples(n: int, seq_len: int, vocab: int, seed: int) -> list[dict]:
     return examples
 
 
+class StepTimer(TrainerCallback):
+    """Times the steps after the warm-up ones."""
+
+    def __init__(self, warmup: int, device: str):
+        self.warmup, self.device = warmup, device
+        self.start = time.perf_counter() if not warmup else None
+        self.tokens_at_start = 0
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.warmup:
+            if self.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            self.start, self.tokens_at_start = time.perf_counter(), state.num_input_tokens_seen
+
+
 def bench_shape(shape: str, args, preset: dict, device: str) -> dict:
-    from modeling.train import TrainConfig, add_lora, count_parameters, embeddings_tied, run_training
+    import tempfile
+
+    from datasets import Dataset
+
+    from modeling.loading import converted_gguf_dir, demo_gguf_path, load_tokenizer
+    from modeling.train import (
+        TokenRateSFTTrainer,
+        TrainConfig,
+        count_parameters,
+        embeddings_tied,
+        lora_config,
+        sft_config,
+    )
+    from modeling.train.callbacks import step_losses
 
     dtype = DTYPES[args.dtype or preset["dtype"]]
     batch = args.batch_size or preset["batch_size"][shape]
@@ -65,34 +96,43 @@ def bench_shape(shape: str, args, preset: dict, device: str) -> dict:
     model, build_s = build_model(shape, device, dtype, seed=args.seed)
     vocab = model.config.vocab_size
     token_ids = [vocab - 3, vocab - 2, vocab - 1]
-    config = TrainConfig(arm="behavior_sft", steps=steps, lr=2e-4, lora_r=args.lora_r, batch_size=batch,
+    config = TrainConfig(arm="behavior_sft", steps=steps + warmup, lr=2e-4, lora_r=args.lora_r, batch_size=batch,
                          lr_schedule="constant", warmup_ratio=0.0, gradient_checkpointing=checkpointing,
-                         seed=args.seed, log_every=0)
-    peft_model = add_lora(model, config, token_ids)
-    trainable, total = count_parameters(peft_model)
+                         seed=args.seed, save_steps=10**6)
     examples = make_examples(batch * (steps + warmup), seq_len, vocab, args.seed)
+    dataset = Dataset.from_dict({"input_ids": [e["input_ids"] for e in examples],
+                                 "labels": [e["labels"] for e in examples]})
+    timer = StepTimer(warmup, device)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    if warmup:
-        warm = TrainConfig(**{**config.__dict__, "steps": warmup})
-        run_training(peft_model, examples[: batch * warmup], warm, device=device, pad_token_id=PAD_TOKEN_ID)
-    stats = run_training(peft_model, examples[batch * warmup:], config, device=device, pad_token_id=PAD_TOKEN_ID)
+    with tempfile.TemporaryDirectory() as out:
+        trainer = TokenRateSFTTrainer(
+            model=model, args=sft_config(config, out, device=device, dtype=dtype, report_to=[]),
+            train_dataset=dataset, processing_class=load_tokenizer(converted_gguf_dir(demo_gguf_path())[0]),
+            peft_config=lora_config(model, config, token_ids), token_lr=2e-3, callbacks=[timer])
+        trainable, total = count_parameters(trainer.model)
+        trainer.train()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - timer.start
+    tokens = trainer.state.num_input_tokens_seen - timer.tokens_at_start
+    losses = step_losses(trainer.state.log_history)[warmup:]
     entry = {
         "shape": shape, "dtype": str(dtype).removeprefix("torch."), "parameters": parameter_count(model),
         "trainable_parameters": trainable, "tied_embeddings": embeddings_tied(model), "lora_r": args.lora_r,
-        "batch_size": batch, "seq_len": seq_len, "steps": stats.steps, "warmup_steps": warmup,
-        "gradient_checkpointing": checkpointing, "tokens": stats.tokens, "label_tokens": stats.label_tokens,
-        "seconds": round(stats.seconds, 3), "tok_s": round(stats.tokens_per_s, 2),
-        "seconds_per_step": round(stats.seconds / stats.steps, 3),
-        "loss_first": round(stats.loss_history[0], 4), "loss_last": round(stats.loss_history[-1], 4),
-        "build_seconds": round(build_s, 2),
+        "batch_size": batch, "seq_len": seq_len, "steps": steps, "warmup_steps": warmup,
+        "gradient_checkpointing": checkpointing, "tokens": tokens, "label_tokens": tokens // 2,
+        "seconds": round(seconds, 3), "tok_s": round(tokens / seconds, 2),
+        "seconds_per_step": round(seconds / steps, 3),
+        "loss_first": round(losses[0], 4), "loss_last": round(losses[-1], 4),
+        "build_seconds": round(build_s, 2), "trainer": "trl.SFTTrainer",
     }
     if device.startswith("cuda"):
         entry["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-    print(f"  {shape}: {stats.tokens:,} tokens in {stats.seconds:.2f} s = {entry['tok_s']:,.1f} tok/s "
+    print(f"  {shape}: {tokens:,} tokens in {seconds:.2f} s = {entry['tok_s']:,.1f} tok/s "
           f"({entry['seconds_per_step']:.2f} s/step, batch {batch} x {seq_len}, {trainable:,} trainable of "
           f"{total:,})", flush=True)
-    del peft_model, model
+    del trainer, model
     gc.collect()
     if device.startswith("cuda"):
         torch.cuda.empty_cache()

@@ -1,4 +1,4 @@
-from django.db import migrations
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -8,4 +8,21 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddField(
+            model_name='trainingjob',
+            name='tensorboard_dir',
+            field=models.CharField(blank=True, help_text="TensorBoard's log folder of the run (tensorboard --logdir).",
+                                   max_length=500),
+        ),
+        migrations.AddField(
+            model_name='trainingjob',
+            name='tracking_url',
+            field=models.CharField(blank=True, help_text='The MLflow or W&B run, where one is set.', max_length=500),
+        ),
+        migrations.AddField(
+            model_name='trainingjob',
+            name='resumed_from_step',
+            field=models.PositiveIntegerField(blank=True, help_text="The checkpoint's step a retried run went on from.",
+                                              null=True),
+        ),
     ]

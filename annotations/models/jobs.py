@@ -126,6 +126,12 @@ class TrainingJob(JobBase):
     # arm takes the adapter, instead of a new arm being made.
     target_arm = models.ForeignKey("annotations.ModelArm", null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="adapter_trainings")
+    # Where the run is tracked, as training reports it once it starts.
+    tensorboard_dir = models.CharField(max_length=500, blank=True,
+                                       help_text="TensorBoard's log folder of the run (tensorboard --logdir).")
+    tracking_url = models.CharField(max_length=500, blank=True, help_text="The MLflow or W&B run, where one is set.")
+    resumed_from_step = models.PositiveIntegerField(null=True, blank=True,
+                                                    help_text="The checkpoint's step a retried run went on from.")
 
     class Meta(JobBase.Meta):
         pass

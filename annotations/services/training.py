@@ -1,9 +1,13 @@
 """Training jobs: a LoRA adapter (BehaviorSFT or GeneralSFT) trained on a study's
-training split by :func:`modeling.train.train_adapter` on a GPU worker; the adapter
-becomes a new arm of the study. A job is one chunk (:func:`chunk_whole_plan`), its
-units the optimizer steps, counted once training starts."""
+training split on a GPU worker, in processes of its own over every GPU the worker sees
+(:func:`modeling.train.launch.train_in_processes`); the adapter becomes a new arm of the
+study. A job is one chunk (:func:`chunk_whole_plan`), its units the optimizer steps,
+counted once training starts. A run that stopped (its worker died, a cancel) left its
+checkpoints in the adapter's folder: the job's next run goes on from the newest."""
 
 from __future__ import annotations
+
+import time
 
 from django.conf import settings
 from django.db import transaction
@@ -46,20 +50,50 @@ def training_chunk_run(*, chunk_id: int, worker: str) -> str:
     return chunk_run(kind_name="training", chunk_id=chunk_id, worker=worker, work=_train)
 
 
+CANCEL_READ_EVERY_S = 2.0
+
+
 def _train(job: TrainingJob, chunk, progress: ChunkProgress) -> bool:
-    from modeling.train import train_adapter
+    from modeling.train.launch import train_in_processes
+    from modeling.train.sft import report_targets
 
     cases = [c.as_case_dict() for c in job.study.cases.filter(split=Case.Split.TRAIN).order_by("pk")]
     params = params_with_defaults(TrainParams, job.hyperparameters)
-    TrainingJob.objects.filter(pk=job.pk).update(loss_history=[])
-    worker_runtime.forget()  # training modifies a model in place: never reuse a cached one
-    result = train_adapter(job.base_model, cases, job.method, adapter_dir_for(job), progress=progress,
-                           should_stop=lambda: progress.stop, **params.train_options())
+    report_to = settings.EVALPORTAL_TRAIN_REPORT_TO
+    report_targets(report_to)  # a tracker that is not installed fails the job now, with what to do
+    TrainingJob.objects.filter(pk=job.pk).update(loss_history=[], tensorboard_dir="", tracking_url="",
+                                                 resumed_from_step=None)
+    worker_runtime.forget()  # the GPUs' memory is the training processes' now
+
+    def run_started(run: dict) -> None:
+        progress.losses = [round(loss, 5) for loss in run.get("loss_history", [])]
+        TrainingJob.objects.filter(pk=job.pk).update(
+            tensorboard_dir=run.get("tensorboard_dir", ""), tracking_url=run.get("run_url", ""),
+            resumed_from_step=run.get("resumed_from_step"), loss_history=list(progress.losses))
+
+    result = train_in_processes(job.base_model, cases, job.method, adapter_dir_for(job), params, progress=progress,
+                                should_stop=_cancel_check(job), on_run=run_started,
+                                accelerate_config=settings.EVALPORTAL_ACCELERATE_CONFIG or None, report_to=report_to)
     training_arm_register(job=job, adapter_dir=str(result.adapter_dir),
                           checkpoint_hash=result.manifest.get("adapter_hash", ""))
     steps = len(result.loss_history)
     progress.at(steps, steps, loss_history=result.loss_history)
     return True
+
+
+def _cancel_check(job: TrainingJob):
+    """Whether the job was asked to stop, read from its row every few seconds (training
+    may report no step for minutes while it loads the model)."""
+    read_at, cancelled = 0.0, False
+
+    def should_stop() -> bool:
+        nonlocal read_at, cancelled
+        if not cancelled and time.monotonic() - read_at >= CANCEL_READ_EVERY_S:
+            read_at = time.monotonic()
+            cancelled = TrainingJob.objects.filter(pk=job.pk, cancel_requested=True).exists()
+        return cancelled
+
+    return should_stop
 
 
 def training_arm_register(*, job: TrainingJob, adapter_dir: str, checkpoint_hash: str) -> ModelArm:

@@ -269,6 +269,12 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 # --- Models -------------------------------------------------------------------------
 EVALPORTAL_MODEL_CACHE = os.environ.get("EVALPORTAL_MODEL_CACHE", str(Path.home() / ".cache" / "evalportal" / "models"))
 EVALPORTAL_ADAPTER_DIR = Path(os.environ.get("EVALPORTAL_ADAPTER_DIR", VAR_DIR / "adapters"))
+# A training job runs over every GPU its worker sees, one process each (DDP); an accelerate
+# config file (`accelerate config`) sets up FSDP or DeepSpeed instead.
+EVALPORTAL_ACCELERATE_CONFIG = os.environ.get("EVALPORTAL_ACCELERATE_CONFIG", "")
+# Where training runs are tracked: tensorboard (files under the adapter's runs/), mlflow,
+# wandb (their packages installed on the workers, configured by their own variables), none.
+EVALPORTAL_TRAIN_REPORT_TO = os.environ.get("EVALPORTAL_TRAIN_REPORT_TO", "tensorboard")
 # Where a worker loads models: blank for its GPU (or the CPU), "auto" to spread a model too
 # large for one GPU over all the GPUs the worker sees (CUDA_VISIBLE_DEVICES).
 EVALPORTAL_MODEL_DEVICE = os.environ.get("EVALPORTAL_MODEL_DEVICE", "")

@@ -1,35 +1,35 @@
-"""LoRA training of the GeneralSFT and BehaviorSFT arms, and ``python -m modeling.train``
-(:mod:`modeling.train.cli`).
+"""LoRA training of the GeneralSFT and BehaviorSFT arms with TRL's ``SFTTrainer`` and peft,
+and ``python -m modeling.train`` (:mod:`modeling.train.cli`), alone or under ``accelerate
+launch`` on several GPUs (:mod:`modeling.train.launch`).
 
 Both arms train the same LoRA adapter (all linear layers) on the same cases with the
-loss on the assistant's tokens only. BehaviorSFT targets start with the case's gold
-behavior token (``<|proactive|>``...), which is added to the vocabulary; its embedding
-rows are trained through peft's ``trainable_token_indices`` (the input embeddings, and
-the output embeddings too when they are not tied to them). GeneralSFT targets are the
-reference responses alone, and its vocabulary is left as it was.
+loss on the assistant's tokens only (:mod:`modeling.train.data`). BehaviorSFT targets
+start with the case's gold behavior token (``<|proactive|>``...), which is added to the
+vocabulary; its embedding rows are trained through peft's ``trainable_token_indices``
+(the input embeddings, and the output embeddings too when they are not tied to them), at
+their own learning rate. GeneralSFT targets are the reference responses alone, and its
+vocabulary is left as it was.
 
 Training is seeded (LoRA initialisation, data order, dropout), runs in bf16 on CUDA and
-fp32 on CPU, and writes the adapter, the tokenizer and ``manifest.json`` (base model
-hash, data hash, hyper-parameters, package versions, loss history).
+fp32 on CPU, checkpoints every ``save_steps`` and resumes from the newest checkpoint,
+reports to TensorBoard (or MLflow, W&B) and writes the adapter, the tokenizer and
+``manifest.json`` (base model hash, data hash, hyper-parameters, package versions, loss
+history).
 """
 
-from modeling.train.lora import (
+from modeling.train.sft import (
     MANIFEST_FORMAT,
+    TokenRateSFTTrainer,
     TrainConfig,
     TrainResult,
-    TrainStats,
-    add_lora,
-    causal_lm_loss,
-    collate,
     count_parameters,
     embeddings_tied,
-    planned_steps,
-    run_training,
-    set_seed,
+    lora_config,
+    sft_config,
     train_adapter,
 )
 
 __all__ = [
-    "MANIFEST_FORMAT", "TrainConfig", "TrainResult", "TrainStats", "add_lora", "causal_lm_loss", "collate",
-    "count_parameters", "embeddings_tied", "planned_steps", "run_training", "set_seed", "train_adapter",
+    "MANIFEST_FORMAT", "TokenRateSFTTrainer", "TrainConfig", "TrainResult", "count_parameters", "embeddings_tied",
+    "lora_config", "sft_config", "train_adapter",
 ]

@@ -22,7 +22,7 @@ from modeling.params import DecodingParams, GenerationParams, JudgeParams, Train
 KINDS = {
     "generation": (lambda study: GenerationJobForm(study=study), QueueGenerationSerializer, None),
     "training": (lambda study: TrainingJobForm(), QueueTrainingSerializer, "hyperparameters"),
-    "judge": (lambda study: JudgeJobForm(), QueueJudgeSerializer, "params"),
+    "judge": (lambda study: JudgeJobForm(study=study), QueueJudgeSerializer, "params"),
 }
 
 

@@ -1,7 +1,9 @@
 """A training job is one chunk, run by the same runner as every job: queued as one chunk
 with no case range under a task id derived from the job's, its progress (steps, tokens/s,
-ETA, the loss of each step) written to the job as it trains, its cancel read between
-steps, and its end written when the chunk ends."""
+ETA, the loss of each step) written to the job as it trains, where the run is tracked
+and the step it resumed from shown on the jobs page, its cancel read between steps, and
+its end written when the chunk ends. Here training itself is a script reporting as the
+training processes report (``modeling.train.launch.train_in_processes``)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,11 @@ import redis
 
 from annotations.job_kinds import JOB_KINDS
 from annotations.models import JobStatus, ModelArm, TrainingJob
-from annotations.services import chunks
+from annotations.services import chunks, training
 from annotations.services.jobs import chunk_task_id, job_cancel
 from annotations.services.training import training_chunk_run, training_job_queue
 from modeling.progress import Cancelled, Progress
-from modeling.train.lora import TrainResult
+from modeling.train import TrainResult
 from tests.annotations.worker_helpers import TEST_REDIS_URL
 from tests.factories import CaseFactory, StudyFactory
 
@@ -25,12 +27,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 STEPS = 3
 BETWEEN_STEPS: list = []  # called after each step's progress, once each
+RUN: dict = {}  # what the run reports as it starts
 
 
-def fake_train_adapter(base, cases, arm, out_dir, *, progress=None, should_stop=None, **options) -> TrainResult:
+def fake_train_in_processes(base, cases, arm, out_dir, params, *, progress=None, should_stop=None, on_run=None,
+                            **options) -> TrainResult:
     """Three steps, each reported as training reports it; stops as training does."""
-    losses = []
-    for step in range(1, STEPS + 1):
+    losses = list(RUN.get("loss_history", []))
+    on_run({"report_to": ["tensorboard"], "tensorboard_dir": f"{out_dir}/runs", "resumed_from_step": None, **RUN})
+    for step in range(len(losses) + 1, STEPS + 1):
         if should_stop():
             raise Cancelled(f"training stopped at step {step} of {STEPS}")
         losses.append(1.0 / step)
@@ -43,14 +48,16 @@ def fake_train_adapter(base, cases, arm, out_dir, *, progress=None, should_stop=
 
 @pytest.fixture
 def queued(monkeypatch):
-    import modeling.train
+    import modeling.train.launch
 
-    monkeypatch.setattr(modeling.train, "train_adapter", fake_train_adapter)
+    monkeypatch.setattr(modeling.train.launch, "train_in_processes", fake_train_in_processes)
     BETWEEN_STEPS.clear()
+    RUN.clear()
     study = StudyFactory()
     CaseFactory(study=study, split="train")
     yield training_job_queue(study=study, method="behavior_sft", base_model="demo")
     BETWEEN_STEPS.clear()
+    RUN.clear()
 
 
 def test_a_training_job_is_queued_as_one_chunk_covering_the_whole_job(queued):
@@ -76,9 +83,35 @@ def test_a_training_chunk_writes_its_progress_and_ends_its_job(queued):
 
 
 def test_a_cancel_stops_training_at_the_next_step(queued, monkeypatch):
-    monkeypatch.setattr(chunks, "PROGRESS_EVERY_S", 0)  # every step's progress written (and the flag read)
+    monkeypatch.setattr(chunks, "PROGRESS_EVERY_S", 0)  # every step's progress written
+    monkeypatch.setattr(training, "CANCEL_READ_EVERY_S", 0)  # and the flag read before each step
     BETWEEN_STEPS.append(lambda: job_cancel(job=TrainingJob.objects.get(pk=queued.pk)))
     assert training_chunk_run(chunk_id=queued.chunks.get().pk, worker="w@host") == "cancelled"
     job = TrainingJob.objects.get(pk=queued.pk)
     assert job.status == JobStatus.CANCELLED and job.chunks.get().status == JobStatus.CANCELLED
-    assert job.loss_history == [1.0, 0.5] and job.result_arm is None  # the step in flight was reported
+    assert job.loss_history == [1.0] and job.result_arm is None  # read before the next step, which never ran
+
+
+def test_the_jobs_page_shows_where_the_run_is_tracked_and_the_step_it_resumed_from(queued, admin_client_):
+    RUN.update(resumed_from_step=2, loss_history=[1.0, 0.5], run_url="http://mlflow.lab:5000/#/experiments/1/runs/ab")
+    seen = []
+    BETWEEN_STEPS.append(lambda: seen.append(TrainingJob.objects.values_list("loss_history", flat=True).get(
+        pk=queued.pk)))
+    assert training_chunk_run(chunk_id=queued.chunks.get().pk, worker="w@host") == "succeeded"
+    assert seen == [[1.0, 0.5, round(1 / 3, 5)]]  # the steps before the checkpoint kept, the new one added
+    job = TrainingJob.objects.get(pk=queued.pk)
+    assert (job.resumed_from_step, job.tensorboard_dir) == (2, f"{job.adapter_path}/runs")
+    html = admin_client_.get(f"/studies/{job.study.slug}/jobs/").content.decode()
+    row = html[html.index(f'id="job-training-{job.pk}-run"'):]
+    row = row[:row.index("</tr>")]
+    assert "Resumed from its checkpoint at step 2." in row
+    assert f"<code>tensorboard --logdir {job.adapter_path}/runs</code>" in row
+    assert '<a href="http://mlflow.lab:5000/#/experiments/1/runs/ab" rel="noopener">' in row
+
+
+def test_a_tracker_not_installed_fails_the_job_saying_what_to_do(queued, settings):
+    settings.EVALPORTAL_TRAIN_REPORT_TO = "wandb"
+    assert training_chunk_run(chunk_id=queued.chunks.get().pk, worker="w@host") == "failed"
+    job = TrainingJob.objects.get(pk=queued.pk)
+    assert job.status == JobStatus.FAILED and "the wandb package is not installed" in job.error
+    assert "pip install wandb" in job.error and job.result_arm is None
