@@ -1,3 +1,4 @@
+import django.core.validators
 from django.db import migrations, models
 
 
@@ -23,6 +24,7 @@ class Migration(migrations.Migration):
             model_name='trainingjob',
             name='resumed_from_step',
             field=models.PositiveIntegerField(blank=True, help_text="The checkpoint's step a retried run went on from.",
-                                              null=True),
+                                              null=True, validators=[django.core.validators.MinValueValidator(1),
+                                                                     django.core.validators.MaxValueValidator(1000000)]),
         ),
     ]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from modeling.params import SEED_RANGE, DecodingParams, EndpointParams, param_spec
+from modeling.params import SEED_RANGE, DecodingParams, EndpointParams, TrainParams, param_spec
 
 
 def finite_check(value) -> None:
@@ -82,6 +82,9 @@ ENDPOINT_RETRIES = Bounds.of(EndpointParams, "max_retries")
 MAX_NEW_TOKENS = Bounds.of(DecodingParams, "max_new_tokens")
 TEMPERATURE = Bounds.of(DecodingParams, "temperature")
 TOP_P = Bounds.of(DecodingParams, "top_p")
+
+# The optimizer step a resumed training went on from.
+TRAINING_STEP = Bounds.of(TrainParams, "steps")
 
 # The clinicians' rating sample.
 RATING_SAMPLE_SIZE = Bounds(1, 1_000_000)

@@ -130,7 +130,7 @@ class TrainingJob(JobBase):
     tensorboard_dir = models.CharField(max_length=500, blank=True,
                                        help_text="TensorBoard's log folder of the run (tensorboard --logdir).")
     tracking_url = models.CharField(max_length=500, blank=True, help_text="The MLflow or W&B run, where one is set.")
-    resumed_from_step = models.PositiveIntegerField(null=True, blank=True,
+    resumed_from_step = models.PositiveIntegerField(null=True, blank=True, validators=bounds.TRAINING_STEP.validators,
                                                     help_text="The checkpoint's step a retried run went on from.")
 
     class Meta(JobBase.Meta):
