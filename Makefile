@@ -61,9 +61,9 @@ lint: venv
 # module's fixtures (the loaded model, a trained adapter, started workers) are built once.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
-# One torch thread per process (the Celery workers the tests start inherit it): the test
-# processes already use every core, and threads fighting over them make steps slower.
-export OMP_NUM_THREADS ?= 1
+# One torch thread per test process (the Celery workers the tests start inherit it): the
+# test processes already use every core, and threads fighting over them slow each step.
+test-postgres test-sqlite screenshots: export OMP_NUM_THREADS = 1
 test: venv system-deps node-deps lint test-postgres test-sqlite
 
 test-postgres:
