@@ -27,30 +27,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from bench.databases import PG, database_ready, django_on  # noqa: E402
+
 DB_NAME = "evalportal_bench_export"
-PG = "postgres://postgres@127.0.0.1:5432"
-
-
-def _django(db_url: str):
-    os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalportal.settings.test")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def build(ratings: int, rebuild: bool) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", (DB_NAME,)).fetchone()
-        if exists and rebuild:
-            conn.execute(f"DROP DATABASE {DB_NAME} WITH (FORCE)")
-            exists = None
-        if not exists:
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
-    _django(f"{PG}/{DB_NAME}")
+    database_ready(DB_NAME, rebuild=rebuild)
+    django_on(DB_NAME)
     from django.core.management import call_command
     from django.db import connection
 
@@ -117,12 +101,12 @@ def _populate(connection, n_ratings: int) -> None:
         case_ids = [r[0] for r in raw.execute("SELECT id FROM annotations_case WHERE study_id=%s ORDER BY id",
                                               (study.pk,)).fetchall()]
         with raw.copy("COPY annotations_response (case_id, arm_id, text, raw_text, predicted_behavior, "
-                      "prompt_tokens, completion_tokens, latency_s, provenance, names_model, created_at) "
-                      "FROM STDIN") as copy:
+                      "prompt_tokens, completion_tokens, latency_s, provenance, names_model, created_at, "
+                      "finish_reason) FROM STDIN") as copy:
             for case_id in case_ids:
                 for arm in arms:
                     copy.write_row((case_id, arm.pk, "Check the platelet count before heparin.", "", "proactive",
-                                    400, 42, 1.5, provenance, False, now))
+                                    400, 42, 1.5, provenance, False, now, "stop"))
         responses = {}
         for rid, case_id, arm_id in raw.execute("SELECT id, case_id, arm_id FROM annotations_response").fetchall():
             responses.setdefault(case_id, {})[arm_id] = rid

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from bench import export as export_bench  # noqa: E402
+from bench.databases import PG, database_ready, django_on  # noqa: E402
 
 DB_PREFIX = "evalportal_bench_hf"
 
@@ -82,17 +83,9 @@ STEPS = ("cases", "responses", "ratings", "pairwise_preferences", "dpo_pairs", "
 
 def build(ratings: int, rebuild: bool) -> None:
     """bench/export.py's study in a database of its own, each size in its own."""
-    import psycopg
-
     export_bench.DB_NAME = f"{DB_PREFIX}_{ratings}"
-    with psycopg.connect(f"{export_bench.PG}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", (export_bench.DB_NAME,)).fetchone()
-        if exists and rebuild:
-            conn.execute(f"DROP DATABASE {export_bench.DB_NAME} WITH (FORCE)")
-            exists = None
-        if not exists:
-            conn.execute(f"CREATE DATABASE {export_bench.DB_NAME}")
-    export_bench._django(f"{export_bench.PG}/{export_bench.DB_NAME}")
+    database_ready(export_bench.DB_NAME, rebuild=rebuild)
+    django_on(export_bench.DB_NAME)
     from django.core.management import call_command
     from django.db import connection
 
@@ -102,13 +95,6 @@ def build(ratings: int, rebuild: bool) -> None:
     if Rating.objects.count() == ratings:
         print(f"reusing {export_bench.DB_NAME}: {ratings:,} ratings")
         return
-    with connection.cursor() as cursor:
-        # The COPY of bench/export.py names the columns it fills; a NOT NULL text column
-        # added to responses since takes its empty default here.
-        cursor.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'annotations_response' "
-                       "AND is_nullable = 'NO' AND column_default IS NULL AND data_type = 'character varying'")
-        for (column,) in cursor.fetchall():
-            cursor.execute(f"ALTER TABLE annotations_response ALTER COLUMN {column} SET DEFAULT ''")
     export_bench._populate(connection, ratings)
     _readings_store()
     print(f"built {export_bench.DB_NAME} with {Rating.objects.count():,} ratings")
@@ -132,7 +118,7 @@ def measure(ratings: int, rebuild: bool) -> dict:
     subprocess.run([sys.executable, __file__, "--build", str(ratings), *(["--rebuild"] if rebuild else [])],
                    check=True)
     export_bench.DB_NAME = f"{DB_PREFIX}_{ratings}"
-    env = {**os.environ, "DATABASE_URL": f"{export_bench.PG}/{export_bench.DB_NAME}",
+    env = {**os.environ, "DATABASE_URL": f"{PG}/{export_bench.DB_NAME}",
            "DJANGO_SETTINGS_MODULE": "evalportal.settings.test", "ROOT": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True)
     if out.returncode:

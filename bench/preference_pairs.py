@@ -27,30 +27,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from bench.databases import PG, database_ready, django_on  # noqa: E402
+
 DB_NAME = "evalportal_bench_pairs"
-PG = "postgres://postgres@127.0.0.1:5432"
 RATERS_PER_CASE = 3
 
 
-def _django(db_url: str):
-    os.environ["DATABASE_URL"] = db_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalportal.settings.test")
-    import django
-
-    django.setup()
-
-
 def build(n_cases: int, rebuild: bool) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", (DB_NAME,)).fetchone()
-        if exists and rebuild:
-            conn.execute(f"DROP DATABASE {DB_NAME} WITH (FORCE)")
-            exists = None
-        if not exists:
-            conn.execute(f"CREATE DATABASE {DB_NAME}")
-    _django(f"{PG}/{DB_NAME}")
+    database_ready(DB_NAME, rebuild=rebuild)
+    django_on(DB_NAME)
     from django.core.management import call_command
     from django.db import connection
 

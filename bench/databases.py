@@ -1,0 +1,30 @@
+"""The PostgreSQL databases the benchmarks build their studies in (each its own, kept
+between runs unless rebuilt), and Django set up on one."""
+
+from __future__ import annotations
+
+import os
+
+PG = "postgres://postgres@127.0.0.1:5432"
+
+
+def database_ready(name: str, *, rebuild: bool) -> None:
+    """The database ``name`` exists: made if missing, dropped and made again with ``rebuild``."""
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname=%s", (name,)).fetchone()
+        if exists and rebuild:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+            exists = None
+        if not exists:
+            conn.execute(f"CREATE DATABASE {name}")
+
+
+def django_on(name: str) -> None:
+    """Django set up (the test settings) on the database ``name``."""
+    os.environ["DATABASE_URL"] = f"{PG}/{name}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evalportal.settings.test")
+    import django
+
+    django.setup()
