@@ -90,3 +90,14 @@ def practice_case(study, *, text: str, best: int, realism: int, explanation: str
     case.expected = {"ratings": {chosen: {"realism": realism}}, "ranks": {chosen: 1}, "explanation": explanation}
     case.save()
     return case, responses
+
+
+# What a job of each kind needs besides its study (a generation job: its arm, which the
+# test makes), for tests that make jobs of every kind directly.
+JOB_KIND_FIELDS = {
+    "generation": dict(),
+    "training": dict(method="behavior_sft", base_model="demo"),
+    "judge": dict(model_ref="demo", dimensions=[]),
+    "import": dict(source_name="cases.jsonl", path="/nonexistent/cases.jsonl", size=10),
+    "dataset_export": dict(license="cc-by-4.0"),
+}

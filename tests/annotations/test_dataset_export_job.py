@@ -153,9 +153,9 @@ def test_an_export_cancelled_while_it_writes_ends_cancelled_and_removes_what_it_
     job = dataset_export_job_queue(study=rated_study, license_id="mit", actor=researcher)
     read_responses = hf_dataset.SPLIT_TABLES["responses"]
 
-    def cancelled_while_reading(study, features):  # the researcher presses Cancel meanwhile
+    def cancelled_while_reading(study, features, people):  # the researcher presses Cancel meanwhile
         DatasetExportJob.objects.filter(pk=job.pk).update(cancel_requested=True)
-        return read_responses(study, features)
+        return read_responses(study, features, people)
 
     monkeypatch.setitem(hf_dataset.SPLIT_TABLES, "responses", cancelled_while_reading)
 

@@ -37,13 +37,10 @@ from annotations.services.jobs import chunk_task_id, job_cancel, job_retry
 from modeling.generate import GenerationResult
 from tests.annotations.worker_helpers import TEST_REDIS_URL, WorkerProcess, flush_test_broker, wait_until
 from tests.chat_server import FakeChatModel
-from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
+from tests.factories import JOB_KIND_FIELDS, CaseFactory, StudyArmFactory, StudyFactory
 
 pytestmark = pytest.mark.sqlite
 LONG_AGO = timedelta(hours=1)
-FIELDS = {"generation": dict(), "training": dict(method="behavior_sft", base_model="demo"),
-          "judge": dict(model_ref="demo", dimensions=[]),
-          "import": dict(source_name="cases.jsonl", path="/nonexistent/cases.jsonl", size=10)}
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +51,7 @@ def lost_after_a_minute(settings):
 def _job(kind: str, study, chunks=(), **extra):
     """A running job of ``kind`` with a chunk per ``(status, beat)`` of ``chunks`` (beat:
     how long ago its worker last beat)."""
-    fields = dict(FIELDS[kind])
+    fields = dict(JOB_KIND_FIELDS[kind])
     if kind == "generation":
         fields["arm"] = StudyArmFactory(study=study).arm
     now = timezone.now()

@@ -18,21 +18,18 @@ from annotations.services.imports import import_dir, import_job_queue
 from annotations.services.jobs import chunk_task_id, job_retry
 from annotations.services.training import training_job_queue
 from tests.annotations.worker_helpers import redis_down
-from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
+from tests.factories import JOB_KIND_FIELDS, CaseFactory, StudyArmFactory, StudyFactory
 
 # Messages are sent when the job's transaction commits: these tests commit.
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("clean_broker"), pytest.mark.sqlite]
 
-FIELDS = {"generation": dict(), "training": dict(method="behavior_sft", base_model="demo"),
-          "judge": dict(model_ref="demo", dimensions=[]),
-          "import": dict(source_name="cases.jsonl", path="/nonexistent/cases.jsonl", size=10)}
 LONG_AGO = timedelta(hours=1)
 
 
 def _job(kind: str, study, status: str, **extra):
     """A job of ``kind`` in ``status`` with a past: an error, a finish, an old task id;
     it has a chunk that succeeded and one that did not (running: its worker lost)."""
-    fields = dict(FIELDS[kind])
+    fields = dict(JOB_KIND_FIELDS[kind])
     if kind == "generation":
         fields["arm"] = StudyArmFactory(study=study).arm
     now = timezone.now()

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from annotations.models import Assignment, GenerationJob, Response
+from annotations.models import Assignment, DatasetExportJob, GenerationJob, Response
 from annotations.models.judge import JudgeJob, JudgeScore
 from annotations.services.planner import assignments_plan
 from evalportal.roles import ADMIN, CLINICIAN, RESEARCHER
@@ -122,6 +122,13 @@ PAGES = [
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("rankings-export", "get", "/studies/{study}/export/rankings.parquet",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    ("dpo-pairs-export", "get", "/studies/{study}/export/dpo-pairs/?format=jsonl",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
+    # No licence chosen: the study page again with the form's error, nothing queued.
+    ("dataset-export-queue", "post", "/studies/{study}/export/dataset/",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 400, ADMIN: 400}),
+    ("dataset-export-download", "get", "/studies/{study}/export/dataset/{dataset_job}.zip",
+     {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 404, ADMIN: 404}),  # 404: not written yet
     ("judge", "get", "/studies/{study}/judge/", {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 200, ADMIN: 200}),
     ("judge-queue", "post", "/studies/{study}/judge/queue/",
      {"anonymous": LOGIN, CLINICIAN: 403, RESEARCHER: 403, ADMIN: 302}),
@@ -165,6 +172,7 @@ def world(rated_study):
     assignments_plan(study=rated_study, raters=[clinician, other])
     job = GenerationJob.objects.create(study=rated_study, arm=rated_study.study_arms.first().arm)
     judge_job = JudgeJob.objects.create(study=rated_study, model_ref="demo", dimensions=[{"key": "realism"}])
+    dataset_job = DatasetExportJob.objects.create(study=rated_study, license="cc-by-4.0")
     judge_score = JudgeScore.objects.create(job=judge_job, response=Response.objects.filter(
         case__study=rated_study).first(), dimension="realism", score=3.0, method="logits")
     return {
@@ -172,6 +180,7 @@ def world(rated_study):
         "own": Assignment.objects.filter(rater=clinician).first().pk,
         "other": Assignment.objects.filter(rater=other).first().pk,
         "study": rated_study.slug, "study_id": rated_study.pk, "other_id": other.pk, "case": rated_study.cases.first().pk, "job": job.pk, "judge_job": judge_job.pk, "judge_score": judge_score.pk,
+        "dataset_job": dataset_job.pk,
     }
 
 
