@@ -3,6 +3,7 @@ responses' stored token counts and the Markdown the raters saw."""
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -21,14 +22,17 @@ def _styled(study):
 
     from annotations.models import Preference
 
+    # By the case's place in the study, not its id: the same data whatever ran before.
+    place = {case_id: n for n, case_id in enumerate(study.cases.order_by("id").values_list("id", flat=True))}
     for response in Response.objects.filter(case__study=study).select_related("arm"):
-        response.completion_tokens = TOKENS[response.arm.name] + 10 * (response.case_id % 7)
-        response.text = ("## Plan\n- **stop** the drug\n- recheck" if response.case_id % 2
+        response.completion_tokens = TOKENS[response.arm.name] + 10 * (place[response.case_id] % 7)
+        response.text = ("## Plan\n- **stop** the drug\n- recheck" if place[response.case_id] % 2
                          else "Stop the drug and recheck.")
         response.save(update_fields=["completion_tokens", "text"])
     rng = random.Random(4)
     by_submission = {}
-    for preference in Preference.objects.filter(submission__assignment__study=study).select_related("response"):
+    for preference in (Preference.objects.filter(submission__assignment__study=study).select_related("response")
+                       .order_by("submission_id", "slot")):
         by_submission.setdefault(preference.submission_id, []).append(preference)
     for preferences in by_submission.values():
         utility = {p.pk: p.response.completion_tokens / 100 + rng.gauss(0, 1.5) for p in preferences}
@@ -51,7 +55,9 @@ def test_dashboard_shows_both_leaderboards_with_lengths_and_style_coefficients(r
     for arm in TOKENS:
         assert f'<th scope="row">{arm}</th>' in section
     assert "What style control means" in section and "Length counted in tokens" in section
-    assert "Style coefficients" in section and "Length +" in section and "per SD" in section
+    # The length effect's sign is the analysis tests' (tests/annotations/analysis/test_style_control.py):
+    # here length and arm go nearly together, and the page only has to show it.
+    assert "Style coefficients" in section and re.search(r"Length [+\-−]\d", section) and "per SD" in section
     rows = list(csv.DictReader(io.StringIO(researcher_client.get(
         f"/studies/{rated_submissions.slug}/dashboard/leaderboards.csv").content.decode())))
     plain = analysis.result["preferences"]["bradley_terry"]
