@@ -243,7 +243,15 @@ def export_figures(d: dict) -> tuple[list[str], list[list[str]]]:
     rows = [[fmt, _num(r.get("rows")), _num(r.get("seconds"), 1), _num(r.get("rows_per_s")),
              _num(r.get("peak_rss_mb")), _num(r.get("rss_before_mb")), _num(r.get("bytes", 0) / 2**20, 1)]
             for fmt, r in d.get("results", {}).items()]
-    return ["format", "rows", "seconds", "rows/s", "peak RSS (MB)", "RSS after start-up (MB)", "size (MiB)"], rows
+    return ["output", "rows", "seconds", "rows/s", "peak RSS (MB)", "RSS after start-up (MB)", "size (MiB)"], rows
+
+
+def hf_export_figures(d: dict) -> tuple[list[str], list[list[str]]]:
+    rows = [[_num(int(ratings)), _num(r.get("rows_total")), _num(r.get("seconds"), 1), _num(r.get("rows_per_s")),
+             _num(r.get("rss_growth_mb")), _num(r.get("anon_growth_mb")), _num(r.get("bytes_on_disk", 0) / 2**20)]
+            for ratings, r in d.get("results", {}).items()]
+    return ["ratings", "rows written", "seconds", "rows/s", "peak RSS growth (MB)", "anonymous memory growth (MB)",
+            "on disk (MiB)"], rows
 
 
 def generation_facts(d: dict) -> list[str]:
@@ -371,7 +379,7 @@ FIGURES: dict[str, Callable[[dict], tuple[list[str], list[list[str]]]]] = {
     "analysis": analysis_figures, "export": export_figures, "generation": generation_figures,
     "training": training_figures, "web": web_figures, "rating_page": rating_page_figures,
     "rating_ux": rating_ux_figures, "scale": scale_figures,
-    "speed-ups": speedup_figures,
+    "speed-ups": speedup_figures, "hf_export": hf_export_figures, "preference_pairs": export_figures,
 }
 FACTS: dict[str, Callable[[dict], list[str]]] = {
     "analysis": analysis_facts, "generation": generation_facts, "web": web_facts, "scale": scale_facts,

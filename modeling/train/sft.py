@@ -218,7 +218,7 @@ def sft_config(config: TrainConfig, output_dir: Path, *, device: str, dtype, rep
         lr_scheduler_kwargs={"min_lr_rate": MIN_LR_RATE} if cosine else None,
         # A float under 1 is a share of the steps; all of them is 1 step short of it.
         warmup_steps=min(config.warmup_ratio, 0.999999),
-        gradient_checkpointing=checkpointing, gradient_checkpointing_kwargs={"use_reentrant": False},
+        activation_checkpointing=checkpointing, activation_checkpointing_kwargs={"use_reentrant": False},
         bf16=dtype == torch.bfloat16, fp16=dtype == torch.float16, use_cpu=str(device) == "cpu",
         logging_steps=1, save_strategy="steps", save_steps=config.save_steps, save_total_limit=SAVE_TOTAL_LIMIT,
         report_to=report_to or "none", include_num_input_tokens_seen="non_padding", disable_tqdm=True,
