@@ -12,6 +12,7 @@ from typing import NamedTuple
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
+from annotations.dashboards import leaderboard_rows
 from annotations.models import Assignment, Case, HarmDecision, ModelArm, Rating, Response, Study, Submission
 from annotations.selectors.arms import study_arms_in_order
 from annotations.selectors.exports import harm_decision_rows
@@ -155,7 +156,8 @@ def _overall_likert(result: dict | None, labels: dict[str, str]) -> list[dict]:
 def dataset_card_facts(study: Study) -> dict:
     """What the dataset card states of the study: its protocol (rubric, raters per case,
     arms per screen, seed, arms by name and method) and its figures (counts of cases,
-    responses, raters and current ratings; the stored analysis's overall means)."""
+    responses, raters and current ratings; the stored analysis's overall means and both
+    Bradley-Terry leaderboards)."""
     cases = Case.objects.filter(study=study)
     current = Submission.objects.filter(assignment__study=study, is_current=True)
     analysis = study_analysis(study)
@@ -173,4 +175,7 @@ def dataset_card_facts(study: Study) -> dict:
         "analysis_at": analysis.computed_at if analysis else None,
         "headline": _overall_likert(analysis.result if analysis else None,
                                     {d["key"]: d.get("label") or d["key"] for d in study.rubric}),
+        # Both Bradley-Terry leaderboards, plain and style-controlled, as the dashboard shows them.
+        "leaderboards": (leaderboard_rows(analysis.result)
+                         if analysis and (analysis.result or {}).get("preferences", {}).get("bradley_terry") else []),
     }

@@ -136,6 +136,13 @@ def test_the_card_is_the_hubs_with_the_licence_and_the_protocol(published_study,
     assert "### Mean ratings per arm" in text
     assert "| Realism | BehaviorSFT | 12 | 5.00 [5.00, 5.00] |" in text and "| Realism | Baseline | 12 | 2.00" in text
     assert f"study's seed (planner, splits and statistics) is {published_study.seed}" in text
+    # Both leaderboards, as the dashboard has them. Every rater ranked the arms in the same
+    # order, so no strength is finite: the fits did not converge and show none.
+    assert "### Leaderboards from the clinicians' rankings" in text
+    board = text.split("### Leaderboards from the clinicians' rankings")[1]
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in board.splitlines() if line.startswith("| ")}
+    assert {"BehaviorSFT", "GeneralSFT", "Baseline"} <= set(rows)
+    assert rows["BehaviorSFT"].split(" | ")[1:3] == ["–", "–"]
 
 
 def test_an_empty_table_is_saved_but_has_no_parquet_file_or_config(rated_study, tmp_path):
@@ -252,3 +259,27 @@ def test_the_people_in_it_are_pseudonyms_the_same_in_every_table(published_study
         for column in frame.columns:
             values = {str(v) for v in frame[column].explode() if v is not None}
             assert not values & set(accounts), (name, column)
+
+
+def test_the_card_gives_both_leaderboards_of_the_analysis(published_study, tmp_path):
+    from annotations.models import Preference
+
+    # Raters who disagree now and then (every third screen swaps two arms), so the fits converge.
+    for n, submission_id in enumerate(sorted(set(Preference.objects.filter(
+            submission__assignment__study=published_study).values_list("submission_id", flat=True)))):
+        by_arm = {p.response.arm.name: p for p in Preference.objects.filter(submission_id=submission_id)
+                  .select_related("response__arm")}
+        first, second = (("BehaviorSFT", "GeneralSFT"), ("GeneralSFT", "Baseline"), (None, None))[n % 3]
+        if first:
+            by_arm[first].rank, by_arm[second].rank = by_arm[second].rank, by_arm[first].rank
+            Preference.objects.bulk_update([by_arm[first], by_arm[second]], ["rank"])
+    study_aggregate(study=published_study, n_boot=20)
+    dataset_write(published_study, out=tmp_path / "dataset", license_id="cc-by-4.0")
+
+    board = (tmp_path / "dataset" / "README.md").read_text().split("### Leaderboards from the clinicians' rankings")[1]
+    board = board.split("\n#")[0]  # up to the next heading
+    rows = {line.split(" | ")[0].removeprefix("| "): line.split(" | ") for line in board.splitlines()
+            if line.startswith("| ") and not line.startswith("| arm") and not line.startswith("| ---")}
+    assert set(rows) == {"BehaviorSFT", "GeneralSFT", "Baseline"}
+    assert [rows[arm][2] for arm in ("BehaviorSFT", "GeneralSFT", "Baseline")] == ["1", "2", "3"]  # plain ranks
+    assert all("[" in rows[arm][1] for arm in rows)  # a score with its interval
