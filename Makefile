@@ -83,13 +83,15 @@ screenshots: venv system-deps node-deps
 # model: writes the generated training cases (python -m modeling.synthetic, seeded),
 # generates every hand-written test case with Baseline and Instructed, trains the
 # BehaviorSFT and GeneralSFT adapters on the generated train split and generates with
-# them, then FewShot (its k=3 examples from the generated training cases). CPU, 2 shared cores:
-# about 80 minutes (each generation 5-15 minutes, each training about 12). Both
-# trained arms get the same hyper-parameters: 8 steps of 4 cases
-# (32 training examples, a sixth of an epoch) at a high learning rate, and every arm
-# writes at most 48 new tokens: what two shared CPU cores allow in the time there was.
-# The tiny model must learn to lead with a behavior token in that.
-DEMO_TRAIN_ARGS := --steps 8 --lr 1e-3 --max-length 768
+# them, then FewShot (its k=3 examples from the generated training cases). Both trained
+# arms get the same hyperparameters, annotations/demo/training.json (which the portal's
+# `train_demo_adapters` queues too): one epoch of the 188 generated training cases (47 steps
+# of 4) at learning rate 1e-3, enough for the tiny model to lead every response with a
+# behavior token. Every arm writes at most 48 new tokens. CPU, 2 cores: each training about
+# 5 minutes when the cores are free (over 15 when they are shared), each generation 5-15,
+# about an hour in all.
+DEMO_TRAINING := annotations/demo/training.json
+DEMO_TRAIN_ARGS = $(shell $(BIN)/python -c 'import json; from modeling.params import TrainParams, params_with_defaults; from modeling.train.cli import params_argv; print(*params_argv(params_with_defaults(TrainParams, json.load(open("$(DEMO_TRAINING)")))))')
 DEMO_CASES := annotations/demo/cases.jsonl
 DEMO_TRAIN := annotations/demo/train_cases.jsonl
 DEMO_OUT := annotations/demo/responses.jsonl

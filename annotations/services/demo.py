@@ -59,15 +59,18 @@ DEMO_INSTRUCTIONS = (
 )
 
 
-# The demo arms' adapters as `make demo-responses` trains them (its DEMO_TRAIN_ARGS).
-DEMO_TRAINING = {"steps": 8, "learning_rate": 1e-3, "max_length": 768}
+# The demo arms' hyperparameters (TrainParams names), the same for both adapters; the
+# Makefile's `demo-responses` trains with them too.
+DEMO_TRAINING_FILE = DEMO_DIR / "training.json"
+DEMO_TRAINING = json.loads(DEMO_TRAINING_FILE.read_text(encoding="utf-8"))
 
 
 def demo_adapters_train(*, actor=None, steps: int | None = None) -> list[TrainingJob]:
     """Queue training for each fine-tuned demo arm whose adapter is not on this machine
     (a fresh clone ships none): the job's adapter becomes the arm's, its progress on the
     jobs page. Arms with an adapter or a training under way are left alone. ``steps``
-    replaces DEMO_TRAINING's optimizer steps (a quick check of a worker set-up)."""
+    replaces DEMO_TRAINING's epochs by that many optimizer steps (a quick check of a worker
+    set-up)."""
     study = Study.objects.filter(slug=DEMO_SLUG).first()
     if study is None:
         raise InvalidRequest("There is no demo study to train adapters for: run `manage.py load_demo` first.")

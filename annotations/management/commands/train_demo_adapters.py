@@ -12,7 +12,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--steps", type=int, help=f"optimizer steps of each training (default: "
-                                                      f"{DEMO_TRAINING['steps']}; 1 checks a worker set-up quickly)")
+                                                      f"{DEMO_TRAINING['epochs']:g} epoch; 1 checks a worker "
+                                                      f"set-up quickly)")
 
     def handle(self, *args, steps: int | None = None, **options):
         try:
