@@ -15,6 +15,17 @@ pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 TOKENS = {"BehaviorSFT": 40, "GeneralSFT": 120, "Baseline": 300}
 
 
+@pytest.fixture(autouse=True)
+def factories_from_the_start():
+    """The factories' sequences from their start (autouse: before the study fixtures), so
+    the study, and the rankings drawn on it below, are the same whatever ran before."""
+    from tests import factories
+
+    for factory_class in (factories.UserFactory, factories.StudyFactory, factories.ModelArmFactory,
+                          factories.StudyArmFactory, factories.CaseFactory, factories.ResponseFactory):
+        factory_class.reset_sequence()
+
+
 def _styled(study):
     """Each arm's responses around its length (longest: Baseline), Markdown on half the
     cases whatever the arm, and rankings redrawn so that the longer answer usually wins."""
