@@ -21,7 +21,8 @@ BATCH = 256
 
 
 class StandInEngine:
-    def generate_iter(self, items, progress=None, should_stop=None, *, arm=None, fewshot_pool=None):
+    def generate_iter(self, items, progress=None, should_stop=None, *, arm=None, fewshot_pool=None,
+                      on_lasting_failure=None):
         items = list(items)
         for start in range(0, len(items), BATCH):
             if should_stop is not None and should_stop():

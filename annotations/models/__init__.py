@@ -18,12 +18,12 @@ from annotations.models.jobs import (
 from annotations.models.judge import JudgeChunk, JudgeComparison, JudgeJob, JudgePlantedReading, JudgeScore
 from annotations.models.practice import PracticeAttempt
 from annotations.models.rating import Preference, Rating, Submission
-from annotations.models.response import Response
+from annotations.models.response import GenerationFailure, Response
 from annotations.models.study import Study, StudyArm
 from annotations.models.study_rater import StudyRater
 
 __all__ = [
-    "Assignment", "AuditEvent", "Case", "DatasetExportChunk", "DatasetExportJob", "GenerationChunk", "GenerationJob", "HarmDecision", "ImportChunk", "ImportJob", "Invitation", "JobStatus", "JudgeChunk",
+    "Assignment", "AuditEvent", "Case", "DatasetExportChunk", "DatasetExportJob", "GenerationChunk", "GenerationFailure", "GenerationJob", "HarmDecision", "ImportChunk", "ImportJob", "Invitation", "JobStatus", "JudgeChunk",
     "JudgeComparison", "JudgeJob", "JudgePlantedReading", "JudgeScore", "ModelArm", "PracticeAttempt", "Preference", "Rating", "Response", "Study",
     "StudyAnalysis", "StudyArm", "StudyRater", "Submission", "TrainingChunk", "TrainingJob",
 ]

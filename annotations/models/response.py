@@ -54,3 +54,26 @@ class Response(models.Model):
     @property
     def display_text(self) -> str:
         return shown_text(self.text)
+
+
+class GenerationFailure(models.Model):
+    """A case a generation job asked and got no answer for, for good: the server refused
+    the prompt (longer than the model's context, or another 400), so asking again as it
+    is gets the same refusal. Kept for the job's page and the API; the job's retry leaves
+    it alone, while a later job (say, for missing responses, once the server's context is
+    larger) asks it again. Failures that may pass (a timeout, a server error) are not
+    stored: they fail their chunk, and its retry asks them again."""
+
+    job = models.ForeignKey("annotations.GenerationJob", on_delete=models.CASCADE, related_name="failures")
+    case = models.ForeignKey("annotations.Case", on_delete=models.CASCADE, related_name="generation_failures")
+    kind = models.CharField(max_length=20, help_text="context (the prompt is longer than the model's context), "
+                                                     "logprobs or refused (another refusal)")
+    message = models.TextField(help_text="What the failure means, in the portal's words and the server's error names.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "case"]
+        constraints = [models.UniqueConstraint(fields=["job", "case"], name="unique_generation_failure_per_job")]
+
+    def __str__(self) -> str:
+        return f"{self.case} / job #{self.job_id}: {self.kind}"

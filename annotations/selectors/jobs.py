@@ -14,7 +14,7 @@ from annotations.models import Case, JobStatus, ModelArm, Study, TrainingJob
 from annotations.models.jobs import ACTIVE_STATUSES, JobBase, worker_lost_q
 from annotations.selectors.arms import study_arms_in_order
 from annotations.selectors.job_queues import QueueBoard, QueuePlace, studies_visible_to
-from annotations.selectors.responses import newest_responses
+from annotations.selectors.responses import Unanswered, generation_unanswered, newest_responses
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class JobRow:
     chunks: dict | None = None  # how many chunks in all, done, running, lost (None: the job has none)
     worker_lost: bool = False  # running, but the worker of one of its chunks stopped beating
     place: QueuePlace | None = None  # queued: where it stands on its queue (given a viewer)
+    unanswered: Unanswered | None = None  # a generation job's cases the server refused for good
 
     @property
     def retryable(self) -> bool:
@@ -44,8 +45,10 @@ def study_jobs(study: Study, limit: int = 50, kinds: tuple[str, ...] | None = No
             all=Count("pk"), done=Count("pk", filter=Q(status=JobStatus.SUCCEEDED)),
             running=Count("pk", filter=Q(status=JobStatus.RUNNING)), lost=Count("pk", filter=worker_lost_q()))
         } if jobs else {}
+        unanswered = generation_unanswered([job.pk for job in jobs]) if kind.name == "generation" and jobs else {}
         rows += [JobRow(kind, job, counts.get(job.pk),
-                        bool(counts.get(job.pk, {}).get("lost")) and job.status == JobStatus.RUNNING)
+                        bool(counts.get(job.pk, {}).get("lost")) and job.status == JobStatus.RUNNING,
+                        unanswered=unanswered.get(job.pk))
                  for job in jobs]
     rows = sorted(rows, key=lambda row: row.job.created_at, reverse=True)[:limit]
     if viewer is None or not any(row.job.status == JobStatus.QUEUED for row in rows):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from annotations.models import Case, GenerationJob, Response, Study, StudyArm
+from annotations.models import Case, GenerationFailure, GenerationJob, Response, Study, StudyArm
 from annotations.models.response import FINISH_LENGTH
 
 
@@ -81,3 +81,28 @@ def token_limit_counts(study: Study, arm_ids: Iterable[int]) -> tuple[dict, list
 def responses_for_team() -> QuerySet[Response]:
     """Every response, unblinded, with its case's study and its arm (researchers and admins)."""
     return Response.objects.select_related("case__study", "arm").order_by("id")
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A generation job's cases the server refused for good (stored failures): how many,
+    and the first one's case and message."""
+
+    count: int
+    first_case: str
+    first_message: str
+
+
+def generation_unanswered(job_ids: Iterable[int]) -> dict[int, Unanswered]:
+    """``{job id: Unanswered}`` for the jobs named that have stored failures (one query,
+    and one more per such job)."""
+    counts = (GenerationFailure.objects.filter(job_id__in=list(job_ids)).order_by().values("job_id")
+              .annotate(n=Count("pk")).values_list("job_id", "n"))
+    return {job_id: Unanswered(n, *GenerationFailure.objects.filter(job_id=job_id).order_by("case_id")
+                               .values_list("case__external_id", "message")[0])
+            for job_id, n in counts}
+
+
+def unanswered_case_ids(job: GenerationJob, case_ids: Iterable[int]) -> set[int]:
+    """Of ``case_ids``, those the job stored a lasting failure for."""
+    return set(GenerationFailure.objects.filter(job=job, case_id__in=list(case_ids)).values_list("case_id", flat=True))

@@ -2,7 +2,10 @@
 selection, not a row per case) and is cut into chunks that any free GPU worker takes
 (:mod:`annotations.services.chunks`); each chunk calls the worker's generation engine
 (:func:`annotations.worker_runtime.generation_engine`) and writes each batch of responses
-as it comes, idempotent per (job, case)."""
+as it comes, idempotent per (job, case). A case an endpoint refused for good (a prompt
+longer than the model's context) is stored as that case's failure
+(:class:`~annotations.models.GenerationFailure`) and the chunk goes on; one that may pass
+(a timeout) fails the chunk once the rest is written, and a retry asks only those."""
 
 from __future__ import annotations
 
@@ -19,10 +22,11 @@ from annotations.models import Case, GenerationJob, ModelArm, Response, Study, S
 from annotations.models.arm import TRAINING_METHODS
 from annotations.models.jobs import MAX_LISTED_CASES
 from annotations.selectors.jobs import adapter_training_pending
-from annotations.selectors.responses import response_keys_of_cases
+from annotations.selectors.responses import response_keys_of_cases, unanswered_case_ids
 from annotations.services.chunks import ChunkProgress, chunk_run, chunks_plan
 from annotations.services.jobs import job_create
-from annotations.services.responses import responses_write
+from annotations.services.responses import generation_failures_write, responses_write
+from modeling.endpoint_requests import RequestFailure
 from modeling.params import DecodingParams, GenerationParams, param_specs, params_with_defaults
 
 
@@ -135,10 +139,14 @@ def generation_chunk_run(*, chunk_id: int, worker: str) -> str:
 
 
 def _generate(job: GenerationJob, chunk, progress: ChunkProgress) -> bool:
+    """Answer the chunk's cases that the job has neither answered nor stored a lasting
+    failure for; each batch's responses, its lasting failures and the progress they make
+    in one commit."""
     arm = job.arm
     cases = list(selected_cases(job.study, arm, job.selection, first_id=chunk.first_case_id,
                                 last_id=chunk.last_case_id, job=job).order_by("pk"))
     written = {case_id for case_id, _, job_id in response_keys_of_cases([c.pk for c in cases]) if job_id == job.pk}
+    written |= unanswered_case_ids(job, [c.pk for c in cases])
     todo = [c for c in cases if c.pk not in written]
     progress.start_at(len(written), units=len(written) + len(todo))
     if not todo:
@@ -146,12 +154,15 @@ def _generate(job: GenerationJob, chunk, progress: ChunkProgress) -> bool:
     engine, provenance = worker_runtime.generation_engine(job)
     by_key = {c.external_id: c for c in todo}
     fewshot_pool = worker_runtime.fewshot_pool(job.study) if arm.method == ModelArm.Method.FEWSHOT else None
+    refused: list[tuple[str, RequestFailure]] = []
     batches = engine.generate_iter([c.as_case_dict() for c in todo], should_stop=lambda: progress.stop,
-                                   arm=arm.method, fewshot_pool=fewshot_pool)
+                                   arm=arm.method, fewshot_pool=fewshot_pool, on_lasting_failure=refused.extend)
     for batch in batches:
-        with transaction.atomic():  # a batch's responses and the progress they make: one commit
-            stopping = progress.add(_write_batch(job, batch, by_key, provenance),
-                                    tokens=sum(r.completion_tokens for r in batch))
+        with transaction.atomic():
+            new = _write_batch(job, batch, by_key, provenance) + generation_failures_write(
+                job=job, failures=[(by_key[key].pk, failure) for key, failure in refused])
+            refused.clear()
+            stopping = progress.add(new, tokens=sum(r.completion_tokens for r in batch))
         if stopping:
             return False
     return not progress.stop

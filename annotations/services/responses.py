@@ -1,4 +1,5 @@
-"""Writing responses: idempotent per (case, arm, job), flagged when they name a model."""
+"""Writing responses (idempotent per (case, arm, job), flagged when they name a model) and
+the cases a job got no answer for, for good."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from collections.abc import Iterable, Mapping
 from django.db import transaction
 from django.db.models import F
 
-from annotations.models import Case, Response, Study
+from annotations.models import Case, GenerationFailure, GenerationJob, Response, Study
 from annotations.selectors.analysis import AUTOMATIC_FIELDS, automatic_record
 from annotations.selectors.responses import response_keys_of_cases
+from modeling.endpoint_requests import RequestFailure
 from modeling.metrics import score_response
 
 _FINISH_REASON_LENGTH = Response._meta.get_field("finish_reason").max_length
@@ -53,6 +55,20 @@ def responses_write(*, rows: Iterable[dict], cases: Mapping[int, Case] | None = 
                                 names_model=text_names_model(row.get("text", ""))))
         _score(new, cases)
         Response.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+def generation_failures_write(*, job: GenerationJob, failures: Iterable[tuple[int, RequestFailure]]) -> int:
+    """Store ``(case id, failure)`` pairs as the job's lasting failures of those cases,
+    once per (job, case) whoever writes them; returns how many were new."""
+    failures = dict(failures)
+    if not failures:
+        return 0
+    with transaction.atomic():
+        known = set(GenerationFailure.objects.filter(job=job, case_id__in=failures).values_list("case_id", flat=True))
+        new = [GenerationFailure(job=job, case_id=case_id, kind=failure.kind, message=failure.message)
+               for case_id, failure in failures.items() if case_id not in known]
+        GenerationFailure.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
 
 

@@ -11,7 +11,9 @@ timeouts, 408/409/429/5xx and lost connections are the ``openai`` client's own
 A request that still fails is that prompt's failure, not the run's end
 (:func:`~modeling.endpoint_requests.request_failure`): the other prompts are asked and
 yielded, and once every answer is out :class:`EndpointError` lists the prompts that got
-none, so a retried job asks only those. A prompt longer than the model's context, or
+none, so a retried job asks only those. A caller that keeps lasting failures itself (a
+refusal asking again would meet too) takes them through ``on_lasting_failure``; they are
+then not in the error. A prompt longer than the model's context, or
 another request the server refuses (a 400), is told by its meaning and the server's
 error type and param; any other failure by its status alone; never by the text the
 server answered with (:mod:`modeling.endpoint_requests`). Only
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from modeling.behavior import DEFAULT_BEHAVIOR_TOKENS, BehaviorTokens
 from modeling.data import PROMPT_TEMPLATE_VERSION, build_messages
@@ -43,6 +45,10 @@ from modeling.params import DecodingParams, EndpointParams
 from modeling.progress import ProgressCallback, ProgressTracker, StopCheck
 
 log = logging.getLogger(__name__)
+
+# Takes a batch's lasting failures, as (the prompt's key, its failure) pairs.
+LastingFailures = Callable[[list[tuple[str, RequestFailure]]], None]
+
 
 class EndpointError(RuntimeError):
     """Prompts the endpoint did not answer (after the client's retries), or a refusal
@@ -143,11 +149,15 @@ class EndpointEngine:
 
     def generate_iter(self, items: Iterable, progress: ProgressCallback | None = None,
                       should_stop: StopCheck | None = None, *, arm: str | None = None,
-                      fewshot_pool: Sequence[Mapping] | None = None) -> Iterator[list[GenerationResult]]:
+                      fewshot_pool: Sequence[Mapping] | None = None,
+                      on_lasting_failure: LastingFailures | None = None) -> Iterator[list[GenerationResult]]:
         """Yield the results as they come, in small batches (``concurrency`` requests in
         flight); ``should_stop`` is asked after each answer. ``items`` as for the local
         engine: case dicts with ``arm``, or ``(key, messages)`` pairs. Once every answer
-        is out, EndpointError lists the prompts that got none."""
+        is out, EndpointError lists the prompts that got none. With ``on_lasting_failure``,
+        each batch's lasting failures (:attr:`RequestFailure.lasting`) go to it as ``(key,
+        failure)`` pairs before the batch is yielded (an empty batch where nothing else
+        came), and the error lists only the others."""
         prompts = []
         for item in items:
             if isinstance(item, Mapping):
@@ -163,10 +173,15 @@ class EndpointEngine:
                                        failed=lambda a: isinstance(a, RequestFailure) and not a.lasting,
                                        give_up_after=self.give_up_after):
             results = [a for _, a in batch if isinstance(a, GenerationResult)]
-            failures += [(prompts[i][0], a.message) for i, a in batch if isinstance(a, RequestFailure)]
+            failed = [(prompts[i][0], a) for i, a in batch if isinstance(a, RequestFailure)]
+            keep = on_lasting_failure is not None
+            kept = [(key, a) for key, a in failed if keep and a.lasting]
+            failures += [(key, a.message) for key, a in failed if not (keep and a.lasting)]
             answered += len(batch)
-            tracker.update(done=len(results), tokens=sum(r.completion_tokens for r in results))
-            if results:
+            tracker.update(done=len(results) + len(kept), tokens=sum(r.completion_tokens for r in results))
+            if kept:
+                on_lasting_failure(kept)
+            if results or kept:
                 yield results
         unasked = 0 if should_stop is not None and should_stop() else len(prompts) - answered
         if failures or unasked:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -226,12 +226,15 @@ class GenerationEngine:
 
     def generate_iter(self, items: Iterable, progress: ProgressCallback | None = None,
                       should_stop: StopCheck | None = None, *, arm: str | None = None,
-                      fewshot_pool: Sequence[Mapping] | None = None) -> Iterator[list[GenerationResult]]:
+                      fewshot_pool: Sequence[Mapping] | None = None,
+                      on_lasting_failure: Callable | None = None) -> Iterator[list[GenerationResult]]:
         """Yield one list of results per batch, so the caller can store them and cancel
         between batches (``should_stop`` is asked before each batch).
 
         ``items``: ``(key, messages)`` pairs (messages: chat dicts, or prompt token ids),
         or case dicts with ``arm`` (and ``fewshot_pool`` for the fewshot arm).
+        ``on_lasting_failure`` is the endpoint engine's (a server's refusal of one prompt);
+        a local model refuses none, so it is never called here.
         """
         prompts = self._normalise(items, arm, fewshot_pool)
         tracker = ProgressTracker(len(prompts), progress, stage="generate")

@@ -185,7 +185,8 @@ BETWEEN_BATCHES: list = []  # called before each batch after the first, once eac
 class ScriptedEngine:
     """One case a batch, with the test's doings between batches."""
 
-    def generate_iter(self, items, progress=None, should_stop=None, *, arm=None, fewshot_pool=None):
+    def generate_iter(self, items, progress=None, should_stop=None, *, arm=None, fewshot_pool=None,
+                      on_lasting_failure=None):
         for n, item in enumerate(items):
             if n and BETWEEN_BATCHES:
                 BETWEEN_BATCHES.pop(0)()

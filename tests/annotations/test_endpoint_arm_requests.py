@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotations.models import GenerationJob, JobStatus, ModelArm, Response
+from annotations.models import GenerationChunk, GenerationFailure, GenerationJob, JobStatus, ModelArm, Response
 from annotations.services import generation
 from annotations.services.jobs import job_retry
 from annotations.worker_runtime import endpoint_engine
@@ -66,3 +66,54 @@ def test_a_one_at_a_time_server_fails_only_the_prompts_that_timed_out_and_a_retr
         job.refresh_from_db()
         assert job.status == JobStatus.SUCCEEDED and Response.objects.filter(job=job).count() == 4
         assert len(server.requests) - asked == 4 - kept
+
+
+def test_a_case_the_server_refuses_for_good_is_that_cases_failure_and_a_later_job_answers_it(admin_user,
+                                                                                             admin_client_):
+    """A prompt longer than the server's context is stored as its case's failure: the
+    other cases are answered, the job succeeds and says which case got no answer (page
+    and API), its retry would not ask it again, and once the server's context is larger a
+    job for the arm's missing responses answers it."""
+    with FakeChatModel() as server:
+        server.context_tokens, server.system_fingerprint = 600, False
+        study = StudyFactory(slug="refused-for-good")
+        arm = ModelArm.objects.create(name="Small context", method="baseline", endpoint_url=server.base_url,
+                                      served_model="smollm2", max_concurrency=2)
+        StudyArmFactory(study=study, arm=arm)
+        for n in range(3):
+            CaseFactory(study=study, external_id=f"fits-{n}")
+        long_text = "Which diagnosis fits? " + "Lab value noted. " * 300
+        CaseFactory(study=study, external_id="too-long", turns=[{"speaker": "Dr. Lee", "role": "attending",
+                                                                 "text": long_text}], question=long_text)
+        job = generation.generation_job_queue(study=study, arm=arm)
+        assert run_generation_chunks(job) == ["succeeded"]
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED and not job.error
+        assert job.progress_done == job.progress_total == 4
+        assert sorted(Response.objects.filter(job=job).values_list("case__external_id", flat=True)) == [
+            "fits-0", "fits-1", "fits-2"]
+        failure = GenerationFailure.objects.get(job=job)
+        assert failure.case.external_id == "too-long" and failure.kind == "context"
+        assert "the prompt is longer than the model's context (HTTP 400" in failure.message
+
+        page = admin_client_.get(f"/studies/{study.slug}/jobs/").content.decode()
+        assert f'id="job-generation-{job.pk}-unanswered"' in page
+        assert "1 case got no answer" in page and "too-long: http://127.0.0.1" in page
+        api = admin_client_.get(f"/api/generation-jobs/{job.pk}/").json()
+        assert api["unanswered"]["count"] == 1 and api["unanswered"]["first_case"] == "too-long"
+        assert admin_client_.get("/api/generation-jobs/").json()["results"][0]["unanswered"]["count"] == 1
+
+        asked = len(server.requests)
+        GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)  # its message delivered again
+        GenerationChunk.objects.filter(job=job).update(status=JobStatus.RUNNING)
+        assert run_generation_chunks(job) == ["succeeded"]
+        assert len(server.requests) == asked and GenerationFailure.objects.filter(job=job).count() == 1
+
+        server.context_tokens = None
+        later = generation.generation_job_queue(study=study, arm=arm, only_missing=True)
+        assert later.progress_total == 1
+        assert run_generation_chunks(later) == ["succeeded"]
+        assert Response.objects.get(job=later).case.external_id == "too-long"
+        assert not GenerationFailure.objects.filter(job=later).exists()
+        assert "unanswered" not in admin_client_.get(f"/studies/{study.slug}/jobs/").content.decode().split(
+            f"job-generation-{later.pk}")[1].split("</tr>")[0]

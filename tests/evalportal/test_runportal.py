@@ -109,7 +109,8 @@ class HeldEngine:
     """Answers every case once the file HELD_ENGINE_RELEASE names exists: a generation
     job that holds its worker for as long as the test wants."""
 
-    def generate_iter(self, items, progress=None, should_stop=None, *, arm=None, fewshot_pool=None):
+    def generate_iter(self, items, progress=None, should_stop=None, *, arm=None, fewshot_pool=None,
+                      on_lasting_failure=None):
         release = Path(os.environ["HELD_ENGINE_RELEASE"])
         while not release.exists():
             time.sleep(0.2)

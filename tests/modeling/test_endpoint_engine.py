@@ -127,6 +127,34 @@ def test_a_prompt_longer_than_the_context_is_that_prompts_error_in_the_servers_w
     assert len(server.requests) == 3  # a 400 is not retried
 
 
+def test_a_caller_that_keeps_lasting_failures_gets_them_with_their_batch_and_no_error_for_them(server):
+    """The portal stores a refusal that asking again would meet as that case's failure:
+    such prompts reach ``on_lasting_failure`` (an empty batch is yielded where nothing
+    else came, so the caller can store them), the run ends without an error for them."""
+    server.context_tokens = 600
+    kept, refused, batches = [], [], 0
+    engine = _engine(server, concurrency=1)
+    for batch in engine.generate_iter([LONG, CASES[0], {**LONG, "external_id": "ep-long-2"}], arm="baseline",
+                                      on_lasting_failure=refused.extend):
+        batches += 1
+        kept += batch
+        assert {key for key, _ in refused} <= {"ep-long", "ep-long-2"}
+    assert [r.key for r in kept] == ["ep-0"] and batches >= 2
+    assert [key for key, _ in refused] == ["ep-long", "ep-long-2"]
+    assert all(f.kind == "context" and f.lasting and "longer than the model's context" in f.message
+               for _, f in refused)
+
+
+def test_a_failure_that_may_pass_still_fails_the_run_when_lasting_ones_are_kept(server):
+    server.context_tokens, server.faults = 600, [503]
+    refused = []
+    with pytest.raises(EndpointError) as failed:
+        list(_engine(server, concurrency=1, max_retries=0).generate_iter(
+            [CASES[0], LONG, CASES[1]], arm="baseline", on_lasting_failure=refused.extend))
+    assert [key for key, _ in refused] == ["ep-long"]
+    assert str(failed.value).startswith("1 of 3 prompts got no answer (ep-0: ") and "ep-long" not in str(failed.value)
+
+
 def test_another_400_is_that_prompts_error_named_by_the_servers_type_and_param_never_its_text(server):
     answer = server.answer
     server.answer = lambda body: (400, {"error": {

@@ -22,6 +22,7 @@ from annotations.models.jobs import MAX_LISTED_CASES
 from annotations.param_fields import param_serializer_fields
 from annotations.selectors.arms import all_arms
 from annotations.selectors.job_queues import OTHER_STUDY_JOB, job_queue_place
+from annotations.selectors.responses import generation_unanswered
 from annotations.selectors.studies import study_cases_by_external_id
 from modeling.params import GenerationParams, JudgeParams, TrainParams
 
@@ -68,13 +69,31 @@ class _JobSerializer(serializers.ModelSerializer):
         return QueuePlaceSerializer(place).data if place else None
 
 
+class UnansweredSerializer(serializers.Serializer):
+    count = serializers.IntegerField(read_only=True)
+    first_case = serializers.CharField(read_only=True, help_text="The first such case's external id.")
+    first_message = serializers.CharField(read_only=True, help_text="What its failure means.")
+
+
 class GenerationJobSerializer(_JobSerializer):
     arm_name = serializers.CharField(source="arm.name", read_only=True)
+    unanswered = serializers.SerializerMethodField(
+        help_text="The cases the server refused for good (a prompt longer than the model's context, another 400): "
+                  "stored, not asked again by a retry; null when there are none.")
 
     class Meta:
         model = GenerationJob
-        fields = _JOB_FIELDS[:3] + ["arm", "arm_name", "decoding_params", "seed"] + _JOB_FIELDS[3:]
+        fields = _JOB_FIELDS[:3] + ["arm", "arm_name", "decoding_params", "seed", "unanswered"] + _JOB_FIELDS[3:]
         read_only_fields = fields
+
+    @extend_schema_field(UnansweredSerializer(allow_null=True))
+    def get_unanswered(self, job) -> dict | None:
+        if "unanswered" not in self.context:  # read once for the whole list being serialized
+            listed = getattr(self.parent, "instance", None)
+            jobs = list(listed) if isinstance(self.parent, serializers.ListSerializer) and listed is not None else [job]
+            self.context["unanswered"] = generation_unanswered([j.pk for j in jobs])
+        unanswered = self.context["unanswered"].get(job.pk)
+        return UnansweredSerializer(unanswered).data if unanswered else None
 
 
 class TrainingJobSerializer(_JobSerializer):

@@ -79,7 +79,7 @@ class _Engine:
     def decoding_params(self) -> dict:
         return {}
 
-    def generate_iter(self, cases, progress=None, *, arm, fewshot_pool):
+    def generate_iter(self, cases, progress=None, *, arm, fewshot_pool, on_lasting_failure=None):
         yield [GenerationResult(key=c["external_id"], text="", raw_text="", predicted_behavior=None,
                                 prompt_tokens=1, completion_tokens=1, latency_s=0.0) for c in cases]
 
