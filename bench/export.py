@@ -28,6 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from bench.databases import PG, database_ready, django_on  # noqa: E402
+from bench.study_tables import (  # noqa: E402
+    bench_study_fresh,
+    cases_copy,
+    rankings_copy,
+    responses_copy,
+    submissions_copy,
+)
 
 DB_NAME = "evalportal_bench_export"
 
@@ -53,34 +60,11 @@ def _populate(connection, n_ratings: int) -> None:
     import random
     from datetime import timedelta
 
-    from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from annotations.models import (
-        Assignment,
-        Case,
-        ModelArm,
-        Preference,
-        Rating,
-        Response,
-        Study,
-        StudyArm,
-        Submission,
-    )
-    from annotations.services.users import user_create
-
     rng = random.Random(0)
-    for model in (Preference, Rating, Submission, Assignment, Response, Case, StudyArm, Study):
-        model.objects.all().delete()
-    get_user_model().objects.filter(username__startswith="bench-").delete()
-    study = Study.objects.create(name="Export benchmark", slug="bench")
-    arms = [ModelArm.objects.get_or_create(name=f"bench-{name}", defaults={"method": "baseline", "base_model": "demo"})[0]
-            for name in ("Baseline", "GeneralSFT", "BehaviorSFT")]
-    for i, arm in enumerate(arms):
-        StudyArm.objects.create(study=study, arm=arm, position=i)
-    user_create(username="bench-researcher", password="bench-pass-123456", role="researcher")
-    raters = [user_create(username=f"bench-rater{i:02d}", password="x-bench-pass-1", role="clinician").pk
-              for i in range(50)]
+    bench = bench_study_fresh("Export benchmark")
+    arms = bench.arms
     n_cases, per_assignment = 20_000, 18
     n_assignments = -(-n_ratings // per_assignment)
     now = timezone.now()
@@ -89,30 +73,13 @@ def _populate(connection, n_ratings: int) -> None:
                              "device": "NVIDIA H100"})
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        with raw.copy("COPY annotations_case (study_id, external_id, task, category, specialty, split, turns, tables, "
-                      "images, question, gold_behavior, label_space, gold_label, reference_response, metadata, "
-                      "content_hash, created_at, in_rating_sample, split_assigned, expected, role, planted_problem) "
-                      "FROM STDIN") as copy:
-            for c in range(n_cases):
-                copy.write_row((study.pk, f"case-{c:05d}", "omission_detection", "proactive", "", "test",
-                                '[{"speaker": "Dr. A", "role": "attending", "text": "..."}]', "[]", "[]", None,
-                                "proactive", '["flag", "no_flag"]', "flag", "", "{}", f"{c:064d}", now, True, False, "{}",
-                                "study", "{}"))
-        case_ids = [r[0] for r in raw.execute("SELECT id FROM annotations_case WHERE study_id=%s ORDER BY id",
-                                              (study.pk,)).fetchall()]
-        with raw.copy("COPY annotations_response (case_id, arm_id, text, raw_text, predicted_behavior, "
-                      "prompt_tokens, completion_tokens, latency_s, provenance, names_model, created_at, "
-                      "finish_reason) FROM STDIN") as copy:
-            for case_id in case_ids:
-                for arm in arms:
-                    copy.write_row((case_id, arm.pk, "Check the platelet count before heparin.", "", "proactive",
-                                    400, 42, 1.5, provenance, False, now, "stop"))
-        responses = {}
-        for rid, case_id, arm_id in raw.execute("SELECT id, case_id, arm_id FROM annotations_response").fetchall():
-            responses.setdefault(case_id, {})[arm_id] = rid
+        case_ids = cases_copy(raw, bench, n_cases, now=now, external_id="case-{:05d}",
+                              turns=[{"speaker": "Dr. A", "role": "attending", "text": "..."}])
+        responses = responses_copy(raw, bench, case_ids, now=now, provenance=provenance,
+                                   text_of=lambda arm: "Check the platelet count before heparin.")
         pairs, seen = [], set()
         while len(pairs) < n_assignments:
-            case_id, rater = case_ids[len(pairs) % n_cases], rng.choice(raters)
+            case_id, rater = case_ids[len(pairs) % n_cases], rng.choice(bench.raters)
             if (case_id, rater) not in seen:
                 seen.add((case_id, rater))
                 pairs.append((case_id, rater))
@@ -124,16 +91,9 @@ def _populate(connection, n_ratings: int) -> None:
                 # Every assignment its own times, as in a real study.
                 shown = now - timedelta(minutes=n)
                 first_input, submitted = shown + timedelta(seconds=20), shown + timedelta(seconds=95)
-                copy.write_row((study.pk, case_id, rater, slots, 0, n, "submitted", "{}", shown, shown, first_input,
-                                submitted, submitted, 95.0))
-        assignment_rows = raw.execute("SELECT id, case_id, rater_id, submitted_at FROM annotations_assignment "
-                                      "WHERE study_id=%s", (study.pk,)).fetchall()
-        with raw.copy("COPY annotations_submission (assignment_id, revision, is_current, comment, reason, "
-                      "submitted_by_id, submitted_at, idempotency_key) FROM STDIN") as copy:
-            for aid, _, rater, submitted in assignment_rows:
-                copy.write_row((aid, 1, True, "", "", rater, submitted, ""))
-        submissions = raw.execute("SELECT s.id, a.case_id FROM annotations_submission s JOIN annotations_assignment a "
-                                  "ON a.id = s.assignment_id WHERE a.study_id=%s", (study.pk,)).fetchall()
+                copy.write_row((bench.study.pk, case_id, rater, slots, 0, n, "submitted", "{}", shown, shown,
+                                first_input, submitted, submitted, 95.0))
+        submissions = submissions_copy(raw, bench)
         written = 0
         with raw.copy("COPY annotations_rating (submission_id, response_id, slot, dimension, score, choice, note) "
                       "FROM STDIN") as copy:
@@ -149,11 +109,7 @@ def _populate(connection, n_ratings: int) -> None:
                         if written < n_ratings:
                             copy.write_row((sid, rid, slot, dim, None, choice, ""))
                             written += 1
-        # Every screen ranked, as the rating page asks.
-        with raw.copy("COPY annotations_preference (submission_id, response_id, slot, rank) FROM STDIN") as copy:
-            for sid, case_id in submissions:
-                for slot, arm in enumerate(arms):
-                    copy.write_row((sid, responses[case_id][arm.pk], slot, rng.randint(1, 3)))
+        rankings_copy(raw, bench, submissions, responses, rng)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 

@@ -28,6 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from bench.databases import PG, database_ready, django_on  # noqa: E402
+from bench.study_tables import (  # noqa: E402
+    bench_study_fresh,
+    cases_copy,
+    rankings_copy,
+    responses_copy,
+    submissions_copy,
+)
 
 DB_NAME = "evalportal_bench_pairs"
 RATERS_PER_CASE = 3
@@ -52,69 +59,27 @@ def build(n_cases: int, rebuild: bool) -> None:
 
 
 def _populate(connection, n_cases: int) -> None:
-    from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from annotations.models import Assignment, Case, ModelArm, Preference, Rating, Response, Study, StudyArm, Submission
-    from annotations.services.users import user_create
-
     rng = random.Random(0)
-    for model in (Preference, Rating, Submission, Assignment, Response, Case, StudyArm, Study):
-        model.objects.all().delete()
-    get_user_model().objects.filter(username__startswith="bench-").delete()
-    study = Study.objects.create(name="Pairs benchmark", slug="bench")
-    arms = [ModelArm.objects.get_or_create(name=f"bench-{name}", defaults={"method": "baseline", "base_model": "demo"})[0]
-            for name in ("Baseline", "GeneralSFT", "BehaviorSFT")]
-    for i, arm in enumerate(arms):
-        StudyArm.objects.create(study=study, arm=arm, position=i)
-    user_create(username="bench-researcher", password="bench-pass-123456", role="researcher")
-    raters = [user_create(username=f"bench-rater{i:02d}", password="x-bench-pass-1", role="clinician").pk
-              for i in range(50)]
+    bench = bench_study_fresh("Pairs benchmark")
     now = timezone.now()
-    turns = json.dumps([{"speaker": "Dr. A", "role": "attending", "text": "Start the heparin infusion at 18:00."},
-                        {"speaker": "Nurse B", "role": "nurse", "text": "Platelets were 95 this morning."}])
     with connection.cursor() as cursor:
         raw = cursor.cursor
-        with raw.copy("COPY annotations_case (study_id, external_id, task, category, specialty, split, turns, tables, "
-                      "images, question, gold_behavior, label_space, gold_label, reference_response, metadata, "
-                      "content_hash, created_at, in_rating_sample, split_assigned, expected, role, planted_problem) "
-                      "FROM STDIN") as copy:
-            for c in range(n_cases):
-                copy.write_row((study.pk, f"case-{c:06d}", "omission_detection", "proactive", "Haematology", "test",
-                                turns, "[]", "[]", None, "proactive", '["flag", "no_flag"]', "flag", "", "{}",
-                                f"{c:064d}", now, True, False, "{}", "study", "{}"))
-        case_ids = [r[0] for r in raw.execute("SELECT id FROM annotations_case WHERE study_id=%s ORDER BY id",
-                                              (study.pk,)).fetchall()]
-        with raw.copy("COPY annotations_response (case_id, arm_id, text, raw_text, predicted_behavior, "
-                      "prompt_tokens, completion_tokens, latency_s, provenance, names_model, created_at, finish_reason) "
-                      "FROM STDIN") as copy:
-            for case_id in case_ids:
-                for arm in arms:
-                    copy.write_row((case_id, arm.pk, f"{arm.name}: check the platelet count before heparin.", "",
-                                    "proactive", 400, 42, 1.5, "{}", False, now, "stop"))
-        responses: dict[int, list[int]] = {}
-        for rid, case_id in raw.execute("SELECT id, case_id FROM annotations_response ORDER BY arm_id").fetchall():
-            responses.setdefault(case_id, []).append(rid)
+        case_ids = cases_copy(raw, bench, n_cases, now=now, specialty="Haematology", turns=[
+            {"speaker": "Dr. A", "role": "attending", "text": "Start the heparin infusion at 18:00."},
+            {"speaker": "Nurse B", "role": "nurse", "text": "Platelets were 95 this morning."}])
+        responses = responses_copy(raw, bench, case_ids, now=now,
+                                   text_of=lambda arm: f"{arm.name}: check the platelet count before heparin.")
         with raw.copy("COPY annotations_assignment (study_id, case_id, rater_id, slots, square_row, queue_position, "
                       "status, draft, created_at, shown_at, first_input_at, last_activity_at, submitted_at, "
                       "active_seconds) FROM STDIN") as copy:
             for n, case_id in enumerate(case_ids):
-                for rater in rng.sample(raters, RATERS_PER_CASE):
-                    copy.write_row((study.pk, case_id, rater, json.dumps(responses[case_id]), 0, n, "submitted", "{}",
+                slots = json.dumps([responses[case_id][arm.pk] for arm in bench.arms])
+                for rater in rng.sample(bench.raters, RATERS_PER_CASE):
+                    copy.write_row((bench.study.pk, case_id, rater, slots, 0, n, "submitted", "{}",
                                     now, now, now, now, now, 95.0))
-        # Read before the COPY: the connection takes no other query while one runs.
-        assignments = raw.execute("SELECT id, rater_id FROM annotations_assignment WHERE study_id=%s",
-                                  (study.pk,)).fetchall()
-        with raw.copy("COPY annotations_submission (assignment_id, revision, is_current, comment, reason, "
-                      "submitted_by_id, submitted_at, idempotency_key) FROM STDIN") as copy:
-            for aid, rater in assignments:
-                copy.write_row((aid, 1, True, "", "", rater, now, ""))
-        submissions = raw.execute("SELECT s.id, a.case_id FROM annotations_submission s JOIN annotations_assignment a "
-                                  "ON a.id = s.assignment_id WHERE a.study_id=%s", (study.pk,)).fetchall()
-        with raw.copy("COPY annotations_preference (submission_id, response_id, slot, rank) FROM STDIN") as copy:
-            for sid, case_id in submissions:
-                for slot, rid in enumerate(responses[case_id]):
-                    copy.write_row((sid, rid, slot, rng.randint(1, 3)))
+        rankings_copy(raw, bench, submissions_copy(raw, bench), responses, rng)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
