@@ -50,7 +50,34 @@ def _export(job: DatasetExportJob, chunk, progress: ChunkProgress) -> bool:
         shutil.rmtree(out, ignore_errors=True)
         raise
     DatasetExportJob.objects.filter(pk=job.pk).update(rows=written.rows, hub_url=written.hub_url)
+    dataset_exports_prune(study=job.study, keeping=job)
     return True
+
+
+def dataset_exports_prune(*, study: Study, keeping: DatasetExportJob) -> list[int]:
+    """Remove the files of the study's older exports beyond the newest
+    ``DATASET_EXPORTS_KEPT`` (``keeping``, which has just been written, among them), and
+    the folders of exports whose job is gone (a deleted study's); each pruned job keeps
+    its row, rows written and Hub page, with no files. Returns the pruned jobs' ids."""
+    written = (DatasetExportJob.objects.filter(study=study).exclude(output_dir="").exclude(pk=keeping.pk)
+               .order_by("-created_at", "-pk").values_list("pk", "output_dir"))
+    pruned = []
+    for pk, folder in list(written)[settings.DATASET_EXPORTS_KEPT - 1:]:
+        DatasetExportJob.objects.filter(pk=pk).update(output_dir="")
+        _folder_remove(Path(folder))
+        pruned.append(pk)
+    root = export_root()
+    named = {int(p.name): p for p in root.iterdir() if p.is_dir() and p.name.isdigit()} if root.is_dir() else {}
+    known = set(DatasetExportJob.objects.filter(pk__in=named).values_list("pk", flat=True))
+    for pk in named.keys() - known:
+        _folder_remove(named[pk])
+    return pruned
+
+
+def _folder_remove(folder: Path) -> None:
+    """Remove an export's folder: only ever one directly under the export root."""
+    if folder.parent == export_root():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def dataset_export_folder(job: DatasetExportJob) -> Path | None:

@@ -229,6 +229,9 @@ ASSIGNMENT_RELEASE_INTERVAL_SECONDS = int(os.environ.get("ASSIGNMENT_RELEASE_INT
 CASE_IMPORT_MAX_BYTES = int(os.environ.get("CASE_IMPORT_MAX_BYTES", str(2 * 1024**3)))
 # An upload larger than this is imported by a worker, with a progress bar, not in the request.
 CASE_IMPORT_BACKGROUND_BYTES = int(os.environ.get("CASE_IMPORT_BACKGROUND_BYTES", str(5 * 1024**2)))
+# The Hugging Face dataset exports a study keeps on disk for download, newest first (at
+# least 1): an export that succeeds removes the files of the older ones.
+DATASET_EXPORTS_KEPT = max(1, int(os.environ.get("EVALPORTAL_DATASET_EXPORTS_KEPT", "3")))
 
 # Database sessions (a logout ends the session on the server), read with plain SQL.
 SESSION_ENGINE = "evalportal.sessions"
