@@ -14,6 +14,7 @@ from annotations.models import (
     Assignment,
     AuditEvent,
     Case,
+    GenerationFailure,
     GenerationJob,
     HarmDecision,
     Invitation,
@@ -231,10 +232,24 @@ class JobAdminBase(admin.ModelAdmin):
         return format_html("{} / {} ({}%)", obj.progress_done, obj.progress_total, round(obj.progress_percent))
 
 
+class GenerationFailureInline(admin.TabularInline):
+    """The cases the job's endpoint refused for good: read only, as the worker wrote them."""
+
+    model = GenerationFailure
+    fields = readonly_fields = ["case", "kind", "message", "created_at"]
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "cases with no answer (refused for good by the endpoint)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(GenerationJob)
 class GenerationJobAdmin(JobAdminBase):
     list_display = ["id", "study", "arm", "status", "progress", "worker_host", "created_at"]
     search_fields = ["arm__name", "celery_task_id"]
+    inlines = [GenerationFailureInline]
 
 
 @admin.register(TrainingJob)

@@ -102,6 +102,8 @@ def test_a_case_the_server_refuses_for_good_is_that_cases_failure_and_a_later_jo
         api = admin_client_.get(f"/api/generation-jobs/{job.pk}/").json()
         assert api["unanswered"]["count"] == 1 and api["unanswered"]["first_case"] == "too-long"
         assert admin_client_.get("/api/generation-jobs/").json()["results"][0]["unanswered"]["count"] == 1
+        admin_page = admin_client_.get(f"/admin/annotations/generationjob/{job.pk}/change/").content.decode().lower()
+        assert "cases with no answer" in admin_page and "longer than the model&#x27;s context" in admin_page
 
         asked = len(server.requests)
         GenerationJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)  # its message delivered again
