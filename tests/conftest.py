@@ -37,6 +37,16 @@ def clean_broker():
 
 
 @pytest.fixture
+def workers(tmp_path):
+    """``workers(**options)`` starts a real Celery worker process on every queue, against
+    this test's database and broker (PostgreSQL only); all are stopped after the test."""
+    from tests.annotations.worker_helpers import started_workers
+
+    with started_workers(tmp_path) as start:
+        yield start
+
+
+@pytest.fixture
 def example_cases_bytes() -> bytes:
     return EXAMPLE_CASES.read_bytes()
 

@@ -101,3 +101,17 @@ JOB_KIND_FIELDS = {
     "import": dict(source_name="cases.jsonl", path="/nonexistent/cases.jsonl", size=10),
     "dataset_export": dict(license="cc-by-4.0"),
 }
+
+
+def endpoint_arm_study(base_url: str, *, slug: str = "served", cases: int = 0, case_prefix: str = "srv",
+                       **arm_fields) -> tuple[Study, ModelArm]:
+    """A study whose one arm is served by the OpenAI-compatible server at ``base_url``
+    (``arm_fields``: the arm's own; named "Served", Baseline, served model "m" unless
+    given), with ``cases`` cases named ``<case_prefix>-<n>``."""
+    study = StudyFactory(slug=slug)
+    arm = ModelArm.objects.create(**{"name": "Served", "method": "baseline", "served_model": "m", **arm_fields},
+                                  endpoint_url=base_url)
+    StudyArmFactory(study=study, arm=arm)
+    for n in range(cases):
+        CaseFactory(study=study, external_id=f"{case_prefix}-{n}")
+    return study, arm

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from annotations.models import DatasetExportJob, JobStatus, Rating
 from annotations.services.dataset_export import dataset_export_job_queue
-from tests.annotations.worker_helpers import TEST_REDIS_URL, WorkerProcess, flush_test_broker, wait_until
+from tests.annotations.worker_helpers import TEST_REDIS_URL, wait_until
 
 
 def _media_root(var_dir: Path) -> Path:
@@ -42,8 +42,7 @@ def _queued_messages() -> int:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_page_button_queues_an_export_a_worker_writes_and_the_zip_downloads(
-        rated_submissions, researcher_client, media, tmp_path):
-    flush_test_broker()
+        rated_submissions, researcher_client, media, workers, tmp_path):
     study = rated_submissions
     page = researcher_client.get(reverse("study-detail", args=[study.slug]))
     assert b'id="dataset-export-form"' in page.content
@@ -54,13 +53,9 @@ def test_the_page_button_queues_an_export_a_worker_writes_and_the_zip_downloads(
     job = DatasetExportJob.objects.get(study=study)
     assert (job.status, job.license, job.repo_id, job.private) == (JobStatus.QUEUED, "cc-by-sa-4.0", "", True)
 
-    worker = WorkerProcess(tmp_path)
-    try:
-        worker.wait_ready()
-        wait_until(lambda: DatasetExportJob.objects.get(pk=job.pk).status not in (JobStatus.QUEUED, JobStatus.RUNNING),
-                   180, "the export to finish", interval=0.5)
-    finally:
-        worker.stop()
+    worker = workers()
+    wait_until(lambda: DatasetExportJob.objects.get(pk=job.pk).status not in (JobStatus.QUEUED, JobStatus.RUNNING),
+               180, "the export to finish", interval=0.5)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error + worker.log()
     assert job.rows["ratings"] == Rating.objects.filter(submission__assignment__study=study).count()
@@ -163,3 +158,29 @@ def test_an_export_cancelled_while_it_writes_ends_cancelled_and_removes_what_it_
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED and not job.rows
     assert not (Path(media) / "dataset_exports" / str(job.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_only_the_newest_exports_keep_their_files_and_the_older_ones_say_so(
+        rated_study, researcher, researcher_client, media, clean_broker, settings):
+    """Each export writes a folder the size of the study: an export that succeeds removes
+    the files of the study's older ones beyond the newest DATASET_EXPORTS_KEPT, and any
+    folder whose job is gone; their rows stay, saying the files were removed."""
+    settings.DATASET_EXPORTS_KEPT = 2
+    orphan = Path(media) / "dataset_exports" / "987654"
+    orphan.mkdir(parents=True)
+    jobs = []
+    for _ in range(3):
+        jobs.append(dataset_export_job_queue(study=rated_study, license_id="mit", actor=researcher))
+        assert _run(jobs[-1]) == "succeeded"
+    oldest, *kept = [DatasetExportJob.objects.get(pk=job.pk) for job in jobs]
+    assert oldest.output_dir == "" and oldest.rows and not (Path(media) / "dataset_exports" / str(oldest.pk)).exists()
+    assert all(Path(job.output_dir).is_dir() for job in kept) and not orphan.exists()
+
+    download = "dataset-export-download"
+    assert researcher_client.get(reverse(download, args=[rated_study.slug, oldest.pk])).status_code == 404
+    assert researcher_client.get(reverse(download, args=[rated_study.slug, kept[0].pk])).status_code == 200
+    page = researcher_client.get(reverse("job-list", args=[rated_study.slug])).content.decode()
+    row = page.split(f'id="job-dataset_export-{oldest.pk}-files"')[1].split("</tr>")[0]
+    assert "Its files were removed" in row and "Download" not in row
+    assert reverse(download, args=[rated_study.slug, kept[1].pk]) in page

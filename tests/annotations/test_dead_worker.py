@@ -25,7 +25,6 @@ from annotations.models import (
     GenerationJob,
     ImportChunk,
     JobStatus,
-    ModelArm,
     Response,
     TrainingChunk,
     TrainingJob,
@@ -35,9 +34,9 @@ from annotations.services.chunks import ChunkProgress, RunLost, chunk_run
 from annotations.services.generation import generation_job_queue
 from annotations.services.jobs import chunk_task_id, job_cancel, job_retry
 from modeling.generate import GenerationResult
-from tests.annotations.worker_helpers import TEST_REDIS_URL, WorkerProcess, flush_test_broker, wait_until
+from tests.annotations.worker_helpers import TEST_REDIS_URL, wait_until
 from tests.chat_server import FakeChatModel
-from tests.factories import JOB_KIND_FIELDS, CaseFactory, StudyArmFactory, StudyFactory
+from tests.factories import JOB_KIND_FIELDS, CaseFactory, StudyArmFactory, StudyFactory, endpoint_arm_study
 
 pytestmark = pytest.mark.sqlite
 LONG_AGO = timedelta(hours=1)
@@ -350,32 +349,9 @@ def slow_endpoint(settings, monkeypatch):
     monkeypatch.setenv("JOB_WORKER_LOST_S", str(LOST_S))  # the workers' setting
     with FakeChatModel() as server:
         server.slow_s, server.faults = 1.5, ["slow"] * 100
-        study = StudyFactory(slug="dead")
-        arm = ModelArm.objects.create(name="Slow endpoint", method="instructed", endpoint_url=server.base_url,
-                                      served_model="m", max_concurrency=1)
-        StudyArmFactory(study=study, arm=arm)
-        for n in range(8):
-            CaseFactory(study=study, external_id=f"dead-{n}")
+        study, arm = endpoint_arm_study(server.base_url, slug="dead", cases=8, case_prefix="dead",
+                                        name="Slow endpoint", method="instructed", max_concurrency=1)
         yield study, arm, server
-
-
-@pytest.fixture
-def workers(tmp_path):
-    flush_test_broker()
-    started: list[WorkerProcess] = []
-
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(tmp_path)
-        started.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in started:
-        if worker.process.poll() is None:
-            os.kill(worker.process.pid, signal.SIGCONT)
-        worker.stop()
-    flush_test_broker()
 
 
 def _row(study, job):

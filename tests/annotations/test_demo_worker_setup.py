@@ -17,7 +17,7 @@ from annotations.errors import InvalidRequest
 from annotations.models import GenerationJob, JobStatus, ModelArm, Response, Study, TrainingJob
 from annotations.services.demo import DEMO_ARMS, demo_load
 from annotations.services.generation import generation_job_queue
-from tests.annotations.worker_helpers import WorkerProcess, flush_test_broker, wait_until
+from tests.annotations.worker_helpers import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.modeling, pytest.mark.slow,
               pytest.mark.django_db(transaction=True)]
@@ -26,12 +26,8 @@ NEW_TOKENS = 4
 
 
 @pytest.fixture
-def worker(tmp_path):
-    flush_test_broker()
-    process = WorkerProcess(tmp_path)
-    process.wait_ready()
-    yield process
-    process.stop()
+def worker(workers):
+    return workers()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from annotations.services.jobs import job_retry
 from annotations.worker_runtime import endpoint_engine
 from tests.annotations.worker_helpers import run_generation_chunks
 from tests.chat_server import FakeChatModel
-from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
+from tests.factories import CaseFactory, StudyArmFactory, StudyFactory, endpoint_arm_study
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_broker")]
 
@@ -45,12 +45,9 @@ def test_an_arms_timeout_and_retries_are_set_at_registration_within_their_bounds
 def test_a_one_at_a_time_server_fails_only_the_prompts_that_timed_out_and_a_retry_asks_only_those(admin_user):
     with FakeChatModel() as server:
         server.serial, server.answer_s, server.system_fingerprint = True, 0.6, False
-        study = StudyFactory(slug="served-serially")
-        arm = ModelArm.objects.create(name="Serial", method="baseline", endpoint_url=server.base_url,
-                                      served_model="smollm2", max_concurrency=4, request_timeout_s=1.5, max_retries=0)
-        StudyArmFactory(study=study, arm=arm)
-        for n in range(4):
-            CaseFactory(study=study, external_id=f"ser-{n}")
+        study, arm = endpoint_arm_study(server.base_url, slug="served-serially", cases=4, case_prefix="ser",
+                                        name="Serial", served_model="smollm2", max_concurrency=4,
+                                        request_timeout_s=1.5, max_retries=0)
         job = generation.generation_job_queue(study=study, arm=arm)
         assert run_generation_chunks(job) == ["failed"]
         job.refresh_from_db()
@@ -76,12 +73,8 @@ def test_a_case_the_server_refuses_for_good_is_that_cases_failure_and_a_later_jo
     job for the arm's missing responses answers it."""
     with FakeChatModel() as server:
         server.context_tokens, server.system_fingerprint = 600, False
-        study = StudyFactory(slug="refused-for-good")
-        arm = ModelArm.objects.create(name="Small context", method="baseline", endpoint_url=server.base_url,
-                                      served_model="smollm2", max_concurrency=2)
-        StudyArmFactory(study=study, arm=arm)
-        for n in range(3):
-            CaseFactory(study=study, external_id=f"fits-{n}")
+        study, arm = endpoint_arm_study(server.base_url, slug="refused-for-good", cases=3, case_prefix="fits",
+                                        name="Small context", served_model="smollm2", max_concurrency=2)
         long_text = "Which diagnosis fits? " + "Lab value noted. " * 300
         CaseFactory(study=study, external_id="too-long", turns=[{"speaker": "Dr. Lee", "role": "attending",
                                                                  "text": long_text}], question=long_text)

@@ -17,7 +17,7 @@ from annotations.services.jobs import job_retry
 from modeling.endpoint_policy import url_origin
 from tests.annotations.worker_helpers import TEST_REDIS_URL, run_generation_chunks
 from tests.chat_server import FakeChatModel
-from tests.factories import CaseFactory, StudyArmFactory, StudyFactory
+from tests.factories import CaseFactory, endpoint_arm_study
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_broker")]
 
@@ -36,13 +36,8 @@ def server():
 def endpoint_study(server, settings):
     settings.EVALPORTAL_ENDPOINT_MAX_RETRIES = 1
     settings.EVALPORTAL_ENDPOINT_TIMEOUT_S = 5
-    study = StudyFactory(slug="served")
-    arm = ModelArm.objects.create(name="Served", method="behavior_sft", endpoint_url=server.base_url,
-                                  served_model="behavior-sft", uses_behavior_tokens=True, max_concurrency=2)
-    StudyArmFactory(study=study, arm=arm)
-    for n in range(5):
-        CaseFactory(study=study, external_id=f"srv-{n}")
-    return study, arm
+    return endpoint_arm_study(server.base_url, cases=5, method="behavior_sft", served_model="behavior-sft",
+                              uses_behavior_tokens=True, max_concurrency=2)
 
 
 def test_an_admin_registers_an_endpoint_arm_in_the_api(admin_client_, study, settings):

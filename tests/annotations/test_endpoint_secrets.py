@@ -23,7 +23,7 @@ from annotations.services.arms import arm_register
 from modeling.endpoint_policy import url_origin
 from tests.annotations.worker_helpers import run_generation_chunks
 from tests.chat_server import FakeChatModel, FakeOpenAI
-from tests.factories import CaseFactory, ResponseFactory, StudyArmFactory, StudyFactory
+from tests.factories import CaseFactory, ResponseFactory, StudyArmFactory, StudyFactory, endpoint_arm_study
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clean_broker")]
 
@@ -44,12 +44,7 @@ def served(server, settings):
     are allowed, as the test settings do)."""
     settings.EVALPORTAL_ENDPOINT_MAX_RETRIES = 0
     settings.EVALPORTAL_ENDPOINT_TIMEOUT_S = 5
-    study = StudyFactory(slug="served")
-    arm = ModelArm.objects.create(name="Served", method="baseline", endpoint_url=server.base_url, served_model="m",
-                                  max_concurrency=1)
-    StudyArmFactory(study=study, arm=arm)
-    CaseFactory(study=study, external_id="c-0")
-    return study, arm
+    return endpoint_arm_study(server.base_url, cases=1, case_prefix="c", max_concurrency=1)
 
 
 def _generate(study, arm) -> GenerationJob:

@@ -14,7 +14,7 @@ from annotations.services.cases import case_import
 from annotations.services.demo import DEMO_CASES
 from annotations.services.generation import generation_job_queue
 from annotations.services.jobs import job_cancel, job_retry
-from tests.annotations.worker_helpers import WorkerProcess, flush_test_broker, wait_until
+from tests.annotations.worker_helpers import wait_until
 from tests.chat_server import FakeChatModel
 from tests.factories import StudyArmFactory, StudyFactory
 
@@ -37,22 +37,6 @@ def arm(study):
     arm = ModelArm.objects.create(name="Demo baseline", method="baseline", base_model="demo")
     StudyArmFactory(study=study, arm=arm)
     return arm
-
-
-@pytest.fixture
-def workers(tmp_path):
-    flush_test_broker()
-    started: list[WorkerProcess] = []
-
-    def start(**options) -> WorkerProcess:
-        worker = WorkerProcess(tmp_path, **options)
-        started.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def _job(job_id) -> GenerationJob:

@@ -17,7 +17,7 @@ from annotations.models import JobStatus, TrainingJob
 from annotations.selectors.jobs import study_jobs
 from annotations.services.jobs import job_retry
 from annotations.services.training import adapter_dir_for, training_job_queue
-from tests.annotations.worker_helpers import WorkerProcess, flush_test_broker, wait_until
+from tests.annotations.worker_helpers import WorkerProcess, wait_until
 from tests.factories import CaseFactory, StudyFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.postgres, pytest.mark.slow,
@@ -28,23 +28,12 @@ BEHAVIORS = ("proactive", "reactive", "balanced")
 
 
 @pytest.fixture
-def workers(tmp_path, settings, monkeypatch):
+def workers(settings, monkeypatch, workers):
+    """The shared fixture's workers, taking a worker for lost after LOST_S seconds."""
     settings.JOB_WORKER_LOST_S = LOST_S
     monkeypatch.setenv("JOB_WORKER_LOST_S", str(LOST_S))  # the workers' setting
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # steps this small run faster on a shared CPU
-    flush_test_broker()
-    started: list[WorkerProcess] = []
-
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(tmp_path)
-        started.append(worker)
-        worker.wait_ready()
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
-    flush_test_broker()
+    return workers
 
 
 def _kill_with_children(worker: WorkerProcess) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -83,7 +84,10 @@ class WorkerProcess:
             self.process.wait(timeout=30)
 
     def stop(self) -> None:
+        """Stop the worker and what it started (resumed first, should a test have paused it
+        with SIGSTOP, since a stopped process takes no SIGTERM)."""
         if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGCONT)
             for child in psutil.Process(self.process.pid).children(recursive=True):
                 child.kill()
             self.process.terminate()
@@ -92,6 +96,28 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self._log.close()
+
+
+@contextmanager
+def started_workers(log_dir: Path):
+    """``start(**options)`` starts a real worker (:class:`WorkerProcess`) and waits until
+    it is ready; at the block's end every worker started is stopped. The test broker is
+    flushed before and after."""
+    flush_test_broker()
+    started: list[WorkerProcess] = []
+
+    def start(**options) -> WorkerProcess:
+        worker = WorkerProcess(log_dir, **options)
+        started.append(worker)
+        worker.wait_ready()
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            worker.stop()
+        flush_test_broker()
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.3):
