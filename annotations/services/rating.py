@@ -249,9 +249,11 @@ def assignment_submit(*, assignment: Assignment, rater, data: Mapping[str, str],
 
 
 def submission_revise(*, assignment: Assignment, actor, data: Mapping[str, str], reason: str,
-                      base_revision: int | None = None) -> Submission:
+                      base_revision: int | None = None, active_seconds=0) -> Submission:
     """A correction of a submitted case: a new revision becomes current; the earlier ones
-    stay as they were, and the audit trail records who corrected it and why.
+    stay as they were, and the audit trail records who corrected it and why. The rater's
+    own correction adds the time the page counted (``active_seconds``, capped as a
+    submission's is) to the case's time on task; another's correction adds none.
 
     Raises IncompleteRating (nothing stored) while an answer or the reason is missing or
     a text cannot be stored; StudyNotOpen once the study takes no ratings; StateConflict
@@ -286,6 +288,11 @@ def submission_revise(*, assignment: Assignment, actor, data: Mapping[str, str],
         submission = Submission.objects.create(assignment=locked, revision=current.revision + 1,
                                                comment=parsed.comment, reason=reason, submitted_by=actor)
         _write_judgment(submission, locked, parsed)
+        if actor.pk == locked.rater_id:
+            now = timezone.now()
+            locked.active_seconds += _active_increment(active_seconds, locked, now)
+            locked.last_activity_at = now
+            locked.save(update_fields=["active_seconds", "last_activity_at"])
         audit_record(actor=actor, action="submission.revise", obj=submission,
                      summary=f"assignment {locked.pk} revision {submission.revision}: {reason[:200]}",
                      before={"submission": current.pk, "revision": current.revision},

@@ -76,7 +76,8 @@ def correct(request, assignment_id):
     try:
         revision = submission_revise(assignment=assignment, actor=request.user, data=request.POST,
                                      reason=request.POST.get("reason", ""),
-                                     base_revision=_base_revision(request.POST.get("base_revision")))
+                                     base_revision=_base_revision(request.POST.get("base_revision")),
+                                     active_seconds=request.POST.get("active_seconds"))
     except IncompleteRating as exc:
         return _correction_form(request, case, request.POST, errors=exc.parsed.errors, status=400)
     except StateConflict as exc:  # the study closed, or the rater was paused, or it was corrected meanwhile

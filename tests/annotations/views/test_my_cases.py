@@ -3,13 +3,16 @@ submitted, and its correction (a new revision, the original kept, the reason aud
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from annotations.models import Assignment, AuditEvent, Rating, StudyRater, Submission
 from annotations.services.lifecycle import study_set_status
 from annotations.services.planner import assignments_plan
 from annotations.services.raters import study_rater_set_status
+from annotations.services.rating import submission_revise
 from evalportal.roles import CLINICIAN
 from tests.conftest import complete_rating
 from tests.factories import UserFactory
@@ -135,6 +138,34 @@ def test_a_correction_is_a_new_current_revision_with_the_original_kept_and_audit
     assert {(r["revision"], r["is_current"], r["score"]) for r in mine} == {(1, False, 3.0), (2, True, 5.0)}
     assert {r["revision_reason"] for r in mine if r["revision"] == 2} == {"I misread the platelet count."}
     assert {r["submitted_by"] for r in mine} == {"clin"}
+
+
+def test_the_time_a_rater_spends_correcting_counts_in_their_time_on_task(planned, clinician_client, admin_user):
+    """The correction page counts its active time as the rating page does; the rater's
+    own correction adds it to the case's time on task (never more than has passed since
+    they last worked on it), a correction by the study team adds none."""
+    assignment = _submit(clinician_client, planned, likert="3")
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    Assignment.objects.filter(pk=assignment.pk).update(last_activity_at=ten_minutes_ago)
+    before = Assignment.objects.get(pk=assignment.pk).active_seconds
+    url = f"/rate/{assignment.pk}/correct/"
+    assert clinician_client.post(url, _correction(planned, active_seconds="42.5")).status_code == 302
+    assignment.refresh_from_db()
+    assert assignment.active_seconds == pytest.approx(before + 42.5)
+    assert assignment.last_activity_at > ten_minutes_ago
+
+    Assignment.objects.filter(pk=assignment.pk).update(last_activity_at=timezone.now() - timedelta(seconds=30))
+    claimed = _correction(planned, likert="4", reason="Second look.", active_seconds="86400")
+    claimed["base_revision"] = "2"
+    assert clinician_client.post(url, claimed).status_code == 302
+    assignment.refresh_from_db()
+    assert before + 42.5 + 30 <= assignment.active_seconds < before + 42.5 + 60  # what passed, not what was claimed
+
+    counted = assignment.active_seconds
+    submission_revise(assignment=assignment, actor=admin_user, data=_correction(planned, likert="2"),
+                      reason="The rater asked us to fix a slip.", active_seconds="300")
+    assignment.refresh_from_db()
+    assert assignment.active_seconds == counted
 
 
 def test_a_correction_without_a_reason_is_refused_with_what_was_typed_kept(planned, clinician_client):
