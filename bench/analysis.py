@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     raters_per_case = -(-args.ratings // (n_arms * n_dims)) / args.cases
     t0 = time.perf_counter()
     study = synthetic_study(n_cases=args.cases, n_raters=args.raters, raters_per_case=raters_per_case,
-                            seed=args.seed)
+                            style=True, seed=args.seed)
     synth_s = time.perf_counter() - t0
     ratings, judgments, preferences = study["ratings"], study["judgments"], study["preferences"]
     if args.strings != "default":

@@ -52,11 +52,14 @@ def synthetic_study(n_cases: int = 200, n_raters: int = 12, raters_per_case: flo
                     intervention_probs: np.ndarray | None = None,
                     rater_sd: float = 0.3, case_sd: float = 0.5, response_sd: float = 0.4, noise_sd: float = 0.6,
                     slot_effect: float = 0.05, preference_position: float = 0.15, tie_width: float = 0.25,
-                    seed: int = 0) -> dict:
+                    style: bool = False, seed: int = 0) -> dict:
     """A synthetic study: ``{"ratings", "judgments", "preferences", "dimensions",
     "truth"}``. ``raters_per_case`` may be fractional (e.g. 4.17: some cases get 4
     raters, some 5, in proportion). ``truth`` holds the generating parameters (rater
-    severities, arm means...). Columns of the frames as the Django side builds them."""
+    severities, arm means...). Columns of the frames as the Django side builds them; with
+    ``style``, the preferences also carry each response's style (its length in tokens
+    and words, Markdown headers, list items and bold spans: the later arms write longer,
+    more formatted answers), as the style-controlled leaderboard reads them."""
     rng = np.random.default_rng(seed)
     arms = list(arms)
     n_arms = len(arms)
@@ -135,6 +138,15 @@ def synthetic_study(n_cases: int = 200, n_raters: int = 12, raters_per_case: flo
         "assignment_id": ja + 1, "case_id": a_case[ja] + 1, "rater_id": a_rater[ja] + 1,
         "arm": arm_names[jarm], "slot": slot_of[ja, jarm], "rank": rank.ravel(),
     })
+    if style:
+        # One style per response (case x arm), whoever ranked it.
+        tokens = rng.poisson(80 + 40 * np.arange(n_arms)[None, :], (n_cases, n_arms)) + 1
+        formatted = {name: rng.poisson(rate * (1 + np.arange(n_arms))[None, :], (n_cases, n_arms))
+                     for name, rate in (("headers", 0.3), ("list_items", 1.5), ("bold", 0.5))}
+        preferences["completion_tokens"] = tokens[a_case[ja], jarm]
+        preferences["words"] = np.rint(0.75 * tokens[a_case[ja], jarm]).astype(int)
+        for name, counts in formatted.items():
+            preferences[name] = counts[a_case[ja], jarm]
     dimensions = [*likert, next(d for d in DEFAULT_DIMENSIONS if d["key"] == "intervention")]
     truth = {"arm_means": means, "rater_severity": severity, "slot_effect": slot_effect,
              "intervention_probs": probs, "arms": arms, "dimensions": dims}
