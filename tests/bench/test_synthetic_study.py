@@ -25,3 +25,21 @@ def test_reproducible_and_arm_means_ordered():
     assert a["ratings"].equals(b["ratings"]) and a["preferences"].equals(b["preferences"])
     means = a["ratings"].groupby(["dimension", "arm"])["value"].mean()
     assert np.all(means["proactivity"]["BehaviorSFT"] > means["proactivity"]["Baseline"])
+
+
+def test_with_style_each_response_has_one_style_the_style_controlled_fit_reads():
+    """The analysis benchmark measures the style-controlled leaderboard only if its
+    rankings carry the responses' style."""
+    from annotations.analysis.style_control import STYLE_COLUMNS
+    from annotations.analysis.summary import summarize_study
+
+    s = synthetic_study(n_cases=60, n_raters=9, raters_per_case=3, style=True, seed=4)
+    p = s["preferences"]
+    assert set(STYLE_COLUMNS) <= set(p.columns)
+    per_response = p.groupby(["case_id", "arm"])[list(STYLE_COLUMNS)].nunique()
+    assert (per_response == 1).all().all()  # whoever ranked it, a response looks the same
+    tokens = p.groupby("arm")["completion_tokens"].mean()
+    assert tokens["Baseline"] < tokens["GeneralSFT"] < tokens["BehaviorSFT"]  # the later arms write longer
+    fitted = summarize_study(s["ratings"], s["judgments"], p, s["dimensions"], n_boot=20)
+    assert fitted["preferences"]["style_controlled"]["available"]
+    assert not set(STYLE_COLUMNS) & set(synthetic_study(n_cases=10, seed=4)["preferences"].columns)
