@@ -89,7 +89,8 @@ RATING_ROW = (
        help="When the rater first answered anything on the case."),
     _f("submitted_at", "submission", "submitted_at", "time", help="When this revision was stored."),
     _f("active_seconds", "submission", "assignment__active_seconds", "float",
-       help="Seconds the rating page was visible and in use (counted by the page, bounded by the server's clock)."),
+       help="Seconds the rating page was visible and in use (counted by the page, bounded by the server's clock), "
+            "the rater's own corrections of the case included."),
     _f("case_external_id", "response", "case__external_id", "text", help="The case's id in its case file."),
     _f("task", "response", "case__task", "text", help="The case's task type."),
     _f("category", "response", "case__category", "text", help="The task type's category."),
