@@ -4,6 +4,8 @@ between runs unless rebuilt), and Django set up on one."""
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 
 PG = "postgres://postgres@127.0.0.1:5432"
 
@@ -28,3 +30,25 @@ def django_on(name: str) -> None:
     import django
 
     django.setup()
+
+
+def study_database(name: str, *, rebuild: bool, holds: Callable[[], bool], populate: Callable[[object], None],
+                   what: str) -> None:
+    """Django set up on the database ``name``, migrated, holding a benchmark's study
+    (``what``, for the messages): kept from an earlier run where ``holds()`` says so,
+    else written by ``populate(connection)`` and its statistics refreshed (``ANALYZE``),
+    as after a real bulk load."""
+    database_ready(name, rebuild=rebuild)
+    django_on(name)
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    if holds():
+        print(f"reusing {name}: {what}")
+        return
+    started = time.perf_counter()
+    populate(connection)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(f"built {name} with {what} in {time.perf_counter() - started:.0f} s")

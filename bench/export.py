@@ -21,13 +21,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from bench.databases import PG, database_ready, django_on  # noqa: E402
+from bench.databases import PG, study_database  # noqa: E402
 from bench.study_tables import (  # noqa: E402
     bench_study_fresh,
     cases_copy,
@@ -40,20 +39,14 @@ DB_NAME = "evalportal_bench_export"
 
 
 def build(ratings: int, rebuild: bool) -> None:
-    database_ready(DB_NAME, rebuild=rebuild)
-    django_on(DB_NAME)
-    from django.core.management import call_command
-    from django.db import connection
+    study_database(DB_NAME, rebuild=rebuild, holds=lambda: rating_count() == ratings,
+                   populate=lambda connection: _populate(connection, ratings), what=f"{ratings:,} ratings")
 
-    call_command("migrate", verbosity=0)
+
+def rating_count() -> int:
     from annotations.models import Rating
 
-    if Rating.objects.count() == ratings:
-        print(f"reusing {DB_NAME}: {ratings:,} ratings")
-        return
-    started = time.perf_counter()
-    _populate(connection, ratings)
-    print(f"built {DB_NAME} with {Rating.objects.count():,} ratings in {time.perf_counter() - started:.0f} s")
+    return Rating.objects.count()
 
 
 def _populate(connection, n_ratings: int) -> None:
@@ -110,8 +103,6 @@ def _populate(connection, n_ratings: int) -> None:
                             copy.write_row((sid, rid, slot, dim, None, choice, ""))
                             written += 1
         rankings_copy(raw, bench, submissions, responses, rng)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
 
 
 CHILD = r"""

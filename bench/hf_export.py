@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from bench import export as export_bench  # noqa: E402
-from bench.databases import PG, database_ready, django_on  # noqa: E402
+from bench.databases import PG, study_database  # noqa: E402
 
 DB_PREFIX = "evalportal_bench_hf"
 
@@ -83,21 +83,13 @@ STEPS = ("cases", "responses", "ratings", "pairwise_preferences", "dpo_pairs", "
 
 def build(ratings: int, rebuild: bool) -> None:
     """bench/export.py's study in a database of its own, each size in its own."""
+    def populate(connection) -> None:
+        export_bench._populate(connection, ratings)
+        _readings_store()
+
     export_bench.DB_NAME = f"{DB_PREFIX}_{ratings}"
-    database_ready(export_bench.DB_NAME, rebuild=rebuild)
-    django_on(export_bench.DB_NAME)
-    from django.core.management import call_command
-    from django.db import connection
-
-    call_command("migrate", verbosity=0)
-    from annotations.models import Rating
-
-    if Rating.objects.count() == ratings:
-        print(f"reusing {export_bench.DB_NAME}: {ratings:,} ratings")
-        return
-    export_bench._populate(connection, ratings)
-    _readings_store()
-    print(f"built {export_bench.DB_NAME} with {Rating.objects.count():,} ratings")
+    study_database(export_bench.DB_NAME, rebuild=rebuild, holds=lambda: export_bench.rating_count() == ratings,
+                   populate=populate, what=f"{ratings:,} ratings")
 
 
 def _readings_store() -> None:

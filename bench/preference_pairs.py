@@ -21,13 +21,12 @@ import os
 import random
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from bench.databases import PG, database_ready, django_on  # noqa: E402
+from bench.databases import PG, study_database  # noqa: E402
 from bench.study_tables import (  # noqa: E402
     bench_study_fresh,
     cases_copy,
@@ -41,21 +40,14 @@ RATERS_PER_CASE = 3
 
 
 def build(n_cases: int, rebuild: bool) -> None:
-    database_ready(DB_NAME, rebuild=rebuild)
-    django_on(DB_NAME)
-    from django.core.management import call_command
-    from django.db import connection
+    def holds() -> bool:
+        from annotations.models import Case, Preference
 
-    from annotations.models import Case, Preference
+        return (Case.objects.filter(study__slug="bench").count() == n_cases
+                and Preference.objects.count() == n_cases * RATERS_PER_CASE * 3)
 
-    call_command("migrate", verbosity=0)
-    if (Case.objects.filter(study__slug="bench").count() == n_cases
-            and Preference.objects.count() == n_cases * RATERS_PER_CASE * 3):
-        print(f"reusing {DB_NAME}: {n_cases:,} cases")
-        return
-    started = time.perf_counter()
-    _populate(connection, n_cases)
-    print(f"built {DB_NAME} with {n_cases:,} cases in {time.perf_counter() - started:.0f} s")
+    study_database(DB_NAME, rebuild=rebuild, holds=holds, populate=lambda connection: _populate(connection, n_cases),
+                   what=f"{n_cases:,} cases")
 
 
 def _populate(connection, n_cases: int) -> None:
@@ -80,8 +72,6 @@ def _populate(connection, n_cases: int) -> None:
                     copy.write_row((bench.study.pk, case_id, rater, slots, 0, n, "submitted", "{}",
                                     now, now, now, now, now, 95.0))
         rankings_copy(raw, bench, submissions_copy(raw, bench), responses, rng)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
 
 
 CHILD = r"""
