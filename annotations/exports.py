@@ -151,8 +151,10 @@ def _chunks(rows: Iterable[tuple], size: int) -> Iterator[list[tuple]]:
         yield chunk
 
 
-class _Sink(io.RawIOBase):
-    """A write-only file whose written bytes are taken out after each batch."""
+class ByteSink(io.RawIOBase):
+    """A write-only, unseekable file whose written bytes are taken out as they come
+    (after each batch of an export; ``zipfile`` writes to it with data descriptors), so
+    a streamed download holds only what was written since the last take."""
 
     def __init__(self):
         self.parts: list[bytes] = []
@@ -209,7 +211,7 @@ def _csv_batch(batch: pa.RecordBatch, csv_schema: pa.Schema) -> pa.RecordBatch:
 
 
 def stream_csv(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
-    sink = _Sink()
+    sink = ByteSink()
     csv_schema = _csv_schema(schema)
     writer = pa_csv.CSVWriter(sink, csv_schema)
     for batch in batches:
@@ -232,7 +234,7 @@ def stream_jsonl(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterat
 
 
 def stream_parquet(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[bytes]:
-    sink = _Sink()
+    sink = ByteSink()
     writer = pq.ParquetWriter(sink, schema, compression="zstd")
     for batch in batches:
         writer.write_batch(batch)

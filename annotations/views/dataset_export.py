@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from annotations.dataset_export_form import DatasetExportForm
 from annotations.errors import DomainError
+from annotations.exports import ByteSink
 from annotations.forms import errors_text
 from annotations.selectors.jobs import study_job_get
 from annotations.selectors.studies import study_get
@@ -47,29 +48,10 @@ def queue_dataset_export(request, slug):
     return study_page(request, study, dataset_export_form=form, status=status)
 
 
-class _Sink:
-    """A write-only, unseekable file whose written bytes are taken out as they come
-    (``zipfile`` writes to it with data descriptors)."""
-
-    def __init__(self):
-        self.parts: list[bytes] = []
-
-    def write(self, data) -> int:
-        self.parts.append(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data, self.parts = b"".join(self.parts), []
-        return data
-
-
 def folder_zip(folder: Path, prefix: str) -> Iterator[bytes]:
     """The files of ``folder`` as a .zip under the folder name ``prefix``, in chunks of
     about a megabyte: nothing is held but the chunk being read."""
-    sink = _Sink()
+    sink = ByteSink()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             with path.open("rb") as source, archive.open(f"{prefix}/{path.relative_to(folder)}", "w",
