@@ -55,6 +55,7 @@ class ChatServer:
                     fault = "drop" if server.down else (server.faults.pop(0) if server.faults else None)
                     server.in_flight += 1
                     server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                self.in_flight = True
                 try:
                     if server.serial:
                         with server._serial_lock:
@@ -62,11 +63,19 @@ class ChatServer:
                     else:
                         self._reply(fault, body)
                 finally:
+                    self._leave()
+
+            def _leave(self):
+                """No longer in flight: counted before the answer goes out, since the
+                client may send its next request the moment the answer arrives."""
+                if self.in_flight:
+                    self.in_flight = False
                     with server._lock:
                         server.in_flight -= 1
 
             def _reply(self, fault, body):
                 if fault == "drop":
+                    self._leave()
                     self.close_connection = True
                     self.connection.close()
                     return
@@ -84,6 +93,7 @@ class ChatServer:
                     with server._lock:
                         server.answered += 1
                 data = json.dumps(payload).encode()
+                self._leave()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
